@@ -1,0 +1,143 @@
+// The one declaration of Parley's resources. The CDK stack (lib/) and the local platform (local/)
+// both read this file, so a table key, a queue timeout or a route cannot differ between them.
+// Plain data only: no AWS or CDK imports, so a Lambda bundle can import it cheaply.
+
+export type AttributeType = 'S' | 'N';
+
+export interface KeyDefinition {
+  readonly name: string;
+  readonly type: AttributeType;
+}
+
+export interface TableDefinition {
+  /** Environment variable through which functions receive the table's name. */
+  readonly envVar: string;
+  readonly partitionKey: KeyDefinition;
+  readonly sortKey: KeyDefinition;
+  readonly globalIndexes: readonly {
+    readonly name: string;
+    readonly partitionKey: KeyDefinition;
+    readonly sortKey: KeyDefinition;
+  }[];
+  /** Epoch seconds; DynamoDB deletes expired items lazily, so readers also treat them as absent. */
+  readonly ttlAttribute: string;
+}
+
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+const pk: KeyDefinition = { name: 'pk', type: 'S' };
+const sk: KeyDefinition = { name: 'sk', type: 'S' };
+const gsi1 = {
+  name: 'gsi1',
+  partitionKey: { name: 'gsi1pk', type: 'S' },
+  sortKey: { name: 'gsi1sk', type: 'S' },
+} as const;
+
+export const tables = {
+  /** Tenants, key records, bots, channels and documents (single-table design, see docs/ARCHITECTURE.md). */
+  tenants: { envVar: 'TENANTS_TABLE', partitionKey: pk, sortKey: sk, globalIndexes: [gsi1], ttlAttribute: TTL_ATTRIBUTE },
+  /** Chat sessions and their messages; expire by TTL. */
+  sessions: { envVar: 'SESSIONS_TABLE', partitionKey: pk, sortKey: sk, globalIndexes: [gsi1], ttlAttribute: TTL_ATTRIBUTE },
+  /** Usage counters, rate-limit windows, idempotency and send records. */
+  usage: { envVar: 'USAGE_TABLE', partitionKey: pk, sortKey: sk, globalIndexes: [], ttlAttribute: TTL_ATTRIBUTE },
+} as const satisfies Record<string, TableDefinition>;
+
+export type TableName = keyof typeof tables;
+
+export interface QueueDefinition {
+  readonly envVar: string;
+  readonly fifo: boolean;
+  /** At least the consuming function's timeout, so a message is not redelivered while still being worked on. */
+  readonly visibilityTimeoutSeconds: number;
+  /** Receives before a message moves to the queue's dead-letter queue. */
+  readonly maxReceiveCount: number;
+  readonly retentionDays: number;
+}
+
+export const queues = {
+  /** S3 ObjectCreated notifications for uploaded documents. */
+  ingest: { envVar: 'INGEST_QUEUE_URL', fifo: false, visibilityTimeoutSeconds: 360, maxReceiveCount: 3, retentionDays: 4 },
+  /** Chunk batches to embed and index, and index deletions: the embed function is the index's only writer. */
+  embed: { envVar: 'EMBED_QUEUE_URL', fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5, retentionDays: 4 },
+  /** Inbound channel messages, one group per bot and channel user so each user is answered in order. */
+  reply: { envVar: 'REPLY_QUEUE_URL', fifo: true, visibilityTimeoutSeconds: 120, maxReceiveCount: 5, retentionDays: 4 },
+} as const satisfies Record<string, QueueDefinition>;
+
+export type QueueName = keyof typeof queues;
+
+/** The name a queue (or its dead-letter queue) gets for a stage; FIFO names must end in `.fifo`. */
+export function queueName(prefix: string, name: QueueName, deadLetter = false): string {
+  const base = `${prefix}-${name}${deadLetter ? '-dlq' : ''}`;
+  return queues[name].fifo ? `${base}.fifo` : base;
+}
+
+export const buckets = {
+  /** Uploaded documents: tenants/{tenantId}/bots/{botId}/documents/{documentId}/{filename}. */
+  documents: { envVar: 'DOCUMENTS_BUCKET', notifyQueue: 'ingest' as QueueName },
+} as const;
+
+export interface FunctionDefinition {
+  /** Handler module, relative to the repository root; it exports `handler`. */
+  readonly entry: string;
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+  /** Lambda response streaming (`awslambda.streamifyResponse`). */
+  readonly streaming: boolean;
+  readonly tables: readonly TableName[];
+  /** Queues the function sends to. */
+  readonly sendsTo: readonly QueueName[];
+  /** Queue the function consumes, with Lambda event source settings. */
+  readonly consumes?: { readonly queue: QueueName; readonly batchSize: number; readonly maxConcurrency: number };
+}
+
+export const functions = {
+  admin: {
+    entry: 'functions/admin/handler.ts',
+    memoryMb: 512,
+    timeoutSeconds: 29,
+    streaming: false,
+    tables: ['tenants', 'sessions', 'usage'],
+    sendsTo: [],
+  },
+} as const satisfies Record<string, FunctionDefinition>;
+
+export type FunctionName = keyof typeof functions;
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+/** Who may call a route: anyone, the platform operator, or a tenant admin key. */
+export type RouteAuth = 'none' | 'operator' | 'tenant';
+
+export interface RouteDefinition {
+  readonly method: HttpMethod;
+  /** API Gateway resource path; `{name}` segments become path parameters. */
+  readonly path: string;
+  readonly function: FunctionName;
+  readonly auth: RouteAuth;
+}
+
+export const routes = [
+  { method: 'GET', path: '/health', function: 'admin', auth: 'none' },
+  { method: 'GET', path: '/openapi.json', function: 'admin', auth: 'none' },
+  { method: 'POST', path: '/admin/tenants', function: 'admin', auth: 'operator' },
+  { method: 'GET', path: '/admin/tenants', function: 'admin', auth: 'operator' },
+  { method: 'GET', path: '/admin/tenants/{tenantId}', function: 'admin', auth: 'operator' },
+  { method: 'PATCH', path: '/admin/tenants/{tenantId}', function: 'admin', auth: 'operator' },
+  { method: 'DELETE', path: '/admin/tenants/{tenantId}', function: 'admin', auth: 'operator' },
+  { method: 'POST', path: '/admin/keys', function: 'admin', auth: 'tenant' },
+  { method: 'GET', path: '/admin/keys', function: 'admin', auth: 'tenant' },
+  { method: 'DELETE', path: '/admin/keys/{keyId}', function: 'admin', auth: 'tenant' },
+  { method: 'POST', path: '/admin/bots', function: 'admin', auth: 'tenant' },
+  { method: 'GET', path: '/admin/bots', function: 'admin', auth: 'tenant' },
+  { method: 'GET', path: '/admin/bots/{botId}', function: 'admin', auth: 'tenant' },
+  { method: 'PATCH', path: '/admin/bots/{botId}', function: 'admin', auth: 'tenant' },
+  { method: 'DELETE', path: '/admin/bots/{botId}', function: 'admin', auth: 'tenant' },
+] as const satisfies readonly RouteDefinition[];
+
+export type RouteKey = `${(typeof routes)[number]['method']} ${(typeof routes)[number]['path']}`;
+
+export function routeKey(route: { method: string; path: string }): string {
+  return `${route.method} ${route.path}`;
+}
+
+/** API Gateway rejects bodies over 10 MB before any function runs; the local gateway does the same. */
+export const API_MAX_BODY_BYTES = 10 * 1024 * 1024;
