@@ -35,11 +35,29 @@ const gsi1 = {
 
 export const tables = {
   /** Tenants, key records, bots, channels and documents (single-table design, see docs/ARCHITECTURE.md). */
-  tenants: { envVar: 'TENANTS_TABLE', partitionKey: pk, sortKey: sk, globalIndexes: [gsi1], ttlAttribute: TTL_ATTRIBUTE },
+  tenants: {
+    envVar: 'TENANTS_TABLE',
+    partitionKey: pk,
+    sortKey: sk,
+    globalIndexes: [gsi1],
+    ttlAttribute: TTL_ATTRIBUTE,
+  },
   /** Chat sessions and their messages; expire by TTL. */
-  sessions: { envVar: 'SESSIONS_TABLE', partitionKey: pk, sortKey: sk, globalIndexes: [gsi1], ttlAttribute: TTL_ATTRIBUTE },
+  sessions: {
+    envVar: 'SESSIONS_TABLE',
+    partitionKey: pk,
+    sortKey: sk,
+    globalIndexes: [gsi1],
+    ttlAttribute: TTL_ATTRIBUTE,
+  },
   /** Usage counters, rate-limit windows, idempotency and send records. */
-  usage: { envVar: 'USAGE_TABLE', partitionKey: pk, sortKey: sk, globalIndexes: [], ttlAttribute: TTL_ATTRIBUTE },
+  usage: {
+    envVar: 'USAGE_TABLE',
+    partitionKey: pk,
+    sortKey: sk,
+    globalIndexes: [],
+    ttlAttribute: TTL_ATTRIBUTE,
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableName = keyof typeof tables;
@@ -56,11 +74,29 @@ export interface QueueDefinition {
 
 export const queues = {
   /** S3 ObjectCreated notifications for uploaded documents. */
-  ingest: { envVar: 'INGEST_QUEUE_URL', fifo: false, visibilityTimeoutSeconds: 360, maxReceiveCount: 3, retentionDays: 4 },
+  ingest: {
+    envVar: 'INGEST_QUEUE_URL',
+    fifo: false,
+    visibilityTimeoutSeconds: 360,
+    maxReceiveCount: 3,
+    retentionDays: 4,
+  },
   /** Chunk batches to embed and index, and index deletions: the embed function is the index's only writer. */
-  embed: { envVar: 'EMBED_QUEUE_URL', fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5, retentionDays: 4 },
+  embed: {
+    envVar: 'EMBED_QUEUE_URL',
+    fifo: false,
+    visibilityTimeoutSeconds: 180,
+    maxReceiveCount: 5,
+    retentionDays: 4,
+  },
   /** Inbound channel messages, one group per bot and channel user so each user is answered in order. */
-  reply: { envVar: 'REPLY_QUEUE_URL', fifo: true, visibilityTimeoutSeconds: 120, maxReceiveCount: 5, retentionDays: 4 },
+  reply: {
+    envVar: 'REPLY_QUEUE_URL',
+    fifo: true,
+    visibilityTimeoutSeconds: 120,
+    maxReceiveCount: 5,
+    retentionDays: 4,
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof queues;
@@ -87,7 +123,17 @@ export interface FunctionDefinition {
   /** Queues the function sends to. */
   readonly sendsTo: readonly QueueName[];
   /** Queue the function consumes, with Lambda event source settings. */
-  readonly consumes?: { readonly queue: QueueName; readonly batchSize: number; readonly maxConcurrency: number };
+  readonly consumes?: {
+    readonly queue: QueueName;
+    readonly batchSize: number;
+    readonly maxConcurrency: number;
+  };
+  /** Object access per bucket (none when absent); the function gets the bucket's `envVar`. */
+  readonly buckets?: { readonly [B in BucketName]?: readonly BucketAccess[] };
+  /** Vector index access: `write` only for the index's one writer (embed), `read` for searchers. */
+  readonly search?: 'read' | 'write';
+  /** Bedrock models the function may invoke: the deployment's embedding model, any chat model. */
+  readonly models?: readonly ('embedding' | 'chat')[];
 }
 
 export const functions = {
@@ -141,3 +187,29 @@ export function routeKey(route: { method: string; path: string }): string {
 
 /** API Gateway rejects bodies over 10 MB before any function runs; the local gateway does the same. */
 export const API_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+export type BucketName = keyof typeof buckets;
+
+/** `read`: GetObject; `put`: PutObject (presigned POST uploads); `delete`: DeleteObject; `list`: ListBucket. */
+export type BucketAccess = 'read' | 'put' | 'delete' | 'list';
+
+export interface BucketDefinition {
+  readonly envVar: string;
+  /** Queue that receives the bucket's ObjectCreated notifications. */
+  readonly notifyQueue?: QueueName;
+}
+
+/**
+ * Everything above in one value. The CDK stack and the local platform's provisioning both take a
+ * `ResourceDefinitions` (defaulting to `resources`), so a test can change one definition and see
+ * the change in both. Values are widened from the literal types of the `as const` declarations.
+ */
+export interface ResourceDefinitions {
+  readonly tables: { readonly [T in TableName]: TableDefinition };
+  readonly queues: { readonly [Q in QueueName]: QueueDefinition };
+  readonly buckets: { readonly [B in BucketName]: BucketDefinition };
+  readonly functions: { readonly [F in FunctionName]: FunctionDefinition };
+  readonly routes: readonly RouteDefinition[];
+}
+
+export const resources: ResourceDefinitions = { tables, queues, buckets, functions, routes };

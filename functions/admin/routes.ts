@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { ApiKeyCreateSchema, ApiKeySchema } from '../../shared/domain/api-key.ts';
+import { BotCreateSchema, BotPatchSchema, BotSchema } from '../../shared/domain/bot.ts';
+import { TenantCreateSchema, TenantPatchSchema, TenantSchema } from '../../shared/domain/tenant.ts';
+import type { AuthDeps } from '../../shared/http/auth.ts';
+import { PageQuerySchema, pageOf } from '../../shared/http/pagination.ts';
+import { json, noContent } from '../../shared/http/response.ts';
+import { defineRoute, type RouteTable, tenantOf } from '../../shared/http/router.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from '../../shared/usecases/api-keys.ts';
+import { createBot, deleteBot, getBot, listBots, updateBot } from '../../shared/usecases/bots.ts';
+import { checkHealth, type HealthCheck } from '../../shared/usecases/health.ts';
+import type { TenantDeps } from '../../shared/usecases/tenants.ts';
+import {
+  createTenant,
+  deleteTenant,
+  getTenant,
+  listTenants,
+  updateTenant,
+} from '../../shared/usecases/tenants.ts';
+
+export interface AdminDeps extends TenantDeps, AuthDeps {
+  healthChecks: readonly HealthCheck[];
+  openApi: () => unknown;
+}
+
+const HealthSchema = z
+  .object({
+    status: z.enum(['ok', 'degraded']),
+    checks: z.record(
+      z.string(),
+      z.object({ ok: z.boolean(), latencyMs: z.number(), error: z.string().optional() }),
+    ),
+  })
+  .meta({ id: 'Health' });
+
+const deleted = { 204: { description: 'Deleted, with everything it owned' } };
+
+/** The admin function's routes, keyed as in the shared route table. */
+export function adminRoutes(deps: () => AdminDeps): RouteTable {
+  return {
+    'GET /health': defineRoute({
+      summary: 'Health of the platform and its dependencies',
+      responses: {
+        200: { description: 'Healthy', schema: HealthSchema },
+        503: { description: 'Degraded', schema: HealthSchema },
+      },
+      run: async () => {
+        const report = await checkHealth(deps().healthChecks);
+        return json(report.status === 'ok' ? 200 : 503, report);
+      },
+    }),
+    'GET /openapi.json': defineRoute({
+      summary: 'This API, as OpenAPI 3.0',
+      responses: { 200: { description: 'The OpenAPI document' } },
+      run: async () => json(200, deps().openApi(), { 'cache-control': 'public, max-age=300' }),
+    }),
+
+    'POST /admin/tenants': defineRoute({
+      summary: 'Create a tenant; returns its first admin key, shown only this once',
+      body: TenantCreateSchema,
+      responses: {
+        201: {
+          description: 'Created',
+          schema: z.object({ tenant: TenantSchema, key: ApiKeySchema, apiKey: z.string() }),
+        },
+      },
+      run: async ({ body }) => json(201, await createTenant(deps(), body)),
+    }),
+    'GET /admin/tenants': defineRoute({
+      summary: 'List tenants',
+      query: PageQuerySchema,
+      responses: { 200: { description: 'A page of tenants', schema: pageOf(TenantSchema) } },
+      run: async ({ query }) => json(200, await listTenants(deps(), query)),
+    }),
+    'GET /admin/tenants/{tenantId}': defineRoute({
+      summary: 'Get a tenant',
+      responses: { 200: { description: 'The tenant', schema: z.object({ tenant: TenantSchema }) } },
+      run: async ({ params }) => json(200, { tenant: await getTenant(deps(), params.tenantId ?? '') }),
+    }),
+    'PATCH /admin/tenants/{tenantId}': defineRoute({
+      summary: 'Rename a tenant or change its plan',
+      body: TenantPatchSchema,
+      responses: { 200: { description: 'Updated', schema: z.object({ tenant: TenantSchema }) } },
+      run: async ({ params, body }) =>
+        json(200, { tenant: await updateTenant(deps(), params.tenantId ?? '', body) }),
+    }),
+    'DELETE /admin/tenants/{tenantId}': defineRoute({
+      summary: 'Delete a tenant and everything it owns',
+      responses: deleted,
+      run: async ({ params }) => {
+        await deleteTenant(deps(), params.tenantId ?? '');
+        return noContent();
+      },
+    }),
+
+    'POST /admin/keys': defineRoute({
+      summary: 'Create an admin key; the key is shown only this once',
+      body: ApiKeyCreateSchema.optional(),
+      responses: {
+        201: { description: 'Created', schema: z.object({ key: ApiKeySchema, apiKey: z.string() }) },
+      },
+      run: async ({ principal, body }) =>
+        json(201, await createApiKey(deps(), tenantOf(principal), body ?? {})),
+    }),
+    'GET /admin/keys': defineRoute({
+      summary: 'List admin keys, masked',
+      query: PageQuerySchema,
+      responses: { 200: { description: 'A page of keys', schema: pageOf(ApiKeySchema) } },
+      run: async ({ principal, query }) => json(200, await listApiKeys(deps(), tenantOf(principal), query)),
+    }),
+    'DELETE /admin/keys/{keyId}': defineRoute({
+      summary: 'Revoke an admin key; it fails from the next request on',
+      responses: { 204: { description: 'Revoked' } },
+      run: async ({ principal, params }) => {
+        await revokeApiKey(deps(), tenantOf(principal), params.keyId ?? '');
+        return noContent();
+      },
+    }),
+
+    'POST /admin/bots': defineRoute({
+      summary: 'Create a bot; omitted settings take their defaults',
+      body: BotCreateSchema,
+      responses: { 201: { description: 'Created', schema: z.object({ bot: BotSchema }) } },
+      run: async ({ principal, body }) =>
+        json(201, { bot: await createBot(deps(), tenantOf(principal), body) }),
+    }),
+    'GET /admin/bots': defineRoute({
+      summary: 'List bots',
+      query: PageQuerySchema,
+      responses: { 200: { description: 'A page of bots', schema: pageOf(BotSchema) } },
+      run: async ({ principal, query }) => json(200, await listBots(deps(), tenantOf(principal), query)),
+    }),
+    'GET /admin/bots/{botId}': defineRoute({
+      summary: 'Get a bot',
+      responses: { 200: { description: 'The bot', schema: z.object({ bot: BotSchema }) } },
+      run: async ({ principal, params }) =>
+        json(200, { bot: await getBot(deps(), tenantOf(principal), params.botId ?? '') }),
+    }),
+    'PATCH /admin/bots/{botId}': defineRoute({
+      summary: 'Change some of a bot’s settings; nested groups may be given in part',
+      body: BotPatchSchema,
+      responses: {
+        200: { description: 'Updated', schema: z.object({ bot: BotSchema }) },
+        409: { description: 'Changed concurrently by another request' },
+      },
+      run: async ({ principal, params, body }) =>
+        json(200, { bot: await updateBot(deps(), tenantOf(principal), params.botId ?? '', body) }),
+    }),
+    'DELETE /admin/bots/{botId}': defineRoute({
+      summary: 'Delete a bot and everything it owns',
+      responses: deleted,
+      run: async ({ principal, params }) => {
+        await deleteBot(deps(), tenantOf(principal), params.botId ?? '');
+        return noContent();
+      },
+    }),
+  };
+}

@@ -1,0 +1,138 @@
+import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { z } from 'zod';
+
+// Deployment configuration, read from CDK context and validated once, before any construct exists.
+//
+// Two ways to set it (flat keys win over the object):
+//   1. one context key `parley` holding an object (in cdk.json) or a JSON string on the command line:
+//        cdk synth -c parley='{"stage":"prod","openSearch":{"instanceCount":2,"zoneAwareness":true}}'
+//   2. flat keys for the top-level scalar settings:
+//        cdk synth -c stage=prod -c alarmEmail=oncall@example.com -c logRetentionDays=90
+//      (`stage`, `publicBaseUrl`, `alarmEmail`, `embeddingModelId`, `defaultChatModelId`,
+//      `logRetentionDays`). Nested settings (`openSearch`, `apiThrottle`) go through `parley`.
+// Command-line context values arrive as strings, so numbers and booleans are coerced. Unknown keys
+// inside `parley` are rejected, so a typo fails the synth instead of being silently ignored.
+
+/** The newest OpenSearch engine aws-cdk-lib 2.276 knows (k-NN with faiss HNSW). */
+export const DEFAULT_ENGINE_VERSION = EngineVersion.OPENSEARCH_3_7.version;
+
+const RETENTION_DAYS = new Set<number>(Object.values(RetentionDays).filter((v) => typeof v === 'number'));
+
+const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const flag = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+
+const openSearchSchema = z.strictObject({
+  instanceType: z
+    .string()
+    .regex(/^[a-z0-9]+\.[a-z0-9]+\.search$/, 'must be an OpenSearch instance type like t3.small.search')
+    .default('t3.small.search'),
+  instanceCount: count(1, 80).default(1),
+  volumeSizeGb: count(10, 3072).default(10),
+  /** 0 = no dedicated master nodes; otherwise 3 or 5. */
+  dedicatedMasterCount: z.coerce
+    .number()
+    .refine((n) => n === 0 || n === 3 || n === 5, 'must be 0 (none), 3 or 5')
+    .default(0),
+  dedicatedMasterInstanceType: z
+    .string()
+    .regex(/^[a-z0-9]+\.[a-z0-9]+\.search$/, 'must be an OpenSearch instance type like m7g.large.search')
+    .default('m7g.large.search'),
+  /** Spread data nodes over two availability zones (needs an even instanceCount). */
+  zoneAwareness: flag.default(false),
+  engineVersion: z
+    .string()
+    .regex(/^OpenSearch_\d+\.\d+$/, 'must look like OpenSearch_3.7')
+    .default(DEFAULT_ENGINE_VERSION),
+});
+
+const apiThrottleSchema = z.strictObject({
+  /** Steady-state requests per second across the stage. */
+  rateLimit: z.coerce.number().positive().default(100),
+  burstLimit: count(1, 100_000).default(200),
+});
+
+export const configSchema = z
+  .strictObject({
+    /** Names the stack (`Parley-<stage>`) and the resources that have names. */
+    stage: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,19}$/, 'must be lowercase letters, digits and dashes, starting with a letter')
+      .default('dev'),
+    /** Public base URL of the API (custom domain); webhook URLs shown to admins are built from it. */
+    publicBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** Subscribed to the on-call topic when set. */
+    alarmEmail: z.email().optional(),
+    embeddingModelId: z.string().min(1).default('amazon.titan-embed-text-v2:0'),
+    defaultChatModelId: z.string().min(1).default('anthropic.claude-3-5-haiku-20241022-v1:0'),
+    openSearch: openSearchSchema.prefault({}),
+    logRetentionDays: z.coerce
+      .number()
+      .refine((n) => RETENTION_DAYS.has(n), 'must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, …)')
+      .default(30),
+    apiThrottle: apiThrottleSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const { zoneAwareness, instanceCount } = config.openSearch;
+    if (zoneAwareness && instanceCount % 2 !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['openSearch', 'instanceCount'],
+        message: 'must be even when zoneAwareness is on (nodes are spread over two availability zones)',
+      });
+    }
+    if (config.apiThrottle.burstLimit < config.apiThrottle.rateLimit) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiThrottle', 'burstLimit'],
+        message: 'must be at least rateLimit',
+      });
+    }
+  });
+
+export type ParleyConfig = z.output<typeof configSchema>;
+export type ParleyConfigInput = z.input<typeof configSchema>;
+
+/** Validates a config object; the error names every invalid field by its path. */
+export function parseConfig(input: unknown): ParleyConfig {
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(`Invalid Parley config: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+/** The top-level settings that may also be given as flat context keys. */
+export const FLAT_CONTEXT_KEYS = [
+  'stage',
+  'publicBaseUrl',
+  'alarmEmail',
+  'embeddingModelId',
+  'defaultChatModelId',
+  'logRetentionDays',
+] as const;
+
+/** Reads the config from CDK context (see the comment at the top of this file). */
+export function configFromContext(tryGetContext: (key: string) => unknown): ParleyConfig {
+  const raw = tryGetContext('parley');
+  let base: unknown = {};
+  if (typeof raw === 'string') {
+    try {
+      base = JSON.parse(raw);
+    } catch (error) {
+      throw new Error(`Invalid Parley config: parley: context value is not valid JSON (${String(error)})`);
+    }
+  } else if (raw !== undefined) {
+    base = raw;
+  }
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) {
+    throw new Error('Invalid Parley config: parley: must be a JSON object');
+  }
+  const merged: Record<string, unknown> = { ...base };
+  for (const key of FLAT_CONTEXT_KEYS) {
+    const value = tryGetContext(key);
+    if (value !== undefined) merged[key] = value;
+  }
+  return parseConfig(merged);
+}

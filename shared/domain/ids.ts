@@ -1,0 +1,67 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** Random base62 text; rejection sampling keeps every character equally likely. */
+export function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 248 && out.length < length) out += ALPHABET[byte % 62];
+    }
+  }
+  return out;
+}
+
+/** Opaque, unguessable ids (~131 bits), prefixed by kind so a misplaced id is obvious in logs. */
+export const newId = (prefix: 'tnt' | 'bot' | 'doc' | 'ses' | 'msg') => `${prefix}_${randomBase62(22)}`;
+
+export const ID_PATTERN = /^[a-z]{3}_[0-9A-Za-z]{22}$/;
+
+// Tenant admin keys: `pk_<keyId>_<secret>`. The key id locates the record; only the secret's
+// SHA-256 is stored. A 256-bit random secret needs no slow hash: it cannot be guessed offline.
+const KEY_PATTERN = /^pk_([0-9A-Za-z]{16})_([0-9A-Za-z]{43})$/;
+
+export interface GeneratedKey {
+  keyId: string;
+  secret: string;
+  apiKey: string;
+  secretHash: string;
+  /** What lists show: enough to recognise a key, too little to use it. */
+  prefix: string;
+}
+
+export function generateApiKey(): GeneratedKey {
+  const keyId = randomBase62(16);
+  const secret = randomBase62(43);
+  return {
+    keyId,
+    secret,
+    apiKey: `pk_${keyId}_${secret}`,
+    secretHash: sha256Hex(secret),
+    prefix: `pk_${keyId}_${secret.slice(0, 4)}`,
+  };
+}
+
+export function parseApiKey(value: string): { keyId: string; secret: string } | undefined {
+  const match = KEY_PATTERN.exec(value);
+  return match?.[1] && match[2] ? { keyId: match[1], secret: match[2] } : undefined;
+}
+
+export const API_KEY_TEXT_PATTERN = /pk_[0-9A-Za-z]{16}_[0-9A-Za-z]{43}/g;
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+/** Compares two secrets without leaking where they differ: both are hashed to equal length first. */
+export function secretsEqual(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+/** Compares a presented secret with a stored SHA-256 hex digest in constant time. */
+export function matchesHash(secret: string, storedHex: string): boolean {
+  const stored = Buffer.from(storedHex, 'hex');
+  const presented = createHash('sha256').update(secret).digest();
+  return stored.length === presented.length && timingSafeEqual(stored, presented);
+}

@@ -1,0 +1,27 @@
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { type RouteDefinition, routes } from '../resources.ts';
+import type { AuthDeps } from './auth.ts';
+import { errorHandler, jsonBody, normalizeHeaders, requestLogging } from './middlewares.ts';
+import { createRouter, type RouteTable } from './router.ts';
+
+/** Admin JSON bodies are small; anything larger is a mistake or an attack. */
+export const ADMIN_MAX_BODY_BYTES = 256 * 1024;
+
+/**
+ * The middleware stack every HTTP function shares: log context, error envelope, header
+ * normalisation, JSON bodies, then the route table's dispatch (authentication included).
+ */
+export function httpHandler(
+  specs: RouteTable,
+  authDeps: () => AuthDeps,
+  options: { maxBodyBytes?: number; definitions?: readonly RouteDefinition[] } = {},
+) {
+  const route = createRouter(options.definitions ?? routes, specs, authDeps);
+  return middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>()
+    .use(requestLogging())
+    .use(errorHandler())
+    .use(normalizeHeaders())
+    .use(jsonBody({ maxBytes: options.maxBodyBytes ?? ADMIN_MAX_BODY_BYTES }))
+    .handler((event) => route(event));
+}

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { type RouteDefinition, routeKey } from '../resources.ts';
+import type { RouteTable } from './router.ts';
+
+type Json = Record<string, unknown>;
+
+const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.enum([
+        'bad_request',
+        'unauthorized',
+        'not_found',
+        'conflict',
+        'payload_too_large',
+        'unsupported_media_type',
+        'rate_limited',
+        'quota_exceeded',
+        'bot_disabled',
+        'internal',
+      ]),
+      message: z.string(),
+      details: z.unknown().optional(),
+      requestId: z.string(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+/**
+ * Builds the OpenAPI 3.0 document from the route table and the same zod schemas that validate
+ * requests, so the published contract cannot drift from what the handlers accept. Named schemas
+ * (`.meta({id})`) are hoisted into components.
+ */
+export function buildOpenApi(
+  definitions: readonly RouteDefinition[],
+  specs: RouteTable,
+  version: string,
+): Json {
+  const components: Record<string, unknown> = {};
+  const toSchema = (schema: z.ZodType, io: 'input' | 'output') => {
+    const raw = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Json;
+    const rewritten = JSON.parse(
+      JSON.stringify(raw).replaceAll('#/definitions/', '#/components/schemas/'),
+    ) as Json;
+    const { definitions: hoisted, ...rest } = rewritten as Json & { definitions?: Record<string, unknown> };
+    Object.assign(components, hoisted ?? {});
+    return rest;
+  };
+  const errorRef = toSchema(ErrorSchema, 'output');
+  const errorResponse = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: errorRef } },
+  });
+
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const definition of definitions) {
+    const spec = specs[routeKey(definition)];
+    if (!spec) continue;
+    const parameters = [...definition.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
+    if (spec.query) {
+      const query = toSchema(spec.query, 'input') as {
+        properties?: Record<string, unknown>;
+        required?: string[];
+      };
+      for (const [name, schema] of Object.entries(query.properties ?? {})) {
+        parameters.push({
+          name,
+          in: 'query',
+          required: query.required?.includes(name) ?? false,
+          schema,
+        } as never);
+      }
+    }
+    const responses: Record<string, unknown> = {};
+    for (const [status, response] of Object.entries(spec.responses)) {
+      responses[status] = response.schema
+        ? {
+            description: response.description,
+            content: { 'application/json': { schema: toSchema(response.schema, 'output') } },
+          }
+        : { description: response.description };
+    }
+    if (spec.body)
+      responses['400'] = errorResponse('Invalid body: `details` lists each field path and problem');
+    if (definition.auth !== 'none') responses['401'] = errorResponse('Missing, invalid or revoked key');
+    if (definition.path.includes('{')) responses['404'] = errorResponse('Unknown id, or another tenant’s');
+    responses['500'] = errorResponse('Internal error; quote the requestId');
+
+    paths[definition.path] ??= {};
+    (paths[definition.path] as Json)[definition.method.toLowerCase()] = {
+      summary: spec.summary,
+      operationId: `${definition.method.toLowerCase()}${definition.path.replace(/[{}]/g, '').replace(/[/.](\w)/g, (_, c: string) => c.toUpperCase())}`,
+      security:
+        definition.auth === 'none'
+          ? []
+          : [{ [definition.auth === 'operator' ? 'operatorKey' : 'tenantKey']: [] }],
+      parameters,
+      ...(spec.body && {
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: toSchema(spec.body, 'input') } },
+        },
+      }),
+      responses,
+    };
+  }
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'Parley API',
+      version,
+      description:
+        'Multi-tenant chatbot builder. Errors use one envelope: {"error": {code, message, details?, requestId}}.',
+    },
+    paths,
+    components: {
+      schemas: components,
+      securitySchemes: {
+        operatorKey: { type: 'http', scheme: 'bearer', description: 'The platform operator key' },
+        tenantKey: { type: 'http', scheme: 'bearer', description: 'A tenant admin key, pk_<keyId>_<secret>' },
+      },
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { ErrorCode } from '../domain/errors.ts';
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+export function json(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+export const noContent = (): APIGatewayProxyResult => ({
+  statusCode: 204,
+  headers: { 'cache-control': 'no-store' },
+  body: '',
+});
+
+/** The one error envelope of the API (DESIGN.md §5); API Gateway's own responses use it too. */
+export function errorResponse(
+  statusCode: number,
+  error: { code: ErrorCode; message: string; details?: unknown; requestId: string },
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
+  return json(statusCode, { error }, headers);
+}

@@ -1,0 +1,64 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { z } from 'zod';
+import { NotFoundError } from '../domain/errors.ts';
+import { parseInput } from '../domain/validation.ts';
+import { type RouteAuth, type RouteDefinition, routeKey } from '../resources.ts';
+import { type AuthDeps, authenticate, type Principal } from './auth.ts';
+
+/** What one route accepts and answers; also the source of its OpenAPI description. */
+export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType> {
+  summary: string;
+  body?: B;
+  query?: Q;
+  /** Status code → response schema (undefined for an empty body). */
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  run(input: {
+    principal: Principal;
+    body: z.output<B>;
+    query: z.output<Q>;
+    params: Record<string, string>;
+    event: APIGatewayProxyEvent;
+  }): Promise<APIGatewayProxyResult>;
+}
+
+export const defineRoute = <B extends z.ZodType, Q extends z.ZodType>(spec: RouteSpec<B, Q>) =>
+  spec as RouteSpec;
+
+export type RouteTable = Record<string, RouteSpec>;
+
+/** The tenant the caller acts for; routes declared `tenant` always have one. */
+export function tenantOf(principal: Principal): string {
+  if (principal.kind !== 'tenant') throw new Error('tenant route called without a tenant principal');
+  return principal.tenantId;
+}
+
+/**
+ * Dispatches on API Gateway's resource template (`GET /admin/bots/{botId}`), so routing is the
+ * route table's, not a second copy of it. Authentication runs before the body is validated:
+ * an unauthenticated caller learns nothing about a route's schema.
+ */
+export function createRouter(
+  definitions: readonly RouteDefinition[],
+  specs: RouteTable,
+  authDeps: () => AuthDeps,
+): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
+  const auth = new Map<string, RouteAuth>(definitions.map((d) => [routeKey(d), d.auth]));
+  for (const key of Object.keys(specs)) {
+    if (!auth.has(key)) throw new Error(`Route ${key} has a handler but is not in the route table`);
+  }
+  return async (event) => {
+    const key = routeKey({ method: event.httpMethod, path: event.resource });
+    const spec = specs[key];
+    const required = auth.get(key);
+    if (!spec || !required) throw new NotFoundError(`No route for ${event.httpMethod} ${event.path}`);
+    const principal = await authenticate(required, event.headers, authDeps());
+    const body = spec.body ? parseInput(spec.body, event.body ?? undefined, 'body') : undefined;
+    const query = spec.query
+      ? parseInput(spec.query, event.queryStringParameters ?? {}, 'query', 'query')
+      : undefined;
+    const params: Record<string, string> = {};
+    for (const [name, value] of Object.entries(event.pathParameters ?? {}))
+      if (value !== undefined) params[name] = value;
+    return spec.run({ principal, body, query, params, event });
+  };
+}

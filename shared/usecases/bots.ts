@@ -1,0 +1,67 @@
+import {
+  applyBotPatch,
+  type Bot,
+  type BotPatch,
+  BotSettingsValidSchema,
+  DEFAULT_BOT_SETTINGS,
+} from '../domain/bot.ts';
+import { ConflictError, NotFoundError } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import { parseInput } from '../domain/validation.ts';
+import type { Page, PageRequest } from '../ports/repositories.ts';
+import type { TenantDeps } from './tenants.ts';
+
+export async function createBot(
+  deps: TenantDeps,
+  tenantId: string,
+  input: BotPatch & { name: string },
+): Promise<Bot> {
+  const settings = parseInput(
+    BotSettingsValidSchema,
+    applyBotPatch({ ...DEFAULT_BOT_SETTINGS, name: input.name }, input),
+    'bot',
+  );
+  const now = deps.clock.now().toISOString();
+  const bot: Bot = { ...settings, id: newId('bot'), tenantId, createdAt: now, updatedAt: now };
+  await deps.repos.bots.create(bot);
+  return bot;
+}
+
+export async function getBot(deps: TenantDeps, tenantId: string, botId: string): Promise<Bot> {
+  const bot = await deps.repos.bots.get(tenantId, botId);
+  if (!bot) throw new NotFoundError('No such bot');
+  return bot;
+}
+
+export const listBots = (deps: TenantDeps, tenantId: string, page: PageRequest): Promise<Page<Bot>> =>
+  deps.repos.bots.list(tenantId, page);
+
+/** Applies a partial update; a concurrent update in between is reported as a conflict, not lost. */
+export async function updateBot(
+  deps: TenantDeps,
+  tenantId: string,
+  botId: string,
+  patch: BotPatch,
+): Promise<Bot> {
+  const current = await getBot(deps, tenantId, botId);
+  const { id, tenantId: owner, createdAt, updatedAt, ...settings } = current;
+  const merged = parseInput(BotSettingsValidSchema, applyBotPatch(settings, patch), 'bot');
+  let now = deps.clock.now().toISOString();
+  // updatedAt doubles as the version: it must change even when two updates share a millisecond.
+  if (now <= updatedAt) now = new Date(Date.parse(updatedAt) + 1).toISOString();
+  const bot: Bot = { ...merged, id, tenantId: owner, createdAt, updatedAt: now };
+  const outcome = await deps.repos.bots.update(bot, updatedAt);
+  if (outcome === 'missing') throw new NotFoundError('No such bot');
+  if (outcome === 'conflict')
+    throw new ConflictError('The bot was changed by another request; read it again and retry');
+  return bot;
+}
+
+/** Removes a bot and everything it owns; false if there was no such bot. */
+export async function deleteBotCascade(deps: TenantDeps, tenantId: string, botId: string): Promise<boolean> {
+  return deps.repos.bots.delete(tenantId, botId);
+}
+
+export async function deleteBot(deps: TenantDeps, tenantId: string, botId: string): Promise<void> {
+  if (!(await deleteBotCascade(deps, tenantId, botId))) throw new NotFoundError('No such bot');
+}

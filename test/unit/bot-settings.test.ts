@@ -1,0 +1,74 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  applyBotPatch,
+  BotCreateSchema,
+  BotPatchSchema,
+  BotSettingsValidSchema,
+  DEFAULT_BOT_SETTINGS,
+} from '../../shared/domain/bot.ts';
+import { BadRequestError } from '../../shared/domain/errors.ts';
+import { parseInput } from '../../shared/domain/validation.ts';
+
+const create = (input: unknown) =>
+  parseInput(
+    BotSettingsValidSchema,
+    applyBotPatch({ ...DEFAULT_BOT_SETTINGS, name: '' }, parseInput(BotCreateSchema, input, 'body')),
+    'bot',
+  );
+
+function issuesOf(fn: () => unknown) {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof BadRequestError) return error.details;
+    throw error;
+  }
+  throw new Error('expected a BadRequestError');
+}
+
+describe('bot settings', () => {
+  it('fills every default of DESIGN.md §5 when only the name is given', () => {
+    const bot = create({ name: 'Helper' });
+    expect(bot).toMatchObject({
+      name: 'Helper',
+      model: { provider: 'local', id: 'extractive' },
+      temperature: 0.3,
+      maxTokens: 1024,
+      retrieval: { topK: 5, minScore: 0.25 },
+      chunking: { size: 1000, overlap: 200 },
+      historyTurns: 10,
+      sessionTtlSeconds: 604800,
+      rateLimits: { perMinute: 60, perSecond: 2, perUserPerMinute: 5 },
+      visibility: 'private',
+      allowedOrigins: [],
+      enabled: true,
+    });
+  });
+
+  it('merges nested groups field by field on patch and replaces the model whole', () => {
+    const bot = create({ name: 'A', retrieval: { topK: 8 }, model: { provider: 'openai', id: 'gpt-4o-mini' } });
+    const patched = applyBotPatch(bot, parseInput(BotPatchSchema, { retrieval: { minScore: 0.5 }, model: { provider: 'local' } }, 'body'));
+    expect(patched.retrieval).toEqual({ topK: 8, minScore: 0.5 });
+    expect(patched.model).toEqual({ provider: 'local', id: 'extractive' });
+  });
+
+  it('names each invalid field by its path', () => {
+    const details = issuesOf(() =>
+      create({ name: 'A', temperature: 3, retrieval: { topK: 0 }, allowedOrigins: ['https://ok.example', 'https://x.example/path'], unknown: 1 }),
+    );
+    const paths = (details as { path: string }[]).map((d) => d.path).sort();
+    expect(paths).toEqual(['', 'allowedOrigins.1', 'retrieval.topK', 'temperature']);
+  });
+
+  it('requires a model id for hosted providers and an overlap below the chunk size', () => {
+    const details = issuesOf(() => create({ name: 'A', model: { provider: 'bedrock' }, chunking: { size: 500, overlap: 500 } }));
+    expect((details as { path: string }[]).map((d) => d.path).sort()).toEqual(['chunking.overlap', 'model.id']);
+  });
+
+  it('refuses a missing or blank name and wrong types', () => {
+    expect((issuesOf(() => create({})) as { path: string }[])[0]?.path).toBe('name');
+    expect((issuesOf(() => create({ name: '   ' })) as { path: string }[])[0]?.path).toBe('name');
+    expect((issuesOf(() => create({ name: 'A', enabled: 'yes' })) as { path: string }[])[0]?.path).toBe('enabled');
+    expect((issuesOf(() => create([])) as { path: string }[])[0]?.path).toBe('');
+  });
+});

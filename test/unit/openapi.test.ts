@@ -1,0 +1,34 @@
+import { describe, expect, it } from '@jest/globals';
+import { adminRoutes } from '../../functions/admin/routes.ts';
+import { buildOpenApi } from '../../shared/http/openapi.ts';
+import { routeKey, routes } from '../../shared/resources.ts';
+
+const specs = adminRoutes(() => {
+  throw new Error('not called while building the document');
+});
+
+describe('OpenAPI document', () => {
+  const doc = buildOpenApi(routes, specs, '1') as {
+    paths: Record<string, Record<string, { requestBody?: unknown; security: unknown[]; responses: Record<string, unknown> }>>;
+    components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
+  };
+
+  it('describes every admin route of the route table, and only those', () => {
+    const adminKeys = routes.filter((r) => r.function === 'admin').map(routeKey).sort();
+    expect(Object.keys(specs).sort()).toEqual(adminKeys);
+    for (const route of routes) {
+      const op = doc.paths[route.path]?.[route.method.toLowerCase()];
+      expect(op).toBeDefined();
+      expect(op?.security.length).toBe(route.auth === 'none' ? 0 : 1);
+    }
+  });
+
+  it('publishes the bot schema with every field and the create body with only the name required', () => {
+    const bot = doc.components.schemas.Bot;
+    expect(Object.keys(bot?.properties ?? {})).toEqual(
+      expect.arrayContaining(['name', 'persona', 'systemPrompt', 'model', 'retrieval', 'chunking', 'rateLimits', 'branding', 'enabled']),
+    );
+    expect(doc.components.schemas.BotCreate?.required).toEqual(['name']);
+    expect(doc.paths['/admin/bots']?.post?.responses['400']).toBeDefined();
+  });
+});
