@@ -1,5 +1,5 @@
-import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
 import { z } from 'zod';
 
 // Deployment configuration, read from CDK context and validated once, before any construct exists.
@@ -68,7 +68,10 @@ export const configSchema = z
     openSearch: openSearchSchema.prefault({}),
     logRetentionDays: z.coerce
       .number()
-      .refine((n) => RETENTION_DAYS.has(n), 'must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, …)')
+      .refine(
+        (n) => RETENTION_DAYS.has(n),
+        'must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, …)',
+      )
       .default(30),
     apiThrottle: apiThrottleSchema.prefault({}),
   })

@@ -213,3 +213,18 @@ export interface ResourceDefinitions {
 }
 
 export const resources: ResourceDefinitions = { tables, queues, buckets, functions, routes };
+
+/**
+ * Request content types API Gateway hands to functions base64-encoded (`isBase64Encoded: true`);
+ * every other body arrives as UTF-8 text. The REST API's `binaryMediaTypes` and the local gateway
+ * both take this list, so a webhook's raw bytes reach the function the same way in both.
+ */
+export const API_BINARY_MEDIA_TYPES: readonly string[] = [
+  'application/octet-stream',
+  'application/pdf',
+  'application/zip',
+  'multipart/form-data',
+  'image/*',
+  'audio/*',
+  'video/*',
+];

@@ -8,6 +8,6 @@ export function pascal(name: string): string {
 }
 
 /** Typed `Object.entries` for records keyed by a string union. */
-export function entries<K extends string, V>(record: { readonly [P in K]: V }): [K, V][] {
+export function entries<K extends string, V>(record: { readonly [P in K]?: V }): [K, V][] {
   return Object.entries(record) as [K, V][];
 }

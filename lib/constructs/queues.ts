@@ -1,8 +1,8 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { type QueueName, queueName, type ResourceDefinitions } from '../../shared/resources.ts';
-import { pascal } from './names.ts';
+import { entries, pascal } from './names.ts';
 
 export interface QueuesProps {
   readonly namePrefix: string;
@@ -22,7 +22,7 @@ export class Queues extends Construct {
     const queues: Partial<Record<QueueName, sqs.Queue>> = {};
     const deadLetterQueues: Partial<Record<QueueName, sqs.Queue>> = {};
 
-    for (const [name, def] of Object.entries(props.queues) as [QueueName, ResourceDefinitions['queues'][QueueName]][]) {
+    for (const [name, def] of entries(props.queues)) {
       const id = pascal(name);
       const fifo = def.fifo ? { fifo: true, contentBasedDeduplication: false } : {};
       const dlq = new sqs.Queue(this, `${id}DeadLetterQueue`, {
@@ -31,10 +31,6 @@ export class Queues extends Construct {
         retentionPeriod: DLQ_RETENTION,
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
-      });
-      Validations.of(dlq).acknowledge({
-        id: 'AwsSolutions-SQS3',
-        reason: `This is the dead-letter queue of the ${name} queue; an alarm watches its depth.`,
       });
       queues[name] = new sqs.Queue(this, `${id}Queue`, {
         queueName: queueName(props.namePrefix, name),

@@ -112,7 +112,7 @@ export function errorHandler(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayPr
       const requestId = requestIdOf(request);
       if (error instanceof AppError && error.expose) {
         if (error.status >= 500) logger.error(error.message, { error });
-        else logger.info('client error', { code: error.code, message: error.message });
+        else logger.info('client error', { code: error.code, reason: error.message });
         request.response = errorResponse(
           error.status,
           { code: error.code, message: error.message, details: error.details, requestId },

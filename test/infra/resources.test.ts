@@ -1,0 +1,207 @@
+import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { QueueDoesNotExist } from '@aws-sdk/client-sqs';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { parseConfig } from '../../lib/config.ts';
+import { ParleyStack } from '../../lib/parley-stack.ts';
+import type { LocalClients } from '../../local/aws.ts';
+import { type ProvisionDefinitions, provision } from '../../local/provision.ts';
+import {
+  type FunctionName,
+  functions,
+  queueName,
+  queues,
+  type ResourceDefinitions,
+  resources,
+  routes,
+  tables,
+} from '../../shared/resources.ts';
+
+// The CDK stack and the local platform both build from one `ResourceDefinitions` value (the real
+// one by default). Changing a copy of it must change what both of them create.
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+
+function build(definitions?: ResourceDefinitions) {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new ParleyStack(app, 'Parley-dev', { config: parseConfig({}), resources: definitions });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+/** `METHOD /full/path` → the function logical id the method integrates with, from the template. */
+function methodsOf(template: Template): Map<string, string> {
+  const json = template.toJSON() as { Resources: Record<string, Resource> };
+  const paths = new Map<string, string>();
+  const pathOf = (id: string): string => {
+    const cached = paths.get(id);
+    if (cached !== undefined) return cached;
+    const resource = json.Resources[id] as Resource;
+    const parent = resource.Properties.ParentId as { Ref?: string };
+    const path = `${parent.Ref ? pathOf(parent.Ref) : ''}/${resource.Properties.PathPart as string}`;
+    paths.set(id, path);
+    return path;
+  };
+  const methods = new Map<string, string>();
+  for (const resource of Object.values(json.Resources)) {
+    if (resource.Type !== 'AWS::ApiGateway::Method') continue;
+    const resourceId = resource.Properties.ResourceId as { Ref?: string };
+    const path = resourceId.Ref ? pathOf(resourceId.Ref) : '/';
+    const integration = resource.Properties.Integration as { Type: string; Uri: unknown };
+    const target = JSON.stringify(integration.Uri).match(/"Fn::GetAtt":\["([A-Za-z0-9]+)","Arn"\]/)?.[1];
+    expect(integration.Type).toBe('AWS_PROXY');
+    methods.set(`${resource.Properties.HttpMethod as string} ${path}`, target ?? '');
+  }
+  return methods;
+}
+
+/** What the local provisioning asks the emulators to create, recorded instead of sent. */
+async function provisionedLocally(definitions?: ProvisionDefinitions) {
+  const sent: { command: string; input: Record<string, unknown> }[] = [];
+  const client = (answer: (command: string, input: Record<string, unknown>) => unknown) => ({
+    send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      sent.push({ command: command.constructor.name, input: command.input });
+      return answer(command.constructor.name, command.input);
+    },
+  });
+  const clients = {
+    dynamodb: client((command) => {
+      if (command === 'DescribeTableCommand') {
+        throw new ResourceNotFoundException({ message: 'not found', $metadata: {} });
+      }
+      return {};
+    }),
+    sqs: client((command, input) => {
+      if (command === 'GetQueueUrlCommand')
+        throw new QueueDoesNotExist({ message: 'no queue', $metadata: {} });
+      if (command === 'GetQueueAttributesCommand') {
+        return {
+          Attributes: {
+            QueueArn: `arn:aws:sqs:us-east-1:000000000000:${String(input.QueueUrl).split('/').pop()}`,
+          },
+        };
+      }
+      return {};
+    }),
+    s3: client((command) => {
+      if (command === 'HeadBucketCommand')
+        throw Object.assign(new Error('NotFound'), { $metadata: { httpStatusCode: 404 } });
+      return {};
+    }),
+  } as unknown as LocalClients;
+  await provision({ clients, sqsEndpoint: 'http://127.0.0.1:1', prefix: 'parley-dev', definitions });
+  return sent;
+}
+
+/** A copy of the definitions with a changed queue timeout, table key, redrive count and an added route. */
+const modified = {
+  ...resources,
+  tables: { ...tables, tenants: { ...tables.tenants, partitionKey: { name: 'tenantPk', type: 'S' } } },
+  queues: { ...queues, embed: { ...queues.embed, visibilityTimeoutSeconds: 400, maxReceiveCount: 9 } },
+  routes: [...routes, { method: 'GET', path: '/admin/usage', function: 'admin', auth: 'tenant' }],
+} satisfies ResourceDefinitions;
+
+let original: ReturnType<typeof build>;
+let changed: ReturnType<typeof build>;
+beforeAll(() => {
+  original = build();
+  changed = build(modified);
+});
+
+describe('the stack reads shared/resources.ts', () => {
+  it('builds from the shared `resources` value by default', () => {
+    expect(original.stack.resources).toBe(resources);
+    expect(resources).toEqual({ tables, queues, buckets: resources.buckets, functions, routes });
+  });
+
+  it('creates exactly one proxy method per route, integrated with the route’s function', () => {
+    const methods = methodsOf(original.template);
+    const functionIds = Object.fromEntries(
+      (Object.keys(functions) as FunctionName[]).map((name) => [
+        name,
+        original.stack.getLogicalId(
+          original.stack.functions.functions[name].node.defaultChild as CfnFunction,
+        ),
+      ]),
+    );
+    expect([...methods.keys()].sort()).toEqual(routes.map((r) => `${r.method} ${r.path}`).sort());
+    for (const route of routes)
+      expect(methods.get(`${route.method} ${route.path}`)).toBe(functionIds[route.function]);
+  });
+
+  it('shows a changed visibility timeout and redrive count in the template', () => {
+    changed.template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: queueName('parley-dev', 'embed'),
+      VisibilityTimeout: 400,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 9 }),
+    });
+    original.template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: queueName('parley-dev', 'embed'),
+      VisibilityTimeout: queues.embed.visibilityTimeoutSeconds,
+    });
+  });
+
+  it('shows a changed key name in the template', () => {
+    changed.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'tenantPk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    });
+    expect(JSON.stringify(original.template.toJSON())).not.toContain('tenantPk');
+  });
+
+  it('shows an added route in the template', () => {
+    expect(methodsOf(changed.template).has('GET /admin/usage')).toBe(true);
+    expect(methodsOf(original.template).has('GET /admin/usage')).toBe(false);
+  });
+
+  it('rejects a consumer whose queue would redeliver while the function still runs', () => {
+    const tooShort = {
+      ...resources,
+      functions: {
+        ...functions,
+        admin: {
+          ...functions.admin,
+          timeoutSeconds: 900,
+          consumes: { queue: 'reply', batchSize: 1, maxConcurrency: 2 },
+        },
+      },
+    } satisfies ResourceDefinitions;
+    expect(() => build(tooShort)).toThrow(
+      /queues\.reply\.visibilityTimeoutSeconds \(120\) must be at least functions\.admin\.timeoutSeconds \(900\)/,
+    );
+  });
+});
+
+describe('the local platform reads the same definitions', () => {
+  it('provisions the same queue names, timeouts, redrive counts and table keys as the stack', async () => {
+    const sent = await provisionedLocally(modified);
+    const created = (command: string) => sent.filter((s) => s.command === command).map((s) => s.input);
+    const template = changed.template.toJSON() as { Resources: Record<string, Resource> };
+    const stackQueues = Object.values(template.Resources).filter((r) => r.Type === 'AWS::SQS::Queue');
+
+    for (const name of Object.keys(modified.queues) as (keyof typeof modified.queues)[]) {
+      const def = modified.queues[name];
+      const local = created('CreateQueueCommand').find((q) => q.QueueName === queueName('parley-dev', name));
+      const stack = stackQueues.find((q) => q.Properties.QueueName === queueName('parley-dev', name));
+      const attributes = (local?.Attributes ?? {}) as Record<string, string>;
+      expect(Number(attributes.VisibilityTimeout)).toBe(stack?.Properties.VisibilityTimeout);
+      expect(Number(attributes.VisibilityTimeout)).toBe(def.visibilityTimeoutSeconds);
+      expect(JSON.parse(attributes.RedrivePolicy ?? '{}').maxReceiveCount).toBe(
+        (stack?.Properties.RedrivePolicy as { maxReceiveCount?: number } | undefined)?.maxReceiveCount,
+      );
+      expect(JSON.parse(attributes.RedrivePolicy ?? '{}').maxReceiveCount).toBe(def.maxReceiveCount);
+    }
+
+    const localTables = created('CreateTableCommand');
+    expect(localTables).toHaveLength(Object.keys(modified.tables).length);
+    const localKeys = localTables.map((t) => JSON.stringify(t.KeySchema)).sort();
+    const stackKeys = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::DynamoDB::Table')
+      .map((t) => JSON.stringify(t.Properties.KeySchema))
+      .sort();
+    expect(localKeys).toEqual(stackKeys);
+    expect(localKeys.some((k) => k.includes('tenantPk'))).toBe(true);
+  });
+});
