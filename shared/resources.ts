@@ -101,10 +101,15 @@ export const queues = {
 
 export type QueueName = keyof typeof queues;
 
-/** The name a queue (or its dead-letter queue) gets for a stage; FIFO names must end in `.fifo`. */
-export function queueName(prefix: string, name: QueueName, deadLetter = false): string {
+/** The name a queue (or its dead-letter queue) gets under a prefix; FIFO names must end in `.fifo`. */
+export function queueName(
+  prefix: string,
+  name: string,
+  definition: { readonly fifo: boolean },
+  deadLetter = false,
+): string {
   const base = `${prefix}-${name}${deadLetter ? '-dlq' : ''}`;
-  return queues[name].fifo ? `${base}.fifo` : base;
+  return definition.fifo ? `${base}.fifo` : base;
 }
 
 export const buckets = {

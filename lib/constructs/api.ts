@@ -3,13 +3,13 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { gatewayResponses, gatewayResponseTemplate } from '../../shared/gateway-responses.ts';
 import {
   API_BINARY_MEDIA_TYPES,
   type FunctionName,
   type ResourceDefinitions,
 } from '../../shared/resources.ts';
 import type { ParleyConfig } from '../config.ts';
-import { gatewayResponses, gatewayResponseTemplate } from './gateway-responses.ts';
 import { acknowledge } from './nag.ts';
 
 export interface ApiProps {

@@ -26,14 +26,14 @@ export class Queues extends Construct {
       const id = pascal(name);
       const fifo = def.fifo ? { fifo: true, contentBasedDeduplication: false } : {};
       const dlq = new sqs.Queue(this, `${id}DeadLetterQueue`, {
-        queueName: queueName(props.namePrefix, name, true),
+        queueName: queueName(props.namePrefix, name, def, true),
         ...fifo,
         retentionPeriod: DLQ_RETENTION,
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
       });
       queues[name] = new sqs.Queue(this, `${id}Queue`, {
-        queueName: queueName(props.namePrefix, name),
+        queueName: queueName(props.namePrefix, name, def),
         ...fifo,
         visibilityTimeout: Duration.seconds(def.visibilityTimeoutSeconds),
         retentionPeriod: Duration.days(def.retentionDays),

@@ -1,12 +1,8 @@
-import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
-import { QueueDoesNotExist } from '@aws-sdk/client-sqs';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { parseConfig } from '../../lib/config.ts';
 import { ParleyStack } from '../../lib/parley-stack.ts';
-import type { LocalClients } from '../../local/aws.ts';
-import { type ProvisionDefinitions, provision } from '../../local/provision.ts';
 import {
   type FunctionName,
   functions,
@@ -55,44 +51,6 @@ function methodsOf(template: Template): Map<string, string> {
   return methods;
 }
 
-/** What the local provisioning asks the emulators to create, recorded instead of sent. */
-async function provisionedLocally(definitions?: ProvisionDefinitions) {
-  const sent: { command: string; input: Record<string, unknown> }[] = [];
-  const client = (answer: (command: string, input: Record<string, unknown>) => unknown) => ({
-    send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
-      sent.push({ command: command.constructor.name, input: command.input });
-      return answer(command.constructor.name, command.input);
-    },
-  });
-  const clients = {
-    dynamodb: client((command) => {
-      if (command === 'DescribeTableCommand') {
-        throw new ResourceNotFoundException({ message: 'not found', $metadata: {} });
-      }
-      return {};
-    }),
-    sqs: client((command, input) => {
-      if (command === 'GetQueueUrlCommand')
-        throw new QueueDoesNotExist({ message: 'no queue', $metadata: {} });
-      if (command === 'GetQueueAttributesCommand') {
-        return {
-          Attributes: {
-            QueueArn: `arn:aws:sqs:us-east-1:000000000000:${String(input.QueueUrl).split('/').pop()}`,
-          },
-        };
-      }
-      return {};
-    }),
-    s3: client((command) => {
-      if (command === 'HeadBucketCommand')
-        throw Object.assign(new Error('NotFound'), { $metadata: { httpStatusCode: 404 } });
-      return {};
-    }),
-  } as unknown as LocalClients;
-  await provision({ clients, sqsEndpoint: 'http://127.0.0.1:1', prefix: 'parley-dev', definitions });
-  return sent;
-}
-
 /** A copy of the definitions with a changed queue timeout, table key, redrive count and an added route. */
 const modified = {
   ...resources,
@@ -131,12 +89,12 @@ describe('the stack reads shared/resources.ts', () => {
 
   it('shows a changed visibility timeout and redrive count in the template', () => {
     changed.template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: queueName('parley-dev', 'embed'),
+      QueueName: queueName('parley-dev', 'embed', queues.embed),
       VisibilityTimeout: 400,
       RedrivePolicy: Match.objectLike({ maxReceiveCount: 9 }),
     });
     original.template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: queueName('parley-dev', 'embed'),
+      QueueName: queueName('parley-dev', 'embed', queues.embed),
       VisibilityTimeout: queues.embed.visibilityTimeoutSeconds,
     });
   });
@@ -171,37 +129,5 @@ describe('the stack reads shared/resources.ts', () => {
     expect(() => build(tooShort)).toThrow(
       /queues\.reply\.visibilityTimeoutSeconds \(120\) must be at least functions\.admin\.timeoutSeconds \(900\)/,
     );
-  });
-});
-
-describe('the local platform reads the same definitions', () => {
-  it('provisions the same queue names, timeouts, redrive counts and table keys as the stack', async () => {
-    const sent = await provisionedLocally(modified);
-    const created = (command: string) => sent.filter((s) => s.command === command).map((s) => s.input);
-    const template = changed.template.toJSON() as { Resources: Record<string, Resource> };
-    const stackQueues = Object.values(template.Resources).filter((r) => r.Type === 'AWS::SQS::Queue');
-
-    for (const name of Object.keys(modified.queues) as (keyof typeof modified.queues)[]) {
-      const def = modified.queues[name];
-      const local = created('CreateQueueCommand').find((q) => q.QueueName === queueName('parley-dev', name));
-      const stack = stackQueues.find((q) => q.Properties.QueueName === queueName('parley-dev', name));
-      const attributes = (local?.Attributes ?? {}) as Record<string, string>;
-      expect(Number(attributes.VisibilityTimeout)).toBe(stack?.Properties.VisibilityTimeout);
-      expect(Number(attributes.VisibilityTimeout)).toBe(def.visibilityTimeoutSeconds);
-      expect(JSON.parse(attributes.RedrivePolicy ?? '{}').maxReceiveCount).toBe(
-        (stack?.Properties.RedrivePolicy as { maxReceiveCount?: number } | undefined)?.maxReceiveCount,
-      );
-      expect(JSON.parse(attributes.RedrivePolicy ?? '{}').maxReceiveCount).toBe(def.maxReceiveCount);
-    }
-
-    const localTables = created('CreateTableCommand');
-    expect(localTables).toHaveLength(Object.keys(modified.tables).length);
-    const localKeys = localTables.map((t) => JSON.stringify(t.KeySchema)).sort();
-    const stackKeys = Object.values(template.Resources)
-      .filter((r) => r.Type === 'AWS::DynamoDB::Table')
-      .map((t) => JSON.stringify(t.Properties.KeySchema))
-      .sort();
-    expect(localKeys).toEqual(stackKeys);
-    expect(localKeys.some((k) => k.includes('tenantPk'))).toBe(true);
   });
 });

@@ -3,8 +3,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import { type ParleyConfigInput, parseConfig } from '../../lib/config.ts';
 import { NOTIFICATIONS_HANDLER_ID } from '../../lib/constructs/data.ts';
-import { gatewayResponses } from '../../lib/constructs/gateway-responses.ts';
 import { ParleyStack } from '../../lib/parley-stack.ts';
+import { gatewayResponses } from '../../shared/gateway-responses.ts';
 import {
   API_BINARY_MEDIA_TYPES,
   functions,
@@ -219,7 +219,7 @@ describe('queues', () => {
     const def = queues[name];
     const dlqId = logicalId(stack, stack.queues.deadLetterQueues[name]);
     template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: queueName('parley-dev', name),
+      QueueName: queueName('parley-dev', name, queues[name]),
       VisibilityTimeout: def.visibilityTimeoutSeconds,
       MessageRetentionPeriod: def.retentionDays * 86_400,
       RedrivePolicy: {
@@ -230,7 +230,7 @@ describe('queues', () => {
       ...(def.fifo ? { FifoQueue: true, ContentBasedDeduplication: false } : {}),
     });
     template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: queueName('parley-dev', name, true),
+      QueueName: queueName('parley-dev', name, queues[name], true),
       MessageRetentionPeriod: 14 * 86_400,
       ...(def.fifo ? { FifoQueue: true } : {}),
     });
@@ -370,7 +370,7 @@ describe('config toggles', () => {
     expect(toggled.stack.stackName).toBe('Parley-prod');
     toggled.template.hasResourceProperties('AWS::ApiGateway::Stage', { StageName: 'prod' });
     toggled.template.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: queueName('parley-prod', 'ingest'),
+      QueueName: queueName('parley-prod', 'ingest', queues.ingest),
     });
   });
 

@@ -46,29 +46,49 @@ describe('bot settings', () => {
   });
 
   it('merges nested groups field by field on patch and replaces the model whole', () => {
-    const bot = create({ name: 'A', retrieval: { topK: 8 }, model: { provider: 'openai', id: 'gpt-4o-mini' } });
-    const patched = applyBotPatch(bot, parseInput(BotPatchSchema, { retrieval: { minScore: 0.5 }, model: { provider: 'local' } }, 'body'));
+    const bot = create({
+      name: 'A',
+      retrieval: { topK: 8 },
+      model: { provider: 'openai', id: 'gpt-4o-mini' },
+    });
+    const patched = applyBotPatch(
+      bot,
+      parseInput(BotPatchSchema, { retrieval: { minScore: 0.5 }, model: { provider: 'local' } }, 'body'),
+    );
     expect(patched.retrieval).toEqual({ topK: 8, minScore: 0.5 });
     expect(patched.model).toEqual({ provider: 'local', id: 'extractive' });
   });
 
   it('names each invalid field by its path', () => {
     const details = issuesOf(() =>
-      create({ name: 'A', temperature: 3, retrieval: { topK: 0 }, allowedOrigins: ['https://ok.example', 'https://x.example/path'], unknown: 1 }),
+      create({
+        name: 'A',
+        temperature: 3,
+        retrieval: { topK: 0 },
+        allowedOrigins: ['https://ok.example', 'https://x.example/path'],
+        unknown: 1,
+      }),
     );
     const paths = (details as { path: string }[]).map((d) => d.path).sort();
     expect(paths).toEqual(['', 'allowedOrigins.1', 'retrieval.topK', 'temperature']);
   });
 
   it('requires a model id for hosted providers and an overlap below the chunk size', () => {
-    const details = issuesOf(() => create({ name: 'A', model: { provider: 'bedrock' }, chunking: { size: 500, overlap: 500 } }));
-    expect((details as { path: string }[]).map((d) => d.path).sort()).toEqual(['chunking.overlap', 'model.id']);
+    const details = issuesOf(() =>
+      create({ name: 'A', model: { provider: 'bedrock' }, chunking: { size: 500, overlap: 500 } }),
+    );
+    expect((details as { path: string }[]).map((d) => d.path).sort()).toEqual([
+      'chunking.overlap',
+      'model.id',
+    ]);
   });
 
   it('refuses a missing or blank name and wrong types', () => {
     expect((issuesOf(() => create({})) as { path: string }[])[0]?.path).toBe('name');
     expect((issuesOf(() => create({ name: '   ' })) as { path: string }[])[0]?.path).toBe('name');
-    expect((issuesOf(() => create({ name: 'A', enabled: 'yes' })) as { path: string }[])[0]?.path).toBe('enabled');
+    expect((issuesOf(() => create({ name: 'A', enabled: 'yes' })) as { path: string }[])[0]?.path).toBe(
+      'enabled',
+    );
     expect((issuesOf(() => create([])) as { path: string }[])[0]?.path).toBe('');
   });
 });

@@ -45,7 +45,11 @@ const authDeps = (): AuthDeps => ({
 });
 const handler = httpHandler(specs, authDeps, { definitions, maxBodyBytes: 100 });
 
-function event(method: string, resource: string, init: Partial<APIGatewayProxyEvent> = {}): APIGatewayProxyEvent {
+function event(
+  method: string,
+  resource: string,
+  init: Partial<APIGatewayProxyEvent> = {},
+): APIGatewayProxyEvent {
   return {
     httpMethod: method,
     resource,
@@ -70,7 +74,9 @@ const call = async (e: APIGatewayProxyEvent) => {
 
 describe('HTTP middleware stack', () => {
   it('parses JSON bodies whatever the header case', async () => {
-    const r = await call(event('POST', '/echo', { headers: { 'Content-Type': 'application/json' }, body: '{"n":3}' }));
+    const r = await call(
+      event('POST', '/echo', { headers: { 'Content-Type': 'application/json' }, body: '{"n":3}' }),
+    );
     expect(r.statusCode).toBe(200);
     expect(r.json).toEqual({ n: 3 });
     expect(r.headers?.['x-request-id']).toBe('req-123');
@@ -82,9 +88,13 @@ describe('HTTP middleware stack', () => {
     expect([malformed.statusCode, malformed.json.error.code]).toEqual([400, 'bad_request']);
     const wrongType = await call(event('POST', '/echo', { headers, body: '{"n":"3"}' }));
     expect(wrongType.json.error.details).toEqual([{ path: 'n', message: expect.any(String) }]);
-    const text = await call(event('POST', '/echo', { headers: { 'content-type': 'text/plain' }, body: '{"n":3}' }));
+    const text = await call(
+      event('POST', '/echo', { headers: { 'content-type': 'text/plain' }, body: '{"n":3}' }),
+    );
     expect([text.statusCode, text.json.error.code]).toEqual([415, 'unsupported_media_type']);
-    const big = await call(event('POST', '/echo', { headers, body: JSON.stringify({ n: 1, pad: 'x'.repeat(200) }) }));
+    const big = await call(
+      event('POST', '/echo', { headers, body: JSON.stringify({ n: 1, pad: 'x'.repeat(200) }) }),
+    );
     expect([big.statusCode, big.json.error.code]).toEqual([413, 'payload_too_large']);
     const proto = await call(event('POST', '/echo', { headers, body: '{"__proto__":{"admin":true},"n":1}' }));
     expect(proto.statusCode).toBe(400);
@@ -108,7 +118,9 @@ describe('HTTP middleware stack', () => {
     expect((await call(event('GET', '/secret'))).statusCode).toBe(401);
     const wrong = await call(event('GET', '/secret', { headers: { Authorization: 'Bearer nope' } }));
     expect([wrong.statusCode, wrong.headers?.['WWW-Authenticate']]).toEqual([401, 'Bearer']);
-    const right = await call(event('GET', '/secret', { headers: { authorization: 'Bearer operator-key-for-tests' } }));
+    const right = await call(
+      event('GET', '/secret', { headers: { authorization: 'Bearer operator-key-for-tests' } }),
+    );
     expect(right.statusCode).toBe(200);
   });
 });

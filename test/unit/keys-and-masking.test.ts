@@ -15,7 +15,13 @@ describe('api keys', () => {
   });
 
   it('rejects malformed keys', () => {
-    for (const bad of ['', 'pk_', 'pk_abc_def', `sk_${'a'.repeat(16)}_${'b'.repeat(43)}`, `pk_${'a'.repeat(16)}_${'b'.repeat(42)}!`]) {
+    for (const bad of [
+      '',
+      'pk_',
+      'pk_abc_def',
+      `sk_${'a'.repeat(16)}_${'b'.repeat(43)}`,
+      `pk_${'a'.repeat(16)}_${'b'.repeat(42)}!`,
+    ]) {
       expect(parseApiKey(bad)).toBeUndefined();
     }
   });

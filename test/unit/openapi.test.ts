@@ -9,12 +9,18 @@ const specs = adminRoutes(() => {
 
 describe('OpenAPI document', () => {
   const doc = buildOpenApi(routes, specs, '1') as {
-    paths: Record<string, Record<string, { requestBody?: unknown; security: unknown[]; responses: Record<string, unknown> }>>;
+    paths: Record<
+      string,
+      Record<string, { requestBody?: unknown; security: unknown[]; responses: Record<string, unknown> }>
+    >;
     components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
   };
 
   it('describes every admin route of the route table, and only those', () => {
-    const adminKeys = routes.filter((r) => r.function === 'admin').map(routeKey).sort();
+    const adminKeys = routes
+      .filter((r) => r.function === 'admin')
+      .map(routeKey)
+      .sort();
     expect(Object.keys(specs).sort()).toEqual(adminKeys);
     for (const route of routes) {
       const op = doc.paths[route.path]?.[route.method.toLowerCase()];
@@ -26,7 +32,17 @@ describe('OpenAPI document', () => {
   it('publishes the bot schema with every field and the create body with only the name required', () => {
     const bot = doc.components.schemas.Bot;
     expect(Object.keys(bot?.properties ?? {})).toEqual(
-      expect.arrayContaining(['name', 'persona', 'systemPrompt', 'model', 'retrieval', 'chunking', 'rateLimits', 'branding', 'enabled']),
+      expect.arrayContaining([
+        'name',
+        'persona',
+        'systemPrompt',
+        'model',
+        'retrieval',
+        'chunking',
+        'rateLimits',
+        'branding',
+        'enabled',
+      ]),
     );
     expect(doc.components.schemas.BotCreate?.required).toEqual(['name']);
     expect(doc.paths['/admin/bots']?.post?.responses['400']).toBeDefined();

@@ -1,4 +1,4 @@
-import { API_MAX_BODY_BYTES } from '../../shared/resources.ts';
+import { API_MAX_BODY_BYTES } from './resources.ts';
 
 // API Gateway answers some requests itself, before any function runs (unknown routes, bodies over
 // the limit, throttling). These Gateway Responses give those answers the project's error envelope,

@@ -1,0 +1,174 @@
+// The local platform assembled: gateway port first (so a taken port fails before anything
+// starts), emulators, provisioning, the functions' environment, S3 notifications, queue pollers,
+// then the gateway starts routing. stop() undoes it in reverse.
+
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ResourceDefinitions, resources } from '../shared/resources.ts';
+import { createClients, type Endpoints, type LocalClients } from './aws.ts';
+import { type Emulators, startEmulators } from './emulators.ts';
+import { Gateway, type LocalRoute } from './gateway.ts';
+import {
+  applyLambdaEnvironment,
+  FunctionHost,
+  type LocalFunctionDefinition,
+  lambdaEnvironment,
+} from './lambda.ts';
+import { createLogger, type Logger } from './log.ts';
+import { QueuePoller } from './poller.ts';
+import { type ProvisionDefinitions, type Provisioned, provision } from './provision.ts';
+import { S3EventForwarder } from './s3-events.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** What the platform reads: the resource definitions (ResourceDefinitions is one). */
+export interface PlatformDefinitions extends ProvisionDefinitions {
+  readonly functions: Readonly<Record<string, LocalFunctionDefinition>>;
+  readonly routes: readonly LocalRoute[];
+}
+
+export interface PlatformOptions {
+  /** Absolute path; emulator data lives under it. */
+  readonly dataDir: string;
+  /** Gateway port on 127.0.0.1; 0 picks a free one. */
+  readonly port: number;
+  /** The operator key, or a function giving it once the gateway has its port. */
+  readonly operatorKey: string | (() => string);
+  /** Runs once the gateway holds its port, before anything else starts (checks, data dir setup). */
+  readonly beforeStart?: () => void | Promise<void>;
+  readonly definitions?: PlatformDefinitions;
+  /** Directory function entries are relative to. */
+  readonly rootDir?: string;
+  /** Functions' LOG_LEVEL. */
+  readonly functionLogLevel?: string;
+  /** Defaults to the gateway's URL. */
+  readonly publicBaseUrl?: string;
+  readonly logger?: Logger;
+  /** Long-poll wait of the queue pollers. */
+  readonly pollWaitSeconds?: number;
+}
+
+export interface Platform {
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly endpoints: Endpoints;
+  readonly provisioned: Provisioned;
+  /** The environment the functions run with. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly emulators: Emulators;
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  const definitions: PlatformDefinitions = options.definitions ?? (resources satisfies ResourceDefinitions);
+  const logger = options.logger ?? createLogger({ level: 'SILENT' });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn('a component did not stop cleanly', { error });
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    const gateway = new Gateway({ routes: definitions.routes, logger: logger.child('gateway') });
+    const port = await gateway.listen(options.port);
+    cleanups.push(() => gateway.close());
+
+    await options.beforeStart?.();
+    mkdirSync(options.dataDir, { recursive: true });
+    const operatorKey =
+      typeof options.operatorKey === 'function' ? options.operatorKey() : options.operatorKey;
+    const emulators = await startEmulators({ dataDir: options.dataDir, logger: logger.child('emulators') });
+    cleanups.push(() => emulators.stop());
+
+    const clients: LocalClients = createClients(emulators.endpoints);
+    cleanups.push(() => clients.destroy());
+
+    const provisioned = await provision({
+      clients,
+      sqsEndpoint: emulators.endpoints.sqs,
+      definitions,
+      logger: logger.child('provision'),
+    });
+
+    const url = gateway.url;
+    const env = lambdaEnvironment({
+      provisioned,
+      endpoints: emulators.endpoints,
+      operatorKey,
+      publicBaseUrl: options.publicBaseUrl ?? url,
+      dataDir: options.dataDir,
+      logLevel: options.functionLogLevel,
+    });
+    applyLambdaEnvironment(env);
+
+    const functions = new FunctionHost({
+      functions: definitions.functions,
+      rootDir: options.rootDir ?? REPO_ROOT,
+      logger: logger.child('lambda'),
+    });
+
+    const targets: Record<string, string> = {};
+    for (const bucket of Object.values(provisioned.buckets)) {
+      const queue = bucket.notifyQueue === undefined ? undefined : provisioned.queues[bucket.notifyQueue];
+      if (queue) targets[bucket.name] = queue.url;
+    }
+    const forwarder = new S3EventForwarder({
+      source: emulators.s3.server,
+      sqs: clients.sqs,
+      targets,
+      logger: logger.child('s3-events'),
+    }).start();
+    cleanups.push(() => forwarder.stop());
+
+    const pollers: QueuePoller[] = [];
+    for (const [name, definition] of Object.entries(definitions.functions)) {
+      const consumes = definition.consumes;
+      if (!consumes) continue;
+      const queue = provisioned.queues[consumes.queue];
+      if (!queue) throw new Error(`Function ${name} consumes queue ${consumes.queue}, which is not declared`);
+      pollers.push(
+        new QueuePoller({
+          sqs: clients.sqs,
+          queueUrl: queue.url,
+          queueArn: queue.arn,
+          fifo: queue.fifo,
+          batchSize: consumes.batchSize,
+          maxConcurrency: consumes.maxConcurrency,
+          waitTimeSeconds: options.pollWaitSeconds,
+          name: `${name}←${consumes.queue}`,
+          logger: logger.child('poller'),
+          invoke: (event) => functions.invoke(name, event),
+        }).start(),
+      );
+    }
+    cleanups.push(() => Promise.all(pollers.map((poller) => poller.stop())).then(() => undefined));
+
+    gateway.attach(functions);
+    // The gateway stops taking requests first; the rest stops in reverse order of starting.
+    const stopAll = async () => {
+      await gateway.close();
+      await cleanup();
+    };
+    return {
+      url,
+      port,
+      dataDir: options.dataDir,
+      endpoints: emulators.endpoints,
+      provisioned,
+      env,
+      emulators,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}

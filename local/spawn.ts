@@ -1,0 +1,65 @@
+// Starts the local platform as a child process, exactly as `npm start` runs it, and waits until it
+// is ready. Used by the integration tests' global setup and by the benchmarks.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { REPO_ROOT } from './platform.ts';
+
+const READY = /Parley is running at (http:\/\/\S+)/;
+const START_TIMEOUT_MS = 90_000;
+
+export interface StartedPlatform {
+  readonly child: ChildProcess;
+  readonly baseUrl: string;
+  readonly output: () => string;
+}
+
+/** The environment a spawned platform gets: the test's, minus jest's NODE_OPTIONS. */
+export function platformEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+/**
+ * Spawns `node --import tsx local/start.ts` with its output going to `logFile`, and waits for its
+ * "Parley is running at" line. Fails with the end of the log if it exits or takes too long.
+ */
+export async function spawnPlatform(options: {
+  env: Record<string, string>;
+  logFile: string;
+  timeoutMs?: number;
+}): Promise<StartedPlatform> {
+  const fd = openSync(options.logFile, 'w');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', fd, fd],
+    env: platformEnv(options.env),
+  });
+  closeSync(fd);
+  const output = () => {
+    try {
+      return readFileSync(options.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const tail = () => output().split('\n').slice(-40).join('\n');
+  let exit: string | undefined;
+  child.once('exit', (code, signal) => {
+    exit = `exited with ${code ?? signal}`;
+  });
+  const deadline = Date.now() + (options.timeoutMs ?? START_TIMEOUT_MS);
+  for (;;) {
+    const match = READY.exec(output());
+    if (match?.[1]) return { child, baseUrl: match[1], output };
+    if (exit) throw new Error(`The local platform ${exit} before it was ready. Its log:\n${tail()}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(
+        `The local platform was not ready within ${Math.round((options.timeoutMs ?? START_TIMEOUT_MS) / 1000)} s. Its log:\n${tail()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

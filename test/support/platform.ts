@@ -1,0 +1,88 @@
+// What the integration tests know about the local platform that jest's global setup started
+// (test/support/global-setup.ts), and a small HTTP helper for calling its API.
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const TEST_OUTPUT_DIR = resolve(REPO_ROOT, 'test-output');
+export const PLATFORM_FILE = resolve(TEST_OUTPUT_DIR, 'platform.json');
+
+export interface PlatformInfo {
+  /** `http://127.0.0.1:<port>`, no trailing slash. */
+  readonly baseUrl: string;
+  readonly operatorKey: string;
+  readonly dataDir: string;
+  /** The platform's stdout and stderr (handler logs included). */
+  readonly logFile: string;
+  readonly pid: number;
+  /** The emulators' endpoints, for tests that look behind the API. */
+  readonly endpoints: { readonly dynamodb: string; readonly s3: string; readonly sqs: string };
+  /** The environment the functions run with (table names, queue URLs, bucket, credentials). */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+let cached: PlatformInfo | undefined;
+
+export function platform(): PlatformInfo {
+  if (!cached) {
+    try {
+      cached = JSON.parse(readFileSync(PLATFORM_FILE, 'utf8')) as PlatformInfo;
+    } catch (error) {
+      throw new Error(
+        `No running platform: ${PLATFORM_FILE} is missing. Run integration tests through jest's integration project ` +
+          '(npm run test:integration), whose global setup starts the platform.',
+        { cause: error },
+      );
+    }
+  }
+  return cached;
+}
+
+export interface ApiOptions {
+  readonly method?: string;
+  /** Sent as `Authorization: Bearer <key>`. */
+  readonly key?: string;
+  /** JSON-encoded, with `content-type: application/json`. */
+  readonly body?: unknown;
+  /** Sent as is (set the content type in `headers`). */
+  readonly rawBody?: string | Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface ApiResponse {
+  readonly status: number;
+  /** Lower-case header names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The parsed body when it is JSON, else undefined. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response fields.
+  readonly json: any;
+  readonly text: string;
+}
+
+/** Calls the platform's API at `path` (e.g. `/admin/bots?limit=2`). */
+export async function api(path: string, options: ApiOptions = {}): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
+  let body: string | Uint8Array | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) {
+      headers['content-type'] = 'application/json';
+    }
+  }
+  const response = await fetch(`${platform().baseUrl}${path}`, {
+    method: options.method ?? (body === undefined ? 'GET' : 'POST'),
+    headers,
+    body,
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: Object.fromEntries(response.headers), json, text };
+}
