@@ -384,59 +384,59 @@ export class FunctionHost {
    * ran past `timeoutMs` (default: the function's timeout). A timed-out handler cannot be stopped
    * in-process: it keeps running, and its result is dropped.
    */
-  async invoke<T = unknown>(
+  invoke<T = unknown>(
     name: string,
     event: unknown,
     options: { timeoutMs?: number } = {},
+  ): Promise<InvokeOutcome<T>> {
+    return this.run<T>(name, false, options, (handler, context) =>
+      (handler as (event: unknown, context: Context) => unknown)(event, context),
+    );
+  }
+
+  /** Invokes a streamified handler, which writes its response to `stream`. */
+  invokeStreaming(
+    name: string,
+    event: unknown,
+    stream: LocalResponseStream,
+    options: { timeoutMs?: number } = {},
+  ): Promise<InvokeOutcome<void>> {
+    return this.run<void>(name, true, options, async (handler, context) => {
+      await (handler as (event: unknown, stream: Writable, context: Context) => unknown)(
+        event,
+        stream,
+        context,
+      );
+    });
+  }
+
+  /** Loads the handler, checks its kind, and calls it inside an invocation context with a deadline. */
+  private async run<T>(
+    name: string,
+    streaming: boolean,
+    options: { timeoutMs?: number },
+    call: (handler: unknown, context: Context) => unknown,
   ): Promise<InvokeOutcome<T>> {
     const started = performance.now();
     const timeoutMs = options.timeoutMs ?? this.definition(name).timeoutSeconds * 1000;
     const deadline = Date.now() + timeoutMs;
     const elapsed = () => performance.now() - started;
     try {
-      const { handler, streaming } = await this.load(name);
-      if (streaming) throw new Error(`Function ${name} streams its response; invoke it with invokeStreaming`);
+      const loaded = await this.load(name);
+      if (loaded.streaming !== streaming) {
+        throw new Error(
+          streaming
+            ? `Function ${name} is not wrapped in awslambda.streamifyResponse`
+            : `Function ${name} streams its response; invoke it with invokeStreaming`,
+        );
+      }
       const context = this.createContext(name, deadline);
       const run = inInvocation(this.store, context.awsRequestId, () =>
-        Promise.resolve().then(() =>
-          (handler as (event: unknown, context: Context) => unknown)(event, context),
-        ),
+        Promise.resolve().then(() => call(loaded.handler, context)),
       );
       const value = await this.withTimeout(name, run, deadline);
       if (value === TIMED_OUT) return { status: 'timeout', durationMs: elapsed() };
-      return { status: 'ok', value: value as T, durationMs: elapsed() };
-    } catch (error) {
-      return { status: 'error', error, durationMs: elapsed() };
-    }
-  }
-
-  /** Invokes a streamified handler, which writes its response to `stream`. */
-  async invokeStreaming(
-    name: string,
-    event: unknown,
-    stream: LocalResponseStream,
-    options: { timeoutMs?: number } = {},
-  ): Promise<InvokeOutcome<void>> {
-    const started = performance.now();
-    const timeoutMs = options.timeoutMs ?? this.definition(name).timeoutSeconds * 1000;
-    const deadline = Date.now() + timeoutMs;
-    const elapsed = () => performance.now() - started;
-    try {
-      const { handler, streaming } = await this.load(name);
-      if (!streaming) throw new Error(`Function ${name} is not wrapped in awslambda.streamifyResponse`);
-      const context = this.createContext(name, deadline);
-      const run = inInvocation(this.store, context.awsRequestId, () =>
-        Promise.resolve().then(() =>
-          (handler as (event: unknown, stream: Writable, context: Context) => unknown)(
-            event,
-            stream,
-            context,
-          ),
-        ),
-      );
-      const value = await this.withTimeout(name, run, deadline);
-      if (value === TIMED_OUT) return { status: 'timeout', durationMs: elapsed() };
-      return { status: 'ok', value: undefined, durationMs: elapsed() };
+      return { status: 'ok', value: (streaming ? undefined : value) as T, durationMs: elapsed() };
     } catch (error) {
       return { status: 'error', error, durationMs: elapsed() };
     }

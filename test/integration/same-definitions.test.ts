@@ -86,7 +86,7 @@ describe('one set of resource definitions', () => {
           .Attributes ?? {};
       expect(Number(attributes.VisibilityTimeout)).toBe(inStack?.Properties.VisibilityTimeout);
       expect(JSON.parse(attributes.RedrivePolicy ?? '{}').maxReceiveCount).toBe(
-        (inStack?.Properties.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount,
+        (inStack?.Properties.RedrivePolicy as { maxReceiveCount?: number } | undefined)?.maxReceiveCount,
       );
       expect(attributes.FifoQueue === 'true').toBe(definition.fifo);
     }

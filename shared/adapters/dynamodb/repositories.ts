@@ -98,6 +98,21 @@ function botItem(bot: Bot) {
 }
 
 export function createDynamoRepositories(db: DynamoDBDocumentClient, table: string): Repositories {
+  /** A page of the items filed under one gsi1 partition, in gsi1sk (creation) order. */
+  const listByGsi1 = <T>(partition: string, page: PageRequest) =>
+    queryPage<T>(
+      db,
+      {
+        TableName: table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': partition },
+      },
+      page,
+      { gsi1pk: partition },
+      GSI1_KEYS,
+    );
+
   const tenants: TenantRepository = {
     async create(tenant, firstKey) {
       await db.send(
@@ -128,18 +143,7 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
       return strip<Tenant>(result.Item);
     },
     list(page) {
-      return queryPage<Tenant>(
-        db,
-        {
-          TableName: table,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :p',
-          ExpressionAttributeValues: { ':p': 'TENANTS' },
-        },
-        page,
-        { gsi1pk: 'TENANTS' },
-        GSI1_KEYS,
-      );
+      return listByGsi1<Tenant>('TENANTS', page);
     },
     async update(tenant) {
       try {
@@ -178,19 +182,7 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
       return strip<ApiKeyRecord>(result.Item);
     },
     list(tenantId, page) {
-      const partition = `${tenantPk(tenantId)}#KEYS`;
-      return queryPage<ApiKeyRecord>(
-        db,
-        {
-          TableName: table,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :p',
-          ExpressionAttributeValues: { ':p': partition },
-        },
-        page,
-        { gsi1pk: partition },
-        GSI1_KEYS,
-      );
+      return listByGsi1<ApiKeyRecord>(`${tenantPk(tenantId)}#KEYS`, page);
     },
     async revoke(tenantId, keyId) {
       try {
