@@ -3,7 +3,12 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { REPO_ROOT } from './platform.ts';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Only node: imports here: jest's global setup loads this file as CommonJS, and the emulator
+// packages the platform itself imports are ES-module only.
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const READY = /Parley is running at (http:\/\/\S+)/;
 const START_TIMEOUT_MS = 90_000;
