@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { cp, mkdir } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
 import { type BundlingOptions, LogLevel, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { BuildOptions } from 'esbuild';
 
@@ -16,6 +17,12 @@ import type { BuildOptions } from 'esbuild';
 //   declares its own top-level `require` or `__dirname` (a common pattern) would otherwise collide
 //   with the banner's declaration and the bundle would fail to load with a SyntaxError. The
 //   imported helpers get `__parley` aliases for the same reason.
+// - Local-only packages (the local platform's vector index and offline embedder, some with native
+//   modules) are external: handlers reach them only through a dynamic `import()` on the local
+//   platform, so they never enter a Lambda bundle and Lambda never evaluates that import.
+// - A function may need files next to its bundle (`BundleExtras`, e.g. pdf.js's fonts for ingest):
+//   copied into the asset by an `afterBundling` hook in the stack and by `copyBundleFiles` in the
+//   bundle test, from one list.
 
 export const BUNDLE_TARGET = 'node24';
 export const MAIN_FIELDS = ['module', 'main'];
@@ -31,12 +38,72 @@ export const ESM_BANNER = [
   'globalThis.__dirname ??= __parleyDirname(globalThis.__filename);',
 ].join(' ');
 
+/**
+ * Packages only the local platform loads (LanceDB with its native module, Apache Arrow, the
+ * TensorFlow.js-based offline embedder). esbuild leaves `await import('…')` of them as is, so a
+ * Lambda bundle stays small and holds no native code; subpaths (`apache-arrow/…`) are external too.
+ * A static `import … from` one of them is hoisted to the top of the bundle, even from a module that
+ * is itself imported dynamically, and fails the bundle at load: code must import the package itself
+ * with `await import()` (`import type` is fine). The bundle test checks both.
+ */
+export const LOCAL_ONLY_MODULES: readonly string[] = [
+  '@lancedb/lancedb',
+  'apache-arrow',
+  '@energetic-ai/*',
+  '@tensorflow/*',
+];
+
+/** A file or directory copied into a function's asset, next to the bundle (`index.mjs`). */
+export interface BundleFile {
+  /** Relative to the project root. */
+  readonly from: string;
+  /** Relative to the asset root, which Lambda unpacks to /var/task. */
+  readonly to: string;
+}
+
+/** What a function needs in its asset besides the bundle. */
+export interface BundleExtras {
+  readonly files: readonly BundleFile[];
+}
+
+/**
+ * pdfjs-dist (its legacy build, which shared/ingestion/extract/pdf.ts loads) inside a bundle:
+ * - The worker: in Node.js pdf.js runs its "fake worker" on the main thread, using
+ *   `globalThis.pdfjsWorker.WorkerMessageHandler` when set, else importing
+ *   `GlobalWorkerOptions.workerSrc` (default `./pdf.worker.mjs`, relative to the bundle, where no
+ *   such file is). extract/pdf.ts imports `pdfjs-dist/legacy/build/pdf.worker.mjs` itself, which
+ *   esbuild bundles (evaluated on the first PDF) and which sets `globalThis.pdfjsWorker`; so no
+ *   worker file is shipped.
+ * - Data files: fonts a PDF uses without embedding them (the standard 14) and predefined CMaps (CJK
+ *   text in CID fonts) are read from the `standardFontDataUrl` and `cMapUrl` directories. Without
+ *   node_modules, extract/pdf.ts looks for them in `pdfjs-dist/` beside the running file:
+ *   /var/task/pdfjs-dist/standard_fonts/ and /var/task/pdfjs-dist/cmaps/ in Lambda.
+ */
+export const PDFJS_EXTRAS: BundleExtras = {
+  files: [
+    { from: 'node_modules/pdfjs-dist/standard_fonts', to: 'pdfjs-dist/standard_fonts' },
+    { from: 'node_modules/pdfjs-dist/cmaps', to: 'pdfjs-dist/cmaps' },
+  ],
+};
+
+/** Extras per function name: only the function that extracts documents needs pdf.js's files. */
+const FUNCTION_EXTRAS: Readonly<Record<string, BundleExtras>> = { ingest: PDFJS_EXTRAS };
+
+const NO_EXTRAS: BundleExtras = { files: [] };
+
+/** The extras of the function with this name in the resource definitions. */
+export function bundleExtras(functionName: string): BundleExtras {
+  return Object.hasOwn(FUNCTION_EXTRAS, functionName)
+    ? (FUNCTION_EXTRAS[functionName] as BundleExtras)
+    : NO_EXTRAS;
+}
+
 const MINIFY = true;
 const SOURCE_MAP = true;
 const SOURCES_CONTENT = false;
 
 /** `bundling` props for `NodejsFunction`. */
-export function nodejsBundling(tsconfig: string): BundlingOptions {
+export function nodejsBundling(tsconfig: string, extras: BundleExtras = NO_EXTRAS): BundlingOptions {
   return {
     format: OutputFormat.ESM,
     target: BUNDLE_TARGET,
@@ -45,12 +112,44 @@ export function nodejsBundling(tsconfig: string): BundlingOptions {
     sourcesContent: SOURCES_CONTENT,
     mainFields: MAIN_FIELDS,
     banner: ESM_BANNER,
-    externalModules: [],
+    externalModules: [...LOCAL_ONLY_MODULES],
     bundleAwsSDK: true,
     tsconfig,
     logLevel: LogLevel.WARNING,
     forceDockerBundling: false,
+    ...(extras.files.length > 0
+      ? {
+          // Run by `bash -c` in the project root (or in the bundling container, where the paths
+          // are the container's), after esbuild has written the bundle into `outputDir`.
+          commandHooks: {
+            beforeBundling: () => [],
+            beforeInstall: () => [],
+            afterBundling: (inputDir: string, outputDir: string) =>
+              extras.files.map((file) => {
+                const target = posix.join(outputDir, file.to);
+                return `mkdir -p ${shellQuote(posix.dirname(target))} && cp -R ${shellQuote(posix.join(inputDir, file.from))} ${shellQuote(target)}`;
+              }),
+          },
+        }
+      : {}),
   };
+}
+
+/** The bundle test's equivalent of the `afterBundling` hook: copies the extras into `outdir`. */
+export async function copyBundleFiles(
+  extras: BundleExtras,
+  projectRoot: string,
+  outdir: string,
+): Promise<void> {
+  for (const file of extras.files) {
+    const target = join(outdir, file.to);
+    await mkdir(dirname(target), { recursive: true });
+    await cp(join(projectRoot, file.from), target, { recursive: true, errorOnExist: true, force: false });
+  }
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, "'\\''")}'`;
 }
 
 /**
@@ -68,7 +167,7 @@ export function esbuildOptions(entry: string, outdir: string, tsconfig: string):
     minify: MINIFY,
     sourcemap: SOURCE_MAP,
     sourcesContent: SOURCES_CONTENT,
-    external: [],
+    external: [...LOCAL_ONLY_MODULES],
     tsconfig,
     logLevel: 'warning',
     banner: { js: ESM_BANNER },

@@ -9,10 +9,34 @@ import { z } from 'zod';
 //        cdk synth -c parley='{"stage":"prod","openSearch":{"instanceCount":2,"zoneAwareness":true}}'
 //   2. flat keys for the top-level scalar settings:
 //        cdk synth -c stage=prod -c alarmEmail=oncall@example.com -c logRetentionDays=90
-//      (`stage`, `publicBaseUrl`, `alarmEmail`, `embeddingModelId`, `defaultChatModelId`,
-//      `logRetentionDays`). Nested settings (`openSearch`, `apiThrottle`) go through `parley`.
+//      (`stage`, `publicBaseUrl`, `alarmEmail`, `embeddingProvider`, `embeddingModelId`,
+//      `embeddingDimension`, `openAiSecretArn`, `openAiBaseUrl`, `defaultChatModelId`,
+//      `logRetentionDays`).
+//      Nested settings (`openSearch`, `apiThrottle`) go through `parley`.
 // Command-line context values arrive as strings, so numbers and booleans are coerced. Unknown keys
 // inside `parley` are rejected, so a typo fails the synth instead of being silently ignored.
+
+/** The embedding model per provider when `embeddingModelId` is not set. */
+export const DEFAULT_EMBEDDING_MODELS = {
+  bedrock: 'amazon.titan-embed-text-v2:0',
+  openai: 'text-embedding-3-small',
+} as const;
+
+export type EmbeddingProvider = keyof typeof DEFAULT_EMBEDDING_MODELS;
+
+/** Titan Text Embeddings v2 returns vectors of these sizes only. */
+export const TITAN_V2_DIMENSIONS: readonly number[] = [256, 512, 1024];
+const TITAN_V2 = /^amazon\.titan-embed-text-v2(:|$)/;
+
+/**
+ * A Bedrock foundation-model id (`provider.model[:version]`): it names exactly one model ARN, so the
+ * embedding functions' InvokeModel grant can never become a wildcard.
+ */
+const BEDROCK_MODEL_ID = /^[a-z0-9-]+\.[A-Za-z0-9._:-]+$/;
+
+/** A complete Secrets Manager secret ARN, with the six-character suffix Secrets Manager appends. */
+const SECRET_ARN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
 
 /** The newest OpenSearch engine aws-cdk-lib 2.276 knows (k-NN with faiss HNSW). */
 export const DEFAULT_ENGINE_VERSION = EngineVersion.OPENSEARCH_3_7.version;
@@ -63,7 +87,28 @@ export const configSchema = z
     publicBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
     /** Subscribed to the on-call topic when set. */
     alarmEmail: z.email().optional(),
-    embeddingModelId: z.string().min(1).default('amazon.titan-embed-text-v2:0'),
+    /**
+     * Who embeds documents and queries. The model is a deployment setting, not a bot's: documents
+     * are indexed with it, one vector index per model and dimension.
+     */
+    embeddingProvider: z.enum(['bedrock', 'openai']).default('bedrock'),
+    /** Defaults to Titan Text Embeddings v2 (bedrock) or text-embedding-3-small (openai). */
+    embeddingModelId: z.string().min(1).optional(),
+    /** Vector size: 256, 512 or 1024 for Titan v2; any size the model supports for openai. */
+    embeddingDimension: z.coerce.number().int().positive().default(1024),
+    /**
+     * Existing Secrets Manager secret holding the OpenAI API key (required with openai): the
+     * complete ARN, as the console shows it.
+     */
+    openAiSecretArn: z
+      .string()
+      .regex(
+        SECRET_ARN,
+        'must be the complete ARN of a Secrets Manager secret (arn:aws:secretsmanager:…:secret:name-AbCdEf)',
+      )
+      .optional(),
+    /** An OpenAI-compatible server instead of api.openai.com (openai provider only). */
+    openAiBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
     defaultChatModelId: z.string().min(1).default('anthropic.claude-3-5-haiku-20241022-v1:0'),
     openSearch: openSearchSchema.prefault({}),
     logRetentionDays: z.coerce
@@ -91,7 +136,44 @@ export const configSchema = z
         message: 'must be at least rateLimit',
       });
     }
-  });
+    const modelId = config.embeddingModelId ?? DEFAULT_EMBEDDING_MODELS[config.embeddingProvider];
+    if (config.embeddingProvider === 'bedrock') {
+      if (!BEDROCK_MODEL_ID.test(modelId)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['embeddingModelId'],
+          message: 'must be a Bedrock foundation-model id like amazon.titan-embed-text-v2:0',
+        });
+      }
+      if (TITAN_V2.test(modelId) && !TITAN_V2_DIMENSIONS.includes(config.embeddingDimension)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['embeddingDimension'],
+          message: `must be ${TITAN_V2_DIMENSIONS.join(', ')} for Titan Text Embeddings v2`,
+        });
+      }
+      for (const key of ['openAiSecretArn', 'openAiBaseUrl'] as const) {
+        if (config[key] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: 'is only used when embeddingProvider is openai',
+          });
+        }
+      }
+    }
+    if (config.embeddingProvider === 'openai' && config.openAiSecretArn === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['openAiSecretArn'],
+        message: 'is required when embeddingProvider is openai (the secret holding the OpenAI API key)',
+      });
+    }
+  })
+  .transform((config) => ({
+    ...config,
+    embeddingModelId: config.embeddingModelId ?? DEFAULT_EMBEDDING_MODELS[config.embeddingProvider],
+  }));
 
 export type ParleyConfig = z.output<typeof configSchema>;
 export type ParleyConfigInput = z.input<typeof configSchema>;
@@ -111,7 +193,11 @@ export const FLAT_CONTEXT_KEYS = [
   'stage',
   'publicBaseUrl',
   'alarmEmail',
+  'embeddingProvider',
   'embeddingModelId',
+  'embeddingDimension',
+  'openAiSecretArn',
+  'openAiBaseUrl',
   'defaultChatModelId',
   'logRetentionDays',
 ] as const;

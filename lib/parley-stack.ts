@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { chunkIndexName } from '../shared/adapters/vector/index-name.ts';
 import { resources as defaultResources, type ResourceDefinitions } from '../shared/resources.ts';
 import type { ParleyConfig } from './config.ts';
 import { Api } from './constructs/api.ts';
@@ -71,6 +72,8 @@ export class ParleyStack extends Stack {
     });
     this.search = new Search(this, 'Search', {
       stage: config.stage,
+      // The name the OpenSearch adapter gives the index of this embedding model and dimension.
+      indexName: chunkIndexName(config.embeddingModelId, config.embeddingDimension),
       openSearch: config.openSearch,
       logRetention,
     });

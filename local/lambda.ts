@@ -20,6 +20,7 @@ export interface LocalFunctionDefinition {
   readonly timeoutSeconds: number;
   readonly streaming: boolean;
   readonly consumes?: { readonly queue: string; readonly batchSize: number; readonly maxConcurrency: number };
+  readonly schedule?: { readonly rateMinutes: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,6 +252,8 @@ export function lambdaEnvironment(options: LambdaEnvironmentOptions): Record<str
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
     PARLEY_OPERATOR_KEY: options.operatorKey,
     PARLEY_DATA_DIR: options.dataDir,
+    // The offline embedder unless the developer picks a hosted one (with OPENAI_API_KEY etc.).
+    EMBEDDING_PROVIDER: process.env.EMBEDDING_PROVIDER ?? 'local',
     STAGE: options.stage ?? 'local',
     POWERTOOLS_SERVICE_NAME: 'parley',
     LOG_LEVEL: options.logLevel ?? 'INFO',

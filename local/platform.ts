@@ -2,6 +2,7 @@
 // starts), emulators, provisioning, the functions' environment, S3 notifications, queue pollers,
 // then the gateway starts routing. stop() undoes it in reverse.
 
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +60,21 @@ export interface Platform {
   readonly env: Readonly<Record<string, string>>;
   readonly emulators: Emulators;
   stop(): Promise<void>;
+}
+
+/** The event an EventBridge scheduled rule delivers. */
+function scheduledEvent(functionName: string) {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '000000000000',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [`arn:aws:events:us-east-1:000000000000:rule/parley-local-${functionName}`],
+    detail: {},
+  };
 }
 
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
@@ -150,6 +166,24 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       );
     }
     cleanups.push(() => Promise.all(pollers.map((poller) => poller.stop())).then(() => undefined));
+
+    // Scheduled functions, as EventBridge rate rules invoke them.
+    const timers: NodeJS.Timeout[] = [];
+    for (const [name, definition] of Object.entries(definitions.functions)) {
+      const schedule = definition.schedule;
+      if (!schedule) continue;
+      const timer = setInterval(() => {
+        void functions.invoke(name, scheduledEvent(name)).then((outcome) => {
+          if (outcome.status !== 'ok')
+            logger.warn('scheduled function failed', { function: name, outcome: outcome.status });
+        });
+      }, schedule.rateMinutes * 60_000);
+      timer.unref();
+      timers.push(timer);
+    }
+    cleanups.push(() => {
+      for (const timer of timers) clearInterval(timer);
+    });
 
     gateway.attach(functions);
     // The gateway stops taking requests first; the rest stops in reverse order of starting.

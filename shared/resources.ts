@@ -139,6 +139,8 @@ export interface FunctionDefinition {
   readonly search?: 'read' | 'write';
   /** Bedrock models the function may invoke: the deployment's embedding model, any chat model. */
   readonly models?: readonly ('embedding' | 'chat')[];
+  /** Runs on a timer (EventBridge in AWS, a timer in the local platform). */
+  readonly schedule?: { readonly rateMinutes: number };
 }
 
 export const functions = {
@@ -148,7 +150,52 @@ export const functions = {
     timeoutSeconds: 29,
     streaming: false,
     tables: ['tenants', 'sessions', 'usage'],
+    // Bot and tenant deletes remove document objects and send index deletions to the embed queue.
+    sendsTo: ['embed'],
+    buckets: { documents: ['delete'] },
+    search: 'read',
+    models: ['embedding'],
+  },
+  upload: {
+    entry: 'functions/upload/handler.ts',
+    memoryMb: 512,
+    timeoutSeconds: 29,
+    streaming: false,
+    tables: ['tenants'],
+    sendsTo: ['embed'],
+    // `put` lets it sign browser POST uploads; it never reads what was uploaded.
+    buckets: { documents: ['put', 'delete'] },
+  },
+  ingest: {
+    entry: 'functions/ingest/handler.ts',
+    memoryMb: 2048,
+    timeoutSeconds: 300,
+    streaming: false,
+    tables: ['tenants'],
+    sendsTo: ['embed'],
+    buckets: { documents: ['read'] },
+    // One document per invocation: extraction is CPU- and memory-bound.
+    consumes: { queue: 'ingest', batchSize: 1, maxConcurrency: 10 },
+  },
+  embed: {
+    entry: 'functions/embed/handler.ts',
+    memoryMb: 1024,
+    timeoutSeconds: 120,
+    streaming: false,
+    tables: ['tenants', 'usage'],
     sendsTo: [],
+    search: 'write',
+    models: ['embedding'],
+    consumes: { queue: 'embed', batchSize: 4, maxConcurrency: 10 },
+  },
+  sweeper: {
+    entry: 'functions/sweeper/handler.ts',
+    memoryMb: 256,
+    timeoutSeconds: 60,
+    streaming: false,
+    tables: ['tenants'],
+    sendsTo: [],
+    schedule: { rateMinutes: 5 },
   },
 } as const satisfies Record<string, FunctionDefinition>;
 
@@ -182,6 +229,16 @@ export const routes = [
   { method: 'GET', path: '/admin/bots/{botId}', function: 'admin', auth: 'tenant' },
   { method: 'PATCH', path: '/admin/bots/{botId}', function: 'admin', auth: 'tenant' },
   { method: 'DELETE', path: '/admin/bots/{botId}', function: 'admin', auth: 'tenant' },
+  { method: 'POST', path: '/admin/bots/{botId}/documents', function: 'upload', auth: 'tenant' },
+  { method: 'GET', path: '/admin/bots/{botId}/documents', function: 'upload', auth: 'tenant' },
+  { method: 'GET', path: '/admin/bots/{botId}/documents/{documentId}', function: 'upload', auth: 'tenant' },
+  {
+    method: 'DELETE',
+    path: '/admin/bots/{botId}/documents/{documentId}',
+    function: 'upload',
+    auth: 'tenant',
+  },
+  { method: 'POST', path: '/admin/bots/{botId}/search', function: 'admin', auth: 'tenant' },
 ] as const satisfies readonly RouteDefinition[];
 
 export type RouteKey = `${(typeof routes)[number]['method']} ${(typeof routes)[number]['path']}`;

@@ -1,13 +1,14 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
-import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
 import { createOperatorKeySource } from '../../shared/adapters/operator-key.ts';
 import { optional, readEnv, required } from '../../shared/config/env.ts';
+import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
+import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
 import { httpHandler } from '../../shared/http/handler.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { once } from '../../shared/memo.ts';
-import { systemClock } from '../../shared/ports/clock.ts';
 import { routes } from '../../shared/resources.ts';
+import { uploadRoutes } from '../upload/routes.ts';
 import { type AdminDeps, adminRoutes } from './routes.ts';
 
 // Built once per container, on its first request: validated environment, clients, repositories.
@@ -17,13 +18,17 @@ const deps = once((): AdminDeps => {
     PARLEY_OPERATOR_KEY: optional,
     OPERATOR_KEY_SECRET_ARN: optional,
   });
+  const knowledge = createKnowledgeDeps();
   const db = createDocumentClient();
-  const repos = createDynamoRepositories(db, env.TENANTS_TABLE);
   return {
-    repos,
-    keys: repos.keys,
-    clock: systemClock,
+    ...knowledge,
+    keys: knowledge.repos.keys,
     operatorKey: createOperatorKeySource(env),
+    // The embedder and index load on the first search only: the offline model takes seconds.
+    retrieval: once(async () => {
+      const embedder = await createEmbedderFromEnv();
+      return { embedder, index: await createVectorIndexFromEnv(embedder) };
+    }),
     healthChecks: [
       {
         name: 'dynamodb',
@@ -34,7 +39,8 @@ const deps = once((): AdminDeps => {
         },
       },
     ],
-    openApi: once(() => buildOpenApi(routes, specs, '1')),
+    // The whole API, including the routes other functions serve (their specs only describe them).
+    openApi: once(() => buildOpenApi(routes, { ...uploadRoutes(() => knowledge), ...specs }, '1')),
   };
 });
 

@@ -8,8 +8,9 @@ import { json, noContent } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable, tenantOf } from '../../shared/http/router.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../shared/usecases/api-keys.ts';
 import { createBot, deleteBot, getBot, listBots, updateBot } from '../../shared/usecases/bots.ts';
+import type { KnowledgeDeps } from '../../shared/usecases/documents.ts';
 import { checkHealth, type HealthCheck } from '../../shared/usecases/health.ts';
-import type { TenantDeps } from '../../shared/usecases/tenants.ts';
+import { type RetrievalDeps, searchKnowledge } from '../../shared/usecases/search.ts';
 import {
   createTenant,
   deleteTenant,
@@ -18,10 +19,30 @@ import {
   updateTenant,
 } from '../../shared/usecases/tenants.ts';
 
-export interface AdminDeps extends TenantDeps, AuthDeps {
+export interface AdminDeps extends KnowledgeDeps, AuthDeps {
+  retrieval: () => Promise<Pick<RetrievalDeps, 'index' | 'embedder'>>;
   healthChecks: readonly HealthCheck[];
   openApi: () => unknown;
 }
+
+const SearchSchema = z
+  .strictObject({ query: z.string().trim().min(1).max(2000), topK: z.int().min(1).max(50).optional() })
+  .meta({ id: 'SearchRequest' });
+
+const SearchResultsSchema = z
+  .object({
+    results: z.array(
+      z.object({
+        documentId: z.string(),
+        filename: z.string(),
+        page: z.int().optional(),
+        heading: z.string().optional(),
+        text: z.string(),
+        score: z.number().describe('Cosine similarity, the scale of the bot’s retrieval.minScore'),
+      }),
+    ),
+  })
+  .meta({ id: 'SearchResults' });
 
 const HealthSchema = z
   .object({
@@ -145,6 +166,21 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
       },
       run: async ({ principal, params, body }) =>
         json(200, { bot: await updateBot(deps(), tenantOf(principal), params.botId ?? '', body) }),
+    }),
+    'POST /admin/bots/{botId}/search': defineRoute({
+      summary: 'What the bot would retrieve for a query, with scores and metadata',
+      body: SearchSchema,
+      responses: { 200: { description: 'The passages, best first', schema: SearchResultsSchema } },
+      run: async ({ principal, params, body }) => {
+        const d = deps();
+        const results = await searchKnowledge(
+          { ...d, ...(await d.retrieval()) },
+          tenantOf(principal),
+          params.botId ?? '',
+          body,
+        );
+        return json(200, { results });
+      },
     }),
     'DELETE /admin/bots/{botId}': defineRoute({
       summary: 'Delete a bot and everything it owns',

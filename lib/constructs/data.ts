@@ -14,6 +14,12 @@ import type {
 import { acknowledge } from './nag.ts';
 import { entries, pascal } from './names.ts';
 
+/**
+ * The key prefix under which each bucket's objects live (documents: `tenants/{tenantId}/bots/…`,
+ * see `documentKey` in shared/domain/document.ts). Object grants and notifications are scoped to it.
+ */
+export const OBJECT_KEY_PREFIXES: Readonly<Record<BucketName, string>> = { documents: 'tenants/' };
+
 export interface DataProps {
   readonly tables: ResourceDefinitions['tables'];
   readonly buckets: ResourceDefinitions['buckets'];
@@ -98,6 +104,7 @@ export class Data extends Construct {
         bucket.addEventNotification(
           s3.EventType.OBJECT_CREATED,
           new s3n.SqsDestination(props.queues[def.notifyQueue]),
+          { prefix: OBJECT_KEY_PREFIXES[name] },
         );
         acknowledgeNotificationsHandler(this);
       }

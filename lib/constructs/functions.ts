@@ -2,13 +2,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type {
@@ -20,8 +22,9 @@ import type {
   ResourceDefinitions,
   TableName,
 } from '../../shared/resources.ts';
-import { nodejsBundling } from '../bundling.ts';
+import { bundleExtras, nodejsBundling } from '../bundling.ts';
 import type { ParleyConfig } from '../config.ts';
+import { OBJECT_KEY_PREFIXES } from './data.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import { entries, pascal } from './names.ts';
 import type { Search } from './search.ts';
@@ -38,11 +41,21 @@ export const ENV = {
   publicBaseUrl: 'PUBLIC_BASE_URL',
   operatorKeySecretArn: 'OPERATOR_KEY_SECRET_ARN',
   openSearchEndpoint: 'OPENSEARCH_ENDPOINT',
-  embeddingModelId: 'EMBEDDING_MODEL_ID',
   defaultChatModelId: 'DEFAULT_CHAT_MODEL_ID',
+  /** Functions whose definition lists the `embedding` model: `bedrock` or `openai`. */
+  embeddingProvider: 'EMBEDDING_PROVIDER',
+  embeddingModelId: 'EMBEDDING_MODEL_ID',
+  /** Vector size, as a decimal string. */
+  embeddingDimension: 'EMBEDDING_DIMENSION',
+  /** With the openai provider: the secret holding the OpenAI API key. */
+  openAiApiKeySecretArn: 'OPENAI_API_KEY_SECRET_ARN',
+  /** With the openai provider and an `openAiBaseUrl`: the OpenAI-compatible server to call. */
+  openAiBaseUrl: 'OPENAI_BASE_URL',
 } as const;
 
+/** Object actions are granted on the bucket's key prefix (`OBJECT_KEY_PREFIXES`), listing with it as condition. */
 const BUCKET_ACTIONS: Record<BucketAccess, { actions: string[]; objects: boolean }> = {
+  // HeadObject is authorised by s3:GetObject.
   read: { actions: ['s3:GetObject'], objects: true },
   put: { actions: ['s3:PutObject'], objects: true },
   delete: { actions: ['s3:DeleteObject'], objects: true },
@@ -64,6 +77,7 @@ export interface FunctionsProps {
  * One `NodejsFunction` per entry in the function definitions, each with its own role holding only
  * what its definition lists: its tables, the queues it sends to or consumes, its bucket access,
  * its vector index access, its models, and the operator key if it serves an operator route.
+ * A function with a `schedule` is invoked by an EventBridge rule.
  */
 export class Functions extends Construct {
   readonly functions: Record<FunctionName, NodejsFunction>;
@@ -72,6 +86,22 @@ export class Functions extends Construct {
     super(scope, id);
     const { config, resources } = props;
     const functions: Partial<Record<FunctionName, NodejsFunction>> = {};
+
+    // The OpenAI API key's secret exists outside the stack; it is imported once, if it is used.
+    let openAiSecret: secretsmanager.ISecret | undefined;
+    const openAiKey = () => {
+      if (!config.openAiSecretArn) {
+        throw new Error(
+          'Invalid Parley config: openAiSecretArn is required when embeddingProvider is openai',
+        );
+      }
+      openAiSecret ??= secretsmanager.Secret.fromSecretCompleteArn(
+        this,
+        'OpenAiApiKey',
+        config.openAiSecretArn,
+      );
+      return openAiSecret;
+    };
 
     const operatorFunctions = new Set(
       resources.routes.filter((route) => route.auth === 'operator').map((route) => route.function),
@@ -101,7 +131,6 @@ export class Functions extends Construct {
         [ENV.logLevel]: 'INFO',
         [ENV.stage]: config.stage,
         [ENV.nodeOptions]: '--enable-source-maps',
-        [ENV.embeddingModelId]: config.embeddingModelId,
         [ENV.defaultChatModelId]: config.defaultChatModelId,
       };
       if (config.publicBaseUrl) environment[ENV.publicBaseUrl] = config.publicBaseUrl;
@@ -127,17 +156,29 @@ export class Functions extends Construct {
         if (!access || access.length === 0) continue;
         const bucket = props.buckets[bucketName];
         environment[resources.buckets[bucketName].envVar] = bucket.bucketName;
-        for (const level of new Set(access)) {
-          const { actions, objects } = BUCKET_ACTIONS[level];
-          const resource = objects ? bucket.arnForObjects('*') : bucket.bucketArn;
-          role.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: [resource] }));
-          if (objects) {
-            acknowledgeWildcardResource(
-              role,
-              resource,
-              `Object keys are per tenant, bot and document (created at run time), so ${bucketName} object access is granted on the bucket's keys.`,
-            );
-          }
+        const prefix = OBJECT_KEY_PREFIXES[bucketName];
+        const levels = [...new Set(access)].map((level) => BUCKET_ACTIONS[level]);
+        const objectActions = levels.filter((level) => level.objects).flatMap((level) => level.actions);
+        const bucketActions = levels.filter((level) => !level.objects).flatMap((level) => level.actions);
+        if (objectActions.length > 0) {
+          const objects = bucket.arnForObjects(`${prefix}*`);
+          role.addToPrincipalPolicy(
+            new iam.PolicyStatement({ actions: objectActions, resources: [objects] }),
+          );
+          acknowledgeWildcardResource(
+            role,
+            objects,
+            `Object keys are per tenant, bot and document (created at run time), so ${objectActions.join(', ')} on ${bucketName} is granted under the ${prefix} key prefix only.`,
+          );
+        }
+        if (bucketActions.length > 0) {
+          role.addToPrincipalPolicy(
+            new iam.PolicyStatement({
+              actions: bucketActions,
+              resources: [bucket.bucketArn],
+              conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+            }),
+          );
         }
       }
       if (def.search) {
@@ -145,6 +186,17 @@ export class Functions extends Construct {
         environment[ENV.openSearchEndpoint] = props.search.endpointUrl;
       }
       this.grantModels(role, def, config);
+      if (def.models?.includes('embedding')) {
+        environment[ENV.embeddingProvider] = config.embeddingProvider;
+        environment[ENV.embeddingModelId] = config.embeddingModelId;
+        environment[ENV.embeddingDimension] = String(config.embeddingDimension);
+        if (config.embeddingProvider === 'openai') {
+          const secret = openAiKey();
+          secret.grantRead(role);
+          environment[ENV.openAiApiKeySecretArn] = secret.secretArn;
+          if (config.openAiBaseUrl) environment[ENV.openAiBaseUrl] = config.openAiBaseUrl;
+        }
+      }
       if (operatorFunctions.has(name)) {
         props.operatorKey.grantRead(role);
         environment[ENV.operatorKeySecretArn] = props.operatorKey.secretArn;
@@ -165,7 +217,7 @@ export class Functions extends Construct {
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
         environment,
-        bundling: nodejsBundling(join(REPO_ROOT, 'tsconfig.json')),
+        bundling: nodejsBundling(join(REPO_ROOT, 'tsconfig.json'), bundleExtras(name)),
       });
       acknowledgeWildcardResource(
         role,
@@ -188,15 +240,38 @@ export class Functions extends Construct {
           }),
         );
       }
+      if (def.schedule) this.schedule(name, fn, def.schedule.rateMinutes, config.stage);
       functions[name] = fn;
     }
     this.functions = functions as Record<FunctionName, NodejsFunction>;
   }
 
+  /**
+   * Invokes `fn` every `rateMinutes` through an EventBridge rule. Delivery is retried only until
+   * the next run is due, and a run that fails is not retried: the next run does the same work
+   * (its errors alarm like any function's).
+   */
+  private schedule(name: FunctionName, fn: NodejsFunction, rateMinutes: number, stage: string): void {
+    if (!Number.isInteger(rateMinutes) || rateMinutes < 1) {
+      throw new Error(
+        `Invalid resource definitions: functions.${name}.schedule.rateMinutes (${rateMinutes}) must be a whole number of minutes, at least 1`,
+      );
+    }
+    const rate = Duration.minutes(rateMinutes);
+    fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: rate });
+    new events.Rule(this, `${pascal(name)}Schedule`, {
+      description: `Parley ${stage}: runs ${name} every ${rateMinutes} minute${rateMinutes === 1 ? '' : 's'}`,
+      schedule: events.Schedule.rate(rate),
+      targets: [new targets.LambdaFunction(fn, { retryAttempts: 2, maxEventAge: rate })],
+    });
+  }
+
   private grantModels(role: iam.Role, def: FunctionDefinition, config: ParleyConfig): void {
     const stack = Stack.of(this);
     const models = new Set(def.models ?? []);
-    if (models.has('embedding')) {
+    // With the openai provider the embedding functions call OpenAI instead (their API key's secret
+    // is granted with their environment); with bedrock, exactly the one embedding model.
+    if (models.has('embedding') && config.embeddingProvider === 'bedrock') {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           actions: ['bedrock:InvokeModel'],

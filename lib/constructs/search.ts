@@ -9,15 +9,23 @@ import { acknowledge, acknowledgeWildcardResource } from './nag.ts';
 
 export interface SearchProps {
   readonly stage: string;
+  /**
+   * The one vector index of the deployment (one per embedding model and dimension, named by
+   * `chunkIndexName`): access is granted on its paths only.
+   */
+  readonly indexName: string;
   readonly openSearch: ParleyConfig['openSearch'];
   readonly logRetention: logs.RetentionDays;
 }
 
 export type SearchAccess = 'read' | 'write';
 
-/** HTTP actions per access level. Readers search with POST `…/_search` (the k-NN query has a body). */
+/**
+ * HTTP actions per access level. Readers search and count with POST (the k-NN query and the count
+ * query have a body): `<index>/_search`, `_msearch`, `_count`, and nothing else by POST.
+ */
 const READ_ACTIONS = ['es:ESHttpGet', 'es:ESHttpHead'];
-const SEARCH_PATHS = ['/*/_search', '/*/_msearch'];
+const READ_POST_PATHS = ['_search', '_msearch', '_count'];
 const WRITE_ACTIONS = [
   'es:ESHttpGet',
   'es:ESHttpHead',
@@ -37,6 +45,7 @@ export class Search extends Construct {
   /** `https://…` endpoint for the OpenSearch client. */
   readonly endpointUrl: string;
   private readonly domainName: string;
+  private readonly indexName: string;
   private readonly statements: iam.PolicyStatement[] = [];
 
   constructor(scope: Construct, id: string, props: SearchProps) {
@@ -45,6 +54,7 @@ export class Search extends Construct {
     // An explicit name lets the domain's resource policy name the domain's ARN without referencing
     // the domain itself (a resource cannot reference its own attributes).
     this.domainName = `parley-${props.stage}`;
+    this.indexName = props.indexName;
 
     const logGroup = (name: string) =>
       new logs.LogGroup(this, `${name}Logs`, {
@@ -147,26 +157,28 @@ export class Search extends Construct {
         'IP allow-lists do not fit Lambda callers (no fixed addresses); every request must be SigV4-signed by a role in the resource policy.',
       );
     }
-    const arn = this.domainArn();
+    // `<domain>/<index>` is the index itself (create, exists); `<domain>/<index>/*` its APIs
+    // (`_bulk`, `_delete_by_query`, `_search`, documents).
+    const index = `${this.domainArn()}/${this.indexName}`;
     const statements =
       access === 'write'
-        ? [new iam.PolicyStatement({ actions: WRITE_ACTIONS, resources: [`${arn}/*`] })]
+        ? [new iam.PolicyStatement({ actions: WRITE_ACTIONS, resources: [index, `${index}/*`] })]
         : [
-            new iam.PolicyStatement({ actions: READ_ACTIONS, resources: [`${arn}/*`] }),
+            new iam.PolicyStatement({ actions: READ_ACTIONS, resources: [index, `${index}/*`] }),
             new iam.PolicyStatement({
               actions: ['es:ESHttpPost'],
-              resources: SEARCH_PATHS.map((path) => `${arn}${path}`),
+              resources: READ_POST_PATHS.map((path) => `${index}/${path}`),
             }),
           ];
     for (const statement of statements) {
       role.addToPrincipalPolicy(statement);
       const domainStatement = statement.copy({ principals: [new iam.ArnPrincipal(role.roleArn)] });
       this.statements.push(domainStatement);
-      for (const resource of statement.resources) {
+      for (const resource of statement.resources.filter((r) => r.includes('*'))) {
         acknowledgeWildcardResource(
           role,
           resource,
-          'OpenSearch index paths: index names are chosen at run time (one per embedding model), so the grant covers the domain’s subresources for these HTTP methods only.',
+          `The APIs and documents of the deployment's one vector index (${this.indexName}): document ids are created at run time; other indexes and the cluster APIs are not covered.`,
         );
       }
     }

@@ -1,5 +1,6 @@
 import type { ApiKeyRecord } from '../domain/api-key.ts';
 import type { Bot } from '../domain/bot.ts';
+import type { KnowledgeDocument } from '../domain/document.ts';
 import type { Tenant } from '../domain/tenant.ts';
 
 // Every method that touches a tenant's data takes the tenant id: no call can read across tenants.
@@ -48,8 +49,46 @@ export interface BotRepository {
   listIds(tenantId: string): Promise<string[]>;
 }
 
+export interface DocumentRef {
+  readonly tenantId: string;
+  readonly botId: string;
+  readonly documentId: string;
+}
+
+export interface DocumentRepository {
+  /** Creates the document unless the tenant already has `maxDocuments` (counted atomically). */
+  create(document: KnowledgeDocument, maxDocuments: number): Promise<'created' | 'limit'>;
+  get(ref: DocumentRef): Promise<KnowledgeDocument | undefined>;
+  list(tenantId: string, botId: string, page: PageRequest): Promise<Page<KnowledgeDocument>>;
+  /** Every document of a bot, for the deletion cascade. */
+  listAll(tenantId: string, botId: string): Promise<KnowledgeDocument[]>;
+  /** Deletes the record and gives the tenant its document slot back; the deleted record, if any. */
+  delete(ref: DocumentRef): Promise<KnowledgeDocument | undefined>;
+  /** awaiting_upload → processing (also a retry of processing); false when missing or finished. */
+  startProcessing(ref: DocumentRef, at: string): Promise<boolean>;
+  /** Records how many chunks the document has (before any is sent for indexing). */
+  setChunksTotal(ref: DocumentRef, chunksTotal: number, at: string): Promise<boolean>;
+  /**
+   * Counts a batch of indexed chunks once: a redelivered batch is recognised by its number.
+   * Returns the document after counting, `already` for a batch counted before, `missing` if gone.
+   */
+  countIndexedBatch(
+    ref: DocumentRef,
+    batch: number,
+    chunks: number,
+    at: string,
+  ): Promise<{ outcome: 'counted' | 'already'; document: KnowledgeDocument } | { outcome: 'missing' }>;
+  /** processing → ready once every chunk is indexed; false otherwise. */
+  markReady(ref: DocumentRef, at: string): Promise<boolean>;
+  /** → failed with a reason, unless already ready or failed; false otherwise. */
+  markFailed(ref: DocumentRef, reason: string, at: string): Promise<boolean>;
+  /** Documents still awaiting their upload after their deadline (oldest first). */
+  listExpiredUploads(now: string, limit: number): Promise<KnowledgeDocument[]>;
+}
+
 export interface Repositories {
   tenants: TenantRepository;
   keys: ApiKeyRepository;
   bots: BotRepository;
+  documents: DocumentRepository;
 }

@@ -9,6 +9,7 @@ import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parseInput } from '../domain/validation.ts';
 import type { Page, PageRequest } from '../ports/repositories.ts';
+import type { KnowledgeDeps } from './documents.ts';
 import type { TenantDeps } from './tenants.ts';
 
 export async function createBot(
@@ -57,11 +58,25 @@ export async function updateBot(
   return bot;
 }
 
-/** Removes a bot and everything it owns; false if there was no such bot. */
-export async function deleteBotCascade(deps: TenantDeps, tenantId: string, botId: string): Promise<boolean> {
-  return deps.repos.bots.delete(tenantId, botId);
+/**
+ * Removes a bot and everything it owns: its record first (so nothing new starts for it), then
+ * its documents with their objects, then its chunks. False if there was no such bot.
+ */
+export async function deleteBotCascade(
+  deps: KnowledgeDeps,
+  tenantId: string,
+  botId: string,
+): Promise<boolean> {
+  const existed = await deps.repos.bots.delete(tenantId, botId);
+  const documents = await deps.repos.documents.listAll(tenantId, botId);
+  for (const document of documents) {
+    await deps.repos.documents.delete({ tenantId, botId, documentId: document.id });
+    await deps.blobs.delete(document.key);
+  }
+  if (existed || documents.length > 0) await deps.embedQueue.send([{ kind: 'delete-bot', tenantId, botId }]);
+  return existed;
 }
 
-export async function deleteBot(deps: TenantDeps, tenantId: string, botId: string): Promise<void> {
+export async function deleteBot(deps: KnowledgeDeps, tenantId: string, botId: string): Promise<void> {
   if (!(await deleteBotCascade(deps, tenantId, botId))) throw new NotFoundError('No such bot');
 }

@@ -5,6 +5,7 @@ import { DEFAULT_PLAN, type Plan, type Tenant } from '../domain/tenant.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Page, PageRequest, Repositories } from '../ports/repositories.ts';
 import { deleteBotCascade } from './bots.ts';
+import type { KnowledgeDeps } from './documents.ts';
 
 export interface TenantDeps {
   repos: Repositories;
@@ -77,10 +78,12 @@ export async function updateTenant(
  * Deletes a tenant and everything it owns. Keys go first, so the tenant is locked out at once;
  * the tenant record goes last, so a deletion cut short can be repeated and finishes the job.
  */
-export async function deleteTenant(deps: TenantDeps, tenantId: string): Promise<void> {
+export async function deleteTenant(deps: KnowledgeDeps, tenantId: string): Promise<void> {
   await getTenant(deps, tenantId);
   const { repos } = deps;
   for (const keyId of await repos.keys.listIds(tenantId)) await repos.keys.revoke(tenantId, keyId);
   for (const botId of await repos.bots.listIds(tenantId)) await deleteBotCascade(deps, tenantId, botId);
+  // Chunks of bots whose deletion was cut short earlier, if any.
+  await deps.embedQueue.send([{ kind: 'delete-tenant', tenantId }]);
   await repos.tenants.delete(tenantId);
 }

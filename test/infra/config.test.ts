@@ -8,7 +8,9 @@ describe('deployment config', () => {
   it('has defaults for everything', () => {
     expect(configFromContext(context({}))).toEqual({
       stage: 'dev',
+      embeddingProvider: 'bedrock',
       embeddingModelId: 'amazon.titan-embed-text-v2:0',
+      embeddingDimension: 1024,
       defaultChatModelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
       openSearch: {
         instanceType: 't3.small.search',
@@ -62,6 +64,82 @@ describe('deployment config', () => {
     ).toMatchObject({
       publicBaseUrl: 'https://chat.example.com',
     });
+  });
+
+  it('defaults the embedding model per provider and keeps an explicit one', () => {
+    const secret = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:parley-openai-AbC123';
+    expect(parseConfig({ embeddingProvider: 'openai', openAiSecretArn: secret })).toMatchObject({
+      embeddingProvider: 'openai',
+      embeddingModelId: 'text-embedding-3-small',
+      embeddingDimension: 1024,
+      openAiSecretArn: secret,
+    });
+    expect(
+      parseConfig({
+        embeddingProvider: 'openai',
+        embeddingModelId: 'text-embedding-3-large',
+        embeddingDimension: 3072,
+        openAiSecretArn: secret,
+      }),
+    ).toMatchObject({ embeddingModelId: 'text-embedding-3-large', embeddingDimension: 3072 });
+    expect(parseConfig({ embeddingModelId: 'cohere.embed-english-v3' })).toMatchObject({
+      embeddingProvider: 'bedrock',
+      embeddingModelId: 'cohere.embed-english-v3',
+    });
+  });
+
+  it.each([256, 512, 1024])('accepts Titan v2 dimension %d', (dimension) => {
+    expect(parseConfig({ embeddingDimension: dimension }).embeddingDimension).toBe(dimension);
+  });
+
+  it('reads the embedding settings from flat context keys, coercing the dimension', () => {
+    const secret = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:parley-openai-AbC123';
+    expect(
+      configFromContext(
+        context({ embeddingProvider: 'openai', embeddingDimension: '768', openAiSecretArn: secret }),
+      ),
+    ).toMatchObject({ embeddingProvider: 'openai', embeddingDimension: 768, openAiSecretArn: secret });
+  });
+
+  it.each([
+    [{ embeddingProvider: 'cohere' }, /embeddingProvider/],
+    [{ embeddingDimension: 768 }, /embeddingDimension: must be 256, 512, 1024 for Titan Text Embeddings v2/],
+    [{ embeddingDimension: 0 }, /embeddingDimension/],
+    [{ embeddingDimension: 1.5 }, /embeddingDimension/],
+    [{ embeddingModelId: 'amazon.*' }, /embeddingModelId: must be a Bedrock foundation-model id/],
+    [{ embeddingModelId: 'arn:aws:bedrock:us-east-1::foundation-model/x' }, /embeddingModelId/],
+    [{ embeddingProvider: 'openai' }, /openAiSecretArn: is required when embeddingProvider is openai/],
+    [
+      {
+        openAiSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:parley-openai-AbC123',
+      },
+      /openAiSecretArn: is only used when embeddingProvider is openai/,
+    ],
+    [
+      { openAiBaseUrl: 'https://llm.example.com/v1' },
+      /openAiBaseUrl: is only used when embeddingProvider is openai/,
+    ],
+    [
+      {
+        embeddingProvider: 'openai',
+        openAiSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:parley-openai-AbC123',
+        openAiBaseUrl: 'file:///etc/passwd',
+      },
+      /openAiBaseUrl/,
+    ],
+    [
+      {
+        embeddingProvider: 'openai',
+        openAiSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:*',
+      },
+      /openAiSecretArn: must be the complete ARN/,
+    ],
+    [
+      { embeddingProvider: 'openai', openAiSecretArn: 'parley-openai' },
+      /openAiSecretArn: must be the complete ARN/,
+    ],
+  ])('rejects embedding settings %j naming the field', (input, message) => {
+    expect(() => parseConfig(input)).toThrow(message);
   });
 
   it.each([

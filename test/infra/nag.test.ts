@@ -96,6 +96,14 @@ const cases: [string, ParleyConfigInput, ResourceDefinitions | undefined][] = [
     undefined,
   ],
   ['every kind of grant', {}, everyGrant],
+  [
+    'the openai embedding provider',
+    {
+      embeddingProvider: 'openai',
+      openAiSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:parley-openai-AbC123',
+    },
+    everyGrant,
+  ],
 ];
 
 const built = new Map<string, ReturnType<typeof build>>();

@@ -1,9 +1,7 @@
-import { App, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
-import { type ParleyConfigInput, parseConfig } from '../../lib/config.ts';
-import { NOTIFICATIONS_HANDLER_ID } from '../../lib/constructs/data.ts';
-import { ParleyStack } from '../../lib/parley-stack.ts';
+import { Stack } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { NOTIFICATIONS_HANDLER_ID, OBJECT_KEY_PREFIXES } from '../../lib/constructs/data.ts';
+import type { ParleyStack } from '../../lib/parley-stack.ts';
 import { gatewayResponses } from '../../shared/gateway-responses.ts';
 import {
   API_BINARY_MEDIA_TYPES,
@@ -14,34 +12,15 @@ import {
   TTL_ATTRIBUTE,
   tables,
 } from '../../shared/resources.ts';
-
-type Resource = { Type: string; Properties?: Record<string, unknown> };
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
-
-/** Synthesizes a stack without bundling (the bundle test builds the real bundles). */
-function build(config: ParleyConfigInput = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const parsed = parseConfig(config);
-  const stack = new ParleyStack(app, `Parley-${parsed.stage}`, { config: parsed });
-  return { stack, template: Template.fromStack(stack) };
-}
-
-function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as CfnTable);
-}
-
-/** Every statement of every IAM policy attached to the role with this logical id. */
-function roleStatements(template: Template, roleId: string): Statement[] {
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];
-  return policies
-    .filter((policy) => JSON.stringify(policy.Properties?.Roles).includes(`"${roleId}"`))
-    .flatMap(
-      (policy) =>
-        (policy.Properties?.PolicyDocument as { Statement?: Statement[] } | undefined)?.Statement ?? [],
-    );
-}
-
-const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+import {
+  asArray,
+  build,
+  logicalId,
+  type Resource,
+  render,
+  roleStatements,
+  type Statement,
+} from './template.ts';
 
 let stack: ParleyStack;
 let template: Template;
@@ -102,12 +81,16 @@ describe('functions', () => {
     expect(env).not.toHaveProperty('PUBLIC_BASE_URL');
   });
 
-  it('keeps the admin role to least privilege: its tables only, no S3 object reads', () => {
+  it('keeps the admin role to least privilege: its tables only, S3 deletes only under tenants/', () => {
     const roleId = logicalId(stack, stack.functions.functions.admin.role as never);
     const statements = roleStatements(template, roleId);
     expect(statements.length).toBeGreaterThan(0);
     const actions = statements.flatMap((s) => asArray(s.Action));
-    expect(actions.filter((a) => a.startsWith('s3:'))).toEqual([]);
+    expect(actions.filter((a) => a.startsWith('s3:'))).toEqual(['s3:DeleteObject']);
+    const s3Resources = statements
+      .filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')))
+      .flatMap((s) => asArray(s.Resource).map(render));
+    expect(s3Resources).toEqual([`<${logicalId(stack, stack.data.buckets.documents)}.Arn>/tenants/*`]);
     expect(actions.some((a) => a === '*' || a.endsWith(':*'))).toBe(false);
 
     const allowedTables = new Set(functions.admin.tables.map((t) => logicalId(stack, stack.data.tables[t])));
@@ -199,7 +182,7 @@ describe('documents bucket', () => {
     });
   });
 
-  it('sends ObjectCreated notifications to the ingest queue', () => {
+  it('sends ObjectCreated notifications for keys under tenants/ to the ingest queue', () => {
     template.hasResourceProperties('Custom::S3BucketNotifications', {
       BucketName: { Ref: logicalId(stack, stack.data.buckets.documents) },
       NotificationConfiguration: {
@@ -207,8 +190,30 @@ describe('documents bucket', () => {
           {
             Events: ['s3:ObjectCreated:*'],
             QueueArn: { 'Fn::GetAtt': [logicalId(stack, stack.queues.queues.ingest), 'Arn'] },
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'tenants/' }] } },
           },
         ],
+      },
+    });
+    expect(OBJECT_KEY_PREFIXES.documents).toBe('tenants/');
+  });
+
+  it('lets S3 (this bucket, this account) send to the ingest queue', () => {
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: logicalId(stack, stack.queues.queues.ingest) }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 's3.amazonaws.com' },
+            Action: Match.arrayWith(['sqs:SendMessage']),
+            Condition: {
+              ArnLike: {
+                'aws:SourceArn': { 'Fn::GetAtt': [logicalId(stack, stack.data.buckets.documents), 'Arn'] },
+              },
+            },
+          }),
+        ]),
       },
     });
   });
@@ -261,10 +266,15 @@ describe('search domain', () => {
     });
   });
 
-  it('denies everyone in its resource policy while no function has search access', () => {
-    template.hasResourceProperties('AWS::OpenSearchService::Domain', {
-      AccessPolicies: { Statement: [Match.objectLike({ Effect: 'Deny', Principal: { AWS: '*' } })] },
-    });
+  it('names exactly the roles of the functions with search access in its resource policy', () => {
+    const domain = Object.values(template.findResources('AWS::OpenSearchService::Domain'))[0] as Resource;
+    const statements =
+      (domain.Properties?.AccessPolicies as { Statement?: Statement[] } | undefined)?.Statement ?? [];
+    const principals = new Set(statements.map((s) => render((s.Principal as { AWS: unknown }).AWS)));
+    const roleArn = (name: 'admin' | 'embed') =>
+      `<${logicalId(stack, stack.functions.functions[name].role as never)}.Arn>`;
+    expect([...principals].sort()).toEqual([roleArn('admin'), roleArn('embed')].sort());
+    expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
   });
 });
 

@@ -258,10 +258,15 @@ describe('tenant isolation', () => {
     expect(tenantRoutes.length).toBeGreaterThan(5);
     for (const route of tenantRoutes) {
       const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => aIds[name] ?? 'x');
-      const body =
-        route.method === 'POST' || route.method === 'PATCH'
-          ? { name: 'Intruder', description: 'x' }
-          : undefined;
+      // A valid body for each route, so what answers is the ownership check, not validation.
+      const bodies: Record<string, unknown> = {
+        'PATCH /admin/bots/{botId}': { name: 'Intruder', description: 'x' },
+        'POST /admin/bots': { name: 'Intruder' },
+        'POST /admin/keys': { name: 'intruder' },
+        'POST /admin/bots/{botId}/documents': { filename: 'x.txt', contentType: 'text/plain', size: 10 },
+        'POST /admin/bots/{botId}/search': { query: 'teapot' },
+      };
+      const body = bodies[`${route.method} ${route.path}`];
       const res = await api(path, { method: route.method, key: b.key, body });
       const seen = res.text;
       for (const secret of [aBot.id, aKey.key.id, a.tenant.id, FULL_BOT.persona, aKey.apiKey]) {

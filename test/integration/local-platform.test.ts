@@ -130,7 +130,11 @@ describe('npm start', () => {
         }),
       );
       await clients.sqs.send(
-        new SendMessageCommand({ QueueUrl: one.env.EMBED_QUEUE_URL, MessageBody: 'queued before restart' }),
+        // A dead-letter queue: no function consumes it, so the message waits for us.
+        new SendMessageCommand({
+          QueueUrl: `${one.env.INGEST_QUEUE_URL}-dlq`,
+          MessageBody: 'queued before restart',
+        }),
       );
       await clients.s3.send(
         new PutObjectCommand({
@@ -170,7 +174,7 @@ describe('npm start', () => {
       );
       expect(item.Item?.value?.S).toBe('kept');
       const received = await again.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: two.env.EMBED_QUEUE_URL, WaitTimeSeconds: 1 }),
+        new ReceiveMessageCommand({ QueueUrl: `${two.env.INGEST_QUEUE_URL}-dlq`, WaitTimeSeconds: 1 }),
       );
       expect(received.Messages?.map((message) => message.Body)).toEqual(['queued before restart']);
       const object = await again.s3.send(

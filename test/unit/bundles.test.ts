@@ -1,39 +1,55 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { build } from 'esbuild';
-import { BUNDLE_FILE, ESM_BANNER, esbuildOptions } from '../../lib/bundling.ts';
+import { build, type Metafile } from 'esbuild';
+import {
+  BUNDLE_FILE,
+  bundleExtras,
+  copyBundleFiles,
+  ESM_BANNER,
+  esbuildOptions,
+  LOCAL_ONLY_MODULES,
+} from '../../lib/bundling.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { REPO_ROOT } from '../../lib/constructs/functions.ts';
 import { ParleyStack } from '../../lib/parley-stack.ts';
 import { type FunctionName, functions } from '../../shared/resources.ts';
 
 // The other tests skip CDK bundling. This one synthesizes the stack with bundling, builds every
-// function's bundle with the esbuild options of lib/bundling.ts, checks both are the same code, and
-// loads it on Node 24 in a fresh process with the environment the stack gives that function, as
-// Lambda would: ESM `require` shims, CommonJS dependencies and module-scope code only break there.
+// function's bundle with the esbuild options of lib/bundling.ts (plus the files the stack copies
+// into the asset), checks both are the same, and loads it on Node 24 in a fresh process with the
+// environment the stack gives that function, in a directory without node_modules, as Lambda would:
+// ESM `require` shims, CommonJS dependencies, module-scope code, local-only packages imported
+// statically, and pdf.js's worker and data files only break there.
 
 const run = promisify(execFile);
 const names = Object.keys(functions) as FunctionName[];
+const tsconfig = join(REPO_ROOT, 'tsconfig.json');
+/** Real documents beside the checkout (DESIGN.md §6); the corpus part of the pdf.js test skips without them. */
+const CORPUS_PDF = join(REPO_ROOT, '..', 'shared', 'corpus', 'pdf');
+
+type Synthesized = { asset: string; env: Record<string, string> };
 
 /**
- * Synthesizes the stack with real bundling (NodejsFunction running esbuild) and returns, per
- * function, the asset directory CDK bundled and the environment the template gives the function,
- * with references made concrete.
+ * Synthesizes the stack with real bundling (NodejsFunction running esbuild and the copy hooks) and
+ * returns, per function, the asset directory CDK bundled and the environment the template gives the
+ * function, with references made concrete.
  */
-function synthesize(outdir: string): Record<FunctionName, { asset: string; env: Record<string, string> }> {
+function synthesize(outdir: string): Record<FunctionName, Synthesized> {
   const app = new App({ outdir });
   const stack = new ParleyStack(app, 'Parley-test', {
     config: parseConfig({ stage: 'test', publicBaseUrl: 'https://chat.example.com' }),
   });
   const lambdas = Template.fromStack(stack).findResources('AWS::Lambda::Function');
-  const result: Partial<Record<FunctionName, { asset: string; env: Record<string, string> }>> = {};
+  const result: Partial<Record<FunctionName, Synthesized>> = {};
   for (const name of names) {
     const id = stack.getLogicalId(stack.functions.functions[name].node.defaultChild as CfnFunction);
     const properties = lambdas[id]?.Properties ?? {};
@@ -49,7 +65,7 @@ function synthesize(outdir: string): Record<FunctionName, { asset: string; env: 
       ),
     };
   }
-  return result as Record<FunctionName, { asset: string; env: Record<string, string> }>;
+  return result as Record<FunctionName, Synthesized>;
 }
 
 function placeholder(key: string): string {
@@ -58,55 +74,241 @@ function placeholder(key: string): string {
   return `parley-test-${key.toLowerCase().replace(/_/g, '-')}`;
 }
 
+/** Every file under `dir`, as sorted `/`-separated paths relative to it. */
+async function files(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)).split(sep).join('/'))
+    .sort();
+}
+
+/** Esbuild's bundle of `entry` with the stack's options, and the function's extra files beside it. */
+async function bundle(entry: string, outdir: string, name: FunctionName): Promise<Metafile> {
+  const result = await build({ ...esbuildOptions(entry, outdir, tsconfig), metafile: true });
+  expect(result.errors).toEqual([]);
+  await copyBundleFiles(bundleExtras(name), REPO_ROOT, outdir);
+  return result.metafile;
+}
+
+/** Runs Node 24 in `cwd` with only what Lambda provides: the function's environment and a region. */
+async function node(cwd: string, env: Record<string, string>, args: string[]) {
+  const { stdout } = await run('node', args, {
+    cwd,
+    timeout: 60_000,
+    maxBuffer: 16 * 1024 * 1024,
+    env: { PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', LAMBDA_TASK_ROOT: cwd, ...env },
+  });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+}
+
+const localOnly = (path: string) =>
+  LOCAL_ONLY_MODULES.some((pattern) =>
+    pattern.endsWith('/*')
+      ? path.startsWith(pattern.slice(0, -1))
+      : path === pattern || path.startsWith(`${pattern}/`),
+  );
+
 let outRoot: string;
-let synthesized: Record<FunctionName, { asset: string; env: Record<string, string> }>;
+let synthesized: Record<FunctionName, Synthesized>;
 
 beforeAll(async () => {
   outRoot = await mkdtemp(join(tmpdir(), 'parley-bundles-'));
   synthesized = synthesize(join(outRoot, 'cdk.out'));
-});
+}, 300_000);
 
 afterAll(async () => {
   await rm(outRoot, { recursive: true, force: true });
 });
 
 describe.each(names)('the %s bundle', (name) => {
-  it('builds byte for byte as the stack builds it and loads on Node 24 exporting a handler', async () => {
+  it('builds as the stack builds it, holds no local-only package and loads on Node 24 exporting a handler', async () => {
     const outdir = join(outRoot, name);
-    const result = await build(
-      esbuildOptions(join(REPO_ROOT, functions[name].entry), outdir, join(REPO_ROOT, 'tsconfig.json')),
-    );
-    expect(result.errors).toEqual([]);
+    const metafile = await bundle(join(REPO_ROOT, functions[name].entry), outdir, name);
 
-    const bundle = join(outdir, BUNDLE_FILE);
-    const code = await readFile(bundle, 'utf8');
+    const bundlePath = join(outdir, BUNDLE_FILE);
+    const code = await readFile(bundlePath, 'utf8');
     expect(code.startsWith(ESM_BANNER)).toBe(true);
-    // The same code CDK bundled for the deployment (source maps differ only in relative paths).
-    expect(code === (await readFile(join(synthesized[name].asset, BUNDLE_FILE), 'utf8'))).toBe(true);
-    const size = (await stat(bundle)).size;
-    const mapSize = (await stat(`${bundle}.map`)).size;
+    // The same code CDK bundled for the deployment (source maps differ only in relative paths), and
+    // the same files beside it.
+    const asset = synthesized[name].asset;
+    expect(code === (await readFile(join(asset, BUNDLE_FILE), 'utf8'))).toBe(true);
+    const assetFiles = await files(asset);
+    expect(assetFiles).toEqual(await files(outdir));
+    for (const file of assetFiles.filter((f) => !f.startsWith(`${BUNDLE_FILE}`))) {
+      expect({
+        file,
+        same: (await readFile(join(asset, file))).equals(await readFile(join(outdir, file))),
+      }).toEqual({ file, same: true });
+    }
+
+    // Local-only packages stay out: not bundled, and referenced only by dynamic imports (a static
+    // import of an external package is hoisted to the top of the bundle and fails at load).
+    const inputs = Object.keys(metafile.inputs).filter((input) =>
+      /node_modules\/(@lancedb|apache-arrow|@energetic-ai|@tensorflow|@napi-rs)\//.test(input),
+    );
+    expect(inputs).toEqual([]);
+    const staticLocalOnly = Object.values(metafile.outputs)
+      .flatMap((output) => output.imports)
+      .filter((i) => i.external && localOnly(i.path) && i.kind !== 'dynamic-import')
+      .map((i) => `${i.kind} ${i.path}`);
+    expect(staticLocalOnly).toEqual([]);
+    expect(assetFiles.filter((file) => file.endsWith('.node'))).toEqual([]);
+
+    const sizes = await Promise.all(assetFiles.map(async (file) => (await stat(join(asset, file))).size));
+    const gzipped = (await Promise.all(assetFiles.map((file) => readFile(join(asset, file))))).reduce(
+      (sum, bytes) => sum + gzipSync(bytes).length,
+      0,
+    );
+    const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+    const at = (file: string) => sizes[assetFiles.indexOf(file)] ?? 0;
+    const other = sizes.reduce((a, b) => a + b, 0) - at(BUNDLE_FILE) - at(`${BUNDLE_FILE}.map`);
     console.log(
-      `${name}: ${(size / 1024).toFixed(0)} KiB bundle, ${(mapSize / 1024).toFixed(0)} KiB source map`,
+      `${name}: bundle ${kib(at(BUNDLE_FILE))}, source map ${kib(at(`${BUNDLE_FILE}.map`))}, ` +
+        `other files ${kib(other)}; asset ≈ ${kib(gzipped)} compressed`,
     );
 
-    // A fresh process with only what Lambda provides: the function's environment and a region.
+    // A fresh process in the bundle's directory (no node_modules above it), as Lambda loads it.
     const probe = [
       'const mod = await import(process.argv[1]);',
       'console.log(JSON.stringify({ version: process.version, handler: typeof mod.handler }));',
     ].join(' ');
-    const { stdout } = await run('node', ['--input-type=module', '-e', probe, pathToFileURL(bundle).href], {
-      cwd: outdir,
-      timeout: 30_000,
-      env: {
-        PATH: process.env.PATH ?? '',
-        AWS_REGION: 'us-east-1',
-        AWS_LAMBDA_FUNCTION_NAME: `parley-test-${name}`,
-        ...synthesized[name].env,
-      },
-    });
-    const lastLine = stdout.trim().split('\n').pop() ?? '';
-    const loaded = JSON.parse(lastLine) as { version: string; handler: string };
-    expect(loaded.version).toMatch(/^v24\./);
-    expect(loaded.handler).toBe('function');
+    const loaded = await node(
+      outdir,
+      { AWS_LAMBDA_FUNCTION_NAME: `parley-test-${name}`, ...synthesized[name].env },
+      ['--input-type=module', '-e', probe, pathToFileURL(bundlePath).href],
+    );
+    expect(loaded).toEqual({ version: expect.stringMatching(/^v24\./), handler: 'function' });
   });
+});
+
+/**
+ * A one-page PDF written here (not a corpus document): Helvetica without an embedded font file,
+ * whose metrics pdf.js reads from `standard_fonts/`, and Japanese text in a CID font with the
+ * predefined `90ms-RKSJ-H` encoding, which pdf.js can only map to Unicode with `cmaps/` (without
+ * them the Japanese text is silently lost).
+ */
+function pdfNeedingDataFiles(): Uint8Array {
+  // 日本語 in Shift-JIS.
+  const content =
+    'BT /F1 24 Tf 72 720 Td (Standard fonts and CMaps) Tj ET\nBT /F2 24 Tf 72 680 Td <93FA967B8CEA> Tj ET';
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R /F2 6 0 R >> >> /Contents 5 0 R >>',
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    '<< /Type /Font /Subtype /Type0 /BaseFont /MS-Mincho /Encoding /90ms-RKSJ-H /DescendantFonts [7 0 R] >>',
+    '<< /Type /Font /Subtype /CIDFontType2 /BaseFont /MS-Mincho /CIDSystemInfo << /Registry (Adobe) /Ordering (Japan1) /Supplement 2 >> /FontDescriptor 8 0 R >>',
+    '<< /Type /FontDescriptor /FontName /MS-Mincho /Flags 6 /FontBBox [0 -141 1000 859] /ItalicAngle 0 /Ascent 859 /Descent -141 /CapHeight 769 /StemV 78 >>',
+  ];
+  let pdf = '%PDF-1.4\n';
+  const offsets = objects.map((body, index) => {
+    const offset = pdf.length;
+    pdf += `${index + 1} 0 obj\n${body}\nendobj\n`;
+    return offset;
+  });
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  pdf += offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n \n`).join('');
+  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return new TextEncoder().encode(pdf);
+}
+
+/**
+ * Bundled with the ingest function's options and files: extracts the PDFs named on the command line
+ * and reports what pdf.js read from disk, where it looked for its data files and which worker ran.
+ */
+const PROBE_ENTRY = `
+import { extractDocument } from ${JSON.stringify(join(REPO_ROOT, 'shared/ingestion/extract.ts'))};
+import { pdfAssets } from ${JSON.stringify(join(REPO_ROOT, 'shared/ingestion/extract/pdf.ts'))};
+
+// pdf.js reads its data files with process.getBuiltinModule('fs/promises').readFile: record the paths.
+const fs = process.getBuiltinModule('fs/promises');
+const readFile = fs.readFile;
+const reads = [];
+fs.readFile = (path, ...rest) => {
+  reads.push(String(path));
+  return readFile(path, ...rest);
+};
+
+const documents = {};
+for (const path of process.argv.slice(2)) {
+  const extracted = await extractDocument(new Uint8Array(await readFile(path)), 'pdf');
+  documents[path] = { units: extracted.units, sections: extracted.sections };
+}
+const worker = globalThis.pdfjsWorker;
+console.log(JSON.stringify({
+  version: process.version,
+  assets: pdfAssets(),
+  reads,
+  worker: typeof worker?.WorkerMessageHandler,
+  documents,
+}));
+`;
+
+describe('pdf.js inside the ingest bundle', () => {
+  type Probe = {
+    version: string;
+    assets: { standardFontDataUrl?: string; cMapUrl?: string };
+    reads: string[];
+    worker: string;
+    documents: Record<string, { units: number; sections: { text: string; page?: number }[] }>;
+  };
+  let outdir: string;
+  let probe: Probe;
+  const tracemonkey = join(CORPUS_PDF, 'tracemonkey.pdf');
+  const haveCorpus = existsSync(tracemonkey);
+
+  beforeAll(async () => {
+    const src = join(outRoot, 'pdf-probe-src');
+    outdir = join(outRoot, 'pdf-probe');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'probe.js'), PROBE_ENTRY);
+    const generated = join(src, 'data-files.pdf');
+    await writeFile(generated, pdfNeedingDataFiles());
+    await bundle(join(src, 'probe.js'), outdir, 'ingest');
+    if (!haveCorpus) {
+      console.warn(
+        `Skipping the corpus PDF in the bundle test: ${CORPUS_PDF} is missing (see DESIGN.md §6).`,
+      );
+    }
+    probe = (await node(outdir, synthesized.ingest.env, [
+      join(outdir, BUNDLE_FILE),
+      generated,
+      ...(haveCorpus ? [tracemonkey] : []),
+    ])) as Probe;
+  }, 120_000);
+
+  it('runs the worker bundled into the same file on the main thread, with no worker file shipped', async () => {
+    expect(probe.version).toMatch(/^v24\./);
+    expect(probe.worker).toBe('function');
+    expect((await files(outdir)).filter((file) => file.includes('worker'))).toEqual([]);
+  });
+
+  it('finds standard fonts and CMaps in pdfjs-dist/ beside the bundle (/var/task/pdfjs-dist/ in Lambda)', () => {
+    expect(probe.assets).toEqual({
+      standardFontDataUrl: `${join(outdir, 'pdfjs-dist', 'standard_fonts')}/`,
+      cMapUrl: `${join(outdir, 'pdfjs-dist', 'cmaps')}/`,
+    });
+  });
+
+  it('reads a standard font and CMaps from there, extracting the text that needs them', () => {
+    const generated = Object.entries(probe.documents).find(([path]) => path.endsWith('data-files.pdf'))?.[1];
+    expect(generated?.sections).toEqual([{ text: 'Standard fonts and CMaps\n日本語', page: 1 }]);
+    const fromAsset = probe.reads.filter((path) => path.startsWith(join(outdir, 'pdfjs-dist')));
+    expect(fromAsset.some((path) => path.includes('/standard_fonts/'))).toBe(true);
+    expect(fromAsset.some((path) => path.endsWith('/cmaps/90ms-RKSJ-H.bcmap'))).toBe(true);
+    expect(probe.reads.filter((path) => path.includes('node_modules'))).toEqual([]);
+  });
+
+  (haveCorpus ? it : it.skip)(
+    'extracts the tracemonkey paper from ../shared/corpus/pdf, page by page',
+    () => {
+      const paper = probe.documents[tracemonkey];
+      expect(paper?.units).toBe(14);
+      const first = paper?.sections.find((section) => section.page === 1);
+      expect(first?.text).toContain('Trace-based');
+    },
+  );
 });

@@ -1,11 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { adminRoutes } from '../../functions/admin/routes.ts';
+import { uploadRoutes } from '../../functions/upload/routes.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { routeKey, routes } from '../../shared/resources.ts';
 
-const specs = adminRoutes(() => {
+const notCalled = () => {
   throw new Error('not called while building the document');
-});
+};
+const byFunction = { admin: adminRoutes(notCalled), upload: uploadRoutes(notCalled) };
+const specs = { ...byFunction.admin, ...byFunction.upload };
 
 describe('OpenAPI document', () => {
   const doc = buildOpenApi(routes, specs, '1') as {
@@ -16,12 +19,14 @@ describe('OpenAPI document', () => {
     components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
   };
 
-  it('describes every admin route of the route table, and only those', () => {
-    const adminKeys = routes
-      .filter((r) => r.function === 'admin')
-      .map(routeKey)
-      .sort();
-    expect(Object.keys(specs).sort()).toEqual(adminKeys);
+  it('describes every route of the route table, each served by the function the table names', () => {
+    for (const [name, table] of Object.entries(byFunction)) {
+      const keys = routes
+        .filter((r) => r.function === name)
+        .map(routeKey)
+        .sort();
+      expect(Object.keys(table).sort()).toEqual(keys);
+    }
     for (const route of routes) {
       const op = doc.paths[route.path]?.[route.method.toLowerCase()];
       expect(op).toBeDefined();

@@ -20,6 +20,7 @@ import type {
   Repositories,
   TenantRepository,
 } from '../../ports/repositories.ts';
+import { createDynamoDocumentRepository } from './documents.ts';
 import { decodeCursor, encodeCursor } from './pagination.ts';
 
 // Item layout of the `tenants` table (see docs/ARCHITECTURE.md):
@@ -33,9 +34,10 @@ const tenantPk = (tenantId: string) => `TENANT#${tenantId}`;
 const TABLE_KEYS = ['pk', 'sk'] as const;
 const GSI1_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'] as const;
 
+/** The stored record without its keys and internal counters. */
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, documentCount: _count, ...rest } = item;
   return rest as T;
 }
 
@@ -146,12 +148,20 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
       return listByGsi1<Tenant>('TENANTS', page);
     },
     async update(tenant) {
+      // SET, not Put: the record also carries counters (documentCount) kept by other writers.
       try {
         await db.send(
-          new PutCommand({
+          new UpdateCommand({
             TableName: table,
-            Item: tenantItem(tenant),
+            Key: { pk: tenantPk(tenant.id), sk: 'TENANT' },
+            UpdateExpression: 'SET #name = :name, #plan = :plan, updatedAt = :updatedAt',
             ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeNames: { '#name': 'name', '#plan': 'plan' },
+            ExpressionAttributeValues: {
+              ':name': tenant.name,
+              ':plan': tenant.plan,
+              ':updatedAt': tenant.updatedAt,
+            },
           }),
         );
         return true;
@@ -289,5 +299,5 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
     listIds: (tenantId) => collectIds((page) => bots.list(tenantId, page)),
   };
 
-  return { tenants, keys, bots };
+  return { tenants, keys, bots, documents: createDynamoDocumentRepository(db, table) };
 }

@@ -1,0 +1,200 @@
+// bench/embed: the local ingestion path's two costs, each against a baseline in the same run.
+//
+// 1. The local embedder (USE lite, WebAssembly) in chunks per second over ~150-word passages at
+//    batch sizes 1, 8, 32 and 64. Baseline: batch size 1; the ratios show what batching buys.
+// 2. LanceDB at 10k rows of 512-d vectors: upsert rows per second, and filtered top-5 search
+//    latency (p50/p99) for a bot holding 1k of the rows and for one holding all 10k. Baseline: a
+//    brute-force cosine scan in plain JS over the same rows held in memory (Float32Array).
+//
+//   node --import tsx bench/embed.ts        (BENCH_PASSAGES=300 BENCH_ROWS=10000 BENCH_QUERIES=200)
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLocalEmbedder } from '../shared/adapters/embedders/local.ts';
+import { createLanceVectorIndex } from '../shared/adapters/vector/lancedb.ts';
+import type { IndexedChunk } from '../shared/ports/vector-index.ts';
+
+const PASSAGES = Number(process.env.BENCH_PASSAGES ?? 300);
+const ROWS = Number(process.env.BENCH_ROWS ?? 10_000);
+const QUERIES = Number(process.env.BENCH_QUERIES ?? 200);
+const BATCHES = [1, 8, 32, 64];
+const DIM = 512;
+const TOP_K = 5;
+
+/** A small deterministic PRNG (mulberry32), so every run embeds the same passages. */
+function prng(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SENTENCES = [
+  'Customers can return most items within thirty days of delivery for a full refund to the original payment method.',
+  'Refunds are processed within five business days once the returned item has been inspected at our warehouse.',
+  'To reset your password, open the sign-in page, choose "Forgot password" and follow the link we email you.',
+  'Two-factor authentication adds a one-time code from your phone to every sign-in from a new device.',
+  'Standard shipping takes three to five business days; express orders placed before noon ship the same day.',
+  'International orders may be subject to import duties and taxes, which are collected by the carrier on delivery.',
+  'Our support team is available Monday to Friday from eight in the morning until six in the evening.',
+  'Warranty claims require the order number, a short description of the fault and, where possible, a photo.',
+  'Subscriptions renew automatically at the end of each billing period unless they are cancelled beforehand.',
+  'You can change the delivery address of an order until it has been handed over to the carrier.',
+  'Gift cards never expire and can be combined with any other payment method at checkout.',
+  'Damaged parcels should be refused at the door or reported within forty-eight hours with pictures of the packaging.',
+  'The mobile app lets you track orders, manage returns and chat with an agent without signing in again.',
+  'Business customers can request invoices with their tax number from the billing section of their account.',
+  'Loyalty points are credited once the return window has closed and can be redeemed on the next order.',
+];
+
+function passages(count: number): string[] {
+  const random = prng(42);
+  return Array.from({ length: count }, () => {
+    const words: string[] = [];
+    while (words.length < 150) {
+      const sentence = SENTENCES[Math.floor(random() * SENTENCES.length)] ?? '';
+      words.push(...sentence.split(' '));
+    }
+    return words.slice(0, 150).join(' ');
+  });
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(8);
+
+async function benchEmbedder() {
+  const texts = passages(PASSAGES);
+  const words = texts.reduce((sum, t) => sum + t.split(' ').length, 0) / texts.length;
+  console.log(`\nLocal embedder (USE lite, wasm): ${texts.length} passages of ~${Math.round(words)} words`);
+  // Load the model and warm the kernels outside the timings.
+  const loadStart = performance.now();
+  await createLocalEmbedder().embed(texts.slice(0, 2));
+  console.log(`  model load + first call: ${(performance.now() - loadStart).toFixed(0)} ms`);
+
+  const results: { batch: number; perSecond: number }[] = [];
+  for (const batch of BATCHES) {
+    const embedder = createLocalEmbedder({ maxBatch: batch });
+    const start = performance.now();
+    for (let i = 0; i < texts.length; i += batch) await embedder.embed(texts.slice(i, i + batch));
+    const seconds = (performance.now() - start) / 1000;
+    results.push({ batch, perSecond: texts.length / seconds });
+  }
+  const baseline = results[0]?.perSecond ?? Number.NaN;
+  console.log('  batch   chunks/s   ms/chunk   vs batch 1');
+  for (const { batch, perSecond } of results) {
+    console.log(
+      `  ${String(batch).padStart(5)} ${fmt(perSecond)} ${fmt(1000 / perSecond)}   ${fmt(perSecond / baseline, 2)}x`,
+    );
+  }
+}
+
+function unitVector(random: () => number): number[] {
+  const v = Array.from({ length: DIM }, () => random() * 2 - 1);
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
+
+async function benchLance() {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-lance-'));
+  try {
+    const random = prng(7);
+    // 10k rows: bot "big" holds 1k of tenant t0's rows, the rest spread over 9 more tenants' bots;
+    // a second table run measures a bot holding every row.
+    const scopeOf = (i: number) =>
+      i < ROWS / 10 ? { tenantId: 't0', botId: 'big' } : { tenantId: `t${1 + (i % 9)}`, botId: `b${i % 4}` };
+    const chunks: IndexedChunk[] = Array.from({ length: ROWS }, (_, i) => ({
+      ...scopeOf(i),
+      id: `doc-${Math.floor(i / 50)}:${i % 50}`,
+      documentId: `doc-${Math.floor(i / 50)}`,
+      ordinal: i % 50,
+      filename: 'bench.txt',
+      text: `passage ${i}`,
+      vector: unitVector(random),
+    }));
+    const queries = Array.from({ length: QUERIES }, () => unitVector(random));
+
+    console.log(`\nLanceDB: ${ROWS} rows of ${DIM}-d, top-${TOP_K}, exact search (no ANN index)`);
+    const index = createLanceVectorIndex({ dir, modelId: 'bench', dimension: DIM });
+    const upsertStart = performance.now();
+    for (let i = 0; i < chunks.length; i += 500) await index.upsert(chunks.slice(i, i + 500));
+    const upsertSeconds = (performance.now() - upsertStart) / 1000;
+    console.log(`  upsert (batches of 500): ${fmt(ROWS / upsertSeconds, 0)} rows/s`);
+
+    const allInOne = createLanceVectorIndex({ dir, modelId: 'bench-one-bot', dimension: DIM });
+    for (let i = 0; i < chunks.length; i += 500) {
+      await allInOne.upsert(chunks.slice(i, i + 500).map((c) => ({ ...c, tenantId: 't0', botId: 'all' })));
+    }
+
+    // Baseline: the same rows in memory, filtered and scanned in plain JS.
+    const matrix = new Float32Array(ROWS * DIM);
+    for (const [i, c] of chunks.entries()) matrix.set(c.vector, i * DIM);
+    const tenants = chunks.map((c) => c.tenantId);
+    const bots = chunks.map((c) => c.botId);
+    const bruteForce = (tenantId: string, botId: string | undefined, q: number[]) => {
+      const best: { i: number; s: number }[] = [];
+      for (let i = 0; i < ROWS; i++) {
+        if (botId !== undefined && (tenants[i] !== tenantId || bots[i] !== botId)) continue;
+        let s = 0;
+        const o = i * DIM;
+        for (let d = 0; d < DIM; d++) s += (matrix[o + d] ?? 0) * (q[d] ?? 0);
+        if (best.length < TOP_K || s > (best[best.length - 1]?.s ?? -2)) {
+          best.push({ i, s });
+          best.sort((a, b) => b.s - a.s);
+          if (best.length > TOP_K) best.pop();
+        }
+      }
+      return best;
+    };
+
+    const time = async (fn: (q: number[]) => unknown) => {
+      for (const q of queries.slice(0, 10)) await fn(q); // warm-up
+      const samples: number[] = [];
+      for (const q of queries) {
+        const start = performance.now();
+        await fn(q);
+        samples.push(performance.now() - start);
+      }
+      return samples.sort((a, b) => a - b);
+    };
+
+    console.log(
+      '  search                         p50 ms   p99 ms   baseline p50   baseline p99   p50 vs JS scan',
+    );
+    const cases = [
+      {
+        name: 'bot with 1k of 10k rows',
+        index,
+        scope: { tenantId: 't0', botId: 'big' },
+        filter: 'big' as string | undefined,
+      },
+      {
+        name: 'bot with all 10k rows  ',
+        index: allInOne,
+        scope: { tenantId: 't0', botId: 'all' },
+        filter: undefined,
+      },
+    ];
+    for (const c of cases) {
+      const hits = await c.index.search(c.scope, queries[0] ?? [], { topK: TOP_K, minScore: -1 });
+      if (hits.length !== TOP_K) throw new Error(`expected ${TOP_K} hits, got ${hits.length}`);
+      const lance = await time((q) => c.index.search(c.scope, q, { topK: TOP_K, minScore: -1 }));
+      const js = await time((q) => bruteForce(c.scope.tenantId, c.filter, q));
+      const ratio = percentile(lance, 50) / percentile(js, 50);
+      console.log(
+        `  ${c.name}      ${fmt(percentile(lance, 50), 2)} ${fmt(percentile(lance, 99), 2)}       ${fmt(percentile(js, 50), 2)}       ${fmt(percentile(js, 99), 2)}        ${fmt(ratio, 2)}x`,
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
+await benchEmbedder();
+await benchLance();

@@ -1,0 +1,48 @@
+// One index (OpenSearch) or table (LanceDB) per embedding model and dimension, shared by every
+// tenant and bot of a deployment: `chunks-<model-slug>-<dimension>`. Chunks embedded by different
+// models, or by one model at different dimensions, never share an index, so a vector is only ever
+// compared with vectors of the same space.
+
+import { createHash } from 'node:crypto';
+
+const MAX_SLUG = 100;
+
+/** A lowercase slug of a model id that OpenSearch index names and LanceDB table names both accept. */
+export function modelSlug(modelId: string): string {
+  const slug = modelId
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (slug.length === 0) throw new Error(`Cannot name an index for the model id ${JSON.stringify(modelId)}`);
+  if (slug.length <= MAX_SLUG) return slug;
+  // Over-long ids keep a readable prefix and a hash of the whole id, so two of them cannot collide.
+  const hash = createHash('sha256').update(modelId).digest('hex').slice(0, 8);
+  return `${slug.slice(0, MAX_SLUG - 9).replace(/-+$/, '')}-${hash}`;
+}
+
+/** The index or table name for a model and dimension, e.g. `chunks-amazon-titan-embed-text-v2-0-1024`. */
+export function chunkIndexName(modelId: string, dimension: number): string {
+  if (!Number.isInteger(dimension) || dimension <= 0) {
+    throw new Error(`An embedding dimension must be a positive integer, got ${dimension}`);
+  }
+  return `chunks-${modelSlug(modelId)}-${dimension}`;
+}
+
+/** Scales a vector to unit length (a zero vector stays zero), as a fresh array. */
+export function normalize(vector: readonly number[]): number[] {
+  let sum = 0;
+  for (const x of vector) sum += x * x;
+  const norm = Math.sqrt(sum);
+  if (norm === 0 || !Number.isFinite(norm)) return Array.from(vector);
+  return vector.map((x) => x / norm);
+}
+
+/** Throws unless the vector has the index's dimension and only finite numbers. */
+export function checkVector(vector: readonly number[], dimension: number, what: string): void {
+  if (vector.length !== dimension) {
+    throw new Error(`${what} has ${vector.length} dimensions, the index has ${dimension}`);
+  }
+  for (const x of vector) {
+    if (!Number.isFinite(x)) throw new Error(`${what} contains a non-finite number`);
+  }
+}

@@ -1,0 +1,215 @@
+// PDF to sections, one per page, with pdf.js (the legacy build: the default one needs DOMMatrix,
+// which Node lacks). pdf.js runs its "worker" on the main thread here: the worker module is imported
+// and handed over through `globalThis.pdfjsWorker`, so nothing is loaded from a path at run time and
+// the same code works from source, under jest and inside one esbuild bundle.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PDFDocumentProxy, TextItem } from 'pdfjs-dist/types/src/display/api.js';
+import { ExtractionError, type Section } from '../types.ts';
+import { tidyText } from './text.ts';
+
+export const DEFAULT_MAX_PAGES = 2000;
+
+type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs');
+
+let loading: Promise<PdfJs> | undefined;
+
+/** Loads pdf.js once, with its worker code on the main thread. */
+function loadPdfJs(): Promise<PdfJs> {
+  loading ??= (async () => {
+    const [pdfjs, worker] = await Promise.all([
+      import('pdfjs-dist/legacy/build/pdf.mjs'),
+      import('pdfjs-dist/legacy/build/pdf.worker.mjs'),
+    ]);
+    const global = globalThis as { pdfjsWorker?: unknown };
+    global.pdfjsWorker ??= worker;
+    return pdfjs;
+  })();
+  return loading;
+}
+
+export interface PdfAssets {
+  /** pdf.js's `standard_fonts/` directory (with a trailing slash): metrics for the 14 standard fonts. */
+  readonly standardFontDataUrl?: string;
+  /** pdf.js's `cmaps/` directory (with a trailing slash): predefined CJK character maps. */
+  readonly cMapUrl?: string;
+}
+
+let assets: PdfAssets | undefined;
+
+/**
+ * Where pdf.js's data files are: in the installed package (from source, under jest), or in a
+ * `pdfjs-dist/` folder beside the running file (a Lambda bundle ships them there). Missing folders are
+ * left out: pdf.js then warns and falls back (standard fonts get approximate metrics, which only
+ * affects spacing; CJK text in fonts without a ToUnicode map may come out empty).
+ */
+export function pdfAssets(): PdfAssets {
+  if (assets) return assets;
+  const roots: string[] = [];
+  try {
+    roots.push(dirname(createRequire(import.meta.url).resolve('pdfjs-dist/package.json')));
+  } catch {
+    // Not resolvable: bundled code without node_modules.
+  }
+  try {
+    roots.push(join(dirname(fileURLToPath(import.meta.url)), 'pdfjs-dist'));
+  } catch {
+    // import.meta.url is not a file URL.
+  }
+  const find = (folder: string) => {
+    for (const root of roots) {
+      const path = join(root, folder);
+      if (existsSync(path)) return `${path}/`;
+    }
+    return undefined;
+  };
+  const standardFontDataUrl = find('standard_fonts');
+  const cMapUrl = find('cmaps');
+  assets = {
+    ...(standardFontDataUrl ? { standardFontDataUrl } : {}),
+    ...(cMapUrl ? { cMapUrl } : {}),
+  };
+  return assets;
+}
+
+/**
+ * Compatibility characters that carry no meaning of their own: Latin ligatures (U+FB00–FB4F) and
+ * Arabic presentation forms (U+FB50–FDFF, U+FE70–FEFE), which pdf.js returns for many Arabic
+ * fonts. NFKC maps them to the letters a search for the word will use.
+ */
+const PRESENTATION_FORMS = /[\ufb00-\ufdff\ufe70-\ufefe]+/g;
+
+function normalizeForms(text: string): string {
+  return text.replace(PRESENTATION_FORMS, (run) => run.normalize('NFKC'));
+}
+
+interface Line {
+  items: TextItem[];
+  rtl: number;
+  ltr: number;
+}
+
+/** A line ending in a lower-case letter and a hyphen, and a line starting with a lower-case letter. */
+const HYPHENATED_END = /\p{Ll}-\s*$/u;
+const LOWERCASE_START = /^\s*\p{Ll}/u;
+
+const STRONG_RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe]/;
+
+/**
+ * A page's text items joined into lines (pdf.js marks line ends with `hasEOL`), with a blank line
+ * where the text jumps by more than about two lines, moves up (a new column or block) or changes
+ * size (a heading). A word hyphenated at a line end is joined again. Lines whose
+ * text is mostly right-to-left are put back in reading order (right to left).
+ */
+export function pageText(items: readonly TextItem[]): string {
+  const lines: Line[] = [];
+  let line: Line = { items: [], rtl: 0, ltr: 0 };
+  for (const item of items) {
+    if (item.str) {
+      line.items.push(item);
+      if (item.str.trim()) {
+        if (item.dir === 'rtl' || STRONG_RTL.test(item.str)) line.rtl += item.str.length;
+        else line.ltr += item.str.length;
+      }
+    }
+    if (item.hasEOL) {
+      lines.push(line);
+      line = { items: [], rtl: 0, ltr: 0 };
+    }
+  }
+  lines.push(line);
+
+  const out: string[] = [];
+  let previousY: number | undefined;
+  let previousHeight = 0;
+  for (const { items: lineItems, rtl, ltr } of lines) {
+    if (lineItems.length === 0) continue;
+    const ordered =
+      rtl > ltr && lineItems.length > 1
+        ? [...lineItems].sort((a, b) => (b.transform[4] ?? 0) - (a.transform[4] ?? 0))
+        : lineItems;
+    const text = ordered.map((item) => item.str).join('');
+    if (!text.trim()) continue;
+    const first = lineItems[0] as TextItem;
+    const y = first.transform[5] ?? 0;
+    const height = Math.abs(first.height || first.transform[3] || 0);
+    if (previousY !== undefined && out.length > 0) {
+      const lineHeight = Math.max(height, previousHeight, 1);
+      const drop = previousY - y;
+      const resized = Math.abs(height - previousHeight) > 0.2 * lineHeight; // a heading and its text
+      const newBlock = drop > lineHeight * 2.2 || drop < -lineHeight * 0.5 || resized;
+      const previous = out[out.length - 1] as string;
+      if (!newBlock && HYPHENATED_END.test(previous) && LOWERCASE_START.test(text)) {
+        // A word hyphenated across lines ("com-" + "pile"): join it again.
+        out[out.length - 1] = previous.replace(/-\s*$/, '');
+      } else {
+        out.push(newBlock ? '\n\n' : '\n');
+      }
+    }
+    out.push(text);
+    previousY = y;
+    previousHeight = height;
+  }
+  return tidyText(normalizeForms(out.join('')));
+}
+
+function isPasswordError(error: unknown): boolean {
+  return (error as { name?: string } | null)?.name === 'PasswordException';
+}
+
+export async function extractPdf(
+  bytes: Uint8Array,
+  maxPages = DEFAULT_MAX_PAGES,
+): Promise<{ sections: Section[]; units: number }> {
+  const pdfjs = await loadPdfJs();
+  const task = pdfjs.getDocument({
+    // pdf.js may transfer (detach) the buffer it is given: give it a copy.
+    data: bytes.slice(),
+    ...pdfAssets(),
+    cMapPacked: true,
+    // (pdf.js 6 no longer has `isEvalSupported`: it never evaluates generated code.)
+    useSystemFonts: false,
+    disableFontFace: true,
+    stopAtErrors: false,
+    verbosity: pdfjs.VerbosityLevel.ERRORS,
+  });
+  let document: PDFDocumentProxy;
+  try {
+    document = await task.promise;
+  } catch (error) {
+    await task.destroy();
+    if (isPasswordError(error)) {
+      throw new ExtractionError('The PDF is password-protected; upload it without a password', {
+        cause: error,
+      });
+    }
+    throw new ExtractionError('The PDF is damaged or not a PDF: it cannot be opened', { cause: error });
+  }
+  try {
+    const pages = document.numPages;
+    if (pages > maxPages) {
+      throw new ExtractionError(
+        `The PDF has ${pages.toLocaleString('en-US')} pages; the limit is ${maxPages.toLocaleString('en-US')}`,
+      );
+    }
+    const sections: Section[] = [];
+    for (let number = 1; number <= pages; number++) {
+      let text: string;
+      try {
+        const page = await document.getPage(number);
+        const content = await page.getTextContent();
+        text = pageText(content.items.filter((item): item is TextItem => 'str' in item));
+        page.cleanup();
+      } catch (error) {
+        throw new ExtractionError(`The PDF is damaged: page ${number} cannot be read`, { cause: error });
+      }
+      if (text) sections.push({ text, page: number });
+    }
+    return { sections, units: pages };
+  } finally {
+    await task.destroy();
+  }
+}

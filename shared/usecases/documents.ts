@@ -1,0 +1,121 @@
+import {
+  type DocumentView,
+  documentKey,
+  documentTypeOf,
+  type KnowledgeDocument,
+  toDocumentView,
+} from '../domain/document.ts';
+import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import type { EmbedMessage } from '../ingestion/messages.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+import type { MessageQueue } from '../ports/queue.ts';
+import type { DocumentRef, Page, PageRequest } from '../ports/repositories.ts';
+import { getBot } from './bots.ts';
+import { getTenant, type TenantDeps } from './tenants.ts';
+
+export interface KnowledgeDeps extends TenantDeps {
+  blobs: BlobStore;
+  embedQueue: MessageQueue<EmbedMessage>;
+}
+
+/** How long a presigned upload form stays valid. */
+export const UPLOAD_EXPIRES_SECONDS = 15 * 60;
+/** After this, a document whose upload never arrived is marked failed by the sweeper. */
+export const UPLOAD_GRACE_SECONDS = 5 * 60;
+
+export async function requestUpload(
+  deps: KnowledgeDeps,
+  tenantId: string,
+  botId: string,
+  input: { filename: string; contentType: string; size: number },
+): Promise<{ document: DocumentView; upload: { url: string; fields: Record<string, string> } }> {
+  const [tenant] = await Promise.all([getTenant(deps, tenantId), getBot(deps, tenantId, botId)]);
+  const typed = documentTypeOf(input.filename, input.contentType);
+  if ('problem' in typed) throw new BadRequestError('Unsupported document', [typed.problem]);
+  if (input.size > tenant.plan.maxUploadBytes) {
+    throw new PayloadTooLargeError(
+      `The file is ${input.size} bytes; this plan accepts documents up to ${tenant.plan.maxUploadBytes} bytes`,
+    );
+  }
+  const now = deps.clock.now();
+  const id = newId('doc');
+  const document: KnowledgeDocument = {
+    id,
+    tenantId,
+    botId,
+    filename: input.filename,
+    contentType: input.contentType,
+    type: typed.type,
+    size: input.size,
+    status: 'awaiting_upload',
+    chunksTotal: 0,
+    chunksIndexed: 0,
+    key: documentKey({ tenantId, botId, id, filename: input.filename }),
+    uploadDeadline: new Date(
+      now.getTime() + (UPLOAD_EXPIRES_SECONDS + UPLOAD_GRACE_SECONDS) * 1000,
+    ).toISOString(),
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  if ((await deps.repos.documents.create(document, tenant.plan.maxDocuments)) === 'limit') {
+    throw new ConflictError(
+      `This plan allows ${tenant.plan.maxDocuments} documents; delete some before adding more`,
+    );
+  }
+  const upload = await deps.blobs.presignUpload(document.key, {
+    contentType: input.contentType,
+    size: input.size,
+    expiresSeconds: UPLOAD_EXPIRES_SECONDS,
+  });
+  return { document: toDocumentView(document), upload };
+}
+
+export async function getDocument(deps: TenantDeps, ref: DocumentRef): Promise<DocumentView> {
+  const document = await deps.repos.documents.get(ref);
+  if (!document) throw new NotFoundError('No such document');
+  return toDocumentView(document);
+}
+
+export async function listDocuments(
+  deps: TenantDeps,
+  tenantId: string,
+  botId: string,
+  page: PageRequest,
+): Promise<Page<DocumentView>> {
+  await getBot(deps, tenantId, botId);
+  const result = await deps.repos.documents.list(tenantId, botId, page);
+  return { items: result.items.map(toDocumentView), nextCursor: result.nextCursor };
+}
+
+/**
+ * Removes a document: its record (so an ingestion in flight stops at its next check), its object,
+ * and its chunks (through the index's one writer). False if there was no such document.
+ */
+export async function removeDocument(deps: KnowledgeDeps, ref: DocumentRef): Promise<boolean> {
+  const removed = await deps.repos.documents.delete(ref);
+  if (!removed) return false;
+  await deps.blobs.delete(removed.key);
+  await deps.embedQueue.send([{ kind: 'delete-document', ...ref }]);
+  return true;
+}
+
+export async function deleteDocument(deps: KnowledgeDeps, ref: DocumentRef): Promise<void> {
+  if (!(await removeDocument(deps, ref))) throw new NotFoundError('No such document');
+}
+
+/** Marks documents whose upload never arrived as failed; returns how many. */
+export async function sweepExpiredUploads(deps: TenantDeps): Promise<number> {
+  const now = deps.clock.now().toISOString();
+  let swept = 0;
+  for (;;) {
+    const expired = await deps.repos.documents.listExpiredUploads(now, 100);
+    if (expired.length === 0) return swept;
+    for (const document of expired) {
+      const ref = { tenantId: document.tenantId, botId: document.botId, documentId: document.id };
+      if (await deps.repos.documents.markFailed(ref, 'The upload never arrived; upload the file again', now))
+        swept++;
+    }
+    if (expired.length < 100) return swept;
+  }
+}

@@ -1,0 +1,119 @@
+import type { EmbedMessage, IndexMessage } from '../ingestion/messages.ts';
+import { logger } from '../logging.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { Embedder } from '../ports/embedder.ts';
+import type { Repositories } from '../ports/repositories.ts';
+import type { UsageRepository } from '../ports/usage.ts';
+import { chunkId, type VectorIndex } from '../ports/vector-index.ts';
+
+export interface EmbedDeps {
+  repos: Repositories;
+  clock: Clock;
+  index: VectorIndex;
+  embedder: Embedder;
+  usage: UsageRepository;
+}
+
+/**
+ * Applies one embed-queue message. Indexing is idempotent: chunk ids are deterministic, so a
+ * redelivered batch replaces what it wrote, and the batch number makes it count once toward
+ * `chunksIndexed`. `finalAttempt` is true on the last delivery before the dead-letter queue:
+ * then a failure also marks the document failed, so no document waits forever.
+ */
+export async function applyEmbedMessage(
+  deps: EmbedDeps,
+  message: EmbedMessage,
+  finalAttempt: boolean,
+): Promise<void> {
+  switch (message.kind) {
+    case 'index':
+      try {
+        await indexBatch(deps, message);
+      } catch (error) {
+        if (finalAttempt) {
+          const reason =
+            'Indexing failed repeatedly (the embedding service or the index was unavailable); upload the file again';
+          await deps.repos.documents.markFailed(message, reason, deps.clock.now().toISOString());
+        }
+        throw error;
+      }
+      return;
+    case 'delete-document':
+      await deps.index.deleteDocument(message, message.documentId);
+      return;
+    case 'delete-bot':
+      await deps.index.deleteBot(message);
+      return;
+    case 'delete-tenant':
+      await deps.index.deleteTenant(message.tenantId);
+      return;
+  }
+}
+
+async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void> {
+  const { repos, index, embedder, clock } = deps;
+  const scope = { tenantId: message.tenantId, botId: message.botId };
+  const ref = { ...scope, documentId: message.documentId };
+  logger.appendKeys({
+    tenantId: ref.tenantId,
+    botId: ref.botId,
+    documentId: ref.documentId,
+    batch: message.batch,
+  });
+
+  const before = await repos.documents.get(ref);
+  if (!before) {
+    // Deleted while queued: make sure nothing of it stays in the index.
+    await index.deleteDocument(scope, ref.documentId);
+    logger.info('document no longer exists; batch dropped');
+    return;
+  }
+  if (before.status === 'failed') {
+    logger.info('document already failed; batch dropped');
+    return;
+  }
+
+  const vectors: number[][] = [];
+  let tokens = 0;
+  for (let i = 0; i < message.chunks.length; i += embedder.maxBatch) {
+    const embedded = await embedder.embed(message.chunks.slice(i, i + embedder.maxBatch).map((c) => c.text));
+    vectors.push(...embedded.vectors);
+    tokens += embedded.tokens;
+  }
+  await index.upsert(
+    message.chunks.map((chunk, i) => ({
+      ...scope,
+      id: chunkId(ref.documentId, chunk.ordinal),
+      documentId: ref.documentId,
+      ordinal: chunk.ordinal,
+      filename: message.filename,
+      text: chunk.text,
+      ...(chunk.page !== undefined && { page: chunk.page }),
+      ...(chunk.heading !== undefined && { heading: chunk.heading }),
+      vector: vectors[i] ?? [],
+    })),
+  );
+
+  const counted = await repos.documents.countIndexedBatch(
+    ref,
+    message.batch,
+    message.chunks.length,
+    clock.now().toISOString(),
+  );
+  if (counted.outcome === 'missing') {
+    // Deleted while this batch was being embedded: take back what was just written.
+    await index.deleteDocument(scope, ref.documentId);
+    logger.info('document deleted during indexing; its chunks were removed');
+    return;
+  }
+  if (counted.outcome === 'counted') {
+    await deps.usage.add(ref.tenantId, ref.botId, clock.now().toISOString().slice(0, 10), {
+      embeddingTokens: tokens,
+    });
+  }
+  const { document } = counted;
+  if (document.chunksTotal > 0 && document.chunksIndexed >= document.chunksTotal) {
+    if (await repos.documents.markReady(ref, clock.now().toISOString()))
+      logger.info('document ready', { chunks: document.chunksTotal });
+  }
+}

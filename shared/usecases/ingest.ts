@@ -1,0 +1,113 @@
+import { parseDocumentKey } from '../domain/document.ts';
+import { chunkDocument } from '../ingestion/chunker.ts';
+import { extractDocument } from '../ingestion/extract.ts';
+import type { IndexMessage } from '../ingestion/messages.ts';
+import { checkDeclaredType } from '../ingestion/sniff.ts';
+import { type Chunk, ExtractionError } from '../ingestion/types.ts';
+import { logger } from '../logging.ts';
+import type { KnowledgeDeps } from './documents.ts';
+
+/** Chunks per embed message: small enough for SQS (256 KiB) and for one embedding call. */
+const CHUNKS_PER_BATCH = 16;
+const MAX_BATCH_TEXT_BYTES = 128 * 1024;
+
+const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+export type IngestOutcome = 'queued' | 'failed' | 'skipped';
+
+/**
+ * Turns an uploaded object into chunk batches on the embed queue. Failures the uploader can fix
+ * (wrong type, no text, too large, password) end the document `failed` with a reason; anything
+ * else (S3 or DynamoDB unavailable) throws, so the queue retries and finally dead-letters it.
+ */
+export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<IngestOutcome> {
+  const ref = parseDocumentKey(key);
+  if (!ref) {
+    logger.warn('object is not a document upload; ignored', { key });
+    return 'skipped';
+  }
+  logger.appendKeys({ tenantId: ref.tenantId, botId: ref.botId, documentId: ref.documentId });
+  const { repos, clock } = deps;
+  const [document, tenant, bot] = await Promise.all([
+    repos.documents.get(ref),
+    repos.tenants.get(ref.tenantId),
+    repos.bots.get(ref.tenantId, ref.botId),
+  ]);
+  if (!document || !tenant || !bot) {
+    logger.info('document, bot or tenant no longer exists; upload dropped', { key });
+    if (!document) await deps.blobs.delete(key);
+    return 'skipped';
+  }
+  if (document.key !== key || !(await repos.documents.startProcessing(ref, clock.now().toISOString()))) {
+    logger.info('document is not awaiting this upload; duplicate event ignored', {
+      key,
+      status: document.status,
+    });
+    return 'skipped';
+  }
+  const fail = async (reason: string) => {
+    await repos.documents.markFailed(ref, reason, clock.now().toISOString());
+    logger.info('document failed', { reason });
+    return 'failed' as const;
+  };
+
+  // The local S3 does not enforce the upload policy, and clients lie: check the real object.
+  const size = await deps.blobs.size(key);
+  if (size === undefined) return fail('The uploaded file could not be found; upload it again');
+  if (size > tenant.plan.maxUploadBytes) {
+    return fail(
+      `The file is ${megabytes(size)}; this plan accepts documents up to ${megabytes(tenant.plan.maxUploadBytes)}`,
+    );
+  }
+
+  let chunks: Chunk[];
+  try {
+    const bytes = await deps.blobs.read(key);
+    checkDeclaredType(bytes, document.type);
+    const extracted = await extractDocument(bytes, document.type);
+    chunks = chunkDocument(extracted, bot.chunking);
+  } catch (error) {
+    if (error instanceof ExtractionError) return fail(error.reason);
+    throw error;
+  }
+  if (chunks.length === 0) return fail('No extractable text: the document contains no text');
+
+  if (!(await repos.documents.setChunksTotal(ref, chunks.length, clock.now().toISOString()))) {
+    logger.info('document was deleted while it was being read; dropped');
+    return 'skipped';
+  }
+  await deps.embedQueue.send(
+    toBatches(chunks).map((batch, n) => ({
+      kind: 'index',
+      ...ref,
+      filename: document.filename,
+      batch: n,
+      chunks: batch,
+    })),
+  );
+  logger.info('document queued for indexing', { chunks: chunks.length });
+  return 'queued';
+}
+
+function toBatches(chunks: Chunk[]): IndexMessage['chunks'][] {
+  const batches: IndexMessage['chunks'][] = [];
+  let current: IndexMessage['chunks'] = [];
+  let bytes = 0;
+  for (const chunk of chunks) {
+    const size = Buffer.byteLength(chunk.text) + (chunk.heading ? Buffer.byteLength(chunk.heading) : 0);
+    if (current.length === CHUNKS_PER_BATCH || (current.length > 0 && bytes + size > MAX_BATCH_TEXT_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push({
+      ordinal: chunk.ordinal,
+      text: chunk.text,
+      ...(chunk.page !== undefined && { page: chunk.page }),
+      ...(chunk.heading !== undefined && { heading: chunk.heading }),
+    });
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}

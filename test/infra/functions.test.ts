@@ -1,0 +1,430 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { bundleExtras, LOCAL_ONLY_MODULES, nodejsBundling, PDFJS_EXTRAS } from '../../lib/bundling.ts';
+import { OBJECT_KEY_PREFIXES } from '../../lib/constructs/data.ts';
+import { ENV, REPO_ROOT } from '../../lib/constructs/functions.ts';
+import type { ParleyStack } from '../../lib/parley-stack.ts';
+import { chunkIndexName } from '../../shared/adapters/vector/index-name.ts';
+import { documentKey } from '../../shared/domain/document.ts';
+import {
+  type FunctionName,
+  functions,
+  queues,
+  type ResourceDefinitions,
+  resources,
+} from '../../shared/resources.ts';
+import {
+  asArray,
+  build,
+  logicalId,
+  type Resource,
+  render,
+  roleStatements,
+  type Statement,
+} from './template.ts';
+
+// What each function gets from its definition: settings, event sources, schedule, environment,
+// and a role with nothing more than its definition lists.
+
+const names = Object.keys(functions) as FunctionName[];
+const DOCUMENTS_BUCKET = resources.buckets.documents.envVar;
+const OPENAI_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:parley/openai-AbCdEf';
+
+let bedrock: { stack: ParleyStack; template: Template };
+let openai: { stack: ParleyStack; template: Template };
+beforeAll(() => {
+  bedrock = build();
+  openai = build({
+    embeddingProvider: 'openai',
+    embeddingDimension: 1536,
+    openAiSecretArn: OPENAI_SECRET_ARN,
+    openAiBaseUrl: 'https://llm.example.com/v1',
+  });
+});
+
+function lambda(built: typeof bedrock, name: FunctionName): Resource {
+  const id = logicalId(built.stack, built.stack.functions.functions[name]);
+  return built.template.findResources('AWS::Lambda::Function')[id] as Resource;
+}
+
+function env(built: typeof bedrock, name: FunctionName): Record<string, unknown> {
+  return (
+    (lambda(built, name).Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)
+      ?.Variables ?? {}
+  );
+}
+
+function statements(built: typeof bedrock, name: FunctionName): Statement[] {
+  const roleId = logicalId(built.stack, built.stack.functions.functions[name].role as never);
+  return roleStatements(built.template, roleId);
+}
+
+/** `action → rendered resources` for the role's statements whose actions start with `prefix`. */
+function grants(built: typeof bedrock, name: FunctionName, prefix: string): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  for (const statement of statements(built, name)) {
+    for (const action of asArray(statement.Action).filter((a) => a.startsWith(prefix))) {
+      result[action] = [...(result[action] ?? []), ...asArray(statement.Resource).map(render)].sort();
+    }
+  }
+  return result;
+}
+
+describe('function settings', () => {
+  it.each(names)('%s runs on nodejs24.x with the memory and timeout of its definition', (name) => {
+    expect(lambda(bedrock, name).Properties).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      MemorySize: functions[name].memoryMb,
+      Timeout: functions[name].timeoutSeconds,
+    });
+  });
+
+  it('deploys the five functions of the definitions', () => {
+    expect(names.sort()).toEqual(['admin', 'embed', 'ingest', 'sweeper', 'upload']);
+    expect(lambda(bedrock, 'ingest').Properties).toMatchObject({ MemorySize: 2048, Timeout: 300 });
+  });
+});
+
+describe('queue consumers', () => {
+  const consumers = names.filter((name) => functions[name as 'ingest'].consumes !== undefined) as (
+    | 'ingest'
+    | 'embed'
+  )[];
+
+  it('are ingest and embed', () => {
+    expect(consumers.sort()).toEqual(['embed', 'ingest']);
+  });
+
+  it.each(consumers)('%s: batch size, partial batch failures and maximum concurrency', (name) => {
+    const { queue, batchSize, maxConcurrency } = functions[name].consumes;
+    bedrock.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(bedrock.stack, bedrock.stack.functions.functions[name]) },
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(bedrock.stack, bedrock.stack.queues.queues[queue]), 'Arn'] },
+      BatchSize: batchSize,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: maxConcurrency },
+    });
+  });
+
+  it('ingest takes one document per invocation, at most 10 at a time', () => {
+    bedrock.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(bedrock.stack, bedrock.stack.functions.functions.ingest) },
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+  });
+
+  it.each(consumers)('%s: its queue keeps a message invisible at least as long as it runs', (name) => {
+    const queue = functions[name].consumes.queue;
+    const queueResource = bedrock.template.findResources('AWS::SQS::Queue')[
+      logicalId(bedrock.stack, bedrock.stack.queues.queues[queue])
+    ] as Resource;
+    const visibility = queueResource.Properties?.VisibilityTimeout as number;
+    expect(visibility).toBe(queues[queue].visibilityTimeoutSeconds);
+    expect(visibility).toBeGreaterThanOrEqual(lambda(bedrock, name).Properties?.Timeout as number);
+  });
+
+  it('has exactly one event source mapping per consumer', () => {
+    bedrock.template.resourceCountIs('AWS::Lambda::EventSourceMapping', consumers.length);
+  });
+});
+
+describe('schedules', () => {
+  it('runs the sweeper every 5 minutes from an EventBridge rule', () => {
+    const sweeperArn = {
+      'Fn::GetAtt': [logicalId(bedrock.stack, bedrock.stack.functions.functions.sweeper), 'Arn'],
+    };
+    bedrock.template.resourceCountIs('AWS::Events::Rule', 1);
+    bedrock.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: sweeperArn,
+          RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 },
+        }),
+      ],
+    });
+    bedrock.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: sweeperArn,
+      Principal: 'events.amazonaws.com',
+    });
+  });
+
+  it('does not retry a failed sweep: the next run does the same work', () => {
+    bedrock.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(bedrock.stack, bedrock.stack.functions.functions.sweeper) },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 300,
+    });
+  });
+
+  it('rejects a schedule that is not a whole number of minutes', () => {
+    const definitions = {
+      ...resources,
+      functions: { ...functions, sweeper: { ...functions.sweeper, schedule: { rateMinutes: 0.5 } } },
+    } satisfies ResourceDefinitions;
+    expect(() => build({}, definitions)).toThrow(
+      /functions\.sweeper\.schedule\.rateMinutes \(0\.5\) must be a whole number of minutes/,
+    );
+  });
+});
+
+describe('environment', () => {
+  it('gives each function the names of exactly the resources its definition lists', () => {
+    for (const name of names) {
+      const variables = env(bedrock, name);
+      const def = functions[name] as (typeof functions)[FunctionName];
+      for (const table of def.tables) expect(variables).toHaveProperty(resources.tables[table].envVar);
+      for (const queue of def.sendsTo) expect(variables).toHaveProperty(resources.queues[queue].envVar);
+      const hasBucket = 'buckets' in def;
+      expect({ name, bucket: DOCUMENTS_BUCKET in variables }).toEqual({ name, bucket: hasBucket });
+      const hasSearch = 'search' in def;
+      expect({ name, search: ENV.openSearchEndpoint in variables }).toEqual({ name, search: hasSearch });
+      for (const other of Object.values(resources.tables).map((t) => t.envVar)) {
+        if (!def.tables.some((t) => resources.tables[t].envVar === other)) {
+          expect({ name, other, present: other in variables }).toEqual({ name, other, present: false });
+        }
+      }
+    }
+    expect(env(bedrock, 'ingest')).toMatchObject({
+      TENANTS_TABLE: { Ref: logicalId(bedrock.stack, bedrock.stack.data.tables.tenants) },
+      DOCUMENTS_BUCKET: { Ref: logicalId(bedrock.stack, bedrock.stack.data.buckets.documents) },
+      EMBED_QUEUE_URL: { Ref: logicalId(bedrock.stack, bedrock.stack.queues.queues.embed) },
+    });
+  });
+
+  it('gives the embedding settings to the functions that embed, and to no other', () => {
+    for (const name of names) {
+      const embeds = ((functions[name] as { models?: readonly string[] }).models ?? []).includes('embedding');
+      const variables = env(bedrock, name);
+      if (embeds) {
+        expect(variables).toMatchObject({
+          EMBEDDING_PROVIDER: 'bedrock',
+          EMBEDDING_MODEL_ID: 'amazon.titan-embed-text-v2:0',
+          EMBEDDING_DIMENSION: '1024',
+        });
+        expect(variables).not.toHaveProperty('OPENAI_API_KEY_SECRET_ARN');
+      } else {
+        expect(
+          Object.keys(variables).filter((k) => k.startsWith('EMBEDDING_') || k.startsWith('OPENAI_')),
+        ).toEqual([]);
+      }
+    }
+    expect(names.filter((n) => 'EMBEDDING_PROVIDER' in env(bedrock, n)).sort()).toEqual(['admin', 'embed']);
+  });
+
+  it('with the openai provider: the model, dimension and the API key secret’s ARN', () => {
+    for (const name of ['admin', 'embed'] as const) {
+      expect(env(openai, name)).toMatchObject({
+        EMBEDDING_PROVIDER: 'openai',
+        EMBEDDING_MODEL_ID: 'text-embedding-3-small',
+        EMBEDDING_DIMENSION: '1536',
+        OPENAI_API_KEY_SECRET_ARN: OPENAI_SECRET_ARN,
+        OPENAI_BASE_URL: 'https://llm.example.com/v1',
+      });
+    }
+    for (const name of ['upload', 'ingest', 'sweeper'] as const) {
+      expect(env(openai, name)).not.toHaveProperty('OPENAI_API_KEY_SECRET_ARN');
+      expect(env(openai, name)).not.toHaveProperty('OPENAI_BASE_URL');
+    }
+  });
+});
+
+describe('least privilege', () => {
+  const objects = () => `<${logicalId(bedrock.stack, bedrock.stack.data.buckets.documents)}.Arn>/tenants/*`;
+
+  it('scopes object grants to the key prefix the documents are stored under', () => {
+    const key = documentKey({ tenantId: 't1', botId: 'b1', id: 'd1', filename: 'a.pdf' });
+    expect(key.startsWith(OBJECT_KEY_PREFIXES.documents)).toBe(true);
+  });
+
+  it('S3: upload puts and deletes, ingest reads, admin deletes, embed and sweeper have nothing', () => {
+    expect(grants(bedrock, 'upload', 's3:')).toEqual({
+      's3:PutObject': [objects()],
+      's3:DeleteObject': [objects()],
+    });
+    expect(grants(bedrock, 'ingest', 's3:')).toEqual({ 's3:GetObject': [objects()] });
+    expect(grants(bedrock, 'admin', 's3:')).toEqual({ 's3:DeleteObject': [objects()] });
+    expect(grants(bedrock, 'embed', 's3:')).toEqual({});
+    expect(grants(bedrock, 'sweeper', 's3:')).toEqual({});
+  });
+
+  it('S3 list access (when a definition asks for it) is on the bucket, for the key prefix only', () => {
+    const definitions = {
+      ...resources,
+      functions: { ...functions, ingest: { ...functions.ingest, buckets: { documents: ['read', 'list'] } } },
+    } satisfies ResourceDefinitions;
+    const listed = build({}, definitions);
+    const list = statements(listed, 'ingest').filter((st) => asArray(st.Action).includes('s3:ListBucket'));
+    expect(list).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [logicalId(listed.stack, listed.stack.data.buckets.documents), 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ['tenants/*'] } },
+      }),
+    ]);
+  });
+
+  it('OpenSearch: only embed writes; admin searches, counts and reads; no other role has access', () => {
+    const index = `arn:<AWS::Partition>:es:<AWS::Region>:<AWS::AccountId>:domain/parley-dev/${chunkIndexName(
+      'amazon.titan-embed-text-v2:0',
+      1024,
+    )}`;
+    expect(index).toMatch(/domain\/parley-dev\/chunks-amazon-titan-embed-text-v2-0-1024$/);
+    const onIndex = [index, `${index}/*`];
+    expect(grants(bedrock, 'embed', 'es:')).toEqual({
+      'es:ESHttpGet': onIndex,
+      'es:ESHttpHead': onIndex,
+      'es:ESHttpPost': onIndex,
+      'es:ESHttpPut': onIndex,
+      'es:ESHttpDelete': onIndex,
+      'es:ESHttpPatch': onIndex,
+    });
+    expect(grants(bedrock, 'admin', 'es:')).toEqual({
+      'es:ESHttpGet': onIndex,
+      'es:ESHttpHead': onIndex,
+      'es:ESHttpPost': [`${index}/_count`, `${index}/_msearch`, `${index}/_search`],
+    });
+    for (const name of ['upload', 'ingest', 'sweeper'] as const) {
+      expect(grants(bedrock, name, 'es:')).toEqual({});
+    }
+  });
+
+  it('OpenSearch: the grants follow the configured embedding model and dimension', () => {
+    const embed = grants(openai, 'embed', 'es:')['es:ESHttpPut'] ?? [];
+    expect(embed.map((r) => r.replace(/^.*domain\/parley-dev\//, ''))).toEqual([
+      'chunks-text-embedding-3-small-1536',
+      'chunks-text-embedding-3-small-1536/*',
+    ]);
+  });
+
+  it('OpenSearch: the domain’s policy gives write methods to embed’s role only', () => {
+    const domain = Object.values(
+      bedrock.template.findResources('AWS::OpenSearchService::Domain'),
+    )[0] as Resource;
+    const policy =
+      (domain.Properties?.AccessPolicies as { Statement?: Statement[] } | undefined)?.Statement ?? [];
+    const writers = policy
+      .filter((s) => asArray(s.Action).some((a) => ['es:ESHttpPut', 'es:ESHttpDelete'].includes(a)))
+      .map((s) => render((s.Principal as { AWS: unknown }).AWS));
+    const embedRole = `<${logicalId(bedrock.stack, bedrock.stack.functions.functions.embed.role as never)}.Arn>`;
+    expect(writers).toEqual([embedRole]);
+    const adminRole = `<${logicalId(bedrock.stack, bedrock.stack.functions.functions.admin.role as never)}.Arn>`;
+    const adminPosts = policy
+      .filter((s) => render((s.Principal as { AWS: unknown }).AWS) === adminRole)
+      .filter((s) => asArray(s.Action).includes('es:ESHttpPost'))
+      .flatMap((s) => asArray(s.Resource).map(render));
+    expect(adminPosts.length).toBeGreaterThan(0);
+    expect(adminPosts.every((r) => /\/chunks-[a-z0-9-]+\/_(search|msearch|count)$/.test(r))).toBe(true);
+  });
+
+  it('denies everyone in the domain policy when no function has search access', () => {
+    const withoutSearch = {
+      ...resources,
+      functions: Object.fromEntries(
+        names.map((name) => {
+          const { search: _search, ...rest } = functions[name] as (typeof functions)[FunctionName] & {
+            search?: string;
+          };
+          return [name, rest];
+        }),
+      ),
+    } as unknown as ResourceDefinitions;
+    build({}, withoutSearch).template.hasResourceProperties('AWS::OpenSearchService::Domain', {
+      AccessPolicies: { Statement: [Match.objectLike({ Effect: 'Deny', Principal: { AWS: '*' } })] },
+    });
+  });
+
+  it('Bedrock: only embed and admin invoke, and only the embedding model', () => {
+    const model = 'arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/amazon.titan-embed-text-v2:0';
+    for (const name of ['embed', 'admin'] as const) {
+      expect(grants(bedrock, name, 'bedrock:')).toEqual({ 'bedrock:InvokeModel': [model] });
+    }
+    for (const name of ['upload', 'ingest', 'sweeper'] as const) {
+      expect(grants(bedrock, name, 'bedrock:')).toEqual({});
+    }
+  });
+
+  it('with the openai provider: no Bedrock at all; embed and admin read the API key secret only', () => {
+    for (const name of names) expect(grants(openai, name, 'bedrock:')).toEqual({});
+    for (const name of ['embed', 'admin'] as const) {
+      const secrets = grants(openai, name, 'secretsmanager:');
+      expect(secrets['secretsmanager:GetSecretValue']).toContain(OPENAI_SECRET_ARN);
+      expect(secrets['secretsmanager:DescribeSecret']).toContain(OPENAI_SECRET_ARN);
+    }
+    for (const name of ['upload', 'ingest', 'sweeper'] as const) {
+      expect(JSON.stringify(grants(openai, name, 'secretsmanager:'))).not.toContain(OPENAI_SECRET_ARN);
+    }
+  });
+
+  it('SQS: each function sends to its sendsTo queues and consumes only its own queue', () => {
+    const queueIds = Object.fromEntries(
+      (Object.keys(queues) as (keyof typeof queues)[]).map((q) => [
+        q,
+        logicalId(bedrock.stack, bedrock.stack.queues.queues[q]),
+      ]),
+    );
+    for (const name of names) {
+      const def = functions[name] as (typeof functions)[FunctionName] & { consumes?: { queue: string } };
+      const sqs = grants(bedrock, name, 'sqs:');
+      const sendTargets = (sqs['sqs:SendMessage'] ?? []).map((r) => r.replace(/^<(.+)\.Arn>$/, '$1'));
+      expect({ name, sendTargets }).toEqual({
+        name,
+        sendTargets: def.sendsTo.map((q) => queueIds[q]).sort(),
+      });
+      const received = (sqs['sqs:ReceiveMessage'] ?? []).map((r) => r.replace(/^<(.+)\.Arn>$/, '$1'));
+      expect({ name, received }).toEqual({
+        name,
+        received: def.consumes ? [queueIds[def.consumes.queue]] : [],
+      });
+    }
+  });
+
+  it('grants no wildcard actions to any function', () => {
+    for (const name of names) {
+      const actions = statements(bedrock, name).flatMap((s) => asArray(s.Action));
+      expect({ name, wildcards: actions.filter((a) => a === '*' || a.endsWith(':*')) }).toEqual({
+        name,
+        wildcards: [],
+      });
+    }
+  });
+});
+
+describe('bundling options', () => {
+  it('keeps the local-only packages out of every bundle', () => {
+    expect(nodejsBundling('tsconfig.json').externalModules).toEqual([...LOCAL_ONLY_MODULES]);
+    expect(LOCAL_ONLY_MODULES).toEqual([
+      '@lancedb/lancedb',
+      'apache-arrow',
+      '@energetic-ai/*',
+      '@tensorflow/*',
+    ]);
+  });
+
+  it('copies pdf.js’s standard fonts and CMaps into the ingest asset only', () => {
+    const hooks = nodejsBundling('tsconfig.json', bundleExtras('ingest')).commandHooks;
+    expect(hooks?.afterBundling('/asset-input', '/asset-output')).toEqual([
+      "mkdir -p '/asset-output/pdfjs-dist' && cp -R '/asset-input/node_modules/pdfjs-dist/standard_fonts' '/asset-output/pdfjs-dist/standard_fonts'",
+      "mkdir -p '/asset-output/pdfjs-dist' && cp -R '/asset-input/node_modules/pdfjs-dist/cmaps' '/asset-output/pdfjs-dist/cmaps'",
+    ]);
+    expect(hooks?.beforeBundling('/asset-input', '/asset-output')).toEqual([]);
+    expect(bundleExtras('ingest')).toBe(PDFJS_EXTRAS);
+    for (const name of names.filter((n) => n !== 'ingest')) {
+      expect(nodejsBundling('tsconfig.json', bundleExtras(name)).commandHooks).toBeUndefined();
+    }
+    for (const file of PDFJS_EXTRAS.files) expect(existsSync(join(REPO_ROOT, file.from))).toBe(true);
+  });
+
+  it('quotes paths in the copy commands', () => {
+    const hooks = nodejsBundling('tsconfig.json', bundleExtras('ingest')).commandHooks;
+    expect(hooks?.afterBundling("/it's here", '/out dir')[0]).toBe(
+      "mkdir -p '/out dir/pdfjs-dist' && cp -R '/it'\\''s here/node_modules/pdfjs-dist/standard_fonts' '/out dir/pdfjs-dist/standard_fonts'",
+    );
+  });
+});
