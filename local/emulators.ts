@@ -3,12 +3,14 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import S3rver from 's3rver';
 import { type Endpoints, LOCAL_CREDENTIALS, LOCAL_REGION } from './aws.ts';
+import { keepConnectionsLonger } from './keep-alive.ts';
 import { createLogger, type Logger } from './log.ts';
 import { freePort, LOOPBACK } from './ports.ts';
 
@@ -270,6 +272,7 @@ export async function startS3(options: { directory: string }): Promise<S3Local> 
     vhostBuckets: false,
   });
   const address = await server.run();
+  keepConnectionsLonger((server as unknown as { httpServer: Server }).httpServer);
   return {
     endpoint: `http://${LOOPBACK}:${address.port}`,
     port: address.port,

@@ -12,6 +12,7 @@ import { gatewayResponses } from '../shared/gateway-responses.ts';
 import { errorResponse } from '../shared/http/response.ts';
 import { API_BINARY_MEDIA_TYPES, API_MAX_BODY_BYTES } from '../shared/resources.ts';
 import { LOCAL_ACCOUNT_ID } from './aws.ts';
+import { keepConnectionsLonger } from './keep-alive.ts';
 import { type FunctionHost, type InvokeOutcome, LocalResponseStream, type ResponseHead } from './lambda.ts';
 import { createLogger, type Logger } from './log.ts';
 import { LOOPBACK, PortInUseError } from './ports.ts';
@@ -287,6 +288,7 @@ export class Gateway {
         else res.destroy();
       });
     });
+    keepConnectionsLonger(this.server);
   }
 
   /** Functions are attached once the platform is ready; until then requests get a 503. */

@@ -78,3 +78,12 @@ export async function search(key: string, botId: string, query: string, topK?: n
   const res = await api(`/admin/bots/${botId}/search`, { method: 'POST', key, body: { query, topK } });
   return res;
 }
+
+/** Polls until `check` holds (pipelines are asynchronous), failing after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -4,6 +4,7 @@
 // compared with vectors of the same space.
 
 import { createHash } from 'node:crypto';
+import type { SearchHit } from '../../ports/vector-index.ts';
 
 const MAX_SLUG = 100;
 
@@ -45,4 +46,28 @@ export function checkVector(vector: readonly number[], dimension: number, what: 
   for (const x of vector) {
     if (!Number.isFinite(x)) throw new Error(`${what} contains a non-finite number`);
   }
+}
+
+/** A stored chunk as an engine returns it: absent page and heading may come back as null. */
+export interface StoredChunk {
+  readonly documentId: string;
+  readonly ordinal: number;
+  readonly filename: string;
+  readonly text: string;
+  readonly page?: number | null;
+  readonly heading?: string | null;
+}
+
+/** The port's search hit from a stored chunk and its cosine score (nulls become absent fields). */
+export function toSearchHit(chunkId: string, stored: StoredChunk, score: number): SearchHit {
+  return {
+    chunkId,
+    documentId: stored.documentId,
+    ordinal: stored.ordinal,
+    filename: stored.filename,
+    text: stored.text,
+    ...(stored.page === null || stored.page === undefined ? {} : { page: stored.page }),
+    ...(stored.heading === null || stored.heading === undefined ? {} : { heading: stored.heading }),
+    score,
+  };
 }

@@ -20,7 +20,7 @@ import type { Connection, Table } from '@lancedb/lancedb';
 import type { Schema } from 'apache-arrow';
 import type { IndexedChunk, IndexScope, SearchHit, VectorIndex } from '../../ports/vector-index.ts';
 import { withRetry } from '../embedders/retry.ts';
-import { checkVector, chunkIndexName, normalize } from './index-name.ts';
+import { checkVector, chunkIndexName, normalize, toSearchHit } from './index-name.ts';
 
 export interface LanceVectorIndexOptions {
   /** The database directory (created if missing). */
@@ -185,16 +185,7 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
         const score = 1 - row._distance;
         if (!(score >= minScore) || seen.has(row.id)) continue;
         seen.add(row.id);
-        hits.push({
-          chunkId: row.id,
-          documentId: row.documentId,
-          ordinal: row.ordinal,
-          filename: row.filename,
-          text: row.text,
-          ...(row.page === null || row.page === undefined ? {} : { page: row.page }),
-          ...(row.heading === null || row.heading === undefined ? {} : { heading: row.heading }),
-          score,
-        });
+        hits.push(toSearchHit(row.id, row, score));
       }
       return hits;
     },

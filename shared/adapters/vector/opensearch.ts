@@ -15,7 +15,7 @@ import { Client, type ClientOptions, errors } from '@opensearch-project/opensear
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws-v3';
 import type { IndexedChunk, IndexScope, SearchHit, VectorIndex } from '../../ports/vector-index.ts';
 import { withRetry } from '../embedders/retry.ts';
-import { checkVector, chunkIndexName, normalize } from './index-name.ts';
+import { checkVector, chunkIndexName, normalize, toSearchHit } from './index-name.ts';
 
 export interface OpenSearchVectorIndexOptions {
   readonly client: Client;
@@ -274,17 +274,7 @@ export function createOpenSearchVectorIndex(options: OpenSearchVectorIndexOption
       for (const hit of hits ?? []) {
         const score = cosineFromScore(hit._score);
         if (!(score >= minScore)) continue;
-        const source = hit._source;
-        results.push({
-          chunkId: hit._id,
-          documentId: source.documentId,
-          ordinal: source.ordinal,
-          filename: source.filename,
-          text: source.text,
-          ...(source.page === null || source.page === undefined ? {} : { page: source.page }),
-          ...(source.heading === null || source.heading === undefined ? {} : { heading: source.heading }),
-          score,
-        });
+        results.push(toSearchHit(hit._id, hit._source, score));
       }
       return results.sort((a, b) => b.score - a.score).slice(0, k);
     },
