@@ -1,7 +1,7 @@
 import type { EmbedMessage, IndexMessage } from '../ingestion/messages.ts';
 import { logger } from '../logging.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { Embedder } from '../ports/embedder.ts';
+import { type Embedder, EmbeddingError } from '../ports/embedder.ts';
 import type { Repositories } from '../ports/repositories.ts';
 import type { UsageRepository } from '../ports/usage.ts';
 import { chunkId, type VectorIndex } from '../ports/vector-index.ts';
@@ -30,6 +30,13 @@ export async function applyEmbedMessage(
       try {
         await indexBatch(deps, message);
       } catch (error) {
+        if (error instanceof EmbeddingError && !error.retryable) {
+          // The provider refused the input itself: retrying cannot help, so fail it now.
+          const reason = `The embedding service refused this document's text (${error.message})`;
+          await deps.repos.documents.markFailed(message, reason, deps.clock.now().toISOString());
+          logger.warn('document failed: embedding refused', { error });
+          return;
+        }
         if (finalAttempt) {
           const reason =
             'Indexing failed repeatedly (the embedding service or the index was unavailable); upload the file again';

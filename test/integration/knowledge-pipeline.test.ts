@@ -22,7 +22,7 @@ import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
 import type { KnowledgeDocument } from '../../shared/domain/document.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { IndexMessage } from '../../shared/ingestion/messages.ts';
-import type { Embedder } from '../../shared/ports/embedder.ts';
+import { type Embedder, EmbeddingError } from '../../shared/ports/embedder.ts';
 import type { Repositories } from '../../shared/ports/repositories.ts';
 import type { KnowledgeDeps } from '../../shared/usecases/documents.ts';
 import { sweepExpiredUploads } from '../../shared/usecases/documents.ts';
@@ -244,6 +244,29 @@ describe('redelivery', () => {
     expect(await deps.repos.documents.get(ref)).toMatchObject({
       status: 'failed',
       error: expect.stringMatching(/failed repeatedly/),
+    });
+  });
+
+  it('a text the embedding service refuses fails its document at once, with the reason', async () => {
+    const { tenantId, botIds } = await tenantWithBots('Refused');
+    const index = createLanceVectorIndex({ dir, modelId: embedder.modelId, dimension: embedder.dimension });
+    const refusing: Embedder = {
+      ...embedder,
+      embed: async () =>
+        Promise.reject(new EmbeddingError('input contains invalid characters', { retryable: false })),
+    };
+    const refusingDeps: EmbedDeps = {
+      repos: deps.repos,
+      clock: deps.clock,
+      index,
+      embedder: refusing,
+      usage: createDynamoUsageRepository(createDocumentClient(), platform().env.USAGE_TABLE ?? ''),
+    };
+    const { ref, batches } = await processingDocument(tenantId, botIds[0] ?? '');
+    await applyEmbedMessage(refusingDeps, batches[0] as IndexMessage, false);
+    expect(await deps.repos.documents.get(ref)).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/refused.*invalid characters/),
     });
   });
 });
