@@ -177,17 +177,22 @@ describe('redelivery', () => {
     };
   }
 
+  /** The embed worker's dependencies: the platform's tables, a LanceDB of this test, an embedder. */
+  function embedDeps(with_: Embedder): EmbedDeps {
+    return {
+      repos: deps.repos,
+      clock: deps.clock,
+      index: createLanceVectorIndex({ dir, modelId: embedder.modelId, dimension: embedder.dimension }),
+      embedder: with_,
+      usage: createDynamoUsageRepository(createDocumentClient(), platform().env.USAGE_TABLE ?? ''),
+    };
+  }
+
   it('a crash between indexing and the count, redelivered, ends ready with no duplicate chunk and a right count', async () => {
     const { tenantId, botIds } = await tenantWithBots('Crash');
     const botId = botIds[0] ?? '';
-    const index = createLanceVectorIndex({ dir, modelId: embedder.modelId, dimension: embedder.dimension });
-    const base: EmbedDeps = {
-      repos: deps.repos,
-      clock: deps.clock,
-      index,
-      embedder,
-      usage: createDynamoUsageRepository(createDocumentClient(), platform().env.USAGE_TABLE ?? ''),
-    };
+    const base = embedDeps(embedder);
+    const { index } = base;
     // The worker dies after writing the chunks, before counting them: the count call throws once.
     let crashes = 1;
     const crashing: Repositories = {
@@ -224,18 +229,11 @@ describe('redelivery', () => {
 
   it('on the last delivery a failing batch marks its document failed before it goes to the dead-letter queue', async () => {
     const { tenantId, botIds } = await tenantWithBots('GivesUp');
-    const index = createLanceVectorIndex({ dir, modelId: embedder.modelId, dimension: embedder.dimension });
     const down: Embedder = {
       ...embedder,
       embed: async () => Promise.reject(new Error('embedding service unavailable')),
     };
-    const failing: EmbedDeps = {
-      repos: deps.repos,
-      clock: deps.clock,
-      index,
-      embedder: down,
-      usage: createDynamoUsageRepository(createDocumentClient(), platform().env.USAGE_TABLE ?? ''),
-    };
+    const failing = embedDeps(down);
     const { ref, batches } = await processingDocument(tenantId, botIds[0] ?? '');
     const batch = batches[0] as IndexMessage;
     await expect(applyEmbedMessage(failing, batch, false)).rejects.toThrow('unavailable');
@@ -249,19 +247,12 @@ describe('redelivery', () => {
 
   it('a text the embedding service refuses fails its document at once, with the reason', async () => {
     const { tenantId, botIds } = await tenantWithBots('Refused');
-    const index = createLanceVectorIndex({ dir, modelId: embedder.modelId, dimension: embedder.dimension });
     const refusing: Embedder = {
       ...embedder,
       embed: async () =>
         Promise.reject(new EmbeddingError('input contains invalid characters', { retryable: false })),
     };
-    const refusingDeps: EmbedDeps = {
-      repos: deps.repos,
-      clock: deps.clock,
-      index,
-      embedder: refusing,
-      usage: createDynamoUsageRepository(createDocumentClient(), platform().env.USAGE_TABLE ?? ''),
-    };
+    const refusingDeps = embedDeps(refusing);
     const { ref, batches } = await processingDocument(tenantId, botIds[0] ?? '');
     await applyEmbedMessage(refusingDeps, batches[0] as IndexMessage, false);
     expect(await deps.repos.documents.get(ref)).toMatchObject({
