@@ -1,6 +1,7 @@
 import type { ApiKeyRecord } from '../domain/api-key.ts';
 import type { Bot } from '../domain/bot.ts';
 import type { KnowledgeDocument } from '../domain/document.ts';
+import type { ChatSession, StoredMessage } from '../domain/session.ts';
 import type { Tenant } from '../domain/tenant.ts';
 
 // Every method that touches a tenant's data takes the tenant id: no call can read across tenants.
@@ -84,6 +85,24 @@ export interface DocumentRepository {
   markFailed(ref: DocumentRef, reason: string, at: string): Promise<boolean>;
   /** Documents still awaiting their upload after their deadline (oldest first). */
   listExpiredUploads(now: string, limit: number): Promise<KnowledgeDocument[]>;
+}
+
+export interface SessionRepository {
+  /** The live session (absent if unknown, another bot's or tenant's, or expired at `now`). */
+  get(tenantId: string, botId: string, sessionId: string, now: Date): Promise<ChatSession | undefined>;
+  create(session: ChatSession): Promise<void>;
+  /** The last `limit` live messages at `now`, oldest first. */
+  history(tenantId: string, sessionId: string, limit: number, now: Date): Promise<StoredMessage[]>;
+  /**
+   * Stores messages, each expiring at `expiresAt`, and moves the session's own expiry there:
+   * a session lives `sessionTtlSeconds` past its last message.
+   */
+  append(session: ChatSession, messages: StoredMessage[], expiresAt: number, at: string): Promise<void>;
+  list(tenantId: string, botId: string, page: PageRequest, now: Date): Promise<Page<ChatSession>>;
+  /** Deletes the session and every message of it; false if there was none. */
+  delete(tenantId: string, botId: string, sessionId: string): Promise<boolean>;
+  /** Deletes every session of a bot (the deletion cascade). */
+  deleteAllOfBot(tenantId: string, botId: string): Promise<number>;
 }
 
 export interface Repositories {

@@ -1,0 +1,214 @@
+import {
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { ChatSession, StoredMessage } from '../../domain/session.ts';
+import { epochSeconds } from '../../ports/clock.ts';
+import type { SessionRepository } from '../../ports/repositories.ts';
+import { decodeCursor, encodeCursor } from './pagination.ts';
+
+// sessions table: one partition per session, pk TENANT#<tenantId>#SESSION#<sessionId>, with the
+// session record at sk META (also in gsi1 under TENANT#<tenantId>#BOT#<botId> / <createdAt>#<id>
+// for the admin's list) and each message at sk MSG#<createdAt>#<messageId>. Everything carries
+// `expiresAt` for DynamoDB's TTL; reads treat expired items as absent, since TTL deletes lazily.
+
+const sessionPk = (tenantId: string, sessionId: string) => `TENANT#${tenantId}#SESSION#${sessionId}`;
+const botPartition = (tenantId: string, botId: string) => `TENANT#${tenantId}#BOT#${botId}`;
+
+const SESSION_FIELDS = [
+  'id',
+  'tenantId',
+  'botId',
+  'channel',
+  'userKey',
+  'createdAt',
+  'lastMessageAt',
+  'expiresAt',
+] as const;
+const MESSAGE_FIELDS = [
+  'id',
+  'role',
+  'content',
+  'createdAt',
+  'inputTokens',
+  'outputTokens',
+  'latencyMs',
+  'citations',
+  'fallback',
+] as const;
+
+function pick<T>(item: Record<string, unknown>, fields: readonly string[]): T {
+  const out: Record<string, unknown> = {};
+  for (const field of fields) if (item[field] !== undefined) out[field] = item[field];
+  return out as T;
+}
+
+export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table: string): SessionRepository {
+  async function deleteItems(keys: { pk: string; sk: string }[]) {
+    for (let i = 0; i < keys.length; i += 25) {
+      let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 8) throw new Error(`BatchWrite left ${requests.length} session items undeleted`);
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        const result = await db.send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
+        requests = (result.UnprocessedItems?.[table] ?? []) as typeof requests;
+      }
+    }
+  }
+
+  const repository: SessionRepository = {
+    async get(tenantId, botId, sessionId, now) {
+      const { Item } = await db.send(
+        new GetCommand({
+          TableName: table,
+          Key: { pk: sessionPk(tenantId, sessionId), sk: 'META' },
+          ConsistentRead: true,
+        }),
+      );
+      if (!Item || Item.botId !== botId || (Item.expiresAt as number) <= epochSeconds(now)) return undefined;
+      return pick<ChatSession>(Item, SESSION_FIELDS);
+    },
+
+    async create(session) {
+      await db.send(
+        new PutCommand({
+          TableName: table,
+          Item: {
+            pk: sessionPk(session.tenantId, session.id),
+            sk: 'META',
+            gsi1pk: botPartition(session.tenantId, session.botId),
+            gsi1sk: `${session.createdAt}#${session.id}`,
+            ...session,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    },
+
+    async history(tenantId, sessionId, limit, now) {
+      if (limit <= 0) return [];
+      const { Items } = await db.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+          FilterExpression: 'expiresAt > :now',
+          ExpressionAttributeValues: {
+            ':pk': sessionPk(tenantId, sessionId),
+            ':msg': 'MSG#',
+            ':now': epochSeconds(now),
+          },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          // Expired messages are filtered after the limit: read some extra so the count holds.
+          Limit: limit * 2,
+        }),
+      );
+      return (Items ?? [])
+        .slice(0, limit)
+        .reverse()
+        .map((item) => pick<StoredMessage>(item, MESSAGE_FIELDS));
+    },
+
+    async append(session, messages, expiresAt, at) {
+      const pk = sessionPk(session.tenantId, session.id);
+      await db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: table,
+                Key: { pk, sk: 'META' },
+                UpdateExpression: 'SET lastMessageAt = :at, expiresAt = :expiresAt',
+                ConditionExpression: 'attribute_exists(pk)',
+                ExpressionAttributeValues: { ':at': at, ':expiresAt': expiresAt },
+              },
+            },
+            ...messages.map((message) => ({
+              Put: {
+                TableName: table,
+                Item: { pk, sk: `MSG#${message.createdAt}#${message.id}`, ...message, expiresAt },
+              },
+            })),
+          ],
+        }),
+      );
+    },
+
+    async list(tenantId, botId, page, now) {
+      const partition = botPartition(tenantId, botId);
+      const result = await db.send(
+        new QueryCommand({
+          TableName: table,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :p',
+          FilterExpression: 'expiresAt > :now',
+          ExpressionAttributeValues: { ':p': partition, ':now': epochSeconds(now) },
+          ScanIndexForward: false,
+          Limit: page.limit,
+          ExclusiveStartKey: decodeCursor(page.cursor, { gsi1pk: partition }, [
+            'pk',
+            'sk',
+            'gsi1pk',
+            'gsi1sk',
+          ]),
+        }),
+      );
+      return {
+        items: (result.Items ?? []).map((item) => pick<ChatSession>(item, SESSION_FIELDS)),
+        nextCursor: encodeCursor(result.LastEvaluatedKey),
+      };
+    },
+
+    async delete(tenantId, botId, sessionId) {
+      const pk = sessionPk(tenantId, sessionId);
+      const { Item } = await db.send(
+        new GetCommand({ TableName: table, Key: { pk, sk: 'META' }, ConsistentRead: true }),
+      );
+      if (!Item || Item.botId !== botId) return false;
+      const keys: { pk: string; sk: string }[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const result = await db.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+            ProjectionExpression: 'pk, sk',
+            ExclusiveStartKey: start,
+          }),
+        );
+        keys.push(...((result.Items ?? []) as { pk: string; sk: string }[]));
+        start = result.LastEvaluatedKey;
+      } while (start);
+      await deleteItems(keys);
+      return true;
+    },
+
+    async deleteAllOfBot(tenantId, botId) {
+      // Walk the index page by page (it is eventually consistent: re-reading from the start
+      // could return sessions just deleted).
+      let deleted = 0;
+      let start: Record<string, unknown> | undefined;
+      do {
+        const result = await db.send(
+          new QueryCommand({
+            TableName: table,
+            IndexName: 'gsi1',
+            KeyConditionExpression: 'gsi1pk = :p',
+            ExpressionAttributeValues: { ':p': botPartition(tenantId, botId) },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of result.Items ?? [])
+          if (await repository.delete(tenantId, botId, item.id as string)) deleted++;
+        start = result.LastEvaluatedKey;
+      } while (start);
+      return deleted;
+    },
+  };
+  return repository;
+}
