@@ -48,6 +48,11 @@ export interface BotRepository {
   delete(tenantId: string, botId: string): Promise<boolean>;
   /** Every bot id of the tenant, for the deletion cascade. */
   listIds(tenantId: string): Promise<string[]>;
+  /**
+   * A bot by id alone, for public chat and webhooks (which carry no tenant). Read from an index,
+   * so a bot created a moment ago may not be found yet; callers check the owner themselves.
+   */
+  findById(botId: string): Promise<Bot | undefined>;
 }
 
 export interface DocumentRef {

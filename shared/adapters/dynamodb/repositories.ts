@@ -297,6 +297,18 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
       return result.Attributes !== undefined;
     },
     listIds: (tenantId) => collectIds((page) => bots.list(tenantId, page)),
+    async findById(botId) {
+      const result = await db.send(
+        new QueryCommand({
+          TableName: table,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :p AND gsi1sk = :bot',
+          ExpressionAttributeValues: { ':p': `BOT#${botId}`, ':bot': 'BOT' },
+          Limit: 1,
+        }),
+      );
+      return strip<Bot>(result.Items?.[0]);
+    },
   };
 
   return { tenants, keys, bots, documents: createDynamoDocumentRepository(db, table) };

@@ -1,0 +1,288 @@
+import { buildSystemPrompt } from '../chat/prompt.ts';
+import type { Bot } from '../domain/bot.ts';
+import { BotDisabledError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
+import { newId, sha256Hex } from '../domain/ids.ts';
+import type { ChatSession, Citation, SessionChannel, StoredMessage } from '../domain/session.ts';
+import { logger } from '../logging.ts';
+import {
+  type ChatModel,
+  ChatModelUnavailableError,
+  type ChatProvider,
+  type ChatRequest,
+  type RetrievedPassage,
+} from '../ports/chat-model.ts';
+import { type Clock, epochSeconds } from '../ports/clock.ts';
+import type { Embedder } from '../ports/embedder.ts';
+import type { BotRepository, SessionRepository } from '../ports/repositories.ts';
+import type { VectorIndex } from '../ports/vector-index.ts';
+
+/** Admission and accounting of a turn: rate limits and quotas before, usage after. */
+export interface TurnGuard {
+  /** Throws RateLimitedError or QuotaExceededError when the turn may not run. */
+  admit(bot: Bot, userKey: string): Promise<void>;
+  /** Records what the turn used (per tenant, bot and day, and toward the monthly quota). */
+  record(bot: Bot, usage: { inputTokens: number; outputTokens: number; modelId: string }): Promise<void>;
+}
+
+export interface ChatDeps {
+  bots: Pick<BotRepository, 'findById'>;
+  sessions: SessionRepository;
+  clock: Clock;
+  retrieval: () => Promise<{ index: VectorIndex; embedder: Embedder }>;
+  model: (provider: ChatProvider) => ChatModel;
+  guard: TurnGuard;
+  /** Total time for a buffered model call, retries included (API Gateway ends calls at 29 s). */
+  modelBudgetMs?: number;
+}
+
+/** Who is calling: a tenant key (API), or an anonymous visitor of a public bot (web widget). */
+export type ChatCaller = { kind: 'tenant'; tenantId: string } | { kind: 'anonymous'; origin?: string };
+
+export interface ChatTurnInput {
+  botId: string;
+  message: string;
+  sessionId?: string;
+  caller: ChatCaller;
+  channel: SessionChannel;
+  /** What identifies the end user for rate limits: the session plus source IP, or a platform user. */
+  userIdentity: string;
+}
+
+export interface ChatTurnResult {
+  sessionId: string;
+  reply: string;
+  citations: Citation[];
+  usage: { inputTokens: number; outputTokens: number };
+  fallback: boolean;
+}
+
+const SNIPPET_CHARS = 240;
+const BOT_CACHE_MS = 30_000;
+const botCache = new Map<string, { bot: Bot | undefined; at: number }>();
+
+/** The bot, cached briefly per container: every turn needs it, and settings change rarely. */
+async function loadBot(deps: ChatDeps, botId: string): Promise<Bot | undefined> {
+  const now = Date.now();
+  const cached = botCache.get(botId);
+  if (cached && now - cached.at < BOT_CACHE_MS) return cached.bot;
+  const bot = await deps.bots.findById(botId);
+  botCache.set(botId, { bot, at: now });
+  return bot;
+}
+
+/**
+ * Resolves the bot a caller may talk to: a tenant key reaches its own bots; anonymous callers
+ * reach public bots from their allowed origins. Anything else is 404 (never revealing the bot),
+ * except a private bot called without a key (401) and a disabled bot (its own code).
+ */
+export async function resolveBot(deps: ChatDeps, botId: string, caller: ChatCaller): Promise<Bot> {
+  const bot = await loadBot(deps, botId);
+  if (!bot) throw new NotFoundError('No such bot');
+  if (caller.kind === 'tenant') {
+    if (bot.tenantId !== caller.tenantId) throw new NotFoundError('No such bot');
+  } else {
+    if (bot.visibility !== 'public') throw new UnauthorizedError('This bot needs an API key');
+    if (caller.origin !== undefined && !bot.allowedOrigins.includes(caller.origin)) {
+      throw new NotFoundError('No such bot');
+    }
+  }
+  if (!bot.enabled) throw new BotDisabledError('This bot is disabled');
+  return bot;
+}
+
+const citationOf = (p: RetrievedPassage): Citation => ({
+  documentId: p.documentId,
+  filename: p.filename,
+  ...(p.page !== undefined && { page: p.page }),
+  ...(p.heading !== undefined && { heading: p.heading }),
+  snippet: p.text.length > SNIPPET_CHARS ? `${p.text.slice(0, SNIPPET_CHARS - 1)}…` : p.text,
+  score: p.score,
+});
+
+/** Everything before the model call: admission, session, history and retrieval (in parallel). */
+export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
+  const bot = await resolveBot(deps, input.botId, input.caller);
+  const now = deps.clock.now();
+  const userKey = sha256Hex(`${input.channel}:${input.userIdentity}`);
+  await deps.guard.admit(bot, userKey);
+
+  const loadSession = async (): Promise<{ session: ChatSession; isNew: boolean }> => {
+    const existing = input.sessionId
+      ? await deps.sessions.get(bot.tenantId, bot.id, input.sessionId, now)
+      : undefined;
+    if (existing) return { session: existing, isNew: false };
+    const session: ChatSession = {
+      id: newId('ses'),
+      tenantId: bot.tenantId,
+      botId: bot.id,
+      channel: input.channel,
+      userKey,
+      createdAt: now.toISOString(),
+      lastMessageAt: now.toISOString(),
+      expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
+    };
+    return { session, isNew: true };
+  };
+  const retrieve = async (): Promise<RetrievedPassage[]> => {
+    const { index, embedder } = await deps.retrieval();
+    const { vectors } = await embedder.embed([input.message]);
+    const hits = await index.search(
+      { tenantId: bot.tenantId, botId: bot.id },
+      vectors[0] ?? [],
+      bot.retrieval,
+    );
+    return hits.map((hit) => ({
+      id: hit.chunkId,
+      documentId: hit.documentId,
+      filename: hit.filename,
+      ...(hit.page !== undefined && { page: hit.page }),
+      ...(hit.heading !== undefined && { heading: hit.heading }),
+      text: hit.text,
+      score: hit.score,
+    }));
+  };
+  const [{ session, isNew }, passages] = await Promise.all([loadSession(), retrieve()]);
+  const history = isNew
+    ? []
+    : await deps.sessions.history(bot.tenantId, session.id, bot.historyTurns * 2, now);
+  if (isNew) await deps.sessions.create(session);
+
+  const request: ChatRequest = {
+    modelId: bot.model.id ?? '',
+    system: buildSystemPrompt(bot, passages),
+    messages: [
+      ...history.map((m) => ({ role: m.role, content: m.content })),
+      { role: 'user', content: input.message },
+    ],
+    passages,
+    question: input.message,
+    temperature: bot.temperature,
+    maxTokens: bot.maxTokens,
+  };
+  return { bot, session, passages, request, startedAt: now };
+}
+
+type PreparedTurn = Awaited<ReturnType<typeof prepareTurn>>;
+
+/** Stores the user's message and the reply as separate records, and records usage. */
+export async function finishTurn(
+  deps: ChatDeps,
+  turn: PreparedTurn,
+  input: ChatTurnInput,
+  answer: { text: string; inputTokens: number; outputTokens: number; fallback: boolean },
+): Promise<ChatTurnResult> {
+  const { bot, session, passages, startedAt } = turn;
+  const done = deps.clock.now();
+  const citations = answer.fallback ? [] : passages.map(citationOf);
+  const messages: StoredMessage[] = [
+    {
+      id: newId('msg'),
+      role: 'user',
+      content: input.message,
+      createdAt: startedAt.toISOString(),
+      inputTokens: 0,
+      outputTokens: 0,
+    },
+    {
+      id: newId('msg'),
+      role: 'assistant',
+      content: answer.text,
+      // The reply sorts after the question even when both carry the same millisecond.
+      createdAt: new Date(Math.max(done.getTime(), startedAt.getTime() + 1)).toISOString(),
+      inputTokens: answer.inputTokens,
+      outputTokens: answer.outputTokens,
+      latencyMs: done.getTime() - startedAt.getTime(),
+      ...(citations.length > 0 && { citations }),
+      ...(answer.fallback && { fallback: true }),
+    },
+  ];
+  await Promise.all([
+    deps.sessions.append(session, messages, epochSeconds(done) + bot.sessionTtlSeconds, done.toISOString()),
+    deps.guard.record(bot, {
+      inputTokens: answer.inputTokens,
+      outputTokens: answer.outputTokens,
+      modelId: bot.model.id ?? bot.model.provider,
+    }),
+  ]);
+  return {
+    sessionId: session.id,
+    reply: answer.text,
+    citations,
+    usage: { inputTokens: answer.inputTokens, outputTokens: answer.outputTokens },
+    fallback: answer.fallback,
+  };
+}
+
+/** One buffered turn: the answer, or the bot's fallback message when the model stays down. */
+export async function chatTurn(deps: ChatDeps, input: ChatTurnInput): Promise<ChatTurnResult> {
+  const turn = await prepareTurn(deps, input);
+  const model = deps.model(turn.bot.model.provider);
+  try {
+    const result = await model.complete({
+      ...turn.request,
+      signal: AbortSignal.timeout(deps.modelBudgetMs ?? 25_000),
+    });
+    return await finishTurn(deps, turn, input, { ...result, fallback: false });
+  } catch (error) {
+    if (!(error instanceof ChatModelUnavailableError)) throw error;
+    logger.warn('model unavailable; answering with the fallback message', { error, reason: error.reason });
+    return finishTurn(deps, turn, input, {
+      text: turn.bot.fallbackMessage,
+      inputTokens: 0,
+      outputTokens: 0,
+      fallback: true,
+    });
+  }
+}
+
+export type ChatStreamOutput =
+  | { type: 'session'; sessionId: string }
+  | { type: 'delta'; text: string }
+  | { type: 'citations'; citations: Citation[] }
+  | { type: 'done'; usage: { inputTokens: number; outputTokens: number }; fallback: boolean };
+
+/**
+ * One streamed turn: `session`, then `delta`s, `citations` and `done`. When the model fails before
+ * any text, the fallback message is streamed instead; after some text, the error propagates (the
+ * caller sends an SSE `error`), and what was said is still stored.
+ */
+export async function* chatTurnStream(
+  deps: ChatDeps,
+  input: ChatTurnInput,
+): AsyncGenerator<ChatStreamOutput> {
+  const turn = await prepareTurn(deps, input);
+  yield { type: 'session', sessionId: turn.session.id };
+  const model = deps.model(turn.bot.model.provider);
+  let text = '';
+  try {
+    for await (const event of model.stream({
+      ...turn.request,
+      signal: AbortSignal.timeout(deps.modelBudgetMs ?? 25_000),
+    })) {
+      if (event.type === 'delta') {
+        text += event.text;
+        yield { type: 'delta', text: event.text };
+      } else {
+        const result = await finishTurn(deps, turn, input, { ...event, text, fallback: false });
+        yield { type: 'citations', citations: result.citations };
+        yield { type: 'done', usage: result.usage, fallback: false };
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof ChatModelUnavailableError)) throw error;
+    if (error.partial) {
+      await finishTurn(deps, turn, input, { text, inputTokens: 0, outputTokens: 0, fallback: false });
+      throw error;
+    }
+    logger.warn('model unavailable; streaming the fallback message', { error, reason: error.reason });
+    const result = await finishTurn(deps, turn, input, {
+      text: turn.bot.fallbackMessage,
+      inputTokens: 0,
+      outputTokens: 0,
+      fallback: true,
+    });
+    yield { type: 'delta', text: turn.bot.fallbackMessage };
+    yield { type: 'citations', citations: [] };
+    yield { type: 'done', usage: result.usage, fallback: true };
+  }
+}
