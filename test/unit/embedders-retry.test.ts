@@ -1,11 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import {
-  backoffDelay,
-  mapWithConcurrency,
-  parseRetryAfter,
-  withRetry,
-} from '../../shared/adapters/embedders/retry.ts';
 import { clipChars, clipUtf8 } from '../../shared/adapters/embedders/text.ts';
+import { backoffDelay, mapWithConcurrency, parseRetryAfter, withRetry } from '../../shared/adapters/retry.ts';
 
 class Busy extends Error {}
 class Broken extends Error {}

@@ -9,8 +9,8 @@ import {
   InvokeModelCommand,
 } from '@aws-sdk/client-bedrock-runtime';
 import { type Embedder, EmbeddingError } from '../../ports/embedder.ts';
+import { mapWithConcurrency, type RetryOptions, withRetry } from '../retry.ts';
 import { normalize } from '../vector/index-name.ts';
-import { mapWithConcurrency, type RetryOptions, withRetry } from './retry.ts';
 import { clipChars, clipUtf8 } from './text.ts';
 
 export const TITAN_EMBED_V2 = 'amazon.titan-embed-text-v2:0';

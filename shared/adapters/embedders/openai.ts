@@ -5,8 +5,8 @@
 
 import OpenAI from 'openai';
 import { type Embedder, EmbeddingError } from '../../ports/embedder.ts';
+import { parseRetryAfter, type RetryOptions, withRetry } from '../retry.ts';
 import { normalize } from '../vector/index-name.ts';
-import { parseRetryAfter, type RetryOptions, withRetry } from './retry.ts';
 import { clipChars, clipUtf8 } from './text.ts';
 
 export const OPENAI_EMBED_SMALL = 'text-embedding-3-small';

@@ -19,7 +19,7 @@ import { resolve } from 'node:path';
 import type { Connection, Table } from '@lancedb/lancedb';
 import type { Schema } from 'apache-arrow';
 import type { IndexedChunk, IndexScope, SearchHit, VectorIndex } from '../../ports/vector-index.ts';
-import { withRetry } from '../embedders/retry.ts';
+import { withRetry } from '../retry.ts';
 import { checkVector, chunkIndexName, normalize, toSearchHit } from './index-name.ts';
 
 export interface LanceVectorIndexOptions {

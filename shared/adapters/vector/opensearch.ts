@@ -14,7 +14,7 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { Client, type ClientOptions, errors } from '@opensearch-project/opensearch';
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws-v3';
 import type { IndexedChunk, IndexScope, SearchHit, VectorIndex } from '../../ports/vector-index.ts';
-import { withRetry } from '../embedders/retry.ts';
+import { withRetry } from '../retry.ts';
 import { checkVector, chunkIndexName, normalize, toSearchHit } from './index-name.ts';
 
 export interface OpenSearchVectorIndexOptions {

@@ -1,0 +1,181 @@
+// The offline default: no language model at all. It says so plainly, then quotes the sentences of
+// the retrieved passages that share the most words with the question, each with its citation
+// marker ([n] is passages[n−1]). Deterministic, no I/O, a few milliseconds.
+//
+// Scoring: the best passages are cut into lines and sentences (Intl.Segmenter, so any language);
+// words are lower-cased, stop words dropped and plurals and -ed/-ing endings trimmed; a sentence
+// scores the summed rarity (inverse sentence frequency) of the question words it contains. The
+// best sentence is kept, with up to two more that score at least a third as well, in document order.
+// When no sentence shares a word with the question (a paraphrase that the embedding matched), the
+// start of the best passage is quoted instead.
+
+import {
+  type ChatModel,
+  ChatModelUnavailableError,
+  type ChatRequest,
+  type ChatResult,
+  type ChatStreamEvent,
+  type RetrievedPassage,
+} from '../../ports/chat-model.ts';
+import { estimateTokens } from '../embedders/text.ts';
+
+export const NO_MODEL_INTRO =
+  'No language model is configured for this bot, so here is what its documents say:';
+export const NOTHING_FOUND = "I couldn't find anything about that in this bot's documents.";
+
+/** Passages read (best first), sentences quoted, and the longest quote before it is cut. */
+const MAX_PASSAGES = 3;
+const MAX_SENTENCES = 3;
+const MAX_SENTENCE_CHARS = 400;
+/** Words per streamed delta. */
+const WORDS_PER_DELTA = 4;
+/** Sentences after the best one must score at least this share of it. */
+const MIN_RELATIVE_SCORE = 1 / 3;
+
+export function createLocalChatModel(): ChatModel {
+  const complete = (request: ChatRequest): ChatResult => {
+    if (request.signal?.aborted) {
+      throw new ChatModelUnavailableError('local: the caller cancelled the request', {
+        provider: 'local',
+        reason: 'aborted',
+        cause: request.signal.reason,
+      });
+    }
+    const text = extractiveAnswer(request.question, request.passages);
+    return {
+      text,
+      inputTokens: estimateTokens([request.question, ...request.passages.map((p) => p.text)]),
+      outputTokens: estimateTokens([text]),
+      stopReason: 'end_turn',
+    };
+  };
+
+  return {
+    provider: 'local',
+    async complete(request) {
+      return complete(request);
+    },
+    async *stream(request): AsyncGenerator<ChatStreamEvent> {
+      const { text, inputTokens, outputTokens, stopReason } = complete(request);
+      for (const piece of wordGroups(text, WORDS_PER_DELTA)) yield { type: 'delta', text: piece };
+      yield { type: 'done', inputTokens, outputTokens, stopReason };
+    },
+  };
+}
+
+/** The local model's whole answer for a question and the passages retrieved for it. */
+export function extractiveAnswer(question: string, passages: readonly RetrievedPassage[]): string {
+  const candidates = sentencesOf(passages.slice(0, MAX_PASSAGES));
+  if (candidates.length === 0) return NOTHING_FOUND;
+
+  const queryTerms = new Set(terms(question));
+  // Rarer words say more: weigh each question word by how few sentences contain it.
+  const frequency = new Map<string, number>();
+  for (const c of candidates)
+    for (const t of c.terms) if (queryTerms.has(t)) frequency.set(t, (frequency.get(t) ?? 0) + 1);
+  const weight = (t: string) => Math.log(1 + candidates.length / (frequency.get(t) ?? 1));
+  for (const c of candidates) {
+    for (const t of c.terms) if (queryTerms.has(t)) c.score += weight(t);
+  }
+
+  const ranked = [...candidates].sort(
+    (a, b) => b.score - a.score || a.passage - b.passage || a.order - b.order,
+  );
+  const best = ranked[0];
+  let chosen: Sentence[];
+  if (!best || best.score === 0) {
+    chosen = candidates.filter((c) => c.passage === 0).slice(0, 2);
+  } else {
+    chosen = [];
+    const seen = new Set<string>();
+    for (const c of ranked) {
+      if (chosen.length >= MAX_SENTENCES || c.score < best.score * MIN_RELATIVE_SCORE) break;
+      const key = c.text.toLowerCase();
+      if (seen.has(key)) continue;
+      seen.add(key);
+      chosen.push(c);
+    }
+    chosen.sort((a, b) => a.passage - b.passage || a.order - b.order);
+  }
+  const quotes = chosen.map((c) => `${clip(c.text, MAX_SENTENCE_CHARS)} [${c.passage + 1}]`);
+  return `${NO_MODEL_INTRO}\n\n${quotes.join('\n\n')}`;
+}
+
+interface Sentence {
+  readonly text: string;
+  /** Index of its passage in the request (its citation is [passage + 1]). */
+  readonly passage: number;
+  /** Position among all candidates, for document order and ties. */
+  readonly order: number;
+  readonly terms: ReadonlySet<string>;
+  score: number;
+}
+
+const sentenceSegmenter = new Intl.Segmenter(undefined, { granularity: 'sentence' });
+const wordSegmenter = new Intl.Segmenter(undefined, { granularity: 'word' });
+
+function sentencesOf(passages: readonly RetrievedPassage[]): Sentence[] {
+  const out: Sentence[] = [];
+  passages.forEach((passage, index) => {
+    // Lines first: list items, table rows and headings rarely end with a full stop.
+    for (const line of passage.text.split(/\r?\n/)) {
+      for (const { segment } of sentenceSegmenter.segment(line)) {
+        const text = segment.replace(/\s+/g, ' ').trim();
+        // Skip fragments with no word in them ("•", "---", "3.").
+        if (!/\p{L}{2}/u.test(text)) continue;
+        out.push({ text, passage: index, order: out.length, terms: new Set(terms(text)), score: 0 });
+      }
+    }
+  });
+  return out;
+}
+
+/** A text's content words, lower-cased and lightly stemmed, stop words left out. */
+export function terms(text: string): string[] {
+  const out: string[] = [];
+  for (const { segment, isWordLike } of wordSegmenter.segment(text.toLowerCase())) {
+    if (!isWordLike) continue;
+    const word = segment.normalize('NFKC');
+    if (STOP_WORDS.has(word)) continue;
+    // A lone Latin letter says nothing; a single CJK character may be a whole word.
+    if (word.length < 2 && /[\p{Script=Latin}\d]/u.test(word)) continue;
+    out.push(stem(word));
+  }
+  return out;
+}
+
+/** Plural and -ed/-ing endings off ("refunds", "refunded", "refunding" → "refund"). */
+function stem(word: string): string {
+  if (word.length <= 3 || !/^[a-z]+$/.test(word)) return word;
+  let w = word;
+  if (w.endsWith('sses')) w = w.slice(0, -2);
+  else if (w.endsWith('ies') && w.length > 4) w = `${w.slice(0, -3)}y`;
+  else if (w.endsWith('s') && !w.endsWith('ss') && !w.endsWith('us') && !w.endsWith('is')) w = w.slice(0, -1);
+  if (w.length > 5 && w.endsWith('ing')) w = w.slice(0, -3);
+  else if (w.length > 4 && w.endsWith('ed')) w = w.slice(0, -2);
+  return w;
+}
+
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.lastIndexOf(' ', max - 1);
+  return `${text.slice(0, cut > max / 2 ? cut : max - 1).trimEnd()}…`;
+}
+
+/** The text in pieces of `size` words (whitespace kept), which concatenate back to it. */
+export function wordGroups(text: string, size: number): string[] {
+  const words = text.match(/\S+\s*/g) ?? [];
+  const leading = /^\s*/.exec(text)?.[0] ?? '';
+  const groups: string[] = [];
+  for (let i = 0; i < words.length; i += size) groups.push(words.slice(i, i + size).join(''));
+  if (groups.length > 0 && leading) groups[0] = leading + groups[0];
+  return groups;
+}
+
+const STOP_WORDS = new Set(
+  (
+    'a an and are as at be been but by can could did do does doing for from had has have how i if in into is it its ' +
+    'me my of on or our please should so than that the their them then there these they this those to us was we ' +
+    'were what when where which who whom why will with would you your yours about any some tell know get'
+  ).split(' '),
+);
