@@ -239,6 +239,7 @@ export const routes = [
     auth: 'tenant',
   },
   { method: 'POST', path: '/admin/bots/{botId}/search', function: 'admin', auth: 'tenant' },
+  { method: 'GET', path: '/admin/usage', function: 'admin', auth: 'tenant' },
 ] as const satisfies readonly RouteDefinition[];
 
 export type RouteKey = `${(typeof routes)[number]['method']} ${(typeof routes)[number]['path']}`;

@@ -1,5 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
+import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { createOperatorKeySource } from '../../shared/adapters/operator-key.ts';
 import { optional, readEnv, required } from '../../shared/config/env.ts';
 import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
@@ -15,6 +16,7 @@ import { type AdminDeps, adminRoutes } from './routes.ts';
 const deps = once((): AdminDeps => {
   const env = readEnv({
     TENANTS_TABLE: required,
+    USAGE_TABLE: required,
     PARLEY_OPERATOR_KEY: optional,
     OPERATOR_KEY_SECRET_ARN: optional,
   });
@@ -22,6 +24,7 @@ const deps = once((): AdminDeps => {
   const db = createDocumentClient();
   return {
     ...knowledge,
+    usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
     keys: knowledge.repos.keys,
     operatorKey: createOperatorKeySource(env),
     // The embedder and index load on the first search only: the offline model takes seconds.

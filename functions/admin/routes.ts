@@ -18,8 +18,10 @@ import {
   listTenants,
   updateTenant,
 } from '../../shared/usecases/tenants.ts';
+import type { UsageReadDeps } from '../../shared/usecases/usage.ts';
+import { usageRoute } from './usage-route.ts';
 
-export interface AdminDeps extends KnowledgeDeps, AuthDeps {
+export interface AdminDeps extends KnowledgeDeps, AuthDeps, UsageReadDeps {
   retrieval: () => Promise<Pick<RetrievalDeps, 'index' | 'embedder'>>;
   healthChecks: readonly HealthCheck[];
   openApi: () => unknown;
@@ -167,6 +169,7 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
       run: async ({ principal, params, body }) =>
         json(200, { bot: await updateBot(deps(), tenantOf(principal), params.botId ?? '', body) }),
     }),
+    'GET /admin/usage': usageRoute(deps),
     'POST /admin/bots/{botId}/search': defineRoute({
       summary: 'What the bot would retrieve for a query, with scores and metadata',
       body: SearchSchema,

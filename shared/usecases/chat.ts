@@ -29,7 +29,7 @@ export interface ChatDeps {
   sessions: SessionRepository;
   clock: Clock;
   retrieval: () => Promise<{ index: VectorIndex; embedder: Embedder }>;
-  model: (provider: ChatProvider) => ChatModel;
+  model: (provider: ChatProvider) => Promise<ChatModel>;
   guard: TurnGuard;
   /** Total time for a buffered model call, retries included (API Gateway ends calls at 29 s). */
   modelBudgetMs?: number;
@@ -216,7 +216,7 @@ export async function finishTurn(
 /** One buffered turn: the answer, or the bot's fallback message when the model stays down. */
 export async function chatTurn(deps: ChatDeps, input: ChatTurnInput): Promise<ChatTurnResult> {
   const turn = await prepareTurn(deps, input);
-  const model = deps.model(turn.bot.model.provider);
+  const model = await deps.model(turn.bot.model.provider);
   try {
     const result = await model.complete({
       ...turn.request,
@@ -249,16 +249,16 @@ export type ChatStreamOutput =
 export async function* chatTurnStream(
   deps: ChatDeps,
   input: ChatTurnInput,
+  signal?: AbortSignal,
 ): AsyncGenerator<ChatStreamOutput> {
   const turn = await prepareTurn(deps, input);
   yield { type: 'session', sessionId: turn.session.id };
-  const model = deps.model(turn.bot.model.provider);
+  const model = await deps.model(turn.bot.model.provider);
   let text = '';
   try {
-    for await (const event of model.stream({
-      ...turn.request,
-      signal: AbortSignal.timeout(deps.modelBudgetMs ?? 25_000),
-    })) {
+    // No overall cap: the adapter bounds the time to the first text and the silences between
+    // events; `signal` ends the stream when the client goes away.
+    for await (const event of model.stream({ ...turn.request, signal })) {
       if (event.type === 'delta') {
         text += event.text;
         yield { type: 'delta', text: event.text };

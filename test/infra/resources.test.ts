@@ -56,7 +56,7 @@ const modified = {
   ...resources,
   tables: { ...tables, tenants: { ...tables.tenants, partitionKey: { name: 'tenantPk', type: 'S' } } },
   queues: { ...queues, embed: { ...queues.embed, visibilityTimeoutSeconds: 400, maxReceiveCount: 9 } },
-  routes: [...routes, { method: 'GET', path: '/admin/usage', function: 'admin', auth: 'tenant' }],
+  routes: [...routes, { method: 'GET', path: '/admin/example', function: 'admin', auth: 'tenant' }],
 } satisfies ResourceDefinitions;
 
 let original: ReturnType<typeof build>;
@@ -110,8 +110,8 @@ describe('the stack reads shared/resources.ts', () => {
   });
 
   it('shows an added route in the template', () => {
-    expect(methodsOf(changed.template).has('GET /admin/usage')).toBe(true);
-    expect(methodsOf(original.template).has('GET /admin/usage')).toBe(false);
+    expect(methodsOf(changed.template).has('GET /admin/example')).toBe(true);
+    expect(methodsOf(original.template).has('GET /admin/example')).toBe(false);
   });
 
   it('rejects a consumer whose queue would redeliver while the function still runs', () => {

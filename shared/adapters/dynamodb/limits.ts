@@ -1,0 +1,197 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  periodExpiresAt,
+  type RateWindow,
+  rateWindows,
+  retryAfterSeconds,
+  usagePeriodSk,
+  usageTenantPk,
+} from '../../domain/limits.ts';
+import type { QuotaStore, RateDecision, RateLimiter } from '../../ports/limits.ts';
+import type { PeriodUsage } from '../../ports/usage.ts';
+
+// Rate-limit windows and monthly quotas in the `usage` table.
+//
+//   pk RATE#<tenantId>#<botId>                    sk SEC#<epochSecond>   count, expiresAt
+//   pk RATE#<tenantId>#<botId>                    sk MIN#<epochMinute>   count, expiresAt
+//   pk RATE#<tenantId>#<botId>#USER#<sha256>      sk MIN#<epochMinute>   count, expiresAt
+//   pk TENANT#<tenantId>                          sk PERIOD#<YYYY-MM>    messages, tokens, warnedAt, expiresAt
+//
+// Each window admits with one conditional UpdateItem (`ADD count 1` if `count < limit`), so the
+// count can never pass the limit whatever the concurrency. A request must fit in the user's
+// minute first, then in the bot's second and minute (those two in parallel); when a later window
+// refuses, the slots already taken are given back (`ADD count -1`).
+//
+// Why not one TransactWriteItems over the three counters: DynamoDB cancels a transaction whose
+// item is part of another ongoing transaction (TransactionConflict), and the bot's counters are
+// hot by design — every request of the bot writes them. Under exactly the load a limiter exists
+// for, most transactions would conflict and need retrying, at twice the write cost. (DynamoDB
+// Local serialises transactions, so a test there would not show it.) Single-item conditional
+// updates never conflict. The price of giving slots back: for the few milliseconds between a
+// taken slot and its return, a concurrent request may be refused although the slot would have
+// been free — a spurious refusal only when a window is already refusing, never an admission over
+// a limit. Checking the user's window first keeps one user's refused flood from holding the bot's
+// slots at all. A lost response retried by the SDK may count a request twice: again refusal, not
+// excess.
+
+const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
+
+export function createDynamoRateLimiter(db: DynamoDBDocumentClient, table: string): RateLimiter {
+  /** Takes one slot of the window; false if it is full. */
+  async function take(window: RateWindow): Promise<boolean> {
+    try {
+      await db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { pk: window.pk, sk: window.sk },
+          UpdateExpression: 'ADD #count :one SET #expiresAt = :expiresAt',
+          ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
+          ExpressionAttributeNames: { '#count': 'count', '#expiresAt': 'expiresAt' },
+          ExpressionAttributeValues: { ':one': 1, ':limit': window.limit, ':expiresAt': window.expiresAt },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Gives taken slots back; one that cannot be returned stays taken until its window ends. */
+  async function release(windows: readonly RateWindow[]): Promise<void> {
+    await Promise.allSettled(
+      windows.map((window) =>
+        db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { pk: window.pk, sk: window.sk },
+            UpdateExpression: 'ADD #count :minusOne',
+            ConditionExpression: 'attribute_exists(#count)',
+            ExpressionAttributeNames: { '#count': 'count' },
+            ExpressionAttributeValues: { ':minusOne': -1 },
+          }),
+        ),
+      ),
+    );
+  }
+
+  function refusal(refused: readonly RateWindow[], now: Date): RateDecision {
+    // Every refusing window must clear before a retry can pass: name the one that ends last.
+    const last = refused.reduce((a, b) => (b.endsAtMs > a.endsAtMs ? b : a));
+    return { admitted: false, window: last.kind, retryAfterSeconds: retryAfterSeconds(last, now) };
+  }
+
+  return {
+    async admit({ tenantId, botId, userKey, limits, now }) {
+      const [user, ...bot] = rateWindows({ tenantId, botId, userKey }, limits, now);
+      if (!user) throw new Error('no rate window for the end user');
+      if (!(await take(user))) return refusal([user], now);
+      const results = await Promise.allSettled(bot.map(take));
+      const taken = bot.filter((_, i) => results[i]?.status === 'fulfilled' && results[i].value);
+      if (taken.length === bot.length) return { admitted: true };
+      await release([user, ...taken]);
+      const failure = results.find((result) => result.status === 'rejected');
+      if (failure) throw failure.reason;
+      return refusal(
+        bot.filter((window) => !taken.includes(window)),
+        now,
+      );
+    },
+  };
+}
+
+const PERIOD_NAMES = { '#messages': 'messages', '#tokens': 'tokens', '#expiresAt': 'expiresAt' };
+
+/** The period item's counters as the port shows them. */
+export function toPeriodUsage(period: string, item: Record<string, unknown> | undefined): PeriodUsage {
+  const usage: PeriodUsage = {
+    period,
+    messages: Number(item?.messages ?? 0),
+    tokens: Number(item?.tokens ?? 0),
+  };
+  if (typeof item?.warnedAt === 'string') usage.warnedAt = item.warnedAt;
+  return usage;
+}
+
+/** A number attribute of the raw item DynamoDB returns with a failed condition. */
+const rawNumber = (item: unknown, name: string) =>
+  Number((item as Record<string, { N?: string } | undefined> | undefined)?.[name]?.N ?? 0);
+
+export function createDynamoQuotaStore(db: DynamoDBDocumentClient, table: string): QuotaStore {
+  const key = (tenantId: string, period: string) => ({
+    pk: usageTenantPk(tenantId),
+    sk: usagePeriodSk(period),
+  });
+
+  return {
+    async reserveMessage(tenantId, period, limits) {
+      try {
+        const result = await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: key(tenantId, period),
+            UpdateExpression: 'ADD #messages :one SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+            ConditionExpression:
+              '(attribute_not_exists(#messages) OR #messages < :maxMessages) AND ' +
+              '(attribute_not_exists(#tokens) OR #tokens < :maxTokens)',
+            ExpressionAttributeNames: PERIOD_NAMES,
+            ExpressionAttributeValues: {
+              ':one': 1,
+              ':maxMessages': limits.messages,
+              ':maxTokens': limits.tokens,
+              ':expiresAt': periodExpiresAt(period),
+            },
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return { admitted: true, usage: toPeriodUsage(period, result.Attributes) };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        const old = error.Item;
+        if (!old) return { admitted: false };
+        return {
+          admitted: false,
+          exhausted: rawNumber(old, 'messages') >= limits.messages ? 'messages' : 'tokens',
+        };
+      }
+    },
+
+    async markWarned(tenantId, period, at) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: key(tenantId, period),
+            UpdateExpression: 'SET #warnedAt = :at, #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+            ConditionExpression: 'attribute_not_exists(#warnedAt)',
+            ExpressionAttributeNames: { '#warnedAt': 'warnedAt', '#expiresAt': 'expiresAt' },
+            ExpressionAttributeValues: { ':at': at, ':expiresAt': periodExpiresAt(period) },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) return false;
+        throw error;
+      }
+    },
+
+    async unmarkWarned(tenantId, period, at) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: key(tenantId, period),
+            UpdateExpression: 'REMOVE #warnedAt',
+            ConditionExpression: '#warnedAt = :at',
+            ExpressionAttributeNames: { '#warnedAt': 'warnedAt' },
+            ExpressionAttributeValues: { ':at': at },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    },
+  };
+}

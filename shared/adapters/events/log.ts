@@ -1,0 +1,25 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { logger as defaultLogger } from '../../logging.ts';
+import type { EventPublisher, PlatformEvent } from '../../ports/events.ts';
+
+/**
+ * Publishes events as structured log lines at WARN: `{"message": "platform event",
+ * "eventType": "quota.warning", "tenantId", "period", "messages": {"used", "limit"},
+ * "tokens": {"used", "limit"}}`. A CloudWatch Logs metric filter on `{ $.eventType =
+ * "quota.warning" }` turns them into a metric to alarm on. Counts are nested under `messages` and
+ * `tokens` because the logger masks fields whose name mentions a token (`tokensUsed` would print
+ * as ••••).
+ */
+export function createLogEventPublisher(log: Pick<Logger, 'warn'> = defaultLogger): EventPublisher {
+  return {
+    async publish(event: PlatformEvent) {
+      log.warn('platform event', {
+        eventType: event.type,
+        tenantId: event.tenantId,
+        period: event.period,
+        messages: { used: event.messagesUsed, limit: event.messagesLimit },
+        tokens: { used: event.tokensUsed, limit: event.tokensLimit },
+      });
+    },
+  };
+}

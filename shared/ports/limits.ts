@@ -1,0 +1,47 @@
+import type { RateLimits, RateScope, RateWindowKind } from '../domain/limits.ts';
+import type { PeriodUsage } from './usage.ts';
+
+// Limits enforced across every concurrent Lambda: the counters live in DynamoDB, never in memory.
+
+export type RateDecision =
+  | { readonly admitted: true }
+  | {
+      readonly admitted: false;
+      /** The window that refused (the latest-ending one when several did). */
+      readonly window: RateWindowKind;
+      /** Until that window ends, at least 1. */
+      readonly retryAfterSeconds: number;
+    };
+
+export interface RateLimiter {
+  /**
+   * Counts one request in the end user's minute, the bot's second and the bot's minute, or in none
+   * of them: refused when any is full. Never admits more than a window's limit, however many
+   * callers race.
+   */
+  admit(request: RateScope & { readonly limits: RateLimits; readonly now: Date }): Promise<RateDecision>;
+}
+
+export type Reservation =
+  | { readonly admitted: true; readonly usage: PeriodUsage }
+  | {
+      readonly admitted: false;
+      /** What was used up, when the store could tell. */
+      readonly exhausted?: 'messages' | 'tokens';
+    };
+
+export interface QuotaStore {
+  /**
+   * Counts one message in the tenant's period unless its messages or its tokens already reached
+   * their limit; atomic, so concurrent callers never exceed `messages`.
+   */
+  reserveMessage(
+    tenantId: string,
+    period: string,
+    limits: { readonly messages: number; readonly tokens: number },
+  ): Promise<Reservation>;
+  /** Records that the period's 80 % warning is being sent; true for exactly one caller per period. */
+  markWarned(tenantId: string, period: string, at: string): Promise<boolean>;
+  /** Takes back `markWarned(at)` when its event could not be published, so a later admission retries. */
+  unmarkWarned(tenantId: string, period: string, at: string): Promise<void>;
+}

@@ -1,0 +1,139 @@
+import { QuotaExceededError, RateLimitedError } from '../domain/errors.ts';
+import {
+  type EndUser,
+  endUserKey,
+  nextPeriodStart,
+  periodOf,
+  type RateLimits,
+  type RateWindowKind,
+  reachesWarning,
+} from '../domain/limits.ts';
+import type { Plan } from '../domain/tenant.ts';
+import { logger } from '../logging.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { EventPublisher } from '../ports/events.ts';
+import type { QuotaStore, RateLimiter } from '../ports/limits.ts';
+import type { PeriodUsage } from '../ports/usage.ts';
+
+export interface LimitsDeps {
+  clock: Clock;
+  rateLimiter: RateLimiter;
+  quotas: QuotaStore;
+  events: EventPublisher;
+}
+
+export type QuotaPlan = Pick<Plan, 'monthlyMessages' | 'monthlyTokens'>;
+
+export interface Admission {
+  /** The billing period the message was counted in. */
+  readonly period: string;
+  /** The period's counters with this message. */
+  readonly usage: PeriodUsage;
+}
+
+const RATE_MESSAGES: Record<RateWindowKind, string> = {
+  'user-minute': 'Too many messages from you this minute',
+  'bot-second': 'Too many messages to this bot right now',
+  'bot-minute': 'Too many messages to this bot this minute',
+};
+
+/**
+ * Admits one chat message or throws: the bot's and the end user's rate limits first (a refused
+ * request must not spend quota), then the tenant's monthly quota. Call it before any model or
+ * retrieval work, and call `recordTurn` for every admitted message (fallbacks included).
+ *
+ * @throws RateLimitedError (429 `rate_limited`, `Retry-After`) when a window is full.
+ * @throws QuotaExceededError (429 `quota_exceeded`) when the month's messages or tokens are used up.
+ */
+export async function admitMessage(
+  deps: LimitsDeps,
+  input: {
+    tenant: { id: string; plan: QuotaPlan };
+    bot: { id: string; rateLimits: RateLimits };
+    endUser: EndUser;
+  },
+): Promise<Admission> {
+  const { tenant, bot } = input;
+  const now = deps.clock.now();
+  const decision = await deps.rateLimiter.admit({
+    tenantId: tenant.id,
+    botId: bot.id,
+    userKey: endUserKey(input.endUser),
+    limits: bot.rateLimits,
+    now,
+  });
+  if (!decision.admitted) {
+    throw new RateLimitedError(
+      `${RATE_MESSAGES[decision.window]}; retry in ${decision.retryAfterSeconds} s`,
+      decision.retryAfterSeconds,
+    );
+  }
+
+  const period = periodOf(now);
+  const { monthlyMessages, monthlyTokens } = tenant.plan;
+  const reservation =
+    monthlyMessages > 0 && monthlyTokens > 0
+      ? await deps.quotas.reserveMessage(tenant.id, period, {
+          messages: monthlyMessages,
+          tokens: monthlyTokens,
+        })
+      : ({ admitted: false, exhausted: monthlyMessages > 0 ? 'tokens' : 'messages' } as const);
+  if (!reservation.admitted) {
+    const what = reservation.exhausted === undefined ? 'usage' : reservation.exhausted;
+    const renews = nextPeriodStart(period);
+    throw new QuotaExceededError(`The monthly ${what} quota is used up; it renews on ${renews} (UTC)`, {
+      details: { period, renews },
+    });
+  }
+  await warnIfNearQuota(deps, tenant.id, tenant.plan, reservation.usage);
+  return { period, usage: reservation.usage };
+}
+
+/**
+ * Sends the period's quota warning once usage reaches 80 % of its messages or tokens: the store
+ * lets exactly one caller mark the period, and only that caller publishes. Never throws (the
+ * request that crossed the line is not failed by its warning); when publishing fails the mark is
+ * taken back so a later request tries again.
+ */
+export async function warnIfNearQuota(
+  deps: Pick<LimitsDeps, 'clock' | 'quotas' | 'events'>,
+  tenantId: string,
+  plan: QuotaPlan,
+  usage: PeriodUsage,
+): Promise<boolean> {
+  if (usage.warnedAt !== undefined) return false;
+  if (
+    !reachesWarning(usage.messages, plan.monthlyMessages) &&
+    !reachesWarning(usage.tokens, plan.monthlyTokens)
+  )
+    return false;
+  const at = deps.clock.now().toISOString();
+  try {
+    if (!(await deps.quotas.markWarned(tenantId, usage.period, at))) return false;
+  } catch (error) {
+    logger.error('quota warning not recorded', { error, tenantId, period: usage.period });
+    return false;
+  }
+  try {
+    await deps.events.publish({
+      type: 'quota.warning',
+      tenantId,
+      period: usage.period,
+      messagesUsed: usage.messages,
+      messagesLimit: plan.monthlyMessages,
+      tokensUsed: usage.tokens,
+      tokensLimit: plan.monthlyTokens,
+    });
+    return true;
+  } catch (error) {
+    logger.error('quota warning not published; a later request will retry', {
+      error,
+      tenantId,
+      period: usage.period,
+    });
+    await deps.quotas.unmarkWarned(tenantId, usage.period, at).catch((undo: unknown) => {
+      logger.error('quota warning mark not taken back', { error: undo, tenantId, period: usage.period });
+    });
+    return false;
+  }
+}

@@ -1,0 +1,63 @@
+import type { Bot } from '../domain/bot.ts';
+import { NotFoundError } from '../domain/errors.ts';
+import type { Tenant } from '../domain/tenant.ts';
+import type { TenantRepository } from '../ports/repositories.ts';
+import { admitMessage, type LimitsDeps } from './limits.ts';
+import { recordTurn, type UsageDeps } from './usage.ts';
+
+/** How long a container reuses a tenant's plan: plans change rarely, and every turn needs one. */
+export const PLAN_CACHE_MS = 30_000;
+
+export interface TurnGuardDeps extends LimitsDeps, UsageDeps {
+  tenants: Pick<TenantRepository, 'get'>;
+}
+
+/**
+ * Admission and accounting of chat turns for the chat pipeline: `admit` before any retrieval or
+ * model work (rate limits, then the monthly quota; throws RateLimitedError or QuotaExceededError),
+ * `record` after every admitted turn, fallbacks included (zero tokens then). `userIdentity` is
+ * what identifies the end user (session plus source IP, or the platform user); it is hashed
+ * before it is stored.
+ */
+export function createTurnGuard(deps: TurnGuardDeps) {
+  const plans = new Map<string, { tenant: Tenant; at: number }>();
+
+  async function tenantOf(tenantId: string): Promise<Tenant> {
+    const now = deps.clock.now().getTime();
+    const cached = plans.get(tenantId);
+    if (cached && now - cached.at < PLAN_CACHE_MS) return cached.tenant;
+    const tenant = await deps.tenants.get(tenantId);
+    if (!tenant) throw new NotFoundError('No such bot');
+    plans.set(tenantId, { tenant, at: now });
+    return tenant;
+  }
+
+  return {
+    async admit(bot: Pick<Bot, 'id' | 'tenantId' | 'rateLimits'>, userIdentity: string): Promise<void> {
+      const tenant = await tenantOf(bot.tenantId);
+      await admitMessage(deps, {
+        tenant: { id: tenant.id, plan: tenant.plan },
+        bot: { id: bot.id, rateLimits: bot.rateLimits },
+        endUser: { kind: 'identity', identity: userIdentity },
+      });
+    },
+
+    async record(
+      bot: Pick<Bot, 'id' | 'tenantId' | 'model'>,
+      usage: { inputTokens: number; outputTokens: number; modelId?: string },
+    ): Promise<void> {
+      const tenant = await tenantOf(bot.tenantId);
+      await recordTurn(
+        deps,
+        { tenantId: tenant.id, botId: bot.id, plan: tenant.plan },
+        {
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          model: { provider: bot.model.provider, id: usage.modelId ?? bot.model.id },
+        },
+      );
+    },
+  };
+}
+
+export type TurnGuard = ReturnType<typeof createTurnGuard>;

@@ -1,0 +1,320 @@
+// Rate limits and monthly quotas against the platform's own DynamoDB Local, through the real
+// adapters and the real SDK client, under concurrency: 50 requests race for each limit, and never
+// more than the limit get in. Time comes from a test clock; it stays ahead of the real clock so
+// DynamoDB Local's TTL never removes a counter mid-test.
+
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
+import { createDynamoQuotaStore, createDynamoRateLimiter } from '../../shared/adapters/dynamodb/limits.ts';
+import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
+import { QuotaExceededError, RateLimitedError } from '../../shared/domain/errors.ts';
+import { newId } from '../../shared/domain/ids.ts';
+import { type EndUser, endUserKey, type RateLimits } from '../../shared/domain/limits.ts';
+import type { Clock } from '../../shared/ports/clock.ts';
+import type { PlatformEvent } from '../../shared/ports/events.ts';
+import { admitMessage, type LimitsDeps } from '../../shared/usecases/limits.ts';
+import { recordTurn, type UsageDeps } from '../../shared/usecases/usage.ts';
+import { platform } from '../support/platform.ts';
+
+const MINUTE = 60_000;
+let db: ReturnType<typeof createDocumentClient>;
+let table: string;
+
+beforeAll(() => {
+  // The functions' environment (table names, emulator endpoints, credentials) for the adapters here.
+  Object.assign(process.env, platform().env);
+  db = createDocumentClient();
+  table = platform().env.USAGE_TABLE ?? '';
+});
+
+class TestClock implements Clock {
+  constructor(private ms: number) {}
+  now = () => new Date(this.ms);
+  set(ms: number) {
+    this.ms = ms;
+  }
+  advance(ms: number) {
+    this.ms += ms;
+  }
+}
+
+/**
+ * The start of a minute a little ahead of the real clock, plus `offsetMs`. Call it once per test:
+ * two calls may straddle a real minute.
+ */
+const futureMinute = (offsetMs = 0) => (Math.floor(Date.now() / MINUTE) + 5) * MINUTE + offsetMs;
+
+function setup(start: number) {
+  const events: PlatformEvent[] = [];
+  const deps: LimitsDeps & UsageDeps = {
+    clock: new TestClock(start),
+    rateLimiter: createDynamoRateLimiter(db, table),
+    quotas: createDynamoQuotaStore(db, table),
+    events: { publish: async (event) => void events.push(event) },
+    usage: createDynamoUsageRepository(db, table),
+  };
+  return { deps, clock: deps.clock as TestClock, events };
+}
+
+const generous: RateLimits = { perSecond: 10_000, perMinute: 100_000, perUserPerMinute: 10_000 };
+const bigPlan = { monthlyMessages: 1_000_000, monthlyTokens: 1_000_000_000 };
+const user = (n: number | string, ip = '198.51.100.7'): EndUser => ({
+  kind: 'web',
+  sessionId: `ses_${n}`,
+  sourceIp: ip,
+});
+
+/** Runs the admissions at once; returns the admitted count and every refusal. */
+async function race(
+  deps: LimitsDeps,
+  requests: {
+    tenant: { id: string; plan: typeof bigPlan };
+    bot: { id: string; rateLimits: RateLimits };
+    endUser: EndUser;
+  }[],
+) {
+  const outcomes = await Promise.allSettled(requests.map((request) => admitMessage(deps, request)));
+  const refused = outcomes.flatMap((outcome) =>
+    outcome.status === 'rejected' ? [outcome.reason as unknown] : [],
+  );
+  return { admitted: outcomes.length - refused.length, refused, outcomes };
+}
+
+async function counter(pk: string, sk: string): Promise<number> {
+  const item = await db.send(new GetCommand({ TableName: table, Key: { pk, sk }, ConsistentRead: true }));
+  return Number(item.Item?.count ?? 0);
+}
+
+describe('rate limits (DynamoDB, fixed windows)', () => {
+  it('admits exactly perMinute of 50 concurrent requests from 5 containers; the rest get rate_limited with Retry-After', async () => {
+    const start = futureMinute(15_000);
+    const { deps } = setup(start);
+    // Five "containers": each with its own SDK client and adapters, sharing only the table.
+    const containers = Array.from({ length: 5 }, () => ({
+      ...deps,
+      rateLimiter: createDynamoRateLimiter(createDocumentClient(), table),
+      quotas: createDynamoQuotaStore(createDocumentClient(), table),
+    }));
+    const tenant = { id: newId('tnt'), plan: bigPlan };
+    const bot = { id: newId('bot'), rateLimits: { ...generous, perMinute: 20 } };
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        admitMessage(containers[i % 5] as LimitsDeps, { tenant, bot, endUser: user(i) }),
+      ),
+    );
+    const result = {
+      admitted: outcomes.filter((outcome) => outcome.status === 'fulfilled').length,
+      refused: outcomes.flatMap((outcome) =>
+        outcome.status === 'rejected' ? [outcome.reason as unknown] : [],
+      ),
+    };
+    expect(result.admitted).toBe(20);
+    expect(result.refused).toHaveLength(30);
+    for (const error of result.refused) {
+      expect(error).toBeInstanceOf(RateLimitedError);
+      // 45 s left in the minute.
+      expect((error as RateLimitedError).headers).toEqual({ 'Retry-After': '45' });
+    }
+    const minute = Math.floor(start / MINUTE);
+    expect(await counter(`RATE#${tenant.id}#${bot.id}`, `MIN#${minute}`)).toBe(20);
+  });
+
+  it('admits exactly perSecond per second; slots the minute window gave are given back', async () => {
+    const start = futureMinute(5_000);
+    const { deps, clock } = setup(start);
+    const tenant = { id: newId('tnt'), plan: bigPlan };
+    const bot = { id: newId('bot'), rateLimits: { ...generous, perSecond: 5 } };
+    const requests = (from: number) =>
+      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUser: user(from + i) }));
+
+    const first = await race(deps, requests(0));
+    expect(first.admitted).toBe(5);
+    for (const error of first.refused)
+      expect((error as RateLimitedError).headers).toEqual({ 'Retry-After': '1' });
+
+    clock.advance(999); // still the same second
+    expect((await race(deps, requests(100))).admitted).toBe(0);
+    clock.advance(1); // the next second
+    expect((await race(deps, requests(200))).admitted).toBe(5);
+
+    // The bot's minute counted only the admitted requests: refused ones returned their slot.
+    const minute = Math.floor(start / MINUTE);
+    expect(await counter(`RATE#${tenant.id}#${bot.id}`, `MIN#${minute}`)).toBe(10);
+  });
+
+  it('limits each end user separately: one user’s flood leaves another user’s allowance', async () => {
+    const start = futureMinute(30_000);
+    const { deps } = setup(start);
+    const tenant = { id: newId('tnt'), plan: bigPlan };
+    const bot = { id: newId('bot'), rateLimits: { ...generous, perUserPerMinute: 3 } };
+    const alice = user('alice', '203.0.113.1');
+    const bob = user('bob', '203.0.113.1');
+    const aliceElsewhere = user('alice', '203.0.113.2');
+    const result = await race(deps, [
+      ...Array.from({ length: 25 }, () => ({ tenant, bot, endUser: alice })),
+      ...Array.from({ length: 25 }, () => ({ tenant, bot, endUser: bob })),
+    ]);
+    expect(result.admitted).toBe(6);
+    const admittedFor = (from: number) =>
+      result.outcomes.slice(from, from + 25).filter((outcome) => outcome.status === 'fulfilled').length;
+    expect([admittedFor(0), admittedFor(25)]).toEqual([3, 3]);
+    for (const error of result.refused)
+      expect((error as RateLimitedError).headers).toEqual({ 'Retry-After': '30' });
+    expect((await race(deps, [{ tenant, bot, endUser: aliceElsewhere }])).admitted).toBe(1);
+    // The same user on another bot is counted there.
+    const other = { ...bot, id: newId('bot') };
+    expect((await race(deps, [{ tenant, bot: other, endUser: alice }])).admitted).toBe(1);
+    // Only hashes are stored.
+    const minute = Math.floor(start / MINUTE);
+    expect(await counter(`RATE#${tenant.id}#${bot.id}#USER#${endUserKey(alice)}`, `MIN#${minute}`)).toBe(3);
+  });
+
+  it('holds every window at once under a mixed race, leaving no slot taken by a refused request', async () => {
+    const start = futureMinute(1_000);
+    const { deps } = setup(start);
+    const tenant = { id: newId('tnt'), plan: bigPlan };
+    const limits = { perSecond: 10_000, perMinute: 12, perUserPerMinute: 4 };
+    const bot = { id: newId('bot'), rateLimits: limits };
+    const users = Array.from({ length: 5 }, (_, i) => user(`u${i}`));
+    const result = await race(
+      deps,
+      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUser: users[i % 5] as EndUser })),
+    );
+    expect(result.admitted).toBe(12);
+    const minute = Math.floor(start / MINUTE);
+    expect(await counter(`RATE#${tenant.id}#${bot.id}`, `MIN#${minute}`)).toBe(12);
+    const perUser = await Promise.all(
+      users.map((u) => counter(`RATE#${tenant.id}#${bot.id}#USER#${endUserKey(u)}`, `MIN#${minute}`)),
+    );
+    for (const count of perUser) expect(count).toBeLessThanOrEqual(4);
+    expect(perUser.reduce((a, b) => a + b, 0)).toBe(12);
+  });
+
+  it('rolls the minute over with the clock and says how long to wait until then', async () => {
+    const start = futureMinute(20_000);
+    const { deps, clock } = setup(start);
+    const tenant = { id: newId('tnt'), plan: bigPlan };
+    const bot = { id: newId('bot'), rateLimits: { ...generous, perMinute: 3 } };
+    const one = async (n: number) => (await race(deps, [{ tenant, bot, endUser: user(n) }])).refused[0];
+    for (let i = 0; i < 3; i++) expect(await one(i)).toBeUndefined();
+    expect((await one(3)) as RateLimitedError).toMatchObject({ headers: { 'Retry-After': '40' } });
+    clock.advance(39_500);
+    expect((await one(4)) as RateLimitedError).toMatchObject({ headers: { 'Retry-After': '1' } });
+    clock.advance(500);
+    expect(await one(5)).toBeUndefined();
+  });
+});
+
+describe('monthly quotas', () => {
+  it('admits exactly monthlyMessages of 50 concurrent requests and warns exactly once', async () => {
+    const start = futureMinute();
+    const { deps, events } = setup(start);
+    const tenant = { id: newId('tnt'), plan: { monthlyMessages: 30, monthlyTokens: 1_000_000 } };
+    const bot = { id: newId('bot'), rateLimits: generous };
+    const result = await race(
+      deps,
+      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUser: user(i) })),
+    );
+    expect(result.admitted).toBe(30);
+    for (const error of result.refused) {
+      expect(error).toBeInstanceOf(QuotaExceededError);
+      expect((error as QuotaExceededError).message).toMatch(
+        /^The monthly messages quota is used up; it renews on \d{4}-\d{2}-01 \(UTC\)$/,
+      );
+    }
+    const period = new Date(start).toISOString().slice(0, 7);
+    expect(events).toEqual([
+      {
+        type: 'quota.warning',
+        tenantId: tenant.id,
+        period,
+        messagesUsed: expect.any(Number),
+        messagesLimit: 30,
+        tokensUsed: 0,
+        tokensLimit: 1_000_000,
+      },
+    ]);
+    expect((events[0] as PlatformEvent).messagesUsed).toBeGreaterThanOrEqual(24);
+    const item = await db.send(
+      new GetCommand({
+        TableName: table,
+        Key: { pk: `TENANT#${tenant.id}`, sk: `PERIOD#${period}` },
+        ConsistentRead: true,
+      }),
+    );
+    expect(item.Item).toMatchObject({
+      messages: 30,
+      warnedAt: expect.any(String),
+      expiresAt: expect.any(Number),
+    });
+  });
+
+  it('starts afresh with the next calendar month', async () => {
+    const { deps, clock, events } = setup(futureMinute());
+    const tenant = { id: newId('tnt'), plan: { monthlyMessages: 5, monthlyTokens: 1_000_000 } };
+    const bot = { id: newId('bot'), rateLimits: generous };
+    const requests = Array.from({ length: 10 }, (_, i) => ({ tenant, bot, endUser: user(i) }));
+    expect((await race(deps, requests)).admitted).toBe(5);
+    const now = clock.now();
+    clock.set(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+    expect((await race(deps, requests)).admitted).toBe(5);
+    expect(events.map((event) => event.period)).toEqual([
+      now.toISOString().slice(0, 7),
+      clock.now().toISOString().slice(0, 7),
+    ]);
+  });
+
+  it('counts answered tokens: warns once at 80 % under concurrent turns, then refuses new messages', async () => {
+    const start = futureMinute();
+    const { deps, events } = setup(start);
+    const plan = { monthlyMessages: 1000, monthlyTokens: 10_000 };
+    const tenant = { id: newId('tnt'), plan };
+    const bot = { id: newId('bot'), rateLimits: generous };
+    const model = { provider: 'bedrock', id: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' };
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        recordTurn(
+          deps,
+          { tenantId: tenant.id, botId: bot.id, plan },
+          { inputTokens: 150, outputTokens: 50, model },
+        ),
+      ),
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'quota.warning', tokensLimit: 10_000 });
+    expect((events[0] as PlatformEvent).tokensUsed).toBeGreaterThanOrEqual(8_000);
+    const error = await admitMessage(deps, { tenant, bot, endUser: user(1) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuotaExceededError);
+    expect((error as Error).message).toMatch(/monthly tokens quota/);
+
+    // The day's counters: 50 messages, their tokens, and their exact cost ($0.80 / $4 per 1M).
+    const day = new Date(start).toISOString().slice(0, 10);
+    const item = await db.send(
+      new GetCommand({
+        TableName: table,
+        Key: { pk: `TENANT#${tenant.id}`, sk: `DAY#${day}#BOT#${bot.id}` },
+        ConsistentRead: true,
+      }),
+    );
+    expect(item.Item).toMatchObject({
+      messages: 50,
+      inputTokens: 7_500,
+      outputTokens: 2_500,
+      costNanoUsd: 7_500 * 800 + 2_500 * 4_000,
+    });
+  });
+
+  it('counts embedding tokens the embed worker records toward the month’s tokens', async () => {
+    const start = futureMinute();
+    const { deps } = setup(start);
+    const tenant = { id: newId('tnt'), plan: { monthlyMessages: 100, monthlyTokens: 1_000 } };
+    const bot = { id: newId('bot'), rateLimits: generous };
+    const day = new Date(start).toISOString().slice(0, 10);
+    await expect(admitMessage(deps, { tenant, bot, endUser: user(1) })).resolves.toMatchObject({
+      usage: { messages: 1, tokens: 0 },
+    });
+    await deps.usage.add(tenant.id, bot.id, day, { embeddingTokens: 1_000 });
+    await expect(admitMessage(deps, { tenant, bot, endUser: user(1) })).rejects.toThrow(/tokens quota/);
+  });
+});
