@@ -188,6 +188,16 @@ export const functions = {
     models: ['embedding'],
     consumes: { queue: 'embed', batchSize: 4, maxConcurrency: 10 },
   },
+  chat: {
+    entry: 'functions/chat/handler.ts',
+    memoryMb: 1024,
+    timeoutSeconds: 29,
+    streaming: false,
+    tables: ['tenants', 'sessions', 'usage'],
+    sendsTo: [],
+    search: 'read',
+    models: ['embedding', 'chat'],
+  },
   sweeper: {
     entry: 'functions/sweeper/handler.ts',
     memoryMb: 256,
@@ -201,7 +211,7 @@ export const functions = {
 
 export type FunctionName = keyof typeof functions;
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 /** Who may call a route: anyone, the platform operator, or a tenant admin key. */
 export type RouteAuth = 'none' | 'operator' | 'tenant';
 
@@ -240,6 +250,13 @@ export const routes = [
   },
   { method: 'POST', path: '/admin/bots/{botId}/search', function: 'admin', auth: 'tenant' },
   { method: 'GET', path: '/admin/usage', function: 'admin', auth: 'tenant' },
+  // Chat: a tenant key, or anonymous calls to public bots from their allowed origins (the
+  // function tells them apart, so the table says `none`); OPTIONS answers browsers' preflights.
+  { method: 'GET', path: '/chat/{botId}', function: 'chat', auth: 'none' },
+  { method: 'POST', path: '/chat/{botId}', function: 'chat', auth: 'none' },
+  { method: 'OPTIONS', path: '/chat/{botId}', function: 'chat', auth: 'none' },
+  { method: 'DELETE', path: '/chat/{botId}/sessions/{sessionId}', function: 'chat', auth: 'none' },
+  { method: 'OPTIONS', path: '/chat/{botId}/sessions/{sessionId}', function: 'chat', auth: 'none' },
 ] as const satisfies readonly RouteDefinition[];
 
 export type RouteKey = `${(typeof routes)[number]['method']} ${(typeof routes)[number]['path']}`;

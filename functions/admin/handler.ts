@@ -9,8 +9,14 @@ import { httpHandler } from '../../shared/http/handler.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { once } from '../../shared/memo.ts';
 import { routes } from '../../shared/resources.ts';
+import { chatRoutes } from '../chat/routes.ts';
 import { uploadRoutes } from '../upload/routes.ts';
 import { type AdminDeps, adminRoutes } from './routes.ts';
+
+/** Other functions' routes are only described here, never served: their deps are never asked for. */
+const notForServing = (): never => {
+  throw new Error('this route is served by another function');
+};
 
 // Built once per container, on its first request: validated environment, clients, repositories.
 const deps = once((): AdminDeps => {
@@ -43,7 +49,9 @@ const deps = once((): AdminDeps => {
       },
     ],
     // The whole API, including the routes other functions serve (their specs only describe them).
-    openApi: once(() => buildOpenApi(routes, { ...uploadRoutes(() => knowledge), ...specs }, '1')),
+    openApi: once(() =>
+      buildOpenApi(routes, { ...uploadRoutes(() => knowledge), ...chatRoutes(notForServing), ...specs }, '1'),
+    ),
   };
 });
 

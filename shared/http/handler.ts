@@ -1,4 +1,4 @@
-import middy from '@middy/core';
+import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type RouteDefinition, routes } from '../resources.ts';
 import type { AuthDeps } from './auth.ts';
@@ -15,11 +15,17 @@ export const ADMIN_MAX_BODY_BYTES = 256 * 1024;
 export function httpHandler(
   specs: RouteTable,
   authDeps: () => AuthDeps,
-  options: { maxBodyBytes?: number; definitions?: readonly RouteDefinition[] } = {},
+  options: {
+    maxBodyBytes?: number;
+    definitions?: readonly RouteDefinition[];
+    /** Runs outermost after the log context: sees every response, errors included (e.g. CORS). */
+    outer?: MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
+  } = {},
 ) {
   const route = createRouter(options.definitions ?? routes, specs, authDeps);
-  return middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>()
-    .use(requestLogging())
+  const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>().use(requestLogging());
+  if (options.outer) handler.use(options.outer);
+  return handler
     .use(errorHandler())
     .use(normalizeHeaders())
     .use(jsonBody({ maxBytes: options.maxBodyBytes ?? ADMIN_MAX_BODY_BYTES }))

@@ -103,25 +103,23 @@ const citationOf = (p: RetrievedPassage): Citation => ({
 export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const bot = await resolveBot(deps, input.botId, input.caller);
   const now = deps.clock.now();
-  const userKey = sha256Hex(`${input.channel}:${input.userIdentity}`);
-  await deps.guard.admit(bot, userKey);
+  const existing = input.sessionId
+    ? await deps.sessions.get(bot.tenantId, bot.id, input.sessionId, now)
+    : undefined;
+  // The end user is the session plus its source, once the session is real: a client inventing a
+  // new session id for every message is still the same source (the IP alone).
+  const identity = `${input.channel}:${existing ? `${existing.id}|` : ''}${input.userIdentity}`;
+  await deps.guard.admit(bot, identity);
 
-  const loadSession = async (): Promise<{ session: ChatSession; isNew: boolean }> => {
-    const existing = input.sessionId
-      ? await deps.sessions.get(bot.tenantId, bot.id, input.sessionId, now)
-      : undefined;
-    if (existing) return { session: existing, isNew: false };
-    const session: ChatSession = {
-      id: newId('ses'),
-      tenantId: bot.tenantId,
-      botId: bot.id,
-      channel: input.channel,
-      userKey,
-      createdAt: now.toISOString(),
-      lastMessageAt: now.toISOString(),
-      expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
-    };
-    return { session, isNew: true };
+  const session: ChatSession = existing ?? {
+    id: newId('ses'),
+    tenantId: bot.tenantId,
+    botId: bot.id,
+    channel: input.channel,
+    userKey: sha256Hex(identity),
+    createdAt: now.toISOString(),
+    lastMessageAt: now.toISOString(),
+    expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
   };
   const retrieve = async (): Promise<RetrievedPassage[]> => {
     const { index, embedder } = await deps.retrieval();
@@ -141,11 +139,11 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
       score: hit.score,
     }));
   };
-  const [{ session, isNew }, passages] = await Promise.all([loadSession(), retrieve()]);
-  const history = isNew
-    ? []
-    : await deps.sessions.history(bot.tenantId, session.id, bot.historyTurns * 2, now);
-  if (isNew) await deps.sessions.create(session);
+  const [passages, history] = await Promise.all([
+    retrieve(),
+    existing ? deps.sessions.history(bot.tenantId, existing.id, bot.historyTurns * 2, now) : [],
+    existing ? undefined : deps.sessions.create(session),
+  ]);
 
   const request: ChatRequest = {
     modelId: bot.model.id ?? '',

@@ -81,8 +81,8 @@ describe('function settings', () => {
     });
   });
 
-  it('deploys the five functions of the definitions', () => {
-    expect(names.sort()).toEqual(['admin', 'embed', 'ingest', 'sweeper', 'upload']);
+  it('deploys every function of the definitions', () => {
+    expect(names.sort()).toEqual(['admin', 'chat', 'embed', 'ingest', 'sweeper', 'upload']);
     expect(lambda(bedrock, 'ingest').Properties).toMatchObject({ MemorySize: 2048, Timeout: 300 });
   });
 });
@@ -214,7 +214,11 @@ describe('environment', () => {
         ).toEqual([]);
       }
     }
-    expect(names.filter((n) => 'EMBEDDING_PROVIDER' in env(bedrock, n)).sort()).toEqual(['admin', 'embed']);
+    expect(names.filter((n) => 'EMBEDDING_PROVIDER' in env(bedrock, n)).sort()).toEqual([
+      'admin',
+      'chat',
+      'embed',
+    ]);
   });
 
   it('with the openai provider: the model, dimension and the API key secret’s ARN', () => {
@@ -340,18 +344,31 @@ describe('least privilege', () => {
     });
   });
 
-  it('Bedrock: only embed and admin invoke, and only the embedding model', () => {
+  it('Bedrock: embed and admin invoke only the embedding model; chat also the chat models bots choose', () => {
     const model = 'arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/amazon.titan-embed-text-v2:0';
     for (const name of ['embed', 'admin'] as const) {
       expect(grants(bedrock, name, 'bedrock:')).toEqual({ 'bedrock:InvokeModel': [model] });
     }
+    const chat = grants(bedrock, 'chat', 'bedrock:');
+    expect(chat['bedrock:InvokeModel']).toEqual(
+      expect.arrayContaining([model, 'arn:<AWS::Partition>:bedrock:*::foundation-model/*']),
+    );
+    expect(chat['bedrock:InvokeModelWithResponseStream']).toEqual(
+      expect.arrayContaining(['arn:<AWS::Partition>:bedrock:*::foundation-model/*']),
+    );
     for (const name of ['upload', 'ingest', 'sweeper'] as const) {
       expect(grants(bedrock, name, 'bedrock:')).toEqual({});
     }
   });
 
-  it('with the openai provider: no Bedrock at all; embed and admin read the API key secret only', () => {
-    for (const name of names) expect(grants(openai, name, 'bedrock:')).toEqual({});
+  it('with the openai provider: no Bedrock for embedding; embed and admin read the API key secret only', () => {
+    // Chat keeps Bedrock's chat models: bots choose their provider whatever embeds the documents.
+    for (const name of names.filter((n) => n !== 'chat'))
+      expect(grants(openai, name, 'bedrock:')).toEqual({});
+    expect(Object.keys(grants(openai, 'chat', 'bedrock:'))).toEqual([
+      'bedrock:InvokeModel',
+      'bedrock:InvokeModelWithResponseStream',
+    ]);
     for (const name of ['embed', 'admin'] as const) {
       const secrets = grants(openai, name, 'secretsmanager:');
       expect(secrets['secretsmanager:GetSecretValue']).toContain(OPENAI_SECRET_ARN);

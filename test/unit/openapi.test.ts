@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { adminRoutes } from '../../functions/admin/routes.ts';
+import { chatRoutes } from '../../functions/chat/routes.ts';
 import { uploadRoutes } from '../../functions/upload/routes.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { routeKey, routes } from '../../shared/resources.ts';
@@ -7,8 +8,12 @@ import { routeKey, routes } from '../../shared/resources.ts';
 const notCalled = () => {
   throw new Error('not called while building the document');
 };
-const byFunction = { admin: adminRoutes(notCalled), upload: uploadRoutes(notCalled) };
-const specs = { ...byFunction.admin, ...byFunction.upload };
+const byFunction = {
+  admin: adminRoutes(notCalled),
+  upload: uploadRoutes(notCalled),
+  chat: chatRoutes(notCalled),
+};
+const specs = { ...byFunction.admin, ...byFunction.upload, ...byFunction.chat };
 
 describe('OpenAPI document', () => {
   const doc = buildOpenApi(routes, specs, '1') as {

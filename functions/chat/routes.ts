@@ -1,0 +1,157 @@
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import { NotFoundError } from '../../shared/domain/errors.ts';
+import { CitationSchema } from '../../shared/domain/session.ts';
+import { type AuthDeps, authenticate } from '../../shared/http/auth.ts';
+import { json, noContent } from '../../shared/http/response.ts';
+import { defineRoute, type RouteTable } from '../../shared/http/router.ts';
+import { type ChatCaller, type ChatDeps, chatTurn, resolveBot } from '../../shared/usecases/chat.ts';
+
+export interface ChatFunctionDeps extends ChatDeps, AuthDeps {}
+
+export const ChatRequestSchema = z
+  .strictObject({
+    message: z.string().trim().min(1).max(4000),
+    sessionId: z.string().min(1).max(100).optional(),
+  })
+  .meta({ id: 'ChatRequest' });
+
+const ChatResponseSchema = z
+  .object({
+    sessionId: z.string(),
+    reply: z.string(),
+    citations: z.array(CitationSchema),
+    usage: z.object({ inputTokens: z.int(), outputTokens: z.int() }),
+    fallback: z
+      .boolean()
+      .describe('True when the model was unavailable and this is the bot’s fallback message'),
+  })
+  .meta({ id: 'ChatResponse' });
+
+const PublicConfigSchema = z
+  .object({ name: z.string(), greeting: z.string(), branding: z.record(z.string(), z.unknown()) })
+  .meta({ id: 'BotPublicConfig' });
+
+/** Origins a response may be shared with, per request (set once the bot is known). */
+const corsOrigins = new WeakMap<APIGatewayProxyEvent, string>();
+
+/** Adds the bot's CORS headers to every response of a request, errors included. */
+export const chatCors: MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> = {
+  after: (request) => addCors(request.event, request.response),
+  onError: (request) => addCors(request.event, request.response),
+};
+
+function addCors(event: APIGatewayProxyEvent, response: APIGatewayProxyResult | null | undefined) {
+  const origin = corsOrigins.get(event);
+  if (!origin || !response) return;
+  response.headers = {
+    ...response.headers,
+    'access-control-allow-origin': origin,
+    'access-control-expose-headers': 'retry-after, x-request-id',
+    vary: 'Origin',
+  };
+}
+
+/**
+ * The caller: a tenant key when one is sent (checked like every admin key), otherwise an
+ * anonymous visitor identified by the Origin header its browser sent.
+ */
+async function callerOf(deps: ChatFunctionDeps, event: APIGatewayProxyEvent): Promise<ChatCaller> {
+  if (event.headers.authorization) {
+    const principal = await authenticate('tenant', event.headers, deps);
+    if (principal.kind === 'tenant') return { kind: 'tenant', tenantId: principal.tenantId };
+  }
+  return { kind: 'anonymous', origin: event.headers.origin };
+}
+
+/** Resolves the bot for this caller and, for browsers on an allowed origin, allows CORS. */
+async function botFor(deps: ChatFunctionDeps, event: APIGatewayProxyEvent, botId: string) {
+  const caller = await callerOf(deps, event);
+  const bot = await resolveBot(deps, botId, caller);
+  const origin = event.headers.origin;
+  if (origin && bot.allowedOrigins.includes(origin)) corsOrigins.set(event, origin);
+  return { bot, caller };
+}
+
+const sourceIp = (event: APIGatewayProxyEvent) => event.requestContext?.identity?.sourceIp ?? 'unknown';
+
+export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
+  const preflight = defineRoute({
+    summary: 'CORS preflight for browsers on the bot’s allowed origins',
+    responses: { 204: { description: 'Allowed (headers say which methods and headers)' } },
+    run: async ({ params, event }) => {
+      const origin = event.headers.origin;
+      const bot = await deps().bots.findById(params.botId ?? '');
+      if (
+        !origin ||
+        !bot ||
+        bot.visibility !== 'public' ||
+        !bot.enabled ||
+        !bot.allowedOrigins.includes(origin)
+      ) {
+        return noContent(); // no CORS headers: the browser refuses the real request
+      }
+      return {
+        statusCode: 204,
+        headers: {
+          'access-control-allow-origin': origin,
+          'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+          'access-control-allow-headers': 'content-type, authorization',
+          'access-control-max-age': '600',
+          vary: 'Origin',
+        },
+        body: '',
+      };
+    },
+  });
+  return {
+    'GET /chat/{botId}': defineRoute({
+      summary: 'A public bot’s widget configuration: name, greeting, branding',
+      responses: { 200: { description: 'The public configuration', schema: PublicConfigSchema } },
+      run: async ({ params, event }) => {
+        const { bot, caller } = await botFor(deps(), event, params.botId ?? '');
+        if (caller.kind === 'anonymous' || bot.visibility === 'public') {
+          return json(200, { name: bot.name, greeting: bot.greeting, branding: bot.branding });
+        }
+        throw new NotFoundError('No such bot');
+      },
+    }),
+    'POST /chat/{botId}': defineRoute({
+      summary: 'Send a message; the answer comes with its citations (omit sessionId to start a conversation)',
+      body: ChatRequestSchema,
+      responses: {
+        200: { description: 'The answer', schema: ChatResponseSchema },
+        403: { description: 'The bot is disabled (bot_disabled)' },
+        429: { description: 'rate_limited (with Retry-After) or quota_exceeded' },
+      },
+      run: async ({ params, body, event }) => {
+        const d = deps();
+        const { caller } = await botFor(d, event, params.botId ?? '');
+        const result = await chatTurn(d, {
+          botId: params.botId ?? '',
+          message: body.message,
+          sessionId: body.sessionId,
+          caller,
+          channel: caller.kind === 'tenant' ? 'api' : 'web',
+          userIdentity: sourceIp(event),
+        });
+        return json(200, result);
+      },
+    }),
+    'OPTIONS /chat/{botId}': preflight,
+    'DELETE /chat/{botId}/sessions/{sessionId}': defineRoute({
+      summary: 'Clear a conversation: its messages are deleted',
+      responses: { 204: { description: 'Cleared' } },
+      run: async ({ params, event }) => {
+        const d = deps();
+        const { bot } = await botFor(d, event, params.botId ?? '');
+        if (!(await d.sessions.delete(bot.tenantId, bot.id, params.sessionId ?? ''))) {
+          throw new NotFoundError('No such session');
+        }
+        return noContent();
+      },
+    }),
+    'OPTIONS /chat/{botId}/sessions/{sessionId}': preflight,
+  };
+}

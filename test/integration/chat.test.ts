@@ -1,0 +1,179 @@
+// Chat over HTTP against the local platform, with the offline `local` model: an answer grounded in
+// the bot's own document with its citation, sessions, CORS for public bots, errors and limits.
+
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { uploadDocument, waitForDocument } from '../support/knowledge.ts';
+import { api, platform } from '../support/platform.ts';
+
+const FACTS = `# Company history
+
+## The Zorblax teapot
+
+The Zorblax-9 teapot was invented by Marguerite Oyelaran in 1987 in Tromsø.
+
+## Opening hours
+
+The museum shop opens at 10:30 every day except Mondays.
+`;
+
+const ORIGIN = 'https://shop.example.com';
+let key: string;
+let botId: string;
+let otherBotId: string;
+let documentId: string;
+
+beforeAll(async () => {
+  const tenant = await api('/admin/tenants', {
+    method: 'POST',
+    key: platform().operatorKey,
+    body: { name: 'Chat Co' },
+  });
+  key = tenant.json.apiKey;
+  const bot = await api('/admin/bots', {
+    method: 'POST',
+    key,
+    body: {
+      name: 'Museum',
+      visibility: 'public',
+      allowedOrigins: [ORIGIN],
+      retrieval: { topK: 3, minScore: 0.2 },
+      rateLimits: { perMinute: 1000, perSecond: 100, perUserPerMinute: 100 },
+    },
+  });
+  botId = bot.json.bot.id;
+  otherBotId = (await api('/admin/bots', { method: 'POST', key, body: { name: 'Other' } })).json.bot.id;
+  const doc = await uploadDocument(key, botId, {
+    filename: 'history.md',
+    contentType: 'text/markdown',
+    bytes: new TextEncoder().encode(FACTS),
+  });
+  documentId = doc.id;
+  expect((await waitForDocument(key, botId, documentId)).status).toBe('ready');
+}, 120_000);
+
+const ask = (
+  bot: string,
+  message: string,
+  extra: { sessionId?: string; key?: string; origin?: string } = {},
+) =>
+  api(`/chat/${bot}`, {
+    method: 'POST',
+    key: extra.key,
+    headers: extra.origin ? { origin: extra.origin } : {},
+    body: { message, ...(extra.sessionId && { sessionId: extra.sessionId }) },
+  });
+
+describe('chat', () => {
+  it('answers from the bot’s document with a citation, and says no language model is configured', async () => {
+    const res = await ask(botId, 'Who invented the Zorblax-9 teapot?', { key });
+    expect(res.status).toBe(200);
+    expect(res.json.reply).toContain('Marguerite Oyelaran');
+    expect(res.json.reply).toMatch(/no language model is configured/i);
+    expect(res.json.citations[0]).toMatchObject({
+      documentId,
+      filename: 'history.md',
+      heading: 'The Zorblax teapot',
+    });
+    expect(res.json).toMatchObject({ sessionId: expect.stringMatching(/^ses_/), fallback: false });
+    expect(res.json.usage.inputTokens).toBeGreaterThan(0);
+  });
+
+  it("keeps the session across turns, and another bot of the tenant can't see the document", async () => {
+    const first = await ask(botId, 'When does the museum shop open?', { key });
+    const second = await ask(botId, 'Who invented the Zorblax-9 teapot?', {
+      key,
+      sessionId: first.json.sessionId,
+    });
+    expect(second.json.sessionId).toBe(first.json.sessionId);
+
+    const other = await ask(otherBotId, 'Who invented the Zorblax-9 teapot?', { key });
+    expect(other.status).toBe(200);
+    expect(other.json.reply).not.toContain('Oyelaran');
+    expect(other.json.citations).toEqual([]);
+  });
+
+  it('starts a new session for an unknown id, and clearing a session forgets it', async () => {
+    const unknown = await ask(botId, 'Hello?', { key, sessionId: 'ses_doesnotexist' });
+    expect(unknown.json.sessionId).not.toBe('ses_doesnotexist');
+    const sessionId = unknown.json.sessionId;
+    expect((await api(`/chat/${botId}/sessions/${sessionId}`, { method: 'DELETE', key })).status).toBe(204);
+    expect((await api(`/chat/${botId}/sessions/${sessionId}`, { method: 'DELETE', key })).status).toBe(404);
+    const after = await ask(botId, 'Hello again', { key, sessionId });
+    expect(after.json.sessionId).not.toBe(sessionId);
+  });
+
+  it('serves public bots to allowed origins with CORS, and nothing to others', async () => {
+    const config = await api(`/chat/${botId}`, { headers: { origin: ORIGIN } });
+    expect(config.json).toMatchObject({
+      name: 'Museum',
+      greeting: expect.any(String),
+      branding: expect.any(Object),
+    });
+    expect(config.headers['access-control-allow-origin']).toBe(ORIGIN);
+
+    const preflight = await api(`/chat/${botId}`, { method: 'OPTIONS', headers: { origin: ORIGIN } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers['access-control-allow-methods']).toContain('POST');
+    const foreignPreflight = await api(`/chat/${botId}`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(foreignPreflight.headers['access-control-allow-origin']).toBeUndefined();
+
+    const anonymous = await ask(botId, 'Who invented the Zorblax-9 teapot?', { origin: ORIGIN });
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.headers['access-control-allow-origin']).toBe(ORIGIN);
+    expect((await ask(botId, 'hi', { origin: 'https://evil.example' })).status).toBe(404);
+    const privateBot = await ask(otherBotId, 'hi', { origin: ORIGIN });
+    expect([privateBot.status, privateBot.json.error.code]).toEqual([401, 'unauthorized']);
+  });
+
+  it('answers unknown, foreign, disabled and invalid requests with their codes', async () => {
+    expect((await ask('bot_unknown00000000000000', 'hi', { key })).status).toBe(404);
+    const stranger = await api('/admin/tenants', {
+      method: 'POST',
+      key: platform().operatorKey,
+      body: { name: 'Stranger' },
+    });
+    const foreign = await ask(botId, 'Who invented the Zorblax-9 teapot?', { key: stranger.json.apiKey });
+    expect(foreign.status).toBe(404);
+    expect(foreign.text).not.toContain('Oyelaran');
+
+    const disabled = (
+      await api('/admin/bots', { method: 'POST', key, body: { name: 'Off', enabled: false } })
+    ).json.bot.id;
+    const off = await ask(disabled, 'hi', { key });
+    expect([off.status, off.json.error.code]).toEqual([403, 'bot_disabled']);
+
+    const empty = await api(`/chat/${botId}`, { method: 'POST', key, body: { message: '' } });
+    expect([empty.status, empty.json.error.details[0].path]).toEqual([400, 'message']);
+  });
+
+  it('limits each end user, answering rate_limited with Retry-After', async () => {
+    const limited = (
+      await api('/admin/bots', {
+        method: 'POST',
+        key,
+        body: { name: 'Strict', rateLimits: { perMinute: 100, perSecond: 50, perUserPerMinute: 2 } },
+      })
+    ).json.bot.id;
+    // The end user of a live session is the session plus its source; a message that starts a
+    // session counts for its source alone (so inventing session ids gains nothing).
+    const first = await ask(limited, 'one', { key });
+    const sessionId = first.json.sessionId;
+    expect((await ask(limited, 'two', { key, sessionId })).status).toBe(200);
+    expect((await ask(limited, 'three', { key, sessionId })).status).toBe(200);
+    const fourth = await ask(limited, 'four', { key, sessionId });
+    expect([fourth.status, fourth.json.error?.code]).toEqual([429, 'rate_limited']);
+    expect(Number(fourth.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('shows the turns in the tenant’s usage', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const usage = await api(`/admin/usage?from=${today}&to=${today}&botId=${botId}`, { key });
+    expect(usage.status).toBe(200);
+    expect(usage.json.days[0].messages).toBeGreaterThanOrEqual(5);
+    expect(usage.json.days[0].inputTokens).toBeGreaterThan(0);
+    expect(usage.json.quota.messagesUsed).toBeGreaterThanOrEqual(5);
+  });
+});
