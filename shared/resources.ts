@@ -198,6 +198,17 @@ export const functions = {
     search: 'read',
     models: ['embedding', 'chat'],
   },
+  'chat-stream': {
+    entry: 'functions/chat-stream/handler.ts',
+    memoryMb: 1024,
+    // Streams outlive API Gateway's 29 s buffered limit; the model adapter bounds silences.
+    timeoutSeconds: 120,
+    streaming: true,
+    tables: ['tenants', 'sessions', 'usage'],
+    sendsTo: [],
+    search: 'read',
+    models: ['embedding', 'chat'],
+  },
   sweeper: {
     entry: 'functions/sweeper/handler.ts',
     memoryMb: 256,
@@ -255,6 +266,8 @@ export const routes = [
   { method: 'GET', path: '/chat/{botId}', function: 'chat', auth: 'none' },
   { method: 'POST', path: '/chat/{botId}', function: 'chat', auth: 'none' },
   { method: 'OPTIONS', path: '/chat/{botId}', function: 'chat', auth: 'none' },
+  { method: 'POST', path: '/chat/{botId}/stream', function: 'chat-stream', auth: 'none' },
+  { method: 'OPTIONS', path: '/chat/{botId}/stream', function: 'chat', auth: 'none' },
   { method: 'DELETE', path: '/chat/{botId}/sessions/{sessionId}', function: 'chat', auth: 'none' },
   { method: 'OPTIONS', path: '/chat/{botId}/sessions/{sessionId}', function: 'chat', auth: 'none' },
 ] as const satisfies readonly RouteDefinition[];

@@ -10,6 +10,7 @@ import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { once } from '../../shared/memo.ts';
 import { routes } from '../../shared/resources.ts';
 import { chatRoutes } from '../chat/routes.ts';
+import { chatStreamDocs } from '../chat-stream/docs.ts';
 import { uploadRoutes } from '../upload/routes.ts';
 import { type AdminDeps, adminRoutes } from './routes.ts';
 
@@ -50,7 +51,11 @@ const deps = once((): AdminDeps => {
     ],
     // The whole API, including the routes other functions serve (their specs only describe them).
     openApi: once(() =>
-      buildOpenApi(routes, { ...uploadRoutes(() => knowledge), ...chatRoutes(notForServing), ...specs }, '1'),
+      buildOpenApi(
+        routes,
+        { ...uploadRoutes(() => knowledge), ...chatRoutes(notForServing), ...chatStreamDocs, ...specs },
+        '1',
+      ),
     ),
   };
 });

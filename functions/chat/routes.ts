@@ -42,7 +42,7 @@ export const chatCors: MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult
   onError: (request) => addCors(request.event, request.response),
 };
 
-function addCors(event: APIGatewayProxyEvent, response: APIGatewayProxyResult | null | undefined) {
+export function addCors(event: APIGatewayProxyEvent, response: APIGatewayProxyResult | null | undefined) {
   const origin = corsOrigins.get(event);
   if (!origin || !response) return;
   response.headers = {
@@ -57,7 +57,7 @@ function addCors(event: APIGatewayProxyEvent, response: APIGatewayProxyResult | 
  * The caller: a tenant key when one is sent (checked like every admin key), otherwise an
  * anonymous visitor identified by the Origin header its browser sent.
  */
-async function callerOf(deps: ChatFunctionDeps, event: APIGatewayProxyEvent): Promise<ChatCaller> {
+export async function callerOf(deps: ChatFunctionDeps, event: APIGatewayProxyEvent): Promise<ChatCaller> {
   if (event.headers.authorization) {
     const principal = await authenticate('tenant', event.headers, deps);
     if (principal.kind === 'tenant') return { kind: 'tenant', tenantId: principal.tenantId };
@@ -65,8 +65,8 @@ async function callerOf(deps: ChatFunctionDeps, event: APIGatewayProxyEvent): Pr
   return { kind: 'anonymous', origin: event.headers.origin };
 }
 
-/** Resolves the bot for this caller and, for browsers on an allowed origin, allows CORS. */
-async function botFor(deps: ChatFunctionDeps, event: APIGatewayProxyEvent, botId: string) {
+/** Resolves the bot for this caller and, for browsers on an allowed origin, allows CORS (see addCors). */
+export async function botFor(deps: ChatFunctionDeps, event: APIGatewayProxyEvent, botId: string) {
   const caller = await callerOf(deps, event);
   const bot = await resolveBot(deps, botId, caller);
   const origin = event.headers.origin;
@@ -74,7 +74,8 @@ async function botFor(deps: ChatFunctionDeps, event: APIGatewayProxyEvent, botId
   return { bot, caller };
 }
 
-const sourceIp = (event: APIGatewayProxyEvent) => event.requestContext?.identity?.sourceIp ?? 'unknown';
+export const sourceIp = (event: APIGatewayProxyEvent) =>
+  event.requestContext?.identity?.sourceIp ?? 'unknown';
 
 export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
   const preflight = defineRoute({
@@ -153,5 +154,6 @@ export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
       },
     }),
     'OPTIONS /chat/{botId}/sessions/{sessionId}': preflight,
+    'OPTIONS /chat/{botId}/stream': preflight,
   };
 }

@@ -105,23 +105,25 @@ export function jsonBody(options: {
  * Turns errors into the error envelope. Client errors keep their message; anything else is a
  * generic 500 with the request id, and the details go to the log only.
  */
+/** The error envelope for any error: client errors keep their message, the rest is a generic 500. */
+export function errorResult(error: unknown, requestId: string): APIGatewayProxyResult {
+  if (error instanceof AppError && error.expose) {
+    if (error.status >= 500) logger.error(error.message, { error });
+    else logger.info('client error', { code: error.code, reason: error.message });
+    return errorResponse(
+      error.status,
+      { code: error.code, message: error.message, details: error.details, requestId },
+      error.headers,
+    );
+  }
+  logger.error('unhandled error', { error: error ?? undefined });
+  return errorResponse(500, { code: 'internal', message: 'Internal error', requestId });
+}
+
 export function errorHandler(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
   return {
     onError: (request) => {
-      const { error } = request;
-      const requestId = requestIdOf(request);
-      if (error instanceof AppError && error.expose) {
-        if (error.status >= 500) logger.error(error.message, { error });
-        else logger.info('client error', { code: error.code, reason: error.message });
-        request.response = errorResponse(
-          error.status,
-          { code: error.code, message: error.message, details: error.details, requestId },
-          error.headers,
-        );
-        return;
-      }
-      logger.error('unhandled error', { error: error ?? undefined });
-      request.response = errorResponse(500, { code: 'internal', message: 'Internal error', requestId });
+      request.response = errorResult(request.error, requestIdOf(request));
     },
   };
 }

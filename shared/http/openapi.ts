@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type RouteDefinition, routeKey } from '../resources.ts';
-import type { RouteTable } from './router.ts';
+import type { RouteDoc } from './router.ts';
 
 type Json = Record<string, unknown>;
 
@@ -33,7 +33,7 @@ const ErrorSchema = z
  */
 export function buildOpenApi(
   definitions: readonly RouteDefinition[],
-  specs: RouteTable,
+  specs: Readonly<Record<string, RouteDoc>>,
   version: string,
 ): Json {
   const components: Record<string, unknown> = {};

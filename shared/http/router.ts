@@ -5,13 +5,18 @@ import { parseInput } from '../domain/validation.ts';
 import { type RouteAuth, type RouteDefinition, routeKey } from '../resources.ts';
 import { type AuthDeps, authenticate, type Principal } from './auth.ts';
 
-/** What one route accepts and answers; also the source of its OpenAPI description. */
-export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType> {
+/** What one route accepts and answers: the source of its OpenAPI description. */
+export interface RouteDoc<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType> {
   summary: string;
   body?: B;
   query?: Q;
   /** Status code → response schema (undefined for an empty body). */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
+}
+
+/** A route served through the router: its description and what runs it. */
+export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType>
+  extends RouteDoc<B, Q> {
   run(input: {
     principal: Principal;
     body: z.output<B>;

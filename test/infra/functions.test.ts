@@ -82,7 +82,7 @@ describe('function settings', () => {
   });
 
   it('deploys every function of the definitions', () => {
-    expect(names.sort()).toEqual(['admin', 'chat', 'embed', 'ingest', 'sweeper', 'upload']);
+    expect(names.sort()).toEqual(['admin', 'chat', 'chat-stream', 'embed', 'ingest', 'sweeper', 'upload']);
     expect(lambda(bedrock, 'ingest').Properties).toMatchObject({ MemorySize: 2048, Timeout: 300 });
   });
 });
@@ -217,6 +217,7 @@ describe('environment', () => {
     expect(names.filter((n) => 'EMBEDDING_PROVIDER' in env(bedrock, n)).sort()).toEqual([
       'admin',
       'chat',
+      'chat-stream',
       'embed',
     ]);
   });
@@ -363,7 +364,7 @@ describe('least privilege', () => {
 
   it('with the openai provider: no Bedrock for embedding; embed and admin read the API key secret only', () => {
     // Chat keeps Bedrock's chat models: bots choose their provider whatever embeds the documents.
-    for (const name of names.filter((n) => n !== 'chat'))
+    for (const name of names.filter((n) => !n.startsWith('chat')))
       expect(grants(openai, name, 'bedrock:')).toEqual({});
     expect(Object.keys(grants(openai, 'chat', 'bedrock:'))).toEqual([
       'bedrock:InvokeModel',

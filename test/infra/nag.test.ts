@@ -49,7 +49,10 @@ const everyGrant = {
     worker,
     streamer,
   },
-  routes: [...routes, { method: 'POST', path: '/chat/{botId}/stream', function: 'streamer', auth: 'none' }],
+  routes: [
+    ...routes,
+    { method: 'POST', path: '/example/{botId}/stream', function: 'streamer', auth: 'none' },
+  ],
 } as unknown as ResourceDefinitions;
 
 function build(config: ParleyConfigInput = {}, definitions?: ResourceDefinitions) {

@@ -271,9 +271,11 @@ describe('search domain', () => {
     const statements =
       (domain.Properties?.AccessPolicies as { Statement?: Statement[] } | undefined)?.Statement ?? [];
     const principals = new Set(statements.map((s) => render((s.Principal as { AWS: unknown }).AWS)));
-    const roleArn = (name: 'admin' | 'chat' | 'embed') =>
+    const roleArn = (name: 'admin' | 'chat' | 'chat-stream' | 'embed') =>
       `<${logicalId(stack, stack.functions.functions[name].role as never)}.Arn>`;
-    expect([...principals].sort()).toEqual([roleArn('admin'), roleArn('chat'), roleArn('embed')].sort());
+    expect([...principals].sort()).toEqual(
+      [roleArn('admin'), roleArn('chat'), roleArn('chat-stream'), roleArn('embed')].sort(),
+    );
     expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
   });
 });

@@ -177,3 +177,54 @@ describe('chat', () => {
     expect(usage.json.quota.messagesUsed).toBeGreaterThanOrEqual(5);
   });
 });
+
+describe('streamed chat', () => {
+  /** Reads a Server-Sent Events body into its events, in order. */
+  function parseEvents(body: string) {
+    return body
+      .split('\n\n')
+      .filter(Boolean)
+      .map((block) => {
+        const event = /^event: (.+)$/m.exec(block)?.[1];
+        const data = /^data: (.+)$/m.exec(block)?.[1];
+        return { event, data: data ? JSON.parse(data) : undefined };
+      });
+  }
+
+  it('streams session, deltas, citations and done, with the same grounded answer', async () => {
+    const res = await api(`/chat/${botId}/stream`, {
+      method: 'POST',
+      key,
+      body: { message: 'Who invented the Zorblax-9 teapot?' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    const events = parseEvents(res.text);
+    expect(events[0]).toMatchObject({
+      event: 'session',
+      data: { sessionId: expect.stringMatching(/^ses_/) },
+    });
+    const deltas = events.filter((e) => e.event === 'delta');
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.map((e) => e.data.text).join('')).toContain('Marguerite Oyelaran');
+    const citations = events.find((e) => e.event === 'citations');
+    expect(citations?.data.citations[0]).toMatchObject({ documentId, filename: 'history.md' });
+    expect(events.at(-1)).toMatchObject({
+      event: 'done',
+      data: { fallback: false, usage: expect.any(Object) },
+    });
+  });
+
+  it('answers refusals before the stream as plain JSON errors', async () => {
+    const unknown = await api('/chat/bot_unknown00000000000000/stream', {
+      method: 'POST',
+      key,
+      body: { message: 'hi' },
+    });
+    expect([unknown.status, unknown.json.error.code]).toEqual([404, 'not_found']);
+    const invalid = await api(`/chat/${botId}/stream`, { method: 'POST', key, body: { message: 42 } });
+    expect([invalid.status, invalid.json.error.details[0].path]).toEqual([400, 'message']);
+    const preflight = await api(`/chat/${botId}/stream`, { method: 'OPTIONS', headers: { origin: ORIGIN } });
+    expect(preflight.headers['access-control-allow-origin']).toBe(ORIGIN);
+  });
+});

@@ -169,7 +169,11 @@ describe.each(names)('the %s bundle', (name) => {
     );
 
     // A fresh process in the bundle's directory (no node_modules above it), as Lambda loads it.
+    // Lambda's runtime provides the `awslambda` global that streaming handlers are wrapped with;
+    // plain Node does not, so the probe gives it the same shape before loading the bundle.
     const probe = [
+      'globalThis.awslambda = Object.assign(globalThis.awslambda ?? {}, {',
+      '  streamifyResponse: (fn) => fn, HttpResponseStream: { from: (stream) => stream } });',
       'const mod = await import(process.argv[1]);',
       'console.log(JSON.stringify({ version: process.version, handler: typeof mod.handler }));',
     ].join(' ');

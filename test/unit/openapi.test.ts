@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { adminRoutes } from '../../functions/admin/routes.ts';
 import { chatRoutes } from '../../functions/chat/routes.ts';
+import { chatStreamDocs } from '../../functions/chat-stream/docs.ts';
 import { uploadRoutes } from '../../functions/upload/routes.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { routeKey, routes } from '../../shared/resources.ts';
@@ -12,8 +13,9 @@ const byFunction = {
   admin: adminRoutes(notCalled),
   upload: uploadRoutes(notCalled),
   chat: chatRoutes(notCalled),
+  'chat-stream': chatStreamDocs,
 };
-const specs = { ...byFunction.admin, ...byFunction.upload, ...byFunction.chat };
+const specs = Object.assign({}, ...Object.values(byFunction));
 
 describe('OpenAPI document', () => {
   const doc = buildOpenApi(routes, specs, '1') as {
