@@ -261,6 +261,8 @@ export const routes = [
   },
   { method: 'POST', path: '/admin/bots/{botId}/search', function: 'admin', auth: 'tenant' },
   { method: 'GET', path: '/admin/usage', function: 'admin', auth: 'tenant' },
+  { method: 'GET', path: '/admin/bots/{botId}/sessions', function: 'admin', auth: 'tenant' },
+  { method: 'GET', path: '/admin/bots/{botId}/sessions/{sessionId}', function: 'admin', auth: 'tenant' },
   // Chat: a tenant key, or anonymous calls to public bots from their allowed origins (the
   // function tells them apart, so the table says `none`); OPTIONS answers browsers' preflights.
   { method: 'GET', path: '/chat/{botId}', function: 'chat', auth: 'none' },

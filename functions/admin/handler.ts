@@ -1,5 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
+import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/sessions.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { createOperatorKeySource } from '../../shared/adapters/operator-key.ts';
 import { optional, readEnv, required } from '../../shared/config/env.ts';
@@ -24,6 +25,7 @@ const deps = once((): AdminDeps => {
   const env = readEnv({
     TENANTS_TABLE: required,
     USAGE_TABLE: required,
+    SESSIONS_TABLE: required,
     PARLEY_OPERATOR_KEY: optional,
     OPERATOR_KEY_SECRET_ARN: optional,
   });
@@ -32,6 +34,7 @@ const deps = once((): AdminDeps => {
   return {
     ...knowledge,
     usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
+    sessions: createDynamoSessionRepository(db, env.SESSIONS_TABLE),
     keys: knowledge.repos.keys,
     operatorKey: createOperatorKeySource(env),
     // The embedder and index load on the first search only: the offline model takes seconds.

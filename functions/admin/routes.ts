@@ -1,14 +1,23 @@
 import { z } from 'zod';
 import { ApiKeyCreateSchema, ApiKeySchema } from '../../shared/domain/api-key.ts';
 import { BotCreateSchema, BotPatchSchema, BotSchema } from '../../shared/domain/bot.ts';
+import { NotFoundError } from '../../shared/domain/errors.ts';
+import { MessageSchema, SessionSchema, toSessionView } from '../../shared/domain/session.ts';
 import { TenantCreateSchema, TenantPatchSchema, TenantSchema } from '../../shared/domain/tenant.ts';
 import type { AuthDeps } from '../../shared/http/auth.ts';
 import { PageQuerySchema, pageOf } from '../../shared/http/pagination.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable, tenantOf } from '../../shared/http/router.ts';
+import type { SessionRepository } from '../../shared/ports/repositories.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../shared/usecases/api-keys.ts';
-import { createBot, deleteBot, getBot, listBots, updateBot } from '../../shared/usecases/bots.ts';
-import type { KnowledgeDeps } from '../../shared/usecases/documents.ts';
+import {
+  type CascadeDeps,
+  createBot,
+  deleteBot,
+  getBot,
+  listBots,
+  updateBot,
+} from '../../shared/usecases/bots.ts';
 import { checkHealth, type HealthCheck } from '../../shared/usecases/health.ts';
 import { type RetrievalDeps, searchKnowledge } from '../../shared/usecases/search.ts';
 import {
@@ -21,7 +30,8 @@ import {
 import type { UsageReadDeps } from '../../shared/usecases/usage.ts';
 import { usageRoute } from './usage-route.ts';
 
-export interface AdminDeps extends KnowledgeDeps, AuthDeps, UsageReadDeps {
+export interface AdminDeps extends CascadeDeps, AuthDeps, UsageReadDeps {
+  sessions: SessionRepository;
   retrieval: () => Promise<Pick<RetrievalDeps, 'index' | 'embedder'>>;
   healthChecks: readonly HealthCheck[];
   openApi: () => unknown;
@@ -55,6 +65,9 @@ const HealthSchema = z
     ),
   })
   .meta({ id: 'Health' });
+
+/** Messages one session view shows at most (a conversation's history beyond is not listed). */
+const MAX_SESSION_MESSAGES = 500;
 
 const deleted = { 204: { description: 'Deleted, with everything it owned' } };
 
@@ -183,6 +196,35 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
           body,
         );
         return json(200, { results });
+      },
+    }),
+    'GET /admin/bots/{botId}/sessions': defineRoute({
+      summary: "List a bot's live conversations, newest first",
+      query: PageQuerySchema,
+      responses: { 200: { description: 'A page of sessions', schema: pageOf(SessionSchema) } },
+      run: async ({ principal, params, query }) => {
+        const d = deps();
+        const bot = await getBot(d, tenantOf(principal), params.botId ?? '');
+        const page = await d.sessions.list(bot.tenantId, bot.id, query, d.clock.now());
+        return json(200, { items: page.items.map(toSessionView), nextCursor: page.nextCursor });
+      },
+    }),
+    'GET /admin/bots/{botId}/sessions/{sessionId}': defineRoute({
+      summary: 'One conversation with its messages, oldest first',
+      responses: {
+        200: {
+          description: 'The session',
+          schema: z.object({ session: SessionSchema, messages: z.array(MessageSchema) }),
+        },
+      },
+      run: async ({ principal, params }) => {
+        const d = deps();
+        const bot = await getBot(d, tenantOf(principal), params.botId ?? '');
+        const now = d.clock.now();
+        const session = await d.sessions.get(bot.tenantId, bot.id, params.sessionId ?? '', now);
+        if (!session) throw new NotFoundError('No such session');
+        const messages = await d.sessions.history(bot.tenantId, session.id, MAX_SESSION_MESSAGES, now);
+        return json(200, { session: toSessionView(session), messages });
       },
     }),
     'DELETE /admin/bots/{botId}': defineRoute({

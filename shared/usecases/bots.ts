@@ -8,7 +8,7 @@ import {
 import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parseInput } from '../domain/validation.ts';
-import type { Page, PageRequest } from '../ports/repositories.ts';
+import type { Page, PageRequest, SessionRepository } from '../ports/repositories.ts';
 import type { KnowledgeDeps } from './documents.ts';
 import type { TenantDeps } from './tenants.ts';
 
@@ -58,16 +58,19 @@ export async function updateBot(
   return bot;
 }
 
+/** What deleting a bot reaches: its documents, objects, chunks and conversations. */
+export interface CascadeDeps extends KnowledgeDeps {
+  sessions: Pick<SessionRepository, 'deleteAllOfBot'>;
+}
+
 /**
  * Removes a bot and everything it owns: its record first (so nothing new starts for it), then
- * its documents with their objects, then its chunks. False if there was no such bot.
+ * its conversations, its documents with their objects, then its chunks. False if there was no
+ * such bot.
  */
-export async function deleteBotCascade(
-  deps: KnowledgeDeps,
-  tenantId: string,
-  botId: string,
-): Promise<boolean> {
+export async function deleteBotCascade(deps: CascadeDeps, tenantId: string, botId: string): Promise<boolean> {
   const existed = await deps.repos.bots.delete(tenantId, botId);
+  await deps.sessions.deleteAllOfBot(tenantId, botId);
   const documents = await deps.repos.documents.listAll(tenantId, botId);
   for (const document of documents) {
     await deps.repos.documents.delete({ tenantId, botId, documentId: document.id });
@@ -77,6 +80,6 @@ export async function deleteBotCascade(
   return existed;
 }
 
-export async function deleteBot(deps: KnowledgeDeps, tenantId: string, botId: string): Promise<void> {
+export async function deleteBot(deps: CascadeDeps, tenantId: string, botId: string): Promise<void> {
   if (!(await deleteBotCascade(deps, tenantId, botId))) throw new NotFoundError('No such bot');
 }

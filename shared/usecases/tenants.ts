@@ -4,8 +4,7 @@ import { generateApiKey, newId } from '../domain/ids.ts';
 import { DEFAULT_PLAN, type Plan, type Tenant } from '../domain/tenant.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Page, PageRequest, Repositories } from '../ports/repositories.ts';
-import { deleteBotCascade } from './bots.ts';
-import type { KnowledgeDeps } from './documents.ts';
+import { type CascadeDeps, deleteBotCascade } from './bots.ts';
 
 export interface TenantDeps {
   repos: Repositories;
@@ -78,7 +77,7 @@ export async function updateTenant(
  * Deletes a tenant and everything it owns. Keys go first, so the tenant is locked out at once;
  * the tenant record goes last, so a deletion cut short can be repeated and finishes the job.
  */
-export async function deleteTenant(deps: KnowledgeDeps, tenantId: string): Promise<void> {
+export async function deleteTenant(deps: CascadeDeps, tenantId: string): Promise<void> {
   await getTenant(deps, tenantId);
   const { repos } = deps;
   for (const keyId of await repos.keys.listIds(tenantId)) await repos.keys.revoke(tenantId, keyId);

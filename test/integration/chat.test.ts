@@ -2,6 +2,8 @@
 // the bot's own document with its citation, sessions, CORS for public bots, errors and limits.
 
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
+import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/sessions.ts';
 import { uploadDocument, waitForDocument } from '../support/knowledge.ts';
 import { api, platform } from '../support/platform.ts';
 
@@ -175,6 +177,57 @@ describe('chat', () => {
     expect(usage.json.days[0].messages).toBeGreaterThanOrEqual(5);
     expect(usage.json.days[0].inputTokens).toBeGreaterThan(0);
     expect(usage.json.quota.messagesUsed).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('conversations', () => {
+  it('shows the tenant admin each conversation with its messages, tokens and citations', async () => {
+    const turn = await ask(botId, 'Who invented the Zorblax-9 teapot?', { key });
+    const list = await api(`/admin/bots/${botId}/sessions?limit=100`, { key });
+    expect(list.json.items.map((s: { id: string }) => s.id)).toContain(turn.json.sessionId);
+    const one = await api(`/admin/bots/${botId}/sessions/${turn.json.sessionId}`, { key });
+    expect(one.json.session).toMatchObject({ id: turn.json.sessionId, channel: 'api' });
+    expect(one.json.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
+    expect(one.json.messages[0].content).toBe('Who invented the Zorblax-9 teapot?');
+    expect(one.json.messages[1]).toMatchObject({
+      inputTokens: expect.any(Number),
+      latencyMs: expect.any(Number),
+      citations: [expect.objectContaining({ documentId })],
+    });
+    const stranger = await api('/admin/tenants', {
+      method: 'POST',
+      key: platform().operatorKey,
+      body: { name: 'Nosy' },
+    });
+    const nosy = await api(`/admin/bots/${botId}/sessions/${turn.json.sessionId}`, {
+      key: stranger.json.apiKey,
+    });
+    expect(nosy.status).toBe(404);
+    expect(nosy.text).not.toContain('Zorblax');
+  });
+
+  it('deleting a bot deletes its conversations', async () => {
+    const tenant = await api('/admin/tenants', {
+      method: 'POST',
+      key: platform().operatorKey,
+      body: { name: 'Brief' },
+    });
+    const k = tenant.json.apiKey;
+    const bot = (await api('/admin/bots', { method: 'POST', key: k, body: { name: 'Short-lived' } })).json.bot
+      .id;
+    const turn = await ask(bot, 'hello', { key: k });
+    expect(turn.status).toBe(200);
+    Object.assign(process.env, platform().env);
+    const sessions = createDynamoSessionRepository(
+      createDocumentClient(),
+      platform().env.SESSIONS_TABLE ?? '',
+    );
+    expect((await sessions.list(tenant.json.tenant.id, bot, { limit: 10 }, new Date())).items).toHaveLength(
+      1,
+    );
+    expect((await api(`/admin/bots/${bot}`, { method: 'DELETE', key: k })).status).toBe(204);
+    expect((await sessions.list(tenant.json.tenant.id, bot, { limit: 10 }, new Date())).items).toEqual([]);
+    expect(await sessions.history(tenant.json.tenant.id, turn.json.sessionId, 10, new Date())).toEqual([]);
   });
 });
 
