@@ -15,6 +15,7 @@ import { type Clock, epochSeconds } from '../ports/clock.ts';
 import type { Embedder } from '../ports/embedder.ts';
 import type { BotRepository, SessionRepository } from '../ports/repositories.ts';
 import type { VectorIndex } from '../ports/vector-index.ts';
+import { retrievePassages } from './search.ts';
 
 /** Admission and accounting of a turn: rate limits and quotas before, usage after. */
 export interface TurnGuard {
@@ -121,26 +122,8 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     lastMessageAt: now.toISOString(),
     expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
   };
-  const retrieve = async (): Promise<RetrievedPassage[]> => {
-    const { index, embedder } = await deps.retrieval();
-    const { vectors } = await embedder.embed([input.message]);
-    const hits = await index.search(
-      { tenantId: bot.tenantId, botId: bot.id },
-      vectors[0] ?? [],
-      bot.retrieval,
-    );
-    return hits.map((hit) => ({
-      id: hit.chunkId,
-      documentId: hit.documentId,
-      filename: hit.filename,
-      ...(hit.page !== undefined && { page: hit.page }),
-      ...(hit.heading !== undefined && { heading: hit.heading }),
-      text: hit.text,
-      score: hit.score,
-    }));
-  };
   const [passages, history] = await Promise.all([
-    retrieve(),
+    deps.retrieval().then((retrieval) => retrievePassages(retrieval, bot, input.message)),
     existing ? deps.sessions.history(bot.tenantId, existing.id, bot.historyTurns * 2, now) : [],
     existing ? undefined : deps.sessions.create(session),
   ]);
