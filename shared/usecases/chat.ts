@@ -59,6 +59,7 @@ export interface ChatTurnResult {
 
 const SNIPPET_CHARS = 240;
 const BOT_CACHE_MS = 30_000;
+const BOT_CACHE_MAX = 1000;
 const botCache = new Map<string, { bot: Bot | undefined; at: number }>();
 
 /** The bot, cached briefly per container: every turn needs it, and settings change rarely. */
@@ -67,6 +68,8 @@ async function loadBot(deps: ChatDeps, botId: string): Promise<Bot | undefined> 
   const cached = botCache.get(botId);
   if (cached && now - cached.at < BOT_CACHE_MS) return cached.bot;
   const bot = await deps.bots.findById(botId);
+  // A warm container may see many bots: keep the cache bounded.
+  if (botCache.size >= BOT_CACHE_MAX) botCache.clear();
   botCache.set(botId, { bot, at: now });
   return bot;
 }

@@ -23,11 +23,10 @@ import {
   createServer,
   type Http2ServerRequest,
   type Http2ServerResponse,
-  type Http2Session,
   type IncomingHttpHeaders,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
+import { listenHttp2 } from './listen.ts';
 
 export type BedrockChatFailure =
   | { kind: 'throttling' }
@@ -328,15 +327,9 @@ export async function startBedrockChatServer(): Promise<BedrockChatWireServer> {
       else res.stream.destroy();
     });
   });
-  const sessions = new Set<Http2Session>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('close', () => sessions.delete(session));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenHttp2(server);
   const wire: BedrockChatWireServer = {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     requests,
     answer: DEFAULT_ANSWER,
     frameDelayMs: 0,
@@ -349,11 +342,7 @@ export async function startBedrockChatServer(): Promise<BedrockChatWireServer> {
     get unfinished() {
       return unfinished;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const session of sessions) session.destroy();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close: listening.close,
   };
   return wire;
 }

@@ -7,13 +7,8 @@
 // cleartext, as the client's default handler (NodeHttp2Handler) does with an http:// endpoint.
 
 import { randomUUID } from 'node:crypto';
-import {
-  createServer,
-  type Http2ServerResponse,
-  type Http2Session,
-  type IncomingHttpHeaders,
-} from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Http2ServerResponse, type IncomingHttpHeaders } from 'node:http2';
+import { listenHttp2 } from './listen.ts';
 import { wireEmbedding } from './openai-server.ts';
 
 export type BedrockFailure =
@@ -189,15 +184,9 @@ export async function startBedrockServer(
     }
   });
 
-  const sessions = new Set<Http2Session>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('close', () => sessions.delete(session));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenHttp2(server);
   const wire: BedrockWireServer = {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     requests,
     failNext(count, failure) {
       for (let i = 0; i < count; i++) failures.push(failure);
@@ -209,11 +198,7 @@ export async function startBedrockServer(
     resetMaxInFlight() {
       maxInFlight = inFlight;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const session of sessions) session.destroy();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close: listening.close,
   };
   return wire;
 }

@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { sendOpenAIJson } from './listen.ts';
 
 export type OpenAIChatFailure =
   /** 429 `rate_limit_exceeded` with `retry-after` (seconds) and, if given, `retry-after-ms`. */
@@ -77,15 +78,7 @@ export async function startOpenAIChatServer(
   const failures: OpenAIChatFailure[] = [];
   let unfinished = 0;
 
-  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'x-request-id': `req_${randomUUID().replaceAll('-', '')}`,
-      'openai-processing-ms': '7',
-      ...headers,
-    });
-    res.end(typeof body === 'string' ? body : JSON.stringify(body));
-  };
+  const send = sendOpenAIJson;
   const error = (
     res: ServerResponse,
     status: number,

@@ -3,9 +3,10 @@
 // with float or base64 encodings, `usage`, bearer auth, the context-length error, and failures on
 // demand (429 with `retry-after`, 5xx, malformed bodies).
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { sendOpenAIJson } from './listen.ts';
 
 /** A deterministic unit vector for a text (the same text always gets the same vector). */
 export function wireEmbedding(text: string, dimension: number): number[] {
@@ -62,15 +63,7 @@ export async function startOpenAIServer(
   const requests: OpenAIRequest[] = [];
   const failures: OpenAIFailure[] = [];
 
-  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'x-request-id': `req_${randomUUID().replaceAll('-', '')}`,
-      'openai-processing-ms': '3',
-      ...headers,
-    });
-    res.end(typeof body === 'string' ? body : JSON.stringify(body));
-  };
+  const send = sendOpenAIJson;
   const invalid = (
     res: ServerResponse,
     message: string,

@@ -1,0 +1,42 @@
+// What every wire server needs around its request handler: a loopback port, and a close that
+// does not wait for clients' idle keep-alive connections (HTTP/2 sessions stay open otherwise).
+
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Http2Server, Http2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+
+/** Listens on a free loopback port; `close` ends open HTTP/2 sessions, then the server. */
+export async function listenHttp2(server: Http2Server): Promise<{ url: string; close: () => Promise<void> }> {
+  const sessions = new Set<Http2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        for (const session of sessions) session.destroy();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
+
+/** A JSON response with the headers OpenAI's API sends. */
+export function sendOpenAIJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'x-request-id': `req_${randomUUID().replaceAll('-', '')}`,
+    'openai-processing-ms': '5',
+    ...headers,
+  });
+  res.end(typeof body === 'string' ? body : JSON.stringify(body));
+}
