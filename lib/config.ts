@@ -97,8 +97,9 @@ export const configSchema = z
     /** Vector size: 256, 512 or 1024 for Titan v2; any size the model supports for openai. */
     embeddingDimension: z.coerce.number().int().positive().default(1024),
     /**
-     * Existing Secrets Manager secret holding the OpenAI API key (required with openai): the
-     * complete ARN, as the console shows it.
+     * Existing Secrets Manager secret holding the OpenAI API key, the complete ARN as the console
+     * shows it: required to embed with openai, and what bots whose model provider is openai use
+     * (whichever provider embeds).
      */
     openAiSecretArn: z
       .string()
@@ -107,7 +108,7 @@ export const configSchema = z
         'must be the complete ARN of a Secrets Manager secret (arn:aws:secretsmanager:…:secret:name-AbCdEf)',
       )
       .optional(),
-    /** An OpenAI-compatible server instead of api.openai.com (openai provider only). */
+    /** An OpenAI-compatible server instead of api.openai.com, for embedding and chat alike. */
     openAiBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
     defaultChatModelId: z.string().min(1).default('anthropic.claude-3-5-haiku-20241022-v1:0'),
     openSearch: openSearchSchema.prefault({}),
@@ -152,15 +153,13 @@ export const configSchema = z
           message: `must be ${TITAN_V2_DIMENSIONS.join(', ')} for Titan Text Embeddings v2`,
         });
       }
-      for (const key of ['openAiSecretArn', 'openAiBaseUrl'] as const) {
-        if (config[key] !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [key],
-            message: 'is only used when embeddingProvider is openai',
-          });
-        }
-      }
+    }
+    if (config.openAiBaseUrl !== undefined && config.openAiSecretArn === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['openAiBaseUrl'],
+        message: 'needs openAiSecretArn (the key for that server)',
+      });
     }
     if (config.embeddingProvider === 'openai' && config.openAiSecretArn === undefined) {
       ctx.addIssue({

@@ -33,6 +33,11 @@ export interface GatewayOptions {
   readonly binaryMediaTypes?: readonly string[];
   /** API Gateway ends buffered integrations after 29 s whatever the function's timeout. */
   readonly integrationTimeoutMs?: number;
+  /**
+   * Serves `PUT /_local/clock` (`{"offsetSeconds": n}`), which moves the functions' clock
+   * (shared/config/clock.ts). For tests only: `PARLEY_TEST_HOOKS=1`. API Gateway has no such route.
+   */
+  readonly testHooks?: boolean;
 }
 
 /** Lambda refuses synchronous invocation payloads and buffered responses above this (6 MB). */
@@ -41,6 +46,7 @@ export const API_INTEGRATION_TIMEOUT_MS = 29_000;
 /** After a 413, how much more of the body is read and dropped before the connection is cut. */
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
 const DRAIN_TIMEOUT_MS = 10_000;
+const CLOCK_HOOK_PATH = '/_local/clock';
 
 // ---------------------------------------------------------------------------------------------
 // API Gateway's own answers: the same codes, messages and statuses as the stack's Gateway Responses
@@ -270,6 +276,7 @@ export class Gateway {
   private readonly maxBodyBytes: number;
   private readonly binaryMediaTypes: readonly string[];
   private readonly integrationTimeoutMs: number;
+  private readonly testHooks: boolean;
   private readonly server: Server;
   private functions: FunctionHost | undefined;
   private boundPort: number | undefined;
@@ -281,6 +288,7 @@ export class Gateway {
     this.maxBodyBytes = options.maxBodyBytes ?? API_MAX_BODY_BYTES;
     this.binaryMediaTypes = options.binaryMediaTypes ?? API_BINARY_MEDIA_TYPES;
     this.integrationTimeoutMs = options.integrationTimeoutMs ?? API_INTEGRATION_TIMEOUT_MS;
+    this.testHooks = options.testHooks ?? false;
     this.server = createServer({ noDelay: true }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.logger.error('gateway failure', { error });
@@ -333,6 +341,29 @@ export class Gateway {
     clearTimeout(timer);
   }
 
+  /** The test hook behind `PUT /_local/clock`: sets the offset every function's clock reads. */
+  private async moveClock(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (method !== 'PUT') {
+      req.resume();
+      return reply(405, { error: { code: 'method_not_allowed', message: 'PUT {"offsetSeconds": n}' } });
+    }
+    let offset: unknown;
+    try {
+      offset = JSON.parse(Buffer.concat(await req.toArray()).toString('utf8')).offsetSeconds;
+    } catch {
+      offset = undefined;
+    }
+    if (typeof offset !== 'number' || !Number.isFinite(offset)) {
+      return reply(400, { error: { code: 'validation_failed', message: 'offsetSeconds must be a number' } });
+    }
+    process.env.CLOCK_OFFSET_SECONDS = String(offset);
+    this.logger.info('clock moved', { offsetSeconds: offset });
+    reply(200, { offsetSeconds: offset });
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const timing: Timing = { started: performance.now(), initMs: 0, handlerMs: 0 };
     const requestId = randomUUID();
@@ -348,6 +379,8 @@ export class Gateway {
       req.resume();
       return this.sendError(res, STARTING, requestId, timing, { 'Retry-After': '1' });
     }
+
+    if (this.testHooks && path === CLOCK_HOOK_PATH) return this.moveClock(req, res, method);
 
     const match = findRoute(this.resources, method, path);
     if (!match) {

@@ -48,6 +48,8 @@ export interface PlatformOptions {
   readonly logger?: Logger;
   /** Long-poll wait of the queue pollers. */
   readonly pollWaitSeconds?: number;
+  /** Serve the gateway's test hooks (moving the functions' clock). */
+  readonly testHooks?: boolean;
 }
 
 export interface Platform {
@@ -93,7 +95,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   };
 
   try {
-    const gateway = new Gateway({ routes: definitions.routes, logger: logger.child('gateway') });
+    const gateway = new Gateway({
+      routes: definitions.routes,
+      logger: logger.child('gateway'),
+      testHooks: options.testHooks,
+    });
     const port = await gateway.listen(options.port);
     cleanups.push(() => gateway.close());
 

@@ -1,6 +1,6 @@
 // `npm start`: the whole platform on http://127.0.0.1:$PORT (default 3000), data under
 // $PARLEY_DATA_DIR (default ./.parley), the operator key from $PARLEY_OPERATOR_KEY or generated once
-// and kept in the data dir. Ctrl-C or SIGTERM stops everything, DynamoDB Local's Java included.
+// and kept in the data dir; PARLEY_TEST_HOOKS=1 adds the gateway's test-only clock hook. Ctrl-C or SIGTERM stops everything, DynamoDB Local's Java included.
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -135,6 +135,7 @@ async function main() {
       logger,
       functionLogLevel: logLevel === 'SILENT' ? 'ERROR' : logLevel,
       publicBaseUrl: process.env.PUBLIC_BASE_URL || undefined,
+      testHooks: process.env.PARLEY_TEST_HOOKS === '1',
       // Both run once the port is ours, before anything else starts.
       beforeStart: () => {
         mkdirSync(dataDir, { recursive: true });

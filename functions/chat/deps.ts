@@ -5,10 +5,10 @@ import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/se
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { createLogEventPublisher } from '../../shared/adapters/events/log.ts';
 import { createChatModelFactory } from '../../shared/config/chat-models.ts';
+import { functionClock } from '../../shared/config/clock.ts';
 import { readEnv, required } from '../../shared/config/env.ts';
 import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
 import { once } from '../../shared/memo.ts';
-import { systemClock } from '../../shared/ports/clock.ts';
 import { createTurnGuard } from '../../shared/usecases/turn-guard.ts';
 import type { ChatFunctionDeps } from './routes.ts';
 
@@ -21,14 +21,14 @@ export const deps = once((): ChatFunctionDeps => {
     bots: repos.bots,
     keys: repos.keys,
     sessions: createDynamoSessionRepository(db, env.SESSIONS_TABLE),
-    clock: systemClock,
+    clock: functionClock,
     retrieval: once(async () => {
       const embedder = await createEmbedderFromEnv();
       return { embedder, index: await createVectorIndexFromEnv(embedder) };
     }),
     model: createChatModelFactory(),
     guard: createTurnGuard({
-      clock: systemClock,
+      clock: functionClock,
       rateLimiter: createDynamoRateLimiter(db, env.USAGE_TABLE),
       quotas: createDynamoQuotaStore(db, env.USAGE_TABLE),
       events: createLogEventPublisher(),

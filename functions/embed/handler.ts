@@ -1,11 +1,11 @@
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
+import { functionClock } from '../../shared/config/clock.ts';
 import { readEnv, required } from '../../shared/config/env.ts';
 import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
 import { EmbedMessageSchema } from '../../shared/ingestion/messages.ts';
 import { once } from '../../shared/memo.ts';
-import { systemClock } from '../../shared/ports/clock.ts';
 import { queues } from '../../shared/resources.ts';
 import { isFinalAttempt, sqsHandler } from '../../shared/sqs.ts';
 import { applyEmbedMessage, type EmbedDeps } from '../../shared/usecases/embed.ts';
@@ -17,7 +17,7 @@ const deps = once(async (): Promise<EmbedDeps> => {
   return {
     repos: createDynamoRepositories(db, env.TENANTS_TABLE),
     usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
-    clock: systemClock,
+    clock: functionClock,
     embedder,
     index: await createVectorIndexFromEnv(embedder),
   };

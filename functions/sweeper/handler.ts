@@ -1,14 +1,14 @@
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
+import { functionClock } from '../../shared/config/clock.ts';
 import { readEnv, required } from '../../shared/config/env.ts';
 import { logger } from '../../shared/logging.ts';
 import { once } from '../../shared/memo.ts';
-import { systemClock } from '../../shared/ports/clock.ts';
 import { sweepExpiredUploads } from '../../shared/usecases/documents.ts';
 
 const deps = once(() => {
   const env = readEnv({ TENANTS_TABLE: required });
-  return { repos: createDynamoRepositories(createDocumentClient(), env.TENANTS_TABLE), clock: systemClock };
+  return { repos: createDynamoRepositories(createDocumentClient(), env.TENANTS_TABLE), clock: functionClock };
 });
 
 /** Runs on a schedule: documents whose upload never arrived end `failed` with a reason. */

@@ -47,9 +47,9 @@ export const ENV = {
   embeddingModelId: 'EMBEDDING_MODEL_ID',
   /** Vector size, as a decimal string. */
   embeddingDimension: 'EMBEDDING_DIMENSION',
-  /** With the openai provider: the secret holding the OpenAI API key. */
+  /** With the openai embedding provider, and for chat when configured: the secret holding the OpenAI API key. */
   openAiApiKeySecretArn: 'OPENAI_API_KEY_SECRET_ARN',
-  /** With the openai provider and an `openAiBaseUrl`: the OpenAI-compatible server to call. */
+  /** With the OpenAI key and an `openAiBaseUrl`: the OpenAI-compatible server to call. */
   openAiBaseUrl: 'OPENAI_BASE_URL',
 } as const;
 
@@ -89,17 +89,8 @@ export class Functions extends Construct {
 
     // The OpenAI API key's secret exists outside the stack; it is imported once, if it is used.
     let openAiSecret: secretsmanager.ISecret | undefined;
-    const openAiKey = () => {
-      if (!config.openAiSecretArn) {
-        throw new Error(
-          'Invalid Parley config: openAiSecretArn is required when embeddingProvider is openai',
-        );
-      }
-      openAiSecret ??= secretsmanager.Secret.fromSecretCompleteArn(
-        this,
-        'OpenAiApiKey',
-        config.openAiSecretArn,
-      );
+    const openAiKey = (arn: string) => {
+      openAiSecret ??= secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', arn);
       return openAiSecret;
     };
 
@@ -190,12 +181,17 @@ export class Functions extends Construct {
         environment[ENV.embeddingProvider] = config.embeddingProvider;
         environment[ENV.embeddingModelId] = config.embeddingModelId;
         environment[ENV.embeddingDimension] = String(config.embeddingDimension);
-        if (config.embeddingProvider === 'openai') {
-          const secret = openAiKey();
-          secret.grantRead(role);
-          environment[ENV.openAiApiKeySecretArn] = secret.secretArn;
-          if (config.openAiBaseUrl) environment[ENV.openAiBaseUrl] = config.openAiBaseUrl;
-        }
+      }
+      // Embedding with openai needs the key (the config requires it then); chat uses it when
+      // configured, for the bots whose model provider is openai.
+      const usesOpenAi =
+        (def.models?.includes('embedding') && config.embeddingProvider === 'openai') ||
+        def.models?.includes('chat');
+      if (usesOpenAi && config.openAiSecretArn) {
+        const secret = openAiKey(config.openAiSecretArn);
+        secret.grantRead(role);
+        environment[ENV.openAiApiKeySecretArn] = secret.secretArn;
+        if (config.openAiBaseUrl) environment[ENV.openAiBaseUrl] = config.openAiBaseUrl;
       }
       if (operatorFunctions.has(name)) {
         props.operatorKey.grantRead(role);

@@ -1,4 +1,4 @@
-import type { ChatModel, ChatProvider } from '../ports/chat-model.ts';
+import { type ChatModel, ChatModelUnavailableError, type ChatProvider } from '../ports/chat-model.ts';
 import { optional, readEnv } from './env.ts';
 
 /**
@@ -30,7 +30,22 @@ export function createChatModelFactory(): (provider: ChatProvider) => Promise<Ch
           import('../adapters/chat/openai.ts'),
           import('../adapters/openai-key.ts'),
         ]);
-        const client = new OpenAI({ apiKey: await resolveOpenAIKey(env), baseURL: env.OPENAI_BASE_URL });
+        if (!env.OPENAI_API_KEY && !env.OPENAI_API_KEY_SECRET_ARN) {
+          // A bot may name OpenAI in a deployment without its key: the bot answers with its
+          // fallback message, and the log says why.
+          throw new ChatModelUnavailableError(
+            'OpenAI is not configured: set openAiSecretArn in the stack config (OPENAI_API_KEY locally)',
+            { provider: 'openai', reason: 'not_configured' },
+          );
+        }
+        const apiKey = await resolveOpenAIKey(env).catch((cause: unknown) => {
+          throw new ChatModelUnavailableError('the OpenAI API key could not be read', {
+            provider: 'openai',
+            reason: 'unavailable',
+            cause,
+          });
+        });
+        const client = new OpenAI({ apiKey, baseURL: env.OPENAI_BASE_URL });
         return createOpenAIChatModel({ client });
       }
     }

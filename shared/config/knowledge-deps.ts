@@ -4,8 +4,8 @@ import { createDynamoRepositories } from '../adapters/dynamodb/repositories.ts';
 import { createS3BlobStore, createS3Client } from '../adapters/s3/blob-store.ts';
 import { createSqsQueue } from '../adapters/sqs/queue.ts';
 import type { EmbedMessage } from '../ingestion/messages.ts';
-import { systemClock } from '../ports/clock.ts';
 import type { KnowledgeDeps } from '../usecases/documents.ts';
+import { functionClock } from './clock.ts';
 import { readEnv, required } from './env.ts';
 
 /** Repositories, the documents bucket and the embed queue: what document use-cases need. */
@@ -13,7 +13,7 @@ export function createKnowledgeDeps(): KnowledgeDeps {
   const env = readEnv({ TENANTS_TABLE: required, DOCUMENTS_BUCKET: required, EMBED_QUEUE_URL: required });
   return {
     repos: createDynamoRepositories(createDocumentClient(), env.TENANTS_TABLE),
-    clock: systemClock,
+    clock: functionClock,
     blobs: createS3BlobStore(createS3Client(), env.DOCUMENTS_BUCKET),
     embedQueue: createSqsQueue<EmbedMessage>(new SQSClient({}), env.EMBED_QUEUE_URL),
   };

@@ -91,7 +91,9 @@ export type ChatFailureReason =
   /** The answer broke off after text had been streamed (`partial: true`). */
   | 'interrupted'
   /** The caller's signal aborted. */
-  | 'aborted';
+  | 'aborted'
+  /** The deployment has no credentials for the bot's provider (no OpenAI API key configured). */
+  | 'not_configured';
 
 /**
  * The model gave no (complete) answer. The pipeline answers with the bot's fallback message

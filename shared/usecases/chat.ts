@@ -200,8 +200,8 @@ export async function finishTurn(
 /** One buffered turn: the answer, or the bot's fallback message when the model stays down. */
 export async function chatTurn(deps: ChatDeps, input: ChatTurnInput): Promise<ChatTurnResult> {
   const turn = await prepareTurn(deps, input);
-  const model = await deps.model(turn.bot.model.provider);
   try {
+    const model = await deps.model(turn.bot.model.provider);
     const result = await model.complete({
       ...turn.request,
       signal: AbortSignal.timeout(deps.modelBudgetMs ?? 25_000),
@@ -237,9 +237,9 @@ export async function* chatTurnStream(
 ): AsyncGenerator<ChatStreamOutput> {
   const turn = await prepareTurn(deps, input);
   yield { type: 'session', sessionId: turn.session.id };
-  const model = await deps.model(turn.bot.model.provider);
   let text = '';
   try {
+    const model = await deps.model(turn.bot.model.provider);
     // No overall cap: the adapter bounds the time to the first text and the silences between
     // events; `signal` ends the stream when the client goes away.
     for await (const event of model.stream({ ...turn.request, signal })) {

@@ -88,6 +88,14 @@ describe('deployment config', () => {
     });
   });
 
+  it('takes an OpenAI key for chat while Bedrock embeds', () => {
+    const secret = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:parley-openai-AbC123';
+    expect(parseConfig({ openAiSecretArn: secret })).toMatchObject({
+      embeddingProvider: 'bedrock',
+      openAiSecretArn: secret,
+    });
+  });
+
   it.each([256, 512, 1024])('accepts Titan v2 dimension %d', (dimension) => {
     expect(parseConfig({ embeddingDimension: dimension }).embeddingDimension).toBe(dimension);
   });
@@ -109,16 +117,7 @@ describe('deployment config', () => {
     [{ embeddingModelId: 'amazon.*' }, /embeddingModelId: must be a Bedrock foundation-model id/],
     [{ embeddingModelId: 'arn:aws:bedrock:us-east-1::foundation-model/x' }, /embeddingModelId/],
     [{ embeddingProvider: 'openai' }, /openAiSecretArn: is required when embeddingProvider is openai/],
-    [
-      {
-        openAiSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:parley-openai-AbC123',
-      },
-      /openAiSecretArn: is only used when embeddingProvider is openai/,
-    ],
-    [
-      { openAiBaseUrl: 'https://llm.example.com/v1' },
-      /openAiBaseUrl: is only used when embeddingProvider is openai/,
-    ],
+    [{ openAiBaseUrl: 'https://llm.example.com/v1' }, /openAiBaseUrl: needs openAiSecretArn/],
     [
       {
         embeddingProvider: 'openai',

@@ -174,6 +174,12 @@ describe('schedules', () => {
 });
 
 describe('environment', () => {
+  it('never moves a function’s clock (only the local platform’s test hook does)', () => {
+    for (const built of [bedrock, openai]) {
+      for (const name of names) expect(env(built, name)).not.toHaveProperty('CLOCK_OFFSET_SECONDS');
+    }
+  });
+
   it('gives each function the names of exactly the resources its definition lists', () => {
     for (const name of names) {
       const variables = env(bedrock, name);
@@ -236,6 +242,28 @@ describe('environment', () => {
       expect(env(openai, name)).not.toHaveProperty('OPENAI_API_KEY_SECRET_ARN');
       expect(env(openai, name)).not.toHaveProperty('OPENAI_BASE_URL');
     }
+  });
+});
+
+describe('an OpenAI key for chat while Bedrock embeds', () => {
+  let built: typeof bedrock;
+  beforeAll(() => {
+    built = build({ openAiSecretArn: OPENAI_SECRET_ARN, openAiBaseUrl: 'https://llm.example.com/v1' });
+  });
+
+  it('reaches the chat functions only, which may read the secret', () => {
+    for (const name of names) {
+      const chats = ((functions[name] as { models?: readonly string[] }).models ?? []).includes('chat');
+      const variables = env(built, name);
+      const reads = JSON.stringify(grants(built, name, 'secretsmanager:')).includes(OPENAI_SECRET_ARN);
+      expect({ name, key: variables.OPENAI_API_KEY_SECRET_ARN, reads }).toEqual({
+        name,
+        key: chats ? OPENAI_SECRET_ARN : undefined,
+        reads: chats,
+      });
+      if (chats) expect(variables.OPENAI_BASE_URL).toBe('https://llm.example.com/v1');
+    }
+    expect(env(built, 'embed')).toMatchObject({ EMBEDDING_PROVIDER: 'bedrock' });
   });
 });
 

@@ -53,6 +53,12 @@ beforeAll(async () => {
   expect((await waitForDocument(key, botId, documentId)).status).toBe('ready');
 }, 120_000);
 
+/** Moves the functions' clock `offsetSeconds` from now (the gateway's test hook). */
+async function moveClock(offsetSeconds: number) {
+  const moved = await api('/_local/clock', { method: 'PUT', body: { offsetSeconds } });
+  expect(moved.status).toBe(200);
+}
+
 const ask = (
   bot: string,
   message: string,
@@ -102,6 +108,32 @@ describe('chat', () => {
     expect((await api(`/chat/${botId}/sessions/${sessionId}`, { method: 'DELETE', key })).status).toBe(404);
     const after = await ask(botId, 'Hello again', { key, sessionId });
     expect(after.json.sessionId).not.toBe(sessionId);
+  });
+
+  it('forgets a session past its TTL, by the platform’s clock', async () => {
+    const brief = await api('/admin/bots', {
+      method: 'POST',
+      key,
+      body: { name: 'Brief', sessionTtlSeconds: 60 },
+    });
+    const briefId = brief.json.bot.id;
+    const first = await ask(briefId, 'Hello?', { key });
+    const sessionId = first.json.sessionId;
+    expect((await ask(briefId, 'Still there?', { key, sessionId })).json.sessionId).toBe(sessionId);
+    const session = () => api(`/admin/bots/${briefId}/sessions/${sessionId}`, { key });
+    expect((await session()).status).toBe(200);
+
+    await moveClock(30);
+    try {
+      expect((await session()).status).toBe(200);
+      await moveClock(61);
+      expect((await session()).status).toBe(404);
+      const later = await ask(briefId, 'Hello again', { key, sessionId });
+      expect(later.status).toBe(200);
+      expect(later.json.sessionId).not.toBe(sessionId);
+    } finally {
+      await moveClock(0);
+    }
   });
 
   it('serves public bots to allowed origins with CORS, and nothing to others', async () => {
@@ -243,6 +275,41 @@ describe('streamed chat', () => {
         return { event, data: data ? JSON.parse(data) : undefined };
       });
   }
+
+  it('answers with the fallback message when the bot’s provider has no key configured, keeping the question', async () => {
+    const bot = await api('/admin/bots', {
+      method: 'POST',
+      key,
+      body: {
+        name: 'Unkeyed',
+        model: { provider: 'openai', id: 'gpt-4o-mini' },
+        fallbackMessage: 'We are offline; a person will answer soon.',
+      },
+    });
+    const unkeyed = bot.json.bot.id;
+    const buffered = await ask(unkeyed, 'Are you there?', { key });
+    expect(buffered.status).toBe(200);
+    expect(buffered.json).toMatchObject({
+      reply: 'We are offline; a person will answer soon.',
+      fallback: true,
+    });
+    const streamed = await api(`/chat/${unkeyed}/stream`, {
+      method: 'POST',
+      key,
+      body: { message: 'Hello?', sessionId: buffered.json.sessionId },
+    });
+    const events = parseEvents(streamed.text);
+    expect(events.at(-1)).toMatchObject({ event: 'done', data: { fallback: true } });
+    const conversation = await api(`/admin/bots/${unkeyed}/sessions/${buffered.json.sessionId}`, { key });
+    expect(
+      conversation.json.messages.map((m: { role: string; content: string }) => [m.role, m.content]),
+    ).toEqual([
+      ['user', 'Are you there?'],
+      ['assistant', 'We are offline; a person will answer soon.'],
+      ['user', 'Hello?'],
+      ['assistant', 'We are offline; a person will answer soon.'],
+    ]);
+  });
 
   it('streams session, deltas, citations and done, with the same grounded answer', async () => {
     const res = await api(`/chat/${botId}/stream`, {

@@ -12,6 +12,7 @@ import {
   lambdaEnvironment,
 } from '../../local/lambda.ts';
 import { createLogger, parseLogLevel } from '../../local/log.ts';
+import { functionClock } from '../../shared/config/clock.ts';
 import { invocations } from '../fixtures/handlers/http.ts';
 import { closeGate, openGate, streamState } from '../fixtures/handlers/stream-control.ts';
 import { REPO_ROOT } from '../support/platform.ts';
@@ -344,6 +345,30 @@ describe("API Gateway's own answers", () => {
     const started = Date.now();
     await expectEnvelope(await fetch(`${base}/slow`), 504, 'internal');
     expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it('has the clock hook only with test hooks on, and it moves the functions’ clock', async () => {
+    const clockUrl = (url: string) => `${url}/_local/clock`;
+    const put = (url: string, body: string) => fetch(clockUrl(url), { method: 'PUT', body });
+    await expectEnvelope(await put(base, '{"offsetSeconds":60}'), 404, 'not_found');
+    expect(process.env.CLOCK_OFFSET_SECONDS).toBeUndefined();
+
+    const hooked = new Gateway({ routes, testHooks: true });
+    await hooked.listen(0);
+    hooked.attach(new FunctionHost({ functions, rootDir: REPO_ROOT }));
+    try {
+      expect((await put(hooked.url, '{"offsetSeconds":"soon"}')).status).toBe(400);
+      expect((await put(hooked.url, 'not json')).status).toBe(400);
+      expect((await fetch(clockUrl(hooked.url))).status).toBe(405);
+      const before = functionClock.now().getTime();
+      expect(await (await put(hooked.url, '{"offsetSeconds":3600}')).json()).toEqual({ offsetSeconds: 3600 });
+      expect(functionClock.now().getTime() - before).toBeGreaterThanOrEqual(3_600_000);
+      await put(hooked.url, '{"offsetSeconds":0}');
+      expect(functionClock.now().getTime() - before).toBeLessThan(3_600_000);
+    } finally {
+      delete process.env.CLOCK_OFFSET_SECONDS;
+      await hooked.close();
+    }
   });
 
   it('answers 503 until the functions are attached', async () => {

@@ -11,6 +11,15 @@ import { PLATFORM_FILE, type PlatformInfo, TEST_OUTPUT_DIR } from './platform.ts
 
 export default async function globalSetup(): Promise<void> {
   mkdirSync(TEST_OUTPUT_DIR, { recursive: true });
+  // The tests' platform is offline whatever the developer's shell holds: no hosted model keys.
+  for (const name of [
+    'OPENAI_API_KEY',
+    'OPENAI_API_KEY_SECRET_ARN',
+    'OPENAI_BASE_URL',
+    'EMBEDDING_PROVIDER',
+  ]) {
+    delete process.env[name];
+  }
   const logFile = join(TEST_OUTPUT_DIR, 'platform.log');
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-test-'));
   const operatorKey = randomBytes(32).toString('base64url');
@@ -21,6 +30,8 @@ export default async function globalSetup(): Promise<void> {
       PARLEY_DATA_DIR: dataDir,
       PARLEY_OPERATOR_KEY: operatorKey,
       LOG_LEVEL: 'DEBUG',
+      // PUT /_local/clock: tests move the functions' clock (a session past its TTL).
+      PARLEY_TEST_HOOKS: '1',
       // The platform stops by itself if this process dies without a teardown.
       PARLEY_PARENT_PID: String(process.pid),
     },
