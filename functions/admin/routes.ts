@@ -9,6 +9,7 @@ import { PageQuerySchema, pageOf } from '../../shared/http/pagination.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable, tenantOf } from '../../shared/http/router.ts';
 import type { SessionRepository } from '../../shared/ports/repositories.ts';
+import type { UsageRepository } from '../../shared/ports/usage.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../shared/usecases/api-keys.ts';
 import {
   type CascadeDeps,
@@ -32,6 +33,7 @@ import { usageRoute } from './usage-route.ts';
 
 export interface AdminDeps extends CascadeDeps, AuthDeps, UsageReadDeps {
   sessions: SessionRepository;
+  usage: UsageRepository;
   retrieval: () => Promise<Pick<RetrievalDeps, 'index' | 'embedder'>>;
   healthChecks: readonly HealthCheck[];
   openApi: () => unknown;

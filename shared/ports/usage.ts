@@ -42,4 +42,6 @@ export interface UsageRepository {
   ): Promise<Map<string, DayCounters>>;
   /** The period's counters (zeros when nothing was recorded). */
   period(tenantId: string, period: string): Promise<PeriodUsage>;
+  /** Forgets everything recorded for the tenant (its deletion); returns how many records went. */
+  deleteTenant(tenantId: string): Promise<number>;
 }

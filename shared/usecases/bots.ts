@@ -9,6 +9,7 @@ import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parseInput } from '../domain/validation.ts';
 import type { Page, PageRequest, SessionRepository } from '../ports/repositories.ts';
+import type { UsageRepository } from '../ports/usage.ts';
 import type { KnowledgeDeps } from './documents.ts';
 import type { TenantDeps } from './tenants.ts';
 
@@ -58,9 +59,13 @@ export async function updateBot(
   return bot;
 }
 
-/** What deleting a bot reaches: its documents, objects, chunks and conversations. */
+/**
+ * What deleting a bot reaches: its documents, objects, chunks and conversations; deleting a
+ * tenant also its usage records. (A bot's usage stays with its tenant's history.)
+ */
 export interface CascadeDeps extends KnowledgeDeps {
   sessions: Pick<SessionRepository, 'deleteAllOfBot'>;
+  usage: Pick<UsageRepository, 'deleteTenant'>;
 }
 
 /**

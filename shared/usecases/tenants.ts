@@ -84,5 +84,6 @@ export async function deleteTenant(deps: CascadeDeps, tenantId: string): Promise
   for (const botId of await repos.bots.listIds(tenantId)) await deleteBotCascade(deps, tenantId, botId);
   // Chunks of bots whose deletion was cut short earlier, if any.
   await deps.embedQueue.send([{ kind: 'delete-tenant', tenantId }]);
+  await deps.usage.deleteTenant(tenantId);
   await repos.tenants.delete(tenantId);
 }

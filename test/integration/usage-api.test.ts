@@ -2,6 +2,7 @@
 // clock), and GET /admin/usage over HTTP (the platform's clock: today). Usage is written the way
 // the chat pipeline and the embed worker write it, through the same adapters.
 
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoQuotaStore, createDynamoRateLimiter } from '../../shared/adapters/dynamodb/limits.ts';
@@ -205,6 +206,39 @@ describe('GET /admin/usage', () => {
     const perBot = await api(`/admin/usage?from=${today}&to=${today}&botId=${second}`, { key: tenant.key });
     expect(perBot.status).toBe(200);
     expect(perBot.json.totals).toMatchObject({ messages: 1, inputTokens: 40, outputTokens: 10 });
+  });
+
+  it('forgets a deleted tenant’s usage, and nobody else’s', async () => {
+    const gone = await tenantWithBots('Usage deleted', {}, 1);
+    const kept = await tenantWithBots('Usage kept', {}, 1);
+    clockMs = Date.now();
+    for (const tenant of [gone, kept])
+      await turn(tenant, tenant.botIds[0] ?? '', { inputTokens: 10, outputTokens: 5 });
+    const records = async (tenantId: string) => {
+      const page = await createDocumentClient().send(
+        new QueryCommand({
+          TableName: platform().env.USAGE_TABLE,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` },
+          ConsistentRead: true,
+        }),
+      );
+      return page.Items?.length ?? 0;
+    };
+    // Its bot's day, its own day, and the month.
+    expect(await records(gone.tenantId)).toBe(3);
+
+    const deleted = await api(`/admin/tenants/${gone.tenantId}`, {
+      method: 'DELETE',
+      key: platform().operatorKey,
+    });
+    expect(deleted.status).toBe(204);
+    expect(await records(gone.tenantId)).toBe(0);
+    expect(await records(kept.tenantId)).toBe(3);
+    const today = isoDay(clockMs);
+    expect(
+      (await api(`/admin/usage?from=${today}&to=${today}`, { key: kept.key })).json.totals.messages,
+    ).toBe(1);
   });
 
   it('answers 400 with field paths, 404 for another tenant’s bot, 401 without a key', async () => {

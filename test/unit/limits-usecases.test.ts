@@ -97,6 +97,11 @@ function memoryUsage(
     async period(tenantId, period) {
       return { ...(quotas.periods.get(`${tenantId}/${period}`) ?? { period, messages: 0, tokens: 0 }) };
     },
+    async deleteTenant(tenantId) {
+      const mine = [...rows.keys()].filter((key) => key.startsWith(`${tenantId}/`));
+      for (const key of mine) rows.delete(key);
+      return mine.length;
+    },
   };
 }
 

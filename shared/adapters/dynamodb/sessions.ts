@@ -1,5 +1,4 @@
 import {
-  BatchWriteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -9,6 +8,7 @@ import {
 import type { ChatSession, StoredMessage } from '../../domain/session.ts';
 import { epochSeconds } from '../../ports/clock.ts';
 import type { SessionRepository } from '../../ports/repositories.ts';
+import { deletePartition } from './batch.ts';
 import { decodeCursor, encodeCursor } from './pagination.ts';
 
 // sessions table: one partition per session, pk TENANT#<tenantId>#SESSION#<sessionId>, with the
@@ -48,18 +48,6 @@ function pick<T>(item: Record<string, unknown>, fields: readonly string[]): T {
 }
 
 export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table: string): SessionRepository {
-  async function deleteItems(keys: { pk: string; sk: string }[]) {
-    for (let i = 0; i < keys.length; i += 25) {
-      let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        if (attempt > 8) throw new Error(`BatchWrite left ${requests.length} session items undeleted`);
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-        const result = await db.send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
-        requests = (result.UnprocessedItems?.[table] ?? []) as typeof requests;
-      }
-    }
-  }
-
   const repository: SessionRepository = {
     async get(tenantId, botId, sessionId, now) {
       const { Item } = await db.send(
@@ -169,22 +157,8 @@ export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table:
         new GetCommand({ TableName: table, Key: { pk, sk: 'META' }, ConsistentRead: true }),
       );
       if (!Item || Item.botId !== botId) return false;
-      const keys: { pk: string; sk: string }[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const result = await db.send(
-          new QueryCommand({
-            TableName: table,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': pk },
-            ProjectionExpression: 'pk, sk',
-            ExclusiveStartKey: start,
-          }),
-        );
-        keys.push(...((result.Items ?? []) as { pk: string; sk: string }[]));
-        start = result.LastEvaluatedKey;
-      } while (start);
-      await deleteItems(keys);
+      // Messages carry the same TTL, so a deletion cut short leaves nothing for long.
+      await deletePartition(db, table, pk);
       return true;
     },
 

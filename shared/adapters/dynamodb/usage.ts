@@ -13,6 +13,7 @@ import {
   usageTenantPk,
 } from '../../domain/limits.ts';
 import type { DayCounters, UsageRepository } from '../../ports/usage.ts';
+import { deletePartition } from './batch.ts';
 import { toPeriodUsage } from './limits.ts';
 
 // usage table, tenant partition (pk TENANT#<tenantId>):
@@ -107,5 +108,9 @@ export function createDynamoUsageRepository(db: DynamoDBDocumentClient, table: s
       );
       return toPeriodUsage(period, result.Item);
     },
+
+    // The days and periods live in the tenant's partition. Its bots' rate windows (RATE#…) expire
+    // by TTL within minutes and are left to it.
+    deleteTenant: (tenantId) => deletePartition(db, table, usageTenantPk(tenantId)),
   };
 }

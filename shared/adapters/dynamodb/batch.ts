@@ -1,0 +1,53 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+
+type Key = Record<string, unknown>;
+
+/** BatchWriteItem takes at most 25 requests. */
+const BATCH_WRITE_MAX = 25;
+const MAX_ATTEMPTS = 9;
+
+/** Deletes items by key, 25 at a time, retrying what DynamoDB leaves unprocessed (with backoff). */
+export async function deleteKeys(
+  db: DynamoDBDocumentClient,
+  table: string,
+  keys: readonly Key[],
+): Promise<void> {
+  for (let i = 0; i < keys.length; i += BATCH_WRITE_MAX) {
+    let requests = keys.slice(i, i + BATCH_WRITE_MAX).map((Key) => ({ DeleteRequest: { Key } }));
+    for (let attempt = 0; requests.length > 0; attempt++) {
+      if (attempt >= MAX_ATTEMPTS)
+        throw new Error(`BatchWrite left ${requests.length} items of ${table} undeleted`);
+      if (attempt > 0) await sleep(Math.random() * Math.min(1000, 50 * 2 ** attempt));
+      const result = await db.send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
+      requests = (result.UnprocessedItems?.[table] ?? []) as typeof requests;
+    }
+  }
+}
+
+/** Deletes every item of partition `pk` (a table keyed pk/sk), a page of keys at a time; returns how many. */
+export async function deletePartition(
+  db: DynamoDBDocumentClient,
+  table: string,
+  pk: string,
+): Promise<number> {
+  let deleted = 0;
+  let start: Key | undefined;
+  do {
+    const page = await db.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ProjectionExpression: 'pk, sk',
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    const keys = page.Items ?? [];
+    await deleteKeys(db, table, keys);
+    deleted += keys.length;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return deleted;
+}
