@@ -12,6 +12,7 @@ import { gatewayResponses } from '../shared/gateway-responses.ts';
 import { errorResponse } from '../shared/http/response.ts';
 import { API_BINARY_MEDIA_TYPES, API_MAX_BODY_BYTES } from '../shared/resources.ts';
 import { LOCAL_ACCOUNT_ID } from './aws.ts';
+import { type AwsCalls, callsTo, countAwsCalls, describeCalls } from './aws-calls.ts';
 import { keepConnectionsLonger } from './keep-alive.ts';
 import { type FunctionHost, type InvokeOutcome, LocalResponseStream, type ResponseHead } from './lambda.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -267,6 +268,8 @@ interface Timing {
   /** Loading the function's module (a cold start). */
   initMs: number;
   handlerMs: number;
+  /** The AWS calls the invocation made (counted for DynamoDB and SQS). */
+  readonly awsCalls: AwsCalls;
 }
 
 export class Gateway {
@@ -365,7 +368,7 @@ export class Gateway {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const timing: Timing = { started: performance.now(), initMs: 0, handlerMs: 0 };
+    const timing: Timing = { started: performance.now(), initMs: 0, handlerMs: 0, awsCalls: new Map() };
     const requestId = randomUUID();
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
@@ -428,7 +431,9 @@ export class Gateway {
       functions.definition(functionName).timeoutSeconds * 1000,
       this.integrationTimeoutMs,
     );
-    const outcome = await functions.invoke<unknown>(functionName, event, { timeoutMs });
+    const outcome = await countAwsCalls(timing.awsCalls, () =>
+      functions.invoke<unknown>(functionName, event, { timeoutMs }),
+    );
     timing.handlerMs = outcome.durationMs;
     this.writeBuffered(res, outcome, functionName, requestId, timing);
   }
@@ -660,7 +665,10 @@ export class Gateway {
       }
     };
     stream.on('error', (error) => this.logger.warn('response stream error', { requestId, error }));
-    return functions.invokeStreaming(functionName, event, stream).then((outcome) => {
+    const invocation = countAwsCalls(timing.awsCalls, () =>
+      functions.invokeStreaming(functionName, event, stream),
+    );
+    return invocation.then((outcome) => {
       timing.handlerMs = outcome.durationMs;
       if (outcome.status === 'ok') {
         if (!stream.writableEnded) stream.end();
@@ -693,6 +701,11 @@ export class Gateway {
       const parts = [`handler;dur=${handler.toFixed(2)}`];
       if (init >= 0.5) parts.push(`init;dur=${init.toFixed(2)}`);
       parts.push(`gateway;dur=${Math.max(0, total - handler - init).toFixed(2)}`);
+      // Calls made so far: all of a buffered response's, those before the first byte of a stream's.
+      for (const service of ['DynamoDB', 'SQS']) {
+        if (callsTo(timing.awsCalls, service) > 0)
+          parts.push(`${service.toLowerCase()};desc="${describeCalls(timing.awsCalls, service)}"`);
+      }
       res.setHeader('Server-Timing', parts.join(', '));
     }
     res.statusCode = statusCode;
@@ -724,6 +737,7 @@ export class Gateway {
       ms: Number(total.toFixed(1)),
       handlerMs: Number(timing.handlerMs.toFixed(1)),
       initMs: timing.initMs >= 0.5 ? Number(timing.initMs.toFixed(1)) : undefined,
+      awsCalls: timing.awsCalls.size ? Object.fromEntries(timing.awsCalls) : undefined,
       requestId,
     });
   }

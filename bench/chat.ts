@@ -1,0 +1,423 @@
+// bench/chat: what one chat turn costs the platform, through the local platform.
+//
+// The models answer at once: a local OpenAI-compatible server (the test suite's wire servers for
+// chat completions and embeddings, behind one base URL) that the platform reaches through the real
+// `openai` client, so every millisecond measured is the platform's: the gateway, the handler, the
+// bot and session reads, limits, retrieval (an embedding call and a LanceDB search), the prompt,
+// the message and usage writes. Limits are raised so that nothing is refused.
+//
+// It prints, per concurrency (1, 10 and 50 sessions, each worker its own session):
+//   - requests per second and p50/p99 latency of buffered turns, and the platform's overhead per
+//     turn: latency minus the model calls a turn makes (one embedding and one completion, both
+//     measured alone in this run through the same client);
+//   - DynamoDB calls per turn, counted by the local gateway (Server-Timing);
+//   - time to the first streamed byte (the `session` event) and to the first `delta`;
+// plus, in fresh Node processes, the cold-start import time and the size of both chat bundles
+// built with the stack's esbuild options. Baselines, same run: a bare node:http round trip, one
+// DynamoDB Local GetItem (locally, the turn waits mostly on its DynamoDB round trips), and importing
+// an empty module.
+//
+//   npm run bench:chat     (BENCH_TURNS=300 BENCH_CONCURRENCY=1,10,50 to change the load)
+
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { build } from 'esbuild';
+import OpenAI from 'openai';
+import { BUNDLE_FILE, esbuildOptions } from '../lib/bundling.ts';
+import { REPO_ROOT } from '../lib/constructs/functions.ts';
+import { spawnPlatform } from '../local/spawn.ts';
+import { functions } from '../shared/resources.ts';
+import { startOpenAIChatServer } from '../test/support/wire/openai-chat-server.ts';
+import { startOpenAIServer } from '../test/support/wire/openai-server.ts';
+
+const TURNS = Number(process.env.BENCH_TURNS ?? 300);
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10,50').split(',').map(Number);
+const API_KEY = 'sk-bench-zero-latency';
+const MODEL = 'gpt-4o-mini';
+const QUESTION = 'When does the museum shop open, and who invented the Zorblax-9 teapot?';
+const DOCUMENT = `# Museum
+
+## The Zorblax teapot
+
+The Zorblax-9 teapot was invented by Marguerite Oyelaran in 1987 in Tromsø.
+
+## Opening hours
+
+The museum shop opens at 10:30 every day except Mondays. ${'It sells postcards, books and teapots. '.repeat(40)}
+`;
+
+const run = promisify(execFile);
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+const sortedOf = (values: number[]) => [...values].sort((a, b) => a - b);
+const median = (values: number[]) => percentile(sortedOf(values), 50);
+const ms = (value: number) => value.toFixed(1).padStart(7);
+
+/** One base URL for both wire servers: embeddings to one, chat completions to the other. */
+async function zeroLatencyModels() {
+  const [embeddings, chat] = await Promise.all([
+    startOpenAIServer({ apiKey: API_KEY }),
+    startOpenAIChatServer({ apiKey: API_KEY }),
+  ]);
+  chat.answer = 'The shop opens at 10:30 [1]; Marguerite Oyelaran invented the teapot [1].';
+  const router = createServer((req, res) => {
+    const target = new URL(req.url?.startsWith('/v1/embeddings') ? embeddings.baseURL : chat.baseURL);
+    const upstream = httpRequest(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => router.listen(0, '127.0.0.1', resolve));
+  const baseURL = `http://127.0.0.1:${(router.address() as AddressInfo).port}/v1`;
+  return {
+    baseURL,
+    /** The wire servers keep every request; the bench needs none of them. */
+    forget: () => {
+      (embeddings.requests as unknown[]).length = 0;
+      (chat.requests as unknown[]).length = 0;
+    },
+    close: async () => {
+      router.closeAllConnections();
+      await new Promise((resolve) => router.close(resolve));
+      await Promise.all([embeddings.close(), chat.close()]);
+    },
+  };
+}
+
+/** The model calls of one turn, alone: an embedding and a completion through the openai client. */
+async function modelCallsAlone(baseURL: string, times: number): Promise<number[]> {
+  const client = new OpenAI({ apiKey: API_KEY, baseURL });
+  const samples: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const started = performance.now();
+    await client.embeddings.create({ model: 'text-embedding-3-small', input: [QUESTION], dimensions: 1024 });
+    await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: QUESTION }] });
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+/** GetItem round trips to the platform's DynamoDB Local: the floor under each of a turn's serial reads and writes. */
+async function dynamodbRoundTrips(dataDir: string, times: number): Promise<number[]> {
+  const runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as {
+    endpoints: { dynamodb: string };
+    env: Record<string, string>;
+  };
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: runtime.endpoints.dynamodb,
+      region: runtime.env.AWS_REGION,
+      credentials: {
+        accessKeyId: runtime.env.AWS_ACCESS_KEY_ID ?? '',
+        secretAccessKey: runtime.env.AWS_SECRET_ACCESS_KEY ?? '',
+      },
+    }),
+  );
+  const samples: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const started = performance.now();
+    await client.send(
+      new GetCommand({ TableName: runtime.env.TENANTS_TABLE, Key: { pk: 'BENCH', sk: 'BENCH' } }),
+    );
+    samples.push(performance.now() - started);
+  }
+  client.destroy();
+  return samples;
+}
+
+/** A bare node:http server answering a small JSON body: one HTTP round trip on this machine. */
+async function bareHttp() {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"reply":"ok"}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+interface Turn {
+  ms: number;
+  dynamodbCalls: number;
+  dynamodbDetail: string;
+}
+
+/** Runs `total` requests over `concurrency` workers, each keeping its own session. */
+async function load(
+  concurrency: number,
+  total: number,
+  send: (worker: number, session: string | undefined) => Promise<{ turn: Turn; session?: string }>,
+) {
+  const turns: Turn[] = [];
+  const sessions: (string | undefined)[] = Array.from({ length: concurrency }, () => undefined);
+  let remaining = total;
+  const started = performance.now();
+  await Promise.all(
+    sessions.map(async (_, worker) => {
+      while (remaining-- > 0) {
+        const { turn, session } = await send(worker, sessions[worker]);
+        sessions[worker] = session;
+        turns.push(turn);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { turns, rps: turns.length / seconds };
+}
+
+function dynamodbCalls(serverTiming: string | null): { count: number; detail: string } {
+  const match = /dynamodb;desc="(\d+) \(([^)]*)\)"/.exec(serverTiming ?? '');
+  return { count: Number(match?.[1] ?? 0), detail: match?.[2] ?? '' };
+}
+
+/** The chat bundles, built as the stack builds them: size, and import time in a fresh Node. */
+async function coldStart() {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-chat-bundles-'));
+  try {
+    writeFileSync(join(dir, 'empty.mjs'), 'export const handler = () => {};\n');
+    const importTime = async (file: string, env: Record<string, string>) => {
+      const probe = [
+        'globalThis.awslambda = { streamifyResponse: (fn) => fn, HttpResponseStream: { from: (s) => s } };',
+        'const started = performance.now();',
+        'await import(process.argv[1]);',
+        'console.log(performance.now() - started);',
+      ].join(' ');
+      const samples: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const { stdout } = await run(
+          process.execPath,
+          ['--input-type=module', '-e', probe, pathToFileURL(file).href],
+          { cwd: dir, env: { PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', ...env } },
+        );
+        samples.push(Number(stdout.trim()));
+      }
+      return median(samples);
+    };
+    const env = { TENANTS_TABLE: 't', SESSIONS_TABLE: 's', USAGE_TABLE: 'u', EMBEDDING_PROVIDER: 'bedrock' };
+    const results = [];
+    for (const name of ['chat', 'chat-stream'] as const) {
+      const outdir = join(dir, name);
+      await build(
+        esbuildOptions(join(REPO_ROOT, functions[name].entry), outdir, join(REPO_ROOT, 'tsconfig.json')),
+      );
+      const file = join(outdir, BUNDLE_FILE);
+      results.push({
+        name,
+        bytes: statSync(file).size,
+        gzipped: gzipSync(readFileSync(file)).length,
+        importMs: await importTime(file, env),
+      });
+    }
+    return { results, baselineMs: await importTime(join(dir, 'empty.mjs'), {}) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const models = await zeroLatencyModels();
+  const bare = await bareHttp();
+  const dataDir = mkdtempSync(join(tmpdir(), 'parley-bench-chat-'));
+  const operatorKey = randomBytes(32).toString('base64url');
+  const platform = await spawnPlatform({
+    logFile: join(dataDir, 'platform.log'),
+    env: {
+      PORT: '0',
+      PARLEY_DATA_DIR: dataDir,
+      PARLEY_OPERATOR_KEY: operatorKey,
+      LOG_LEVEL: 'WARN',
+      PARLEY_PARENT_PID: String(process.pid),
+      EMBEDDING_PROVIDER: 'openai',
+      OPENAI_BASE_URL: models.baseURL,
+      OPENAI_API_KEY: API_KEY,
+    },
+  });
+  const base = platform.baseUrl;
+  try {
+    const call = async (path: string, key: string, body?: unknown, method = body ? 'POST' : 'GET') => {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+      // biome-ignore lint/suspicious/noExplicitAny: the bench reads a few fields of the API's answers.
+      return response.json() as Promise<Record<string, any>>;
+    };
+    const tenant = await call('/admin/tenants', operatorKey, {
+      name: 'Bench',
+      plan: { monthlyMessages: 1_000_000_000, monthlyTokens: 1_000_000_000_000 },
+    });
+    const key: string = tenant.apiKey;
+    const bot = await call('/admin/bots', key, {
+      name: 'Museum',
+      model: { provider: 'openai', id: MODEL },
+      // The wire server's embeddings are hashes of the text, not meanings: every passage counts.
+      retrieval: { topK: 4, minScore: 0 },
+      rateLimits: { perMinute: 100_000, perSecond: 10_000, perUserPerMinute: 10_000 },
+    });
+    const botId: string = bot.bot.id;
+    // The document goes in through the presigned POST, as a browser uploads it.
+    const upload = await call(`/admin/bots/${botId}/documents`, key, {
+      filename: 'museum.md',
+      contentType: 'text/markdown',
+      size: Buffer.byteLength(DOCUMENT),
+    });
+    const form = new FormData();
+    for (const [name, value] of Object.entries(upload.upload.fields as Record<string, string>))
+      form.append(name, value);
+    form.append('file', new Blob([DOCUMENT], { type: 'text/markdown' }), 'museum.md');
+    const posted = await fetch(upload.upload.url, { method: 'POST', body: form });
+    if (!posted.ok) throw new Error(`upload: ${posted.status}`);
+    for (let ready = false; !ready; ) {
+      const status = (await call(`/admin/bots/${botId}/documents/${upload.document.id}`, key)).document
+        .status;
+      if (status === 'failed') throw new Error('the bench document failed to ingest');
+      ready = status === 'ready';
+      if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+
+    const buffered = async (_worker: number, session: string | undefined) => {
+      const started = performance.now();
+      const response = await fetch(`${base}/chat/${botId}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: QUESTION, ...(session && { sessionId: session }) }),
+      });
+      const body = (await response.json()) as {
+        sessionId?: string;
+        citations?: unknown[];
+        fallback?: boolean;
+      };
+      const elapsed = performance.now() - started;
+      if (response.status !== 200 || body.fallback || !body.citations?.length) {
+        throw new Error(`a turn answered ${response.status} ${JSON.stringify(body)}`);
+      }
+      const calls = dynamodbCalls(response.headers.get('server-timing'));
+      return {
+        turn: { ms: elapsed, dynamodbCalls: calls.count, dynamodbDetail: calls.detail },
+        session: body.sessionId,
+      };
+    };
+    const bareRoundTrip = async () => {
+      const started = performance.now();
+      await (await fetch(bare.url, { method: 'POST', body: '{}' })).arrayBuffer();
+      return { turn: { ms: performance.now() - started, dynamodbCalls: 0, dynamodbDetail: '' } };
+    };
+
+    // Warm up: module loads, LanceDB's table, DynamoDB Local's JIT, connection pools.
+    await load(8, 200, buffered);
+    await load(8, 200, bareRoundTrip);
+    models.forget();
+    const modelAlone = sortedOf(await modelCallsAlone(models.baseURL, 200));
+    const dynamodbAlone = sortedOf(await dynamodbRoundTrips(dataDir, 200));
+
+    console.log(`bench/chat — Node ${process.version}, ${TURNS} turns per run, ${base}`);
+    console.log(
+      `model calls alone (1 embedding + 1 completion, zero-latency server, openai client): ` +
+        `p50 ${percentile(modelAlone, 50).toFixed(2)} ms, p99 ${percentile(modelAlone, 99).toFixed(2)} ms\n`,
+    );
+    console.log(
+      `one DynamoDB Local GetItem alone (this process, same emulator): p50 ${percentile(
+        dynamodbAlone,
+        50,
+      ).toFixed(2)} ms, p99 ${percentile(dynamodbAlone, 99).toFixed(2)} ms\n`,
+    );
+    console.log('buffered turns (POST /chat/{botId}), each worker its own session');
+    console.log(
+      'sessions   turns/s   p50 ms   p99 ms   overhead p50   overhead p99   bare HTTP p50   DynamoDB calls/turn',
+    );
+    let detail = '';
+    for (const concurrency of CONCURRENCY) {
+      const { turns, rps } = await load(concurrency, Math.max(TURNS, concurrency * 4), buffered);
+      const { turns: bareTurns } = await load(concurrency, Math.max(TURNS, concurrency * 4), bareRoundTrip);
+      models.forget();
+      const latency = sortedOf(turns.map((t) => t.ms));
+      const overhead = sortedOf(turns.map((t) => t.ms - percentile(modelAlone, 50)));
+      const calls = turns.map((t) => t.dynamodbCalls);
+      const meanCalls = calls.reduce((a, b) => a + b, 0) / calls.length;
+      detail = turns.at(-1)?.dynamodbDetail ?? '';
+      console.log(
+        `${String(concurrency).padStart(8)} ${rps.toFixed(0).padStart(9)} ${ms(percentile(latency, 50))}  ${ms(
+          percentile(latency, 99),
+        )}  ${ms(percentile(overhead, 50)).padStart(13)}  ${ms(percentile(overhead, 99)).padStart(13)}  ${ms(
+          percentile(sortedOf(bareTurns.map((t) => t.ms)), 50),
+        ).padStart(14)}  ${meanCalls.toFixed(1).padStart(20)}`,
+      );
+    }
+    console.log(`DynamoDB calls of a follow-up turn: ${detail}\n`);
+
+    // Streamed: time to the first byte of the body (the `session` event) and to the first delta.
+    const firstByte: number[] = [];
+    const firstDelta: number[] = [];
+    for (let i = 0; i < Math.min(TURNS, 200); i++) {
+      const started = performance.now();
+      const response = await fetch(`${base}/chat/${botId}/stream`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: QUESTION }),
+      });
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (!text) firstByte.push(performance.now() - started);
+        text += decoder.decode(value, { stream: true });
+        if (firstDelta.length <= i && text.includes('event: delta'))
+          firstDelta.push(performance.now() - started);
+      }
+      if (!text.includes('event: done')) throw new Error(`a stream ended without done: ${text}`);
+    }
+    models.forget();
+    const fb = sortedOf(firstByte);
+    const fd = sortedOf(firstDelta);
+    console.log('streamed turns (POST /chat/{botId}/stream), one at a time');
+    console.log(
+      `time to first byte: p50 ${percentile(fb, 50).toFixed(1)} ms, p99 ${percentile(fb, 99).toFixed(1)} ms; ` +
+        `to first delta: p50 ${percentile(fd, 50).toFixed(1)} ms, p99 ${percentile(fd, 99).toFixed(1)} ms\n`,
+    );
+  } finally {
+    platform.child.kill('SIGTERM');
+    await new Promise((resolve) => platform.child.once('exit', resolve));
+    rmSync(dataDir, { recursive: true, force: true });
+    await Promise.all([models.close(), bare.close()]);
+  }
+
+  const cold = await coldStart();
+  console.log(
+    'cold start: the bundles as the stack builds them, imported in a fresh Node 24 process (median of 7)',
+  );
+  for (const bundle of cold.results) {
+    console.log(
+      `${bundle.name.padEnd(12)} ${(bundle.bytes / 1024).toFixed(0).padStart(6)} KiB (${(
+        bundle.gzipped / 1024
+      ).toFixed(0)} KiB gzipped), import ${bundle.importMs.toFixed(1)} ms (${(
+        bundle.importMs / cold.baselineMs
+      ).toFixed(0)}× an empty module's ${cold.baselineMs.toFixed(2)} ms)`,
+    );
+  }
+}
+
+await main();
