@@ -84,6 +84,10 @@ describe('chat', () => {
     });
     expect(res.json).toMatchObject({ sessionId: expect.stringMatching(/^ses_/), fallback: false });
     expect(res.json.usage.inputTokens).toBeGreaterThan(0);
+    // The local gateway counts the turn's DynamoDB calls by operation (bench/chat reads them).
+    const calls = /dynamodb;desc="(\d+) \(([^)]*)\)"/.exec(res.headers['server-timing'] ?? '');
+    expect(Number(calls?.[1])).toBeGreaterThanOrEqual(5);
+    expect(calls?.[2]).toMatch(/GetItem \d+.*UpdateItem \d+/);
   });
 
   it("keeps the session across turns, and another bot of the tenant can't see the document", async () => {
