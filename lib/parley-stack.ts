@@ -85,6 +85,7 @@ export class ParleyStack extends Stack {
       buckets: this.data.buckets,
       search: this.search,
       operatorKey: this.secrets.operatorKey,
+      channelKey: this.secrets.channelKey,
       logRetention,
     });
     this.api = new Api(this, 'Api', {

@@ -141,6 +141,11 @@ export interface FunctionDefinition {
   readonly models?: readonly ('embedding' | 'chat')[];
   /** Runs on a timer (EventBridge in AWS, a timer in the local platform). */
   readonly schedule?: { readonly rateMinutes: number };
+  /**
+   * Channel credentials through the SecretBox: `seal` stores them (and opens them to disconnect),
+   * `open` only reads them. In AWS: the channel key's GenerateDataKey and Decrypt, or Decrypt only.
+   */
+  readonly channelSecrets?: 'seal' | 'open';
 }
 
 export const functions = {
@@ -155,6 +160,8 @@ export const functions = {
     buckets: { documents: ['delete'] },
     search: 'read',
     models: ['embedding'],
+    // Connecting a channel seals its credentials; disconnecting opens them (Telegram's webhook).
+    channelSecrets: 'seal',
   },
   upload: {
     entry: 'functions/upload/handler.ts',

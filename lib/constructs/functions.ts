@@ -5,6 +5,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -51,6 +52,8 @@ export const ENV = {
   openAiApiKeySecretArn: 'OPENAI_API_KEY_SECRET_ARN',
   /** With the OpenAI key and an `openAiBaseUrl`: the OpenAI-compatible server to call. */
   openAiBaseUrl: 'OPENAI_BASE_URL',
+  /** Functions with `channelSecrets`: the KMS key (ARN) sealing channel credentials. */
+  channelKeyId: 'CHANNEL_KEY_ID',
 } as const;
 
 /** Object actions are granted on the bucket's key prefix (`OBJECT_KEY_PREFIXES`), listing with it as condition. */
@@ -70,6 +73,7 @@ export interface FunctionsProps {
   readonly buckets: Record<BucketName, s3.IBucket>;
   readonly search: Search;
   readonly operatorKey: secretsmanager.ISecret;
+  readonly channelKey: kms.IKey;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -192,6 +196,12 @@ export class Functions extends Construct {
         secret.grantRead(role);
         environment[ENV.openAiApiKeySecretArn] = secret.secretArn;
         if (config.openAiBaseUrl) environment[ENV.openAiBaseUrl] = config.openAiBaseUrl;
+      }
+      if (def.channelSecrets) {
+        // Sealing asks KMS for a data key; opening (and a sealer's disconnect) decrypts one.
+        if (def.channelSecrets === 'seal') props.channelKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+        else props.channelKey.grantDecrypt(role);
+        environment[ENV.channelKeyId] = props.channelKey.keyArn;
       }
       if (operatorFunctions.has(name)) {
         props.operatorKey.grantRead(role);

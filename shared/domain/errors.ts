@@ -87,6 +87,12 @@ export class BotDisabledError extends AppError {
   readonly code = 'bot_disabled';
 }
 
+/** A platform we depend on (Telegram, Meta) could not be reached: 502, and the client may retry. */
+export class UpstreamUnavailableError extends AppError {
+  readonly status = 502;
+  readonly code = 'internal';
+}
+
 /** A failure we do not show to clients: the handler answers 500 `internal`. */
 export class InternalError extends AppError {
   readonly status = 500;

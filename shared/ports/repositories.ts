@@ -1,5 +1,6 @@
 import type { ApiKeyRecord } from '../domain/api-key.ts';
 import type { Bot } from '../domain/bot.ts';
+import type { ChannelConnection, ChannelType } from '../domain/channel.ts';
 import type { KnowledgeDocument } from '../domain/document.ts';
 import type { ChatSession, StoredMessage } from '../domain/session.ts';
 import type { Tenant } from '../domain/tenant.ts';
@@ -115,4 +116,24 @@ export interface Repositories {
   keys: ApiKeyRepository;
   bots: BotRepository;
   documents: DocumentRepository;
+}
+
+export interface ChannelRepository {
+  /** Creates or replaces the bot's connection to the channel. */
+  put(connection: ChannelConnection): Promise<void>;
+  get(tenantId: string, botId: string, type: ChannelType): Promise<ChannelConnection | undefined>;
+  /** The bot's connections, in channel order. */
+  list(tenantId: string, botId: string): Promise<ChannelConnection[]>;
+  /** The deleted connection, if there was one. */
+  delete(tenantId: string, botId: string, type: ChannelType): Promise<ChannelConnection | undefined>;
+  /** Records an inbound delivery (at most once a minute per connection: webhooks are hot). */
+  touchInbound(tenantId: string, botId: string, type: ChannelType, at: string): Promise<void>;
+  /** Records the outcome of the last send or setup: `error` with a reason, or back to `connected`. */
+  setStatus(
+    tenantId: string,
+    botId: string,
+    type: ChannelType,
+    error: string | undefined,
+    at: string,
+  ): Promise<void>;
 }

@@ -408,6 +408,24 @@ describe('least privilege', () => {
     }
   });
 
+  it('KMS: sealers may generate data keys and decrypt, openers only decrypt, others nothing; all on the channel key', () => {
+    const keyArn = render(bedrock.stack.resolve(bedrock.stack.secrets.channelKey.keyArn));
+    for (const name of names) {
+      const access = (functions[name] as { channelSecrets?: 'seal' | 'open' }).channelSecrets;
+      const kms = grants(bedrock, name, 'kms:');
+      const expected =
+        access === 'seal'
+          ? { 'kms:Decrypt': [keyArn], 'kms:GenerateDataKey': [keyArn] }
+          : access === 'open'
+            ? { 'kms:Decrypt': [keyArn] }
+            : {};
+      expect({ name, kms }).toEqual({ name, kms: expected });
+      const variables = env(bedrock, name);
+      expect({ name, key: 'CHANNEL_KEY_ID' in variables }).toEqual({ name, key: access !== undefined });
+    }
+    expect(names.filter((n) => 'channelSecrets' in functions[n])).toContain('admin');
+  });
+
   it('SQS: each function sends to its sendsTo queues and consumes only its own queue', () => {
     const queueIds = Object.fromEntries(
       (Object.keys(queues) as (keyof typeof queues)[]).map((q) => [

@@ -336,6 +336,15 @@ describe('operator key, alarms and outputs', () => {
     });
   });
 
+  it('seals channel credentials with a rotating customer key kept when the stack goes', () => {
+    const key = template.findResources('AWS::KMS::Key')[logicalId(stack, stack.secrets.channelKey)];
+    expect(key).toMatchObject({
+      Properties: { EnableKeyRotation: true, Description: expect.stringMatching(/channel credentials/) },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
   it('outputs the API URL, the documents bucket and the on-call topic', () => {
     template.hasOutput('ApiUrl', { Value: Match.anyValue() });
     template.hasOutput('DocumentsBucketName', {

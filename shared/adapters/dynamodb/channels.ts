@@ -1,0 +1,113 @@
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { CHANNEL_TYPES, type ChannelConnection } from '../../domain/channel.ts';
+import type { ChannelRepository } from '../../ports/repositories.ts';
+
+// tenants table, the tenant's partition: pk TENANT#<tenantId>, sk CHANNEL#<botId>#<type>. The
+// webhook finds the tenant through the bot (by id) and then reads the connection by key.
+
+const pk = (tenantId: string) => `TENANT#${tenantId}`;
+const sk = (botId: string, type: string) => `CHANNEL#${botId}#${type}`;
+const INBOUND_RESOLUTION_MS = 60_000;
+
+function toConnection(item: Record<string, unknown> | undefined): ChannelConnection | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, ...connection } = item;
+  return connection as unknown as ChannelConnection;
+}
+
+export function createDynamoChannelRepository(db: DynamoDBDocumentClient, table: string): ChannelRepository {
+  return {
+    async put(connection) {
+      await db.send(
+        new PutCommand({
+          TableName: table,
+          Item: { pk: pk(connection.tenantId), sk: sk(connection.botId, connection.type), ...connection },
+        }),
+      );
+    },
+
+    async get(tenantId, botId, type) {
+      const { Item } = await db.send(
+        new GetCommand({
+          TableName: table,
+          Key: { pk: pk(tenantId), sk: sk(botId, type) },
+          ConsistentRead: true,
+        }),
+      );
+      return toConnection(Item);
+    },
+
+    async list(tenantId, botId) {
+      const { Items } = await db.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': pk(tenantId), ':prefix': `CHANNEL#${botId}#` },
+          ConsistentRead: true,
+        }),
+      );
+      const connections = (Items ?? []).flatMap((item) => toConnection(item) ?? []);
+      return connections.sort((a, b) => CHANNEL_TYPES.indexOf(a.type) - CHANNEL_TYPES.indexOf(b.type));
+    },
+
+    async delete(tenantId, botId, type) {
+      const { Attributes } = await db.send(
+        new DeleteCommand({
+          TableName: table,
+          Key: { pk: pk(tenantId), sk: sk(botId, type) },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      return toConnection(Attributes);
+    },
+
+    async touchInbound(tenantId, botId, type, at) {
+      const before = new Date(Date.parse(at) - INBOUND_RESOLUTION_MS).toISOString();
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { pk: pk(tenantId), sk: sk(botId, type) },
+            UpdateExpression: 'SET lastInboundAt = :at',
+            ConditionExpression:
+              'attribute_exists(pk) AND (attribute_not_exists(lastInboundAt) OR lastInboundAt < :before)',
+            ExpressionAttributeValues: { ':at': at, ':before': before },
+          }),
+        );
+      } catch (error) {
+        // Touched within the minute, or disconnected meanwhile: nothing to record.
+        if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      }
+    },
+
+    async setStatus(tenantId, botId, type, error, at) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { pk: pk(tenantId), sk: sk(botId, type) },
+            UpdateExpression:
+              error === undefined
+                ? 'SET #status = :connected, updatedAt = :at REMOVE lastError'
+                : 'SET #status = :error, lastError = :reason, updatedAt = :at',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues:
+              error === undefined
+                ? { ':connected': 'connected', ':at': at }
+                : { ':error': 'error', ':reason': error.slice(0, 500), ':at': at },
+          }),
+        );
+      } catch (failure) {
+        if ((failure as Error).name !== 'ConditionalCheckFailedException') throw failure;
+      }
+    },
+  };
+}

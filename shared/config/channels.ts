@@ -1,0 +1,26 @@
+import { join } from 'node:path';
+import type { SecretBox } from '../ports/secret-box.ts';
+import { optional, readEnv } from './env.ts';
+
+/** The local platform's channel key, beside its other data (created on first use, mode 0600). */
+export const LOCAL_CHANNEL_KEY_FILE = 'channel-secrets.key';
+
+/**
+ * The SecretBox for channel credentials: KMS envelope encryption with `CHANNEL_KEY_ID` (the stack
+ * sets it), else AES-256-GCM with a key in the local platform's data dir.
+ */
+export async function createSecretBoxFromEnv(): Promise<SecretBox> {
+  const env = readEnv({ CHANNEL_KEY_ID: optional, PARLEY_DATA_DIR: optional });
+  if (env.CHANNEL_KEY_ID) {
+    const [{ KMSClient }, { createKmsSecretBox }] = await Promise.all([
+      import('@aws-sdk/client-kms'),
+      import('../adapters/secret-box/kms.ts'),
+    ]);
+    return createKmsSecretBox({ client: new KMSClient({}), keyId: env.CHANNEL_KEY_ID });
+  }
+  if (env.PARLEY_DATA_DIR) {
+    const { createLocalSecretBox } = await import('../adapters/secret-box/local.ts');
+    return createLocalSecretBox(join(env.PARLEY_DATA_DIR, LOCAL_CHANNEL_KEY_FILE));
+  }
+  throw new Error('Invalid environment: CHANNEL_KEY_ID (AWS) or PARLEY_DATA_DIR (local) is required');
+}

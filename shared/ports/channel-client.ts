@@ -1,0 +1,54 @@
+import type { ChannelCredentials, ChannelType } from '../domain/channel.ts';
+
+/** What a channel's platform API does for Parley: send replies, and (Telegram) manage its webhook. */
+export interface ChannelClient<C extends ChannelType = ChannelType> {
+  readonly channel: C;
+  /**
+   * Sends `text` to the platform user `to` (Telegram: chat id; WhatsApp: phone number; Messenger
+   * and Instagram: the page-scoped / Instagram-scoped user id), split at the platform's limit and
+   * converted to its formatting, parts in order. Retries 429, 5xx and Meta's throttling codes with
+   * backoff; throws `ChannelSendError` when it gives up. Returns the platform's message ids.
+   */
+  send(credentials: ChannelCredentials[C], to: string, text: string): Promise<{ messageIds: string[] }>;
+}
+
+export interface TelegramAdmin {
+  /** `getMe`: the bot's username when the token is valid; `ChannelSendError` (rejected) otherwise. */
+  verify(botToken: string): Promise<{ id: number; username: string }>;
+  /** `setWebhook` with the secret token Telegram will echo in `X-Telegram-Bot-Api-Secret-Token`. */
+  setWebhook(botToken: string, url: string, secretToken: string): Promise<void>;
+  /** `deleteWebhook` (also drops pending updates). */
+  deleteWebhook(botToken: string): Promise<void>;
+}
+
+export type ChannelFailure =
+  /** The platform refused the request (bad token, unknown recipient): retrying cannot help. */
+  | 'rejected'
+  /** Throttled or failing until the retries ran out. */
+  | 'unavailable';
+
+export class ChannelSendError extends Error {
+  readonly channel: ChannelType;
+  readonly failure: ChannelFailure;
+  /** The HTTP status of the last attempt, when there was one. */
+  readonly status?: number;
+  /** Parts already delivered before the failure (a split reply). */
+  readonly delivered: number;
+  constructor(
+    message: string,
+    options: {
+      channel: ChannelType;
+      failure: ChannelFailure;
+      status?: number;
+      delivered?: number;
+      cause?: unknown;
+    },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'ChannelSendError';
+    this.channel = options.channel;
+    this.failure = options.failure;
+    this.status = options.status;
+    this.delivered = options.delivered ?? 0;
+  }
+}
