@@ -1,8 +1,10 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { createDynamoChannelRepository } from '../../shared/adapters/dynamodb/channels.ts';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/sessions.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { createOperatorKeySource } from '../../shared/adapters/operator-key.ts';
+import { createTelegramFromEnv, lazySecretBox } from '../../shared/config/channels.ts';
 import { optional, readEnv, required } from '../../shared/config/env.ts';
 import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
 import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
@@ -34,6 +36,9 @@ const deps = once((): AdminDeps => {
   return {
     ...knowledge,
     usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
+    channels: createDynamoChannelRepository(db, env.TENANTS_TABLE),
+    secretBox: lazySecretBox(),
+    telegram: createTelegramFromEnv(),
     sessions: createDynamoSessionRepository(db, env.SESSIONS_TABLE),
     keys: knowledge.repos.keys,
     operatorKey: createOperatorKeySource(env),

@@ -29,6 +29,7 @@ import {
   updateTenant,
 } from '../../shared/usecases/tenants.ts';
 import type { UsageReadDeps } from '../../shared/usecases/usage.ts';
+import { channelRoutes } from './channel-routes.ts';
 import { usageRoute } from './usage-route.ts';
 
 export interface AdminDeps extends CascadeDeps, AuthDeps, UsageReadDeps {
@@ -185,6 +186,7 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
         json(200, { bot: await updateBot(deps(), tenantOf(principal), params.botId ?? '', body) }),
     }),
     'GET /admin/usage': usageRoute(deps),
+    ...channelRoutes(deps),
     'POST /admin/bots/{botId}/search': defineRoute({
       summary: 'What the bot would retrieve for a query, with scores and metadata',
       body: SearchSchema,

@@ -1,4 +1,7 @@
 import { join } from 'node:path';
+import { createTelegramClient } from '../adapters/channels/telegram.ts';
+import { once } from '../memo.ts';
+import type { ChannelClient, TelegramAdmin } from '../ports/channel-client.ts';
 import type { SecretBox } from '../ports/secret-box.ts';
 import { optional, readEnv } from './env.ts';
 
@@ -23,4 +26,19 @@ export async function createSecretBoxFromEnv(): Promise<SecretBox> {
     return createLocalSecretBox(join(env.PARLEY_DATA_DIR, LOCAL_CHANNEL_KEY_FILE));
   }
   throw new Error('Invalid environment: CHANNEL_KEY_ID (AWS) or PARLEY_DATA_DIR (local) is required');
+}
+
+/** A SecretBox built on first use (the KMS client and its module load only when a channel is touched). */
+export function lazySecretBox(): SecretBox {
+  const box = once(createSecretBoxFromEnv);
+  return {
+    seal: async (plaintext, context) => (await box()).seal(plaintext, context),
+    open: async (sealed, context) => (await box()).open(sealed, context),
+  };
+}
+
+/** Telegram's Bot API client: api.telegram.org, or `TELEGRAM_API_BASE_URL` (tests). */
+export function createTelegramFromEnv(): ChannelClient<'telegram'> & TelegramAdmin {
+  const env = readEnv({ TELEGRAM_API_BASE_URL: optional });
+  return createTelegramClient({ baseUrl: env.TELEGRAM_API_BASE_URL });
 }

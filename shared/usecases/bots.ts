@@ -10,6 +10,7 @@ import { newId } from '../domain/ids.ts';
 import { parseInput } from '../domain/validation.ts';
 import type { Page, PageRequest, SessionRepository } from '../ports/repositories.ts';
 import type { UsageRepository } from '../ports/usage.ts';
+import { type ChannelDeps, disconnectAllChannels } from './channels.ts';
 import type { KnowledgeDeps } from './documents.ts';
 import type { TenantDeps } from './tenants.ts';
 
@@ -60,10 +61,11 @@ export async function updateBot(
 }
 
 /**
- * What deleting a bot reaches: its documents, objects, chunks and conversations; deleting a
- * tenant also its usage records. (A bot's usage stays with its tenant's history.)
+ * What deleting a bot reaches: its channels (Telegram's webhook deleted), documents, objects,
+ * chunks and conversations; deleting a tenant also its usage records. (A bot's usage stays with
+ * its tenant's history.)
  */
-export interface CascadeDeps extends KnowledgeDeps {
+export interface CascadeDeps extends KnowledgeDeps, ChannelDeps {
   sessions: Pick<SessionRepository, 'deleteAllOfBot'>;
   usage: Pick<UsageRepository, 'deleteTenant'>;
 }
@@ -75,6 +77,7 @@ export interface CascadeDeps extends KnowledgeDeps {
  */
 export async function deleteBotCascade(deps: CascadeDeps, tenantId: string, botId: string): Promise<boolean> {
   const existed = await deps.repos.bots.delete(tenantId, botId);
+  await disconnectAllChannels(deps, tenantId, botId);
   await deps.sessions.deleteAllOfBot(tenantId, botId);
   const documents = await deps.repos.documents.listAll(tenantId, botId);
   for (const document of documents) {

@@ -7,7 +7,12 @@ import {
   CredentialSchemas,
   maskCredentials,
 } from '../domain/channel.ts';
-import { BadRequestError, NotFoundError, UpstreamUnavailableError } from '../domain/errors.ts';
+import {
+  BadRequestError,
+  type FieldIssue,
+  NotFoundError,
+  UpstreamUnavailableError,
+} from '../domain/errors.ts';
 import { parseInput } from '../domain/validation.ts';
 import { logger } from '../logging.ts';
 import { ChannelSendError, type TelegramAdmin } from '../ports/channel-client.ts';
@@ -56,11 +61,15 @@ export async function connectChannel(
   const secrets: ChannelSecrets = { credentials: credentials as ChannelSecrets['credentials'] };
   if (type === 'telegram') {
     const token = credentials.botToken ?? '';
-    await callTelegram(() => deps.telegram.verify(token), 'check the bot token');
+    await callTelegram(() => deps.telegram.verify(token), 'check the bot token', {
+      path: 'botToken',
+      message: 'Telegram does not accept this bot token',
+    });
     secrets.webhookSecret = newTelegramSecretToken();
     await callTelegram(
       () => deps.telegram.setWebhook(token, webhookUrl, secrets.webhookSecret ?? ''),
       'set the webhook',
+      { path: '', message: `Telegram refused the webhook URL ${webhookUrl} (it must be public HTTPS)` },
     );
   }
   const now = deps.clock.now().toISOString();
@@ -79,14 +88,13 @@ export async function connectChannel(
   return connection;
 }
 
-async function callTelegram<T>(call: () => Promise<T>, what: string): Promise<T> {
+/** A Telegram call while connecting: its refusal is the admin's to fix (400), its absence a 502. */
+async function callTelegram<T>(call: () => Promise<T>, what: string, refused: FieldIssue): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof ChannelSendError && error.failure === 'rejected') {
-      throw new BadRequestError(`Telegram refused to ${what}`, [
-        { path: 'botToken', message: 'Telegram does not accept this bot token' },
-      ]);
+      throw new BadRequestError(`Telegram refused to ${what}`, [refused]);
     }
     throw new UpstreamUnavailableError(`Telegram could not be reached to ${what}; try again`, {
       cause: error,

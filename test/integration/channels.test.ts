@@ -1,0 +1,267 @@
+// Connecting bots to channels over HTTP, on a platform of its own whose Telegram is a local server
+// speaking the Bot API: the token checked with getMe, the webhook registered with a secret token,
+// credentials sealed at rest and masked in every answer, disconnects and bot deletes removing the
+// webhook and the credentials.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { type StartedPlatform, spawnPlatform } from '../../local/spawn.ts';
+import { LOCAL_CHANNEL_KEY_FILE } from '../../shared/config/channels.ts';
+import { TEST_OUTPUT_DIR } from '../support/platform.ts';
+import {
+  DEFAULT_TELEGRAM_TOKEN,
+  startTelegramServer,
+  type TelegramWireServer,
+} from '../support/wire/telegram-server.ts';
+
+const PUBLIC_BASE_URL = 'https://bots.example.com';
+const WHATSAPP = {
+  phoneNumberId: '106540352242922',
+  accessToken: `EAAG${'x'.repeat(40)}Wh4t`,
+  appSecret: 'f'.repeat(28) + 'a5ec',
+  verifyToken: 'verify-me-please-1234',
+};
+
+let telegram: TelegramWireServer;
+let started: StartedPlatform;
+let dataDir: string;
+let logFile: string;
+const operatorKey = randomBytes(32).toString('base64url');
+
+async function call(path: string, init: { method?: string; key?: string; body?: unknown } = {}) {
+  const res = await fetch(`${started.baseUrl}${path}`, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers: { 'content-type': 'application/json', ...(init.key && { authorization: `Bearer ${init.key}` }) },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response fields
+  return { status: res.status, text: '', json: (await res.json().catch(() => undefined)) as any };
+}
+
+async function tenantWithBot(name: string) {
+  const tenant = await call('/admin/tenants', { key: operatorKey, body: { name } });
+  const key: string = tenant.json.apiKey;
+  const bot = await call('/admin/bots', { key, body: { name: `${name} bot` } });
+  return { key, tenantId: tenant.json.tenant.id as string, botId: bot.json.bot.id as string };
+}
+
+/** The channel items stored for a bot, read behind the API. */
+async function storedChannels(tenantId: string, botId: string) {
+  const runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8'));
+  const db = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: runtime.endpoints.dynamodb,
+      region: runtime.env.AWS_REGION,
+      credentials: {
+        accessKeyId: runtime.env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: runtime.env.AWS_SECRET_ACCESS_KEY,
+      },
+    }),
+  );
+  const { Items } = await db.send(
+    new QueryCommand({
+      TableName: runtime.env.TENANTS_TABLE,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}`, ':prefix': `CHANNEL#${botId}#` },
+      ConsistentRead: true,
+    }),
+  );
+  db.destroy();
+  return Items ?? [];
+}
+
+const methods = () => telegram.calls.map((c) => c.method);
+
+beforeAll(async () => {
+  telegram = await startTelegramServer();
+  dataDir = mkdtempSync(join(tmpdir(), 'parley-channels-'));
+  logFile = join(TEST_OUTPUT_DIR, 'platform-channels.log');
+  started = await spawnPlatform({
+    logFile,
+    env: {
+      PORT: '0',
+      PARLEY_DATA_DIR: dataDir,
+      PARLEY_OPERATOR_KEY: operatorKey,
+      PARLEY_PARENT_PID: String(process.pid),
+      LOG_LEVEL: 'DEBUG',
+      PUBLIC_BASE_URL,
+      TELEGRAM_API_BASE_URL: telegram.url,
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  started?.child.kill('SIGTERM');
+  if (started) await new Promise((resolve) => started.child.once('exit', resolve));
+  await telegram?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+beforeEach(() => telegram.reset());
+
+describe('connecting Telegram', () => {
+  it('checks the token, registers the webhook with a secret token, and stores the token sealed', async () => {
+    const { key, tenantId, botId } = await tenantWithBot('Telegrammed');
+    const put = await call(`/admin/bots/${botId}/channels/telegram`, {
+      method: 'PUT',
+      key,
+      body: { botToken: DEFAULT_TELEGRAM_TOKEN },
+    });
+    expect(put.status).toBe(200);
+    const webhookUrl = `${PUBLIC_BASE_URL}/webhooks/telegram/${botId}`;
+    expect(put.json.channel).toEqual({
+      type: 'telegram',
+      status: 'connected',
+      webhookUrl,
+      lastInboundAt: null,
+      lastError: null,
+      credentials: { botToken: `••••${DEFAULT_TELEGRAM_TOKEN.slice(-4)}` },
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
+    expect(methods()).toEqual(['getMe', 'setWebhook']);
+    const webhook = telegram.webhookOf(DEFAULT_TELEGRAM_TOKEN);
+    expect(webhook?.url).toBe(webhookUrl);
+    expect(webhook?.secretToken).toMatch(/^[A-Za-z0-9_-]{32,256}$/);
+
+    // At rest: sealed, nothing readable; the local key file is the owner's only.
+    const [item] = await storedChannels(tenantId, botId);
+    const stored = JSON.stringify(item);
+    expect(stored).not.toContain(DEFAULT_TELEGRAM_TOKEN.split(':')[1]);
+    expect(stored).not.toContain(webhook?.secretToken);
+    expect(item?.sealed).toMatch(/^v1\.local\./);
+    expect(statSync(join(dataDir, LOCAL_CHANNEL_KEY_FILE)).mode & 0o777).toBe(0o600);
+
+    const got = await call(`/admin/bots/${botId}/channels/telegram`, { key });
+    expect(got.json).toEqual(put.json);
+    expect((await call(`/admin/bots/${botId}/channels`, { key })).json.items).toEqual([put.json.channel]);
+  });
+
+  it('refuses a malformed token without calling Telegram, and a token Telegram refuses', async () => {
+    const { key, botId } = await tenantWithBot('Bad tokens');
+    const malformed = await call(`/admin/bots/${botId}/channels/telegram`, {
+      method: 'PUT',
+      key,
+      body: { botToken: 'not-a-token' },
+    });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.error.details).toEqual([
+      { path: 'botToken', message: expect.stringMatching(/BotFather/) },
+    ]);
+    expect(methods()).toEqual([]);
+
+    const unknown = await call(`/admin/bots/${botId}/channels/telegram`, {
+      method: 'PUT',
+      key,
+      body: { botToken: '987654321:AAUnknownTokenUnknownToken_xyz' },
+    });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.error.details).toEqual([{ path: 'botToken', message: expect.any(String) }]);
+    expect(methods()).toEqual(['getMe']);
+    expect((await call(`/admin/bots/${botId}/channels/telegram`, { key })).status).toBe(404);
+  });
+
+  it('disconnecting deletes the webhook and the credentials; deleting the bot does too', async () => {
+    const { key, tenantId, botId } = await tenantWithBot('Disconnected');
+    const connect = () =>
+      call(`/admin/bots/${botId}/channels/telegram`, {
+        method: 'PUT',
+        key,
+        body: { botToken: DEFAULT_TELEGRAM_TOKEN },
+      });
+    expect((await connect()).status).toBe(200);
+    expect((await call(`/admin/bots/${botId}/channels/telegram`, { method: 'DELETE', key })).status).toBe(
+      204,
+    );
+    expect(methods()).toEqual(['getMe', 'setWebhook', 'deleteWebhook']);
+    expect(telegram.webhookOf(DEFAULT_TELEGRAM_TOKEN)).toBeUndefined();
+    expect((await call(`/admin/bots/${botId}/channels/telegram`, { key })).status).toBe(404);
+    expect((await call(`/admin/bots/${botId}/channels/telegram`, { method: 'DELETE', key })).status).toBe(
+      404,
+    );
+    expect(await storedChannels(tenantId, botId)).toEqual([]);
+
+    expect((await connect()).status).toBe(200);
+    telegram.reset();
+    expect((await call(`/admin/bots/${botId}`, { method: 'DELETE', key })).status).toBe(204);
+    expect(methods()).toEqual(['deleteWebhook']);
+    expect(await storedChannels(tenantId, botId)).toEqual([]);
+  });
+});
+
+describe('connecting Meta channels', () => {
+  it('keeps ids readable and masks every secret; each field is checked', async () => {
+    const { key, botId } = await tenantWithBot('WhatsApped');
+    const put = await call(`/admin/bots/${botId}/channels/whatsapp`, { method: 'PUT', key, body: WHATSAPP });
+    expect(put.status).toBe(200);
+    expect(put.json.channel.credentials).toEqual({
+      phoneNumberId: WHATSAPP.phoneNumberId,
+      accessToken: '••••Wh4t',
+      appSecret: '••••a5ec',
+      verifyToken: '••••1234',
+    });
+    expect(put.json.channel.webhookUrl).toBe(`${PUBLIC_BASE_URL}/webhooks/whatsapp/${botId}`);
+    expect(methods()).toEqual([]);
+
+    const bad = await call(`/admin/bots/${botId}/channels/messenger`, {
+      method: 'PUT',
+      key,
+      body: { pageId: 'page-one', pageAccessToken: '', extra: 1 },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.details.map((d: { path: string }) => d.path).sort()).toEqual([
+      '',
+      'appSecret',
+      'pageAccessToken',
+      'pageId',
+      'verifyToken',
+    ]);
+  });
+
+  it("answers 404 for another tenant's bot and for a channel that does not exist", async () => {
+    const mine = await tenantWithBot('Mine');
+    const theirs = await tenantWithBot('Theirs');
+    expect(
+      (
+        await call(`/admin/bots/${mine.botId}/channels/whatsapp`, {
+          method: 'PUT',
+          key: mine.key,
+          body: WHATSAPP,
+        })
+      ).status,
+    ).toBe(200);
+    for (const method of ['GET', 'DELETE']) {
+      expect(
+        (await call(`/admin/bots/${mine.botId}/channels/whatsapp`, { method, key: theirs.key })).status,
+      ).toBe(404);
+    }
+    const foreignPut = await call(`/admin/bots/${mine.botId}/channels/whatsapp`, {
+      method: 'PUT',
+      key: theirs.key,
+      body: WHATSAPP,
+    });
+    expect(foreignPut.status).toBe(404);
+    expect((await call(`/admin/bots/${mine.botId}/channels/sms`, { key: mine.key })).status).toBe(404);
+    expect((await call(`/admin/bots/${mine.botId}/channels/whatsapp`, { key: mine.key })).status).toBe(200);
+  });
+});
+
+describe('secrets', () => {
+  it('never reach the platform log', () => {
+    const log = readFileSync(logFile, 'utf8');
+    expect(log.length).toBeGreaterThan(0);
+    for (const secret of [
+      DEFAULT_TELEGRAM_TOKEN,
+      WHATSAPP.accessToken,
+      WHATSAPP.appSecret,
+      WHATSAPP.verifyToken,
+    ]) {
+      expect(log).not.toContain(secret);
+    }
+  });
+});
