@@ -6,11 +6,7 @@
 //   npm run bench:admin            (BENCH_REQUESTS=400 BENCH_CONCURRENCY=1,10 to change the load)
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { spawnPlatform } from '../local/spawn.ts';
+import { spawnOwnPlatform } from '../local/spawn.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10').split(',').map(Number);
@@ -95,17 +91,8 @@ async function startBaseline(): Promise<{ child: ChildProcess; url: string }> {
 }
 
 async function main() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'parley-bench-'));
-  const operatorKey = randomBytes(32).toString('base64url');
-  const platform = await spawnPlatform({
-    logFile: join(dataDir, 'platform.log'),
-    env: {
-      PORT: '0',
-      PARLEY_DATA_DIR: dataDir,
-      PARLEY_OPERATOR_KEY: operatorKey,
-      PARLEY_PARENT_PID: String(process.pid),
-    },
-  });
+  const platform = await spawnOwnPlatform({ name: 'bench-admin' });
+  const { operatorKey } = platform;
   const baseline = await startBaseline();
   try {
     const json = (key: string, body?: unknown): RequestInit => ({
@@ -117,7 +104,8 @@ async function main() {
       await fetch(`${platform.baseUrl}/admin/tenants`, json(operatorKey, { name: 'Bench' }))
     ).json()) as { apiKey: string };
     const key: string = created.apiKey;
-    const maxWorkers = Math.max(...CONCURRENCY);
+    // One bot per worker, the warm-up's four included.
+    const maxWorkers = Math.max(4, ...CONCURRENCY);
     const bots: string[] = [];
     for (let i = 0; i < maxWorkers; i++) {
       const res = (await (
@@ -174,9 +162,7 @@ async function main() {
     );
   } finally {
     baseline.child.kill();
-    platform.child.kill('SIGTERM');
-    await new Promise((resolve) => platform.child.once('exit', resolve));
-    rmSync(dataDir, { recursive: true, force: true });
+    await platform.stop();
   }
 }
 

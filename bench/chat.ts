@@ -20,7 +20,6 @@
 //   npm run bench:chat     (BENCH_TURNS=300 BENCH_CONCURRENCY=1,10,50 to change the load)
 
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,7 +34,7 @@ import { build } from 'esbuild';
 import OpenAI from 'openai';
 import { BUNDLE_FILE, esbuildOptions } from '../lib/bundling.ts';
 import { REPO_ROOT } from '../lib/constructs/functions.ts';
-import { spawnPlatform } from '../local/spawn.ts';
+import { spawnOwnPlatform } from '../local/spawn.ts';
 import { functions } from '../shared/resources.ts';
 import { startOpenAIChatServer } from '../test/support/wire/openai-chat-server.ts';
 import { startOpenAIServer } from '../test/support/wire/openai-server.ts';
@@ -237,21 +236,16 @@ async function coldStart() {
 async function main() {
   const models = await zeroLatencyModels();
   const bare = await bareHttp();
-  const dataDir = mkdtempSync(join(tmpdir(), 'parley-bench-chat-'));
-  const operatorKey = randomBytes(32).toString('base64url');
-  const platform = await spawnPlatform({
-    logFile: join(dataDir, 'platform.log'),
+  const platform = await spawnOwnPlatform({
+    name: 'bench-chat',
     env: {
-      PORT: '0',
-      PARLEY_DATA_DIR: dataDir,
-      PARLEY_OPERATOR_KEY: operatorKey,
       LOG_LEVEL: 'WARN',
-      PARLEY_PARENT_PID: String(process.pid),
       EMBEDDING_PROVIDER: 'openai',
       OPENAI_BASE_URL: models.baseURL,
       OPENAI_API_KEY: API_KEY,
     },
   });
+  const { dataDir, operatorKey } = platform;
   const base = platform.baseUrl;
   try {
     const call = async (path: string, key: string, body?: unknown, method = body ? 'POST' : 'GET') => {
@@ -399,9 +393,7 @@ async function main() {
         `to first delta: p50 ${percentile(fd, 50).toFixed(1)} ms, p99 ${percentile(fd, 99).toFixed(1)} ms\n`,
     );
   } finally {
-    platform.child.kill('SIGTERM');
-    await new Promise((resolve) => platform.child.once('exit', resolve));
-    rmSync(dataDir, { recursive: true, force: true });
+    await platform.stop();
     await Promise.all([models.close(), bare.close()]);
   }
 

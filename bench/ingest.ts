@@ -11,11 +11,10 @@
 //   npm run bench:ingest     (BENCH_PAGES, BENCH_FILES to change the corpus; BENCH_SKIP_PARTS=1 for 3 only)
 
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnPlatform } from '../local/spawn.ts';
+import { spawnOwnPlatform } from '../local/spawn.ts';
 import { createLocalEmbedder } from '../shared/adapters/embedders/local.ts';
 import { chunkDocument } from '../shared/ingestion/chunker.ts';
 import { extractDocument } from '../shared/ingestion/extract.ts';
@@ -47,18 +46,12 @@ async function main() {
   }
   console.log(`\n── end to end through the local platform ${'─'.repeat(21)}`);
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'parley-bench-ingest-'));
-  const operatorKey = randomBytes(32).toString('base64url');
-  const platform = await spawnPlatform({
+  const platform = await spawnOwnPlatform({
+    name: 'bench-ingest',
     logFile: join(tmpdir(), 'parley-bench-ingest-platform.log'),
-    env: {
-      PORT: '0',
-      PARLEY_DATA_DIR: dataDir,
-      PARLEY_OPERATOR_KEY: operatorKey,
-      LOG_LEVEL: 'WARN',
-      PARLEY_PARENT_PID: String(process.pid),
-    },
+    env: { LOG_LEVEL: 'WARN' },
   });
+  const { operatorKey } = platform;
   const pid = platform.child.pid ?? 0;
   const call = async (path: string, key: string, body?: unknown) => {
     const res = await fetch(`${platform.baseUrl}${path}`, {
@@ -184,9 +177,7 @@ async function main() {
       ' ceiling here; in AWS, Titan embeddings run 8 calls in flight per embed invocation, 10 invocations)',
     );
   } finally {
-    platform.child.kill('SIGTERM');
-    await new Promise((resolve) => platform.child.once('exit', resolve));
-    rmSync(dataDir, { recursive: true, force: true });
+    await platform.stop();
   }
 }
 

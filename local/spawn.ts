@@ -2,8 +2,10 @@
 // is ready. Used by the integration tests' global setup and by the benchmarks.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // Only node: imports here: jest's global setup loads this file as CommonJS, and the emulator
@@ -67,4 +69,47 @@ export async function spawnPlatform(options: {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+export interface OwnPlatform extends StartedPlatform {
+  readonly dataDir: string;
+  readonly operatorKey: string;
+  /** SIGTERM, wait for the exit, remove the data dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A platform of its own for a test file or a benchmark: a fresh data dir, a random operator key,
+ * a free port, stopping by itself if this process dies; `env` adds to (or overrides) that.
+ */
+export async function spawnOwnPlatform(options: {
+  name: string;
+  env?: Record<string, string>;
+  logFile?: string;
+}): Promise<OwnPlatform> {
+  const dataDir = mkdtempSync(join(tmpdir(), `parley-${options.name}-`));
+  const operatorKey = randomBytes(32).toString('base64url');
+  const started = await spawnPlatform({
+    logFile: options.logFile ?? join(dataDir, 'platform.log'),
+    env: {
+      PORT: '0',
+      PARLEY_DATA_DIR: dataDir,
+      PARLEY_OPERATOR_KEY: operatorKey,
+      PARLEY_PARENT_PID: String(process.pid),
+      ...options.env,
+    },
+  });
+  return {
+    ...started,
+    dataDir,
+    operatorKey,
+    async stop() {
+      if (started.child.exitCode === null && started.child.signalCode === null) {
+        const exited = new Promise((resolve) => started.child.once('exit', resolve));
+        started.child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -3,16 +3,14 @@
 // credentials sealed at rest and masked in every answer, disconnects and bot deletes removing the
 // webhook and the credentials.
 
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { type StartedPlatform, spawnPlatform } from '../../local/spawn.ts';
+import { type OwnPlatform, spawnOwnPlatform } from '../../local/spawn.ts';
 import { LOCAL_CHANNEL_KEY_FILE } from '../../shared/config/channels.ts';
-import { TEST_OUTPUT_DIR } from '../support/platform.ts';
+import { type ApiOptions, apiAt, TEST_OUTPUT_DIR } from '../support/platform.ts';
 import {
   DEFAULT_TELEGRAM_TOKEN,
   startTelegramServer,
@@ -23,28 +21,18 @@ const PUBLIC_BASE_URL = 'https://bots.example.com';
 const WHATSAPP = {
   phoneNumberId: '106540352242922',
   accessToken: `EAAG${'x'.repeat(40)}Wh4t`,
-  appSecret: 'f'.repeat(28) + 'a5ec',
+  appSecret: `${'f'.repeat(28)}a5ec`,
   verifyToken: 'verify-me-please-1234',
 };
 
 let telegram: TelegramWireServer;
-let started: StartedPlatform;
-let dataDir: string;
-let logFile: string;
-const operatorKey = randomBytes(32).toString('base64url');
+let started: OwnPlatform;
+const logFile = join(TEST_OUTPUT_DIR, 'platform-channels.log');
 
-async function call(path: string, init: { method?: string; key?: string; body?: unknown } = {}) {
-  const res = await fetch(`${started.baseUrl}${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: { 'content-type': 'application/json', ...(init.key && { authorization: `Bearer ${init.key}` }) },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response fields
-  return { status: res.status, text: '', json: (await res.json().catch(() => undefined)) as any };
-}
+const call = (path: string, options: ApiOptions = {}) => apiAt(started.baseUrl, path, options);
 
 async function tenantWithBot(name: string) {
-  const tenant = await call('/admin/tenants', { key: operatorKey, body: { name } });
+  const tenant = await call('/admin/tenants', { key: started.operatorKey, body: { name } });
   const key: string = tenant.json.apiKey;
   const bot = await call('/admin/bots', { key, body: { name: `${name} bot` } });
   return { key, tenantId: tenant.json.tenant.id as string, botId: bot.json.bot.id as string };
@@ -52,7 +40,7 @@ async function tenantWithBot(name: string) {
 
 /** The channel items stored for a bot, read behind the API. */
 async function storedChannels(tenantId: string, botId: string) {
-  const runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8'));
+  const runtime = JSON.parse(readFileSync(join(started.dataDir, 'runtime.json'), 'utf8'));
   const db = DynamoDBDocumentClient.from(
     new DynamoDBClient({
       endpoint: runtime.endpoints.dynamodb,
@@ -79,27 +67,16 @@ const methods = () => telegram.calls.map((c) => c.method);
 
 beforeAll(async () => {
   telegram = await startTelegramServer();
-  dataDir = mkdtempSync(join(tmpdir(), 'parley-channels-'));
-  logFile = join(TEST_OUTPUT_DIR, 'platform-channels.log');
-  started = await spawnPlatform({
+  started = await spawnOwnPlatform({
+    name: 'channels',
     logFile,
-    env: {
-      PORT: '0',
-      PARLEY_DATA_DIR: dataDir,
-      PARLEY_OPERATOR_KEY: operatorKey,
-      PARLEY_PARENT_PID: String(process.pid),
-      LOG_LEVEL: 'DEBUG',
-      PUBLIC_BASE_URL,
-      TELEGRAM_API_BASE_URL: telegram.url,
-    },
+    env: { LOG_LEVEL: 'DEBUG', PUBLIC_BASE_URL, TELEGRAM_API_BASE_URL: telegram.url },
   });
 }, 120_000);
 
 afterAll(async () => {
-  started?.child.kill('SIGTERM');
-  if (started) await new Promise((resolve) => started.child.once('exit', resolve));
+  await started?.stop();
   await telegram?.close();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 beforeEach(() => telegram.reset());
@@ -135,7 +112,7 @@ describe('connecting Telegram', () => {
     expect(stored).not.toContain(DEFAULT_TELEGRAM_TOKEN.split(':')[1]);
     expect(stored).not.toContain(webhook?.secretToken);
     expect(item?.sealed).toMatch(/^v1\.local\./);
-    expect(statSync(join(dataDir, LOCAL_CHANNEL_KEY_FILE)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(started.dataDir, LOCAL_CHANNEL_KEY_FILE)).mode & 0o777).toBe(0o600);
 
     const got = await call(`/admin/bots/${botId}/channels/telegram`, { key });
     expect(got.json).toEqual(put.json);

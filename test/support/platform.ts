@@ -62,7 +62,11 @@ export interface ApiResponse {
 }
 
 /** Calls the platform's API at `path` (e.g. `/admin/bots?limit=2`). */
-export async function api(path: string, options: ApiOptions = {}): Promise<ApiResponse> {
+export const api = (path: string, options: ApiOptions = {}): Promise<ApiResponse> =>
+  apiAt(platform().baseUrl, path, options);
+
+/** Calls the API of the platform at `baseUrl` (a test's platform of its own). */
+export async function apiAt(baseUrl: string, path: string, options: ApiOptions = {}): Promise<ApiResponse> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
   let body: string | Uint8Array | undefined = options.rawBody;
@@ -72,7 +76,7 @@ export async function api(path: string, options: ApiOptions = {}): Promise<ApiRe
       headers['content-type'] = 'application/json';
     }
   }
-  const response = await fetch(`${platform().baseUrl}${path}`, {
+  const response = await fetch(`${baseUrl}${path}`, {
     method: options.method ?? (body === undefined ? 'GET' : 'POST'),
     headers,
     body,
