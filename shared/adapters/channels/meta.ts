@@ -18,43 +18,32 @@ import {
   DEFAULT_GRAPH_API_VERSION,
   META_THROTTLING_CODES,
 } from '../../domain/channel.ts';
-import { type ChannelClient, type ChannelFailure, ChannelSendError } from '../../ports/channel-client.ts';
-import { parseRetryAfter, withRetry } from '../retry.ts';
+import type { ChannelClient, ChannelSendError } from '../../ports/channel-client.ts';
+import { parseRetryAfter } from '../retry.ts';
+import {
+  type ChannelHttpOptions,
+  ChannelRequestError,
+  type ChannelRequestErrorOptions,
+  channelHttp,
+  channelSendError,
+  tokenMask,
+  trimBaseUrl,
+} from './http.ts';
 
 export const DEFAULT_META_GRAPH_BASE_URL = 'https://graph.facebook.com';
 
 export type MetaChannel = 'whatsapp' | 'messenger' | 'instagram';
 
-export interface MetaClientOptions {
+/**
+ * Retries, the budget of one `send` (all its parts), timeouts and `fetch` as http.ts has them;
+ * `onRetry` is told the channel and Graph's error code too.
+ */
+export interface MetaClientOptions extends ChannelHttpOptions<{ channel: MetaChannel; code?: number }> {
   /** The Graph API's origin (default https://graph.facebook.com; tests point it at a local server). */
   readonly baseUrl?: string;
   /** The Graph API version in the path (default DEFAULT_GRAPH_API_VERSION). */
   readonly graphVersion?: string;
-  readonly fetch?: typeof globalThis.fetch;
-  /** Most retries of one request after its first attempt (default 5). */
-  readonly retries?: number;
-  /** The first backoff's upper bound (default 500 ms); it doubles up to `maxMs` (default 8 s). */
-  readonly baseMs?: number;
-  readonly maxMs?: number;
-  /** Time budget of one `send` (all its parts), retries included (default 30 s). */
-  readonly deadlineMs?: number;
-  /** Longest single request (default 10 s). */
-  readonly attemptTimeoutMs?: number;
-  /** Called before each retry's wait (to log or count retries); never given a token. */
-  readonly onRetry?: (info: {
-    channel: MetaChannel;
-    attempt: number;
-    delayMs: number;
-    status?: number;
-    code?: number;
-    description: string;
-  }) => void;
-  /** For tests: the jitter's randomness. */
-  readonly random?: () => number;
 }
-
-const DEFAULTS = { retries: 5, baseMs: 500, maxMs: 8_000, deadlineMs: 30_000, attemptTimeoutMs: 10_000 };
-const MIN_ATTEMPT_MS = 250;
 
 const NAMES: Record<MetaChannel, string> = {
   whatsapp: 'WhatsApp',
@@ -62,38 +51,21 @@ const NAMES: Record<MetaChannel, string> = {
   instagram: 'Instagram',
 };
 
-/** One failed Graph API request, described without its token. */
-export class GraphRequestError extends Error {
-  /** The HTTP status; absent when no answer came. */
-  readonly status?: number;
+/** One failed Graph API request, described without its token; `status` is the HTTP status. */
+export class GraphRequestError extends ChannelRequestError {
   /** Graph's `error.code` and `error.error_subcode`, when it answered with an error body. */
   readonly code?: number;
   readonly subcode?: number;
   readonly fbtraceId?: string;
-  readonly retryable: boolean;
-  readonly retryAfterMs?: number;
-  readonly timedOut: boolean;
   constructor(
     description: string,
-    options: {
-      status?: number;
-      code?: number;
-      subcode?: number;
-      fbtraceId?: string;
-      retryable: boolean;
-      retryAfterMs?: number;
-      timedOut?: boolean;
-    },
+    options: ChannelRequestErrorOptions & { code?: number; subcode?: number; fbtraceId?: string },
   ) {
-    super(description);
+    super(description, options);
     this.name = 'GraphRequestError';
-    this.status = options.status;
     this.code = options.code;
     this.subcode = options.subcode;
     this.fbtraceId = options.fbtraceId;
-    this.retryable = options.retryable;
-    this.retryAfterMs = options.retryAfterMs;
-    this.timedOut = options.timedOut ?? false;
   }
 }
 
@@ -154,13 +126,12 @@ export function createMetaClient<C extends MetaChannel>(
   channel: C,
   options: MetaClientOptions = {},
 ): ChannelClient<C> {
-  const settings = { ...DEFAULTS, ...withoutUndefined(options) };
-  const baseUrl = (options.baseUrl ?? DEFAULT_META_GRAPH_BASE_URL).replace(/\/+$/, '');
+  const http = channelHttp(options, (description, o) => new GraphRequestError(description, o));
+  const baseUrl = trimBaseUrl(options.baseUrl ?? DEFAULT_META_GRAPH_BASE_URL);
   const version = options.graphVersion ?? DEFAULT_GRAPH_API_VERSION;
   if (!/^v\d+\.\d+$/.test(version)) {
     throw new RangeError(`graphVersion must look like v23.0, not ${JSON.stringify(version)}`);
   }
-  const doFetch = options.fetch ?? globalThis.fetch;
   const name = NAMES[channel];
 
   /** One request, no retries. */
@@ -170,30 +141,14 @@ export function createMetaClient<C extends MetaChannel>(
     body: Record<string, unknown>,
     timeoutMs: number,
   ): Promise<GraphSendAnswer> {
-    const mask = (text: string) => (token ? text.split(token).join('<token>') : text);
-    let response: Response;
-    let answer: GraphSendAnswer | undefined;
-    try {
-      response = await doFetch(`${baseUrl}/${version}/${encodeURIComponent(node)}/messages`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          accept: 'application/json',
-        },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const raw = await response.text();
-      try {
-        answer = JSON.parse(raw) as GraphSendAnswer;
-      } catch {
-        answer = undefined; // an HTML error page, a cut body
-      }
-    } catch (error) {
-      throw connectionError(error, timeoutMs, mask);
-    }
-    const { status } = response;
+    const mask = tokenMask(token);
+    const { status, headers, answer } = await http.postJson<GraphSendAnswer>(
+      `${baseUrl}/${version}/${encodeURIComponent(node)}/messages`,
+      { authorization: `Bearer ${token}` },
+      body,
+      timeoutMs,
+      mask,
+    );
     if (status >= 200 && status < 300) return answer ?? {};
     const error = answer?.error;
     const code = typeof error?.code === 'number' ? error.code : undefined;
@@ -209,7 +164,7 @@ export function createMetaClient<C extends MetaChannel>(
       subcode: typeof error?.error_subcode === 'number' ? error.error_subcode : undefined,
       fbtraceId: error?.fbtrace_id,
       retryable,
-      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      retryAfterMs: parseRetryAfter(headers.get('retry-after')),
     });
   }
 
@@ -217,72 +172,27 @@ export function createMetaClient<C extends MetaChannel>(
     channel,
 
     async send(credentials, to, text) {
-      const started = Date.now();
-      const left = () => settings.deadlineMs - (Date.now() - started);
-      const minAttemptMs = Math.min(MIN_ATTEMPT_MS, settings.attemptTimeoutMs);
+      const clock = http.budget();
       const messageIds: string[] = [];
       for (const part of formatReply(channel, text)) {
         const { node, token, body } = messageRequest(channel, credentials, to, part.text);
-        let attempts = 0;
+        const counter = { attempts: 0 };
         let answer: GraphSendAnswer;
         try {
-          answer = await withRetry(
-            () => {
-              attempts++;
-              return request(
-                node,
-                token,
-                body,
-                Math.max(minAttemptMs, Math.min(settings.attemptTimeoutMs, left())),
-              );
-            },
-            {
-              retries: settings.retries,
-              baseMs: settings.baseMs,
-              maxMs: settings.maxMs,
-              deadlineMs: Math.max(0, left()),
-              random: settings.random,
-              isRetryable: (error) =>
-                error instanceof GraphRequestError && error.retryable && left() >= minAttemptMs,
-              retryAfterMs: (error) => (error instanceof GraphRequestError ? error.retryAfterMs : undefined),
-              onRetry: settings.onRetry
-                ? ({ attempt, delayMs, error }) =>
-                    settings.onRetry?.({
-                      channel,
-                      attempt,
-                      delayMs,
-                      status: error instanceof GraphRequestError ? error.status : undefined,
-                      code: error instanceof GraphRequestError ? error.code : undefined,
-                      description: error instanceof Error ? error.message : 'failed',
-                    })
-                : undefined,
-            },
+          answer = await http.retrying(
+            (timeoutMs) => request(node, token, body, timeoutMs),
+            clock,
+            counter,
+            (error) => ({ channel, code: error instanceof GraphRequestError ? error.code : undefined }),
           );
         } catch (error) {
-          throw sendError(name, channel, error, attempts, messageIds.length);
+          throw sendError(name, channel, error, counter.attempts, messageIds.length);
         }
         messageIds.push(answer.message_id ?? answer.messages?.[0]?.id ?? '');
       }
       return { messageIds };
     },
   };
-}
-
-/**
- * A request that got no answer. The original error is not kept as the cause: fetch's errors can
- * quote what was sent.
- */
-function connectionError(error: unknown, timeoutMs: number, mask: (text: string) => string) {
-  // Duck-typed: fetch's errors (a DOMException for timeouts) may come from another realm.
-  const { name, message, cause } = (error ?? {}) as { name?: unknown; message?: unknown; cause?: unknown };
-  if (name === 'TimeoutError' || name === 'AbortError') {
-    return new GraphRequestError(`no answer within ${timeoutMs} ms`, { retryable: true, timedOut: true });
-  }
-  const { code, message: causeMessage } = (cause ?? {}) as { code?: unknown; message?: unknown };
-  const detail =
-    typeof code === 'string' ? code : typeof causeMessage === 'string' ? causeMessage : undefined;
-  const what = typeof message === 'string' ? `${message}${detail ? ` (${detail})` : ''}` : String(error);
-  return new GraphRequestError(mask(`the request failed: ${what}`), { retryable: true });
 }
 
 function sendError(
@@ -292,28 +202,20 @@ function sendError(
   attempts: number,
   delivered: number,
 ): ChannelSendError {
-  const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
-  if (error instanceof GraphRequestError) {
-    const failure: ChannelFailure =
-      error.retryable || error.status === undefined || error.status >= 500 ? 'unavailable' : 'rejected';
-    const details = [
-      error.status === undefined ? undefined : `HTTP ${error.status}`,
-      error.code === undefined ? undefined : `code ${error.code}`,
-      error.subcode === undefined ? undefined : `subcode ${error.subcode}`,
-    ].filter(Boolean);
-    const outcome = failure === 'rejected' ? 'refused' : `gave up after ${tries}`;
-    return new ChannelSendError(
-      `${name} send: ${outcome}: ${error.message}${details.length > 0 ? ` (${details.join(', ')})` : ''}`,
-      { channel, failure, status: error.status, delivered, cause: error },
-    );
-  }
-  return new ChannelSendError(`${name} send: failed after ${tries}`, {
-    channel,
-    failure: 'unavailable',
-    delivered,
-  });
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return channelSendError(
+    error,
+    { label: `${name} send`, channel, attempts, delivered },
+    {
+      type: GraphRequestError,
+      failure: (e) => (e.retryable || e.status === undefined || e.status >= 500 ? 'unavailable' : 'rejected'),
+      details: (e) => {
+        const details = [
+          e.status === undefined ? undefined : `HTTP ${e.status}`,
+          e.code === undefined ? undefined : `code ${e.code}`,
+          e.subcode === undefined ? undefined : `subcode ${e.subcode}`,
+        ].filter(Boolean);
+        return details.length > 0 ? ` (${details.join(', ')})` : '';
+      },
+    },
+  );
 }

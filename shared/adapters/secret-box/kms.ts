@@ -13,7 +13,7 @@ import {
   KEY_BYTES,
   parseSealed,
   registerOpenedSecret,
-} from './local.ts';
+} from './aes-gcm.ts';
 
 // KMS envelope encryption: each sealed value has its own data key from GenerateDataKey, used
 // locally (AES-256-GCM) and stored encrypted beside the ciphertext. The context goes to KMS as

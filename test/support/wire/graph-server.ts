@@ -19,7 +19,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { failureQueue } from './failure-queue.ts';
+import { listenHttp, readRequestBody } from './listen.ts';
 
 export type GraphChannel = 'whatsapp' | 'messenger' | 'instagram';
 
@@ -115,14 +116,13 @@ export async function startGraphServer(
   const accounts = options.accounts ?? DEFAULT_GRAPH_ACCOUNTS;
   const calls: GraphWireCall[] = [];
   const sent: GraphSentMessage[] = [];
-  const failures: (GraphFailure | null)[] = [];
+  const failures = failureQueue<GraphFailure>();
 
   const server = createServer(async (req, res) => {
-    const raw: Buffer[] = [];
-    for await (const chunk of req) raw.push(chunk as Buffer);
+    const raw = await readRequestBody(req);
     const url = new URL(req.url ?? '/', 'http://wire');
     const route = /^\/(v\d+\.\d+)\/([^/]+)\/messages\/?$/.exec(url.pathname);
-    const body = readBody(req, Buffer.concat(raw));
+    const body = readBody(req, raw);
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const token =
       bearer ?? url.searchParams.get('access_token') ?? (body?.access_token as string | undefined);
@@ -202,7 +202,7 @@ export async function startGraphServer(
       return;
     }
 
-    const failure = failures.shift();
+    const failure = failures.next();
     if (failure?.kind === 'hang') return; // ended by the client's timeout or close()
     if (failure?.kind === 'rate_limit') {
       error(429, 4, THROTTLING_MESSAGES[4] as string, {
@@ -301,10 +301,9 @@ export async function startGraphServer(
     answer(200, { recipient_id: recipient, message_id: messageId });
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenHttp(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     accounts,
     calls,
     sent,
@@ -313,23 +312,14 @@ export async function startGraphServer(
       if (!found) throw new Error(`no ${channel} account configured`);
       return found;
     },
-    failNext(count, failure, { after = 0 } = {}) {
-      for (let i = 0; i < after; i++) failures.push(null);
-      for (let i = 0; i < count; i++) failures.push(failure);
-    },
-    clearFailures() {
-      failures.length = 0;
-    },
+    failNext: failures.failNext,
+    clearFailures: failures.clear,
     reset() {
       calls.length = 0;
       sent.length = 0;
-      failures.length = 0;
+      failures.clear();
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((e) => (e ? reject(e) : resolve()));
-      }),
+    close,
   };
 }
 

@@ -9,7 +9,7 @@
 
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenHttp, readRequestBody } from './listen.ts';
 
 export type KmsOperation = 'GenerateDataKey' | 'Decrypt';
 
@@ -242,13 +242,12 @@ export async function startKmsServer(
     send(res, error.status, { __type: error.type, ...(error.message ? { message: error.message } : {}) });
 
   const server = createServer(async (req, res) => {
-    const raw: Buffer[] = [];
-    for await (const chunk of req) raw.push(chunk as Buffer);
+    const raw = await readRequestBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
     const operation = target.startsWith('TrentService.') ? target.slice('TrentService.'.length) : target;
     let body: KmsRequest['body'] = {};
     try {
-      body = raw.length > 0 ? JSON.parse(Buffer.concat(raw).toString('utf8')) : {};
+      body = raw.length > 0 ? JSON.parse(raw.toString('utf8')) : {};
     } catch {
       requests.push({ operation, headers: req.headers, body });
       sendError(res, new KmsError(400, 'SerializationException', 'Unable to parse the request body.'));
@@ -292,10 +291,9 @@ export async function startKmsServer(
     }
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenHttp(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     region,
     keyArn,
     keyAlias,
@@ -307,10 +305,6 @@ export async function startKmsServer(
     disableKey(arn) {
       resolveKey(arn).enabled = false;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close,
   };
 }

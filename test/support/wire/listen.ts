@@ -1,28 +1,50 @@
 // What every wire server needs around its request handler: a loopback port, and a close that
-// does not wait for clients' idle keep-alive connections (HTTP/2 sessions stay open otherwise).
+// does not wait for clients' idle keep-alive connections (HTTP/2 sessions stay open otherwise);
+// and the request's body, read whole.
 
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2Server, Http2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 
 /** Listens on a free loopback port; `close` ends open HTTP/2 sessions, then the server. */
-export async function listenHttp2(server: Http2Server): Promise<{ url: string; close: () => Promise<void> }> {
+export function listenHttp2(server: Http2Server): Promise<{ url: string; close: () => Promise<void> }> {
   const sessions = new Set<Http2Session>();
   server.on('session', (session) => {
     sessions.add(session);
     session.on('close', () => sessions.delete(session));
   });
+  return listenLoopback(server, () => {
+    for (const session of sessions) session.destroy();
+  });
+}
+
+/** Listens on a free loopback port; `close` drops open connections (a hanging request too), then the server. */
+export function listenHttp(server: Server): Promise<{ url: string; close: () => Promise<void> }> {
+  return listenLoopback(server, () => server.closeAllConnections());
+}
+
+async function listenLoopback(
+  server: NetServer,
+  dropConnections: () => void,
+): Promise<{ url: string; close: () => Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
-        for (const session of sessions) session.destroy();
+        dropConnections();
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+}
+
+/** The request's body, whole. */
+export async function readRequestBody(req: IncomingMessage): Promise<Buffer> {
+  const raw: Buffer[] = [];
+  for await (const chunk of req) raw.push(chunk as Buffer);
+  return Buffer.concat(raw);
 }
 
 /** A JSON response with the headers OpenAI's API sends. */

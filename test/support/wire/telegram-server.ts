@@ -15,7 +15,8 @@
 // Every call is recorded in order (`calls`), and every delivered message (`sent`).
 
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { failureQueue } from './failure-queue.ts';
+import { listenHttp, readRequestBody } from './listen.ts';
 
 export type TelegramFailure =
   /** 429 `Too Many Requests: retry after N` with `parameters.retry_after` (seconds, default 1). */
@@ -184,18 +185,17 @@ export async function startTelegramServer(options: { tokens?: string[] } = {}): 
   const sent: WireSentMessage[] = [];
   const webhooks = new Map<string, TelegramWebhook>();
   const blockedChats = new Set<string>();
-  const failures: (TelegramFailure | null)[] = [];
+  const failures = failureQueue<TelegramFailure>();
   let nextMessageId = 1;
 
   const botId = (token: string) => Number(token.split(':')[0]);
   const usernameOf = (token: string) => `parley_wire_${botId(token)}_bot`;
 
   const server = createServer(async (req, res) => {
-    const raw: Buffer[] = [];
-    for await (const chunk of req) raw.push(chunk as Buffer);
+    const raw = await readRequestBody(req);
     const url = new URL(req.url ?? '/', 'http://wire');
     const match = /^\/bot([^/]*)\/([A-Za-z]+)\/?$/.exec(url.pathname);
-    const { params, encoding } = readParams(req, url, Buffer.concat(raw));
+    const { params, encoding } = readParams(req, url, raw);
     const call: TelegramWireCall = {
       method: match?.[2] ?? url.pathname,
       token: decodeURIComponent(match?.[1] ?? ''),
@@ -232,7 +232,7 @@ export async function startTelegramServer(options: { tokens?: string[] } = {}): 
       return;
     }
 
-    const failure = failures.shift();
+    const failure = failures.next();
     if (failure?.kind === 'hang') return; // ended by the client's timeout or close()
     if (failure?.kind === 'rate_limit') {
       const retryAfter = failure.retryAfter ?? 1;
@@ -392,35 +392,25 @@ export async function startTelegramServer(options: { tokens?: string[] } = {}): 
     }
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenHttp(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     tokens,
     calls,
     sent,
     blockedChats,
     webhookOf: (token) => webhooks.get(token),
     usernameOf,
-    failNext(count, failure, { after = 0 } = {}) {
-      for (let i = 0; i < after; i++) failures.push(null);
-      for (let i = 0; i < count; i++) failures.push(failure);
-    },
-    clearFailures() {
-      failures.length = 0;
-    },
+    failNext: failures.failNext,
+    clearFailures: failures.clear,
     reset() {
       calls.length = 0;
       sent.length = 0;
       webhooks.clear();
       blockedChats.clear();
-      failures.length = 0;
+      failures.clear();
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((e) => (e ? reject(e) : resolve()));
-      }),
+    close,
   };
 }
 
