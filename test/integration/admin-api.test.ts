@@ -252,7 +252,12 @@ describe('tenant isolation', () => {
     const aBot = (await api('/admin/bots', { method: 'POST', key: a.key, body: FULL_BOT })).json.bot;
     const aKey = (await api('/admin/keys', { method: 'POST', key: a.key, body: { name: 'a-second' } })).json;
     planted.add(aKey.apiKey);
-    const aIds: Record<string, string> = { botId: aBot.id, keyId: aKey.key.id, tenantId: a.tenant.id };
+    const aIds: Record<string, string> = {
+      botId: aBot.id,
+      keyId: aKey.key.id,
+      tenantId: a.tenant.id,
+      channel: 'whatsapp',
+    };
 
     const tenantRoutes = routes.filter((r) => r.auth === 'tenant');
     expect(tenantRoutes.length).toBeGreaterThan(5);
@@ -265,6 +270,12 @@ describe('tenant isolation', () => {
         'POST /admin/keys': { name: 'intruder' },
         'POST /admin/bots/{botId}/documents': { filename: 'x.txt', contentType: 'text/plain', size: 10 },
         'POST /admin/bots/{botId}/search': { query: 'teapot' },
+        'PUT /admin/bots/{botId}/channels/{channel}': {
+          phoneNumberId: '1065403522',
+          accessToken: 'EAAG-intruder-token',
+          appSecret: 'intruder-app-secret',
+          verifyToken: 'intruder-verify',
+        },
       };
       const body = bodies[`${route.method} ${route.path}`];
       const res = await api(path, { method: route.method, key: b.key, body });
