@@ -22,8 +22,7 @@ import {
  * Where the platforms must deliver: under `PUBLIC_BASE_URL` when configured (a custom domain),
  * else the URL this request came in on (API Gateway's domain and stage).
  */
-export function publicBaseUrlOf(event: APIGatewayProxyEvent): string {
-  const configured = process.env.PUBLIC_BASE_URL;
+export function publicBaseUrlOf(event: APIGatewayProxyEvent, configured: string | undefined): string {
   if (configured) return configured.replace(/\/+$/, '');
   const host = event.requestContext?.domainName ?? event.headers?.host ?? 'localhost';
   // API Gateway's own domain carries the stage in the path; a custom domain maps it away.
@@ -46,7 +45,7 @@ const CredentialsBody = z
   );
 
 /** Connecting a bot to Telegram, WhatsApp, Messenger or Instagram (tenant key). */
-export function channelRoutes(deps: () => ChannelDeps): RouteTable {
+export function channelRoutes(deps: () => ChannelDeps & { publicBaseUrl?: string }): RouteTable {
   return {
     'GET /admin/bots/{botId}/channels': defineRoute({
       summary: "The bot's channel connections, with their status and webhook URLs",
@@ -56,7 +55,7 @@ export function channelRoutes(deps: () => ChannelDeps): RouteTable {
       run: async ({ principal, params, event }) => {
         const d = deps();
         const bot = await getBot(d, tenantOf(principal), params.botId ?? '');
-        const base = publicBaseUrlOf(event);
+        const base = publicBaseUrlOf(event, deps().publicBaseUrl);
         const items = (await d.channels.list(bot.tenantId, bot.id)).map((c) =>
           toChannelView(c, base + webhookPath(c.type, bot.id)),
         );
@@ -74,7 +73,7 @@ export function channelRoutes(deps: () => ChannelDeps): RouteTable {
       run: async ({ principal, params, body, event }) => {
         const type = channelOf(params.channel);
         const botId = params.botId ?? '';
-        const url = publicBaseUrlOf(event) + webhookPath(type, botId);
+        const url = publicBaseUrlOf(event, deps().publicBaseUrl) + webhookPath(type, botId);
         const connection = await connectChannel(deps(), tenantOf(principal), botId, type, body, url);
         return json(200, { channel: toChannelView(connection, url) });
       },
@@ -86,7 +85,10 @@ export function channelRoutes(deps: () => ChannelDeps): RouteTable {
         const type = channelOf(params.channel);
         const connection = await getChannel(deps(), tenantOf(principal), params.botId ?? '', type);
         return json(200, {
-          channel: toChannelView(connection, publicBaseUrlOf(event) + webhookPath(type, connection.botId)),
+          channel: toChannelView(
+            connection,
+            publicBaseUrlOf(event, deps().publicBaseUrl) + webhookPath(type, connection.botId),
+          ),
         });
       },
     }),

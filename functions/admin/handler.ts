@@ -30,6 +30,7 @@ const deps = once((): AdminDeps => {
     SESSIONS_TABLE: required,
     PARLEY_OPERATOR_KEY: optional,
     OPERATOR_KEY_SECRET_ARN: optional,
+    PUBLIC_BASE_URL: optional,
   });
   const knowledge = createKnowledgeDeps();
   const db = createDocumentClient();
@@ -37,6 +38,7 @@ const deps = once((): AdminDeps => {
     ...knowledge,
     usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
     channels: createDynamoChannelRepository(db, env.TENANTS_TABLE),
+    publicBaseUrl: env.PUBLIC_BASE_URL,
     secretBox: lazySecretBox(),
     telegram: createTelegramFromEnv(),
     sessions: createDynamoSessionRepository(db, env.SESSIONS_TABLE),

@@ -33,6 +33,8 @@ import { channelRoutes } from './channel-routes.ts';
 import { usageRoute } from './usage-route.ts';
 
 export interface AdminDeps extends CascadeDeps, AuthDeps, UsageReadDeps {
+  /** Webhook URLs shown to admins start with it when set (a custom domain). */
+  publicBaseUrl?: string;
   sessions: SessionRepository;
   usage: UsageRepository;
   retrieval: () => Promise<Pick<RetrievalDeps, 'index' | 'embedder'>>;
