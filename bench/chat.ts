@@ -28,14 +28,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { build } from 'esbuild';
 import OpenAI from 'openai';
 import { BUNDLE_FILE, esbuildOptions } from '../lib/bundling.ts';
 import { REPO_ROOT } from '../lib/constructs/functions.ts';
 import { spawnOwnPlatform } from '../local/spawn.ts';
 import { functions } from '../shared/resources.ts';
+import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
 import { startOpenAIChatServer } from '../test/support/wire/openai-chat-server.ts';
 import { startOpenAIServer } from '../test/support/wire/openai-server.ts';
 
@@ -113,26 +113,12 @@ async function modelCallsAlone(baseURL: string, times: number): Promise<number[]
 
 /** GetItem round trips to the platform's DynamoDB Local: the floor under each of a turn's serial reads and writes. */
 async function dynamodbRoundTrips(dataDir: string, times: number): Promise<number[]> {
-  const runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as {
-    endpoints: { dynamodb: string };
-    env: Record<string, string>;
-  };
-  const client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: runtime.endpoints.dynamodb,
-      region: runtime.env.AWS_REGION,
-      credentials: {
-        accessKeyId: runtime.env.AWS_ACCESS_KEY_ID ?? '',
-        secretAccessKey: runtime.env.AWS_SECRET_ACCESS_KEY ?? '',
-      },
-    }),
-  );
+  const table = runtimeOf(dataDir).env.TENANTS_TABLE;
+  const client = documentClientAt(dataDir);
   const samples: number[] = [];
   for (let i = 0; i < times; i++) {
     const started = performance.now();
-    await client.send(
-      new GetCommand({ TableName: runtime.env.TENANTS_TABLE, Key: { pk: 'BENCH', sk: 'BENCH' } }),
-    );
+    await client.send(new GetCommand({ TableName: table, Key: { pk: 'BENCH', sk: 'BENCH' } }));
     samples.push(performance.now() - started);
   }
   client.destroy();

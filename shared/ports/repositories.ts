@@ -126,14 +126,4 @@ export interface ChannelRepository {
   list(tenantId: string, botId: string): Promise<ChannelConnection[]>;
   /** The deleted connection, if there was one. */
   delete(tenantId: string, botId: string, type: ChannelType): Promise<ChannelConnection | undefined>;
-  /** Records an inbound delivery (at most once a minute per connection: webhooks are hot). */
-  touchInbound(tenantId: string, botId: string, type: ChannelType, at: string): Promise<void>;
-  /** Records the outcome of the last send or setup: `error` with a reason, or back to `connected`. */
-  setStatus(
-    tenantId: string,
-    botId: string,
-    type: ChannelType,
-    error: string | undefined,
-    at: string,
-  ): Promise<void>;
 }

@@ -5,12 +5,11 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type OwnPlatform, spawnOwnPlatform } from '../../local/spawn.ts';
 import { LOCAL_CHANNEL_KEY_FILE } from '../../shared/config/channels.ts';
-import { type ApiOptions, apiAt, TEST_OUTPUT_DIR } from '../support/platform.ts';
+import { type ApiOptions, apiAt, documentClientAt, runtimeOf, TEST_OUTPUT_DIR } from '../support/platform.ts';
 import {
   DEFAULT_TELEGRAM_TOKEN,
   startTelegramServer,
@@ -40,17 +39,8 @@ async function tenantWithBot(name: string) {
 
 /** The channel items stored for a bot, read behind the API. */
 async function storedChannels(tenantId: string, botId: string) {
-  const runtime = JSON.parse(readFileSync(join(started.dataDir, 'runtime.json'), 'utf8'));
-  const db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: runtime.endpoints.dynamodb,
-      region: runtime.env.AWS_REGION,
-      credentials: {
-        accessKeyId: runtime.env.AWS_ACCESS_KEY_ID,
-        secretAccessKey: runtime.env.AWS_SECRET_ACCESS_KEY,
-      },
-    }),
-  );
+  const runtime = runtimeOf(started.dataDir);
+  const db = documentClientAt(started.dataDir);
   const { Items } = await db.send(
     new QueryCommand({
       TableName: runtime.env.TENANTS_TABLE,

@@ -2,8 +2,10 @@
 // (test/support/global-setup.ts), and a small HTTP helper for calling its API.
 
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const TEST_OUTPUT_DIR = resolve(REPO_ROOT, 'test-output');
@@ -89,4 +91,24 @@ export async function apiAt(baseUrl: string, path: string, options: ApiOptions =
     json = undefined;
   }
   return { status: response.status, headers: Object.fromEntries(response.headers), json, text };
+}
+
+/** The emulators and function environment of the platform whose data dir is `dataDir` (its runtime.json). */
+export function runtimeOf(dataDir: string): Pick<PlatformInfo, 'endpoints' | 'env'> {
+  return JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8'));
+}
+
+/** A DynamoDB document client on that platform's DynamoDB Local, for looking behind the API. */
+export function documentClientAt(dataDir: string): DynamoDBDocumentClient {
+  const { endpoints, env } = runtimeOf(dataDir);
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: endpoints.dynamodb,
+      region: env.AWS_REGION,
+      credentials: {
+        accessKeyId: env.AWS_ACCESS_KEY_ID ?? '',
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? '',
+      },
+    }),
+  );
 }

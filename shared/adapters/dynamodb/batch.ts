@@ -1,11 +1,41 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
 
 type Key = Record<string, unknown>;
 
 /** BatchWriteItem takes at most 25 requests. */
 const BATCH_WRITE_MAX = 25;
+/** BatchGetItem takes at most 100 keys. */
+const BATCH_GET_MAX = 100;
 const MAX_ATTEMPTS = 9;
+
+/** Reads items by key, 100 per call (in parallel), retrying what DynamoDB leaves unprocessed. */
+export async function getKeys(
+  db: DynamoDBDocumentClient,
+  table: string,
+  keys: readonly Key[],
+): Promise<Record<string, unknown>[]> {
+  const batches: Key[][] = [];
+  for (let i = 0; i < keys.length; i += BATCH_GET_MAX) batches.push(keys.slice(i, i + BATCH_GET_MAX));
+  const read = async (batch: Key[]) => {
+    const items: Record<string, unknown>[] = [];
+    let pending = batch;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt >= MAX_ATTEMPTS) throw new Error(`BatchGet left ${pending.length} keys of ${table} unread`);
+      if (attempt > 0) await sleep(Math.random() * Math.min(1000, 25 * 2 ** attempt));
+      const result = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending } } }));
+      items.push(...(result.Responses?.[table] ?? []));
+      pending = (result.UnprocessedKeys?.[table]?.Keys as Key[] | undefined) ?? [];
+    }
+    return items;
+  };
+  return (await Promise.all(batches.map(read))).flat();
+}
 
 /** Deletes items by key, 25 at a time, retrying what DynamoDB leaves unprocessed (with backoff). */
 export async function deleteKeys(

@@ -4,7 +4,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { CHANNEL_TYPES, type ChannelConnection } from '../../domain/channel.ts';
 import type { ChannelRepository } from '../../ports/repositories.ts';
@@ -14,7 +13,6 @@ import type { ChannelRepository } from '../../ports/repositories.ts';
 
 const pk = (tenantId: string) => `TENANT#${tenantId}`;
 const sk = (botId: string, type: string) => `CHANNEL#${botId}#${type}`;
-const INBOUND_RESOLUTION_MS = 60_000;
 
 function toConnection(item: Record<string, unknown> | undefined): ChannelConnection | undefined {
   if (!item) return undefined;
@@ -66,48 +64,6 @@ export function createDynamoChannelRepository(db: DynamoDBDocumentClient, table:
         }),
       );
       return toConnection(Attributes);
-    },
-
-    async touchInbound(tenantId, botId, type, at) {
-      const before = new Date(Date.parse(at) - INBOUND_RESOLUTION_MS).toISOString();
-      try {
-        await db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { pk: pk(tenantId), sk: sk(botId, type) },
-            UpdateExpression: 'SET lastInboundAt = :at',
-            ConditionExpression:
-              'attribute_exists(pk) AND (attribute_not_exists(lastInboundAt) OR lastInboundAt < :before)',
-            ExpressionAttributeValues: { ':at': at, ':before': before },
-          }),
-        );
-      } catch (error) {
-        // Touched within the minute, or disconnected meanwhile: nothing to record.
-        if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-      }
-    },
-
-    async setStatus(tenantId, botId, type, error, at) {
-      try {
-        await db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { pk: pk(tenantId), sk: sk(botId, type) },
-            UpdateExpression:
-              error === undefined
-                ? 'SET #status = :connected, updatedAt = :at REMOVE lastError'
-                : 'SET #status = :error, lastError = :reason, updatedAt = :at',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues:
-              error === undefined
-                ? { ':connected': 'connected', ':at': at }
-                : { ':error': 'error', ':reason': error.slice(0, 500), ':at': at },
-          }),
-        );
-      } catch (failure) {
-        if ((failure as Error).name !== 'ConditionalCheckFailedException') throw failure;
-      }
     },
   };
 }

@@ -1,10 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  BatchGetCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   daysBetween,
   periodExpiresAt,
@@ -13,7 +7,7 @@ import {
   usageTenantPk,
 } from '../../domain/limits.ts';
 import type { DayCounters, UsageRepository } from '../../ports/usage.ts';
-import { deletePartition } from './batch.ts';
+import { deletePartition, getKeys } from './batch.ts';
 import { toPeriodUsage } from './limits.ts';
 
 // usage table, tenant partition (pk TENANT#<tenantId>):
@@ -25,29 +19,12 @@ import { toPeriodUsage } from './limits.ts';
 // number of bots.
 
 const COUNTERS = ['messages', 'inputTokens', 'outputTokens', 'embeddingTokens', 'costNanoUsd'] as const;
-const BATCH_GET_MAX = 100;
 
 function toDayCounters(item: Record<string, unknown>): DayCounters {
   return Object.fromEntries(COUNTERS.map((name) => [name, Number(item[name] ?? 0)])) as DayCounters;
 }
 
 export function createDynamoUsageRepository(db: DynamoDBDocumentClient, table: string): UsageRepository {
-  /** Reads items by key, retrying what DynamoDB leaves unprocessed (throttling, size limits). */
-  async function batchGet(keys: Record<string, string>[]): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    let pending = keys;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > 0) {
-        if (attempt > 8) throw new Error(`usage read left ${pending.length} keys unprocessed`);
-        await sleep(Math.random() * Math.min(1000, 25 * 2 ** attempt));
-      }
-      const result = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending } } }));
-      items.push(...(result.Responses?.[table] ?? []));
-      pending = (result.UnprocessedKeys?.[table]?.Keys as Record<string, string>[] | undefined) ?? [];
-    }
-    return items;
-  }
-
   return {
     async add(tenantId, botId, day, counters) {
       const entries = COUNTERS.flatMap((name) => {
@@ -93,10 +70,11 @@ export function createDynamoUsageRepository(db: DynamoDBDocumentClient, table: s
     async days(tenantId, { from, to, botId }) {
       const days = daysBetween(from, to);
       const pk = usageTenantPk(tenantId);
-      const chunks: Record<string, string>[][] = [];
-      for (let i = 0; i < days.length; i += BATCH_GET_MAX)
-        chunks.push(days.slice(i, i + BATCH_GET_MAX).map((day) => ({ pk, sk: usageDaySk(day, botId) })));
-      const items = (await Promise.all(chunks.map(batchGet))).flat();
+      const items = await getKeys(
+        db,
+        table,
+        days.map((day) => ({ pk, sk: usageDaySk(day, botId) })),
+      );
       const result = new Map<string, DayCounters>();
       for (const item of items) result.set(String(item.sk).slice(4, 14), toDayCounters(item));
       return result;

@@ -47,6 +47,16 @@ export async function readRequestBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(raw);
 }
 
+/** The request's JSON body (`{}` when empty), or undefined when it does not parse. */
+export async function readJsonBody<T>(req: IncomingMessage): Promise<T | undefined> {
+  const raw = await readRequestBody(req);
+  try {
+    return (raw.length > 0 ? JSON.parse(raw.toString('utf8')) : {}) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A JSON response with the headers OpenAI's API sends. */
 export function sendOpenAIJson(
   res: ServerResponse,

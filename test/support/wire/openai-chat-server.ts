@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { sendOpenAIJson } from './listen.ts';
+import { readJsonBody, sendOpenAIJson } from './listen.ts';
 
 export type OpenAIChatFailure =
   /** 429 `rate_limit_exceeded` with `retry-after` (seconds) and, if given, `retry-after-ms`. */
@@ -99,14 +99,10 @@ export async function startOpenAIChatServer(
     res.on('close', () => {
       if (!res.writableEnded) unfinished++;
     });
-    const raw: Buffer[] = [];
-    for await (const chunk of req) raw.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://wire');
     // biome-ignore lint/suspicious/noExplicitAny: raw request JSON
-    let body: Record<string, any> = {};
-    try {
-      body = raw.length > 0 ? JSON.parse(Buffer.concat(raw).toString('utf8')) : {};
-    } catch {
+    const body = await readJsonBody<Record<string, any>>(req);
+    if (body === undefined) {
       invalid(res, 'We could not parse the JSON body of your request.');
       return;
     }

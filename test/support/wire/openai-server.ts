@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { sendOpenAIJson } from './listen.ts';
+import { readJsonBody, sendOpenAIJson } from './listen.ts';
 
 /** A deterministic unit vector for a text (the same text always gets the same vector). */
 export function wireEmbedding(text: string, dimension: number): number[] {
@@ -72,13 +72,9 @@ export async function startOpenAIServer(
   ) => send(res, 400, { error: { message, type: 'invalid_request_error', param, code } });
 
   const server = createServer(async (req, res) => {
-    const raw: Buffer[] = [];
-    for await (const chunk of req) raw.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://wire');
-    let body: OpenAIRequest['body'] = {};
-    try {
-      body = raw.length > 0 ? JSON.parse(Buffer.concat(raw).toString('utf8')) : {};
-    } catch {
+    const body = await readJsonBody<OpenAIRequest['body']>(req);
+    if (body === undefined) {
       invalid(res, 'We could not parse the JSON body of your request.');
       return;
     }
