@@ -47,13 +47,27 @@ export interface ResponseSink {
   end(): void;
 }
 
+/**
+ * Marks a LocalResponseStream. A registered symbol, not instanceof: the `awslambda` global may hold
+ * another module instance's HttpResponseStream (jest gives each test file its own module registry).
+ */
+const RESPONSE_STREAM = Symbol.for('parley.local.responseStream');
+
+interface BrandedResponseStream extends Writable {
+  setContentType(contentType: string): void;
+  setPrelude(prelude: Record<string, unknown>): void;
+}
+
+const isResponseStream = (writable: Writable): writable is BrandedResponseStream =>
+  (writable as unknown as Record<symbol, unknown>)[RESPONSE_STREAM] === true;
+
 class HttpResponseStream extends Writable {
   /**
    * Like Lambda's: attaches the HTTP status and headers to the response stream the handler was
    * given; they are sent before the first byte of the body.
    */
   static from(writable: Writable, metadata: Record<string, unknown>): Writable {
-    if (!(writable instanceof LocalResponseStream)) {
+    if (!isResponseStream(writable)) {
       throw new TypeError('HttpResponseStream.from expects the response stream passed to the handler');
     }
     writable.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
@@ -64,6 +78,7 @@ class HttpResponseStream extends Writable {
 
 /** The `responseStream` a streamified handler receives. */
 export class LocalResponseStream extends HttpResponseStream {
+  readonly [RESPONSE_STREAM] = true;
   private contentType: string | undefined;
   private prelude: Record<string, unknown> | undefined;
   private headSent = false;
