@@ -7,7 +7,8 @@ export interface ChannelClient<C extends ChannelType = ChannelType> {
    * Sends `text` to the platform user `to` (Telegram: chat id; WhatsApp: phone number; Messenger
    * and Instagram: the page-scoped / Instagram-scoped user id), split at the platform's limit and
    * converted to its formatting, parts in order. Retries 429, 5xx and Meta's throttling codes with
-   * backoff; throws `ChannelSendError` when it gives up. Returns the platform's message ids.
+   * backoff, and requests that surely never arrived; never one that may have (`unknown`). Throws
+   * `ChannelSendError` when it gives up. Returns the platform's message ids.
    */
   send(credentials: ChannelCredentials[C], to: string, text: string): Promise<{ messageIds: string[] }>;
 }
@@ -24,8 +25,13 @@ export interface TelegramAdmin {
 export type ChannelFailure =
   /** The platform refused the request (bad token, unknown recipient): retrying cannot help. */
   | 'rejected'
-  /** Throttled or failing until the retries ran out. */
-  | 'unavailable';
+  /** Throttled or failing until the retries ran out: nothing of the failed request was delivered. */
+  | 'unavailable'
+  /**
+   * A send got no answer (a timeout, a dropped connection): the platform may have delivered it.
+   * Sends are not retried then, since a retry could deliver the message twice.
+   */
+  | 'unknown';
 
 export class ChannelSendError extends Error {
   readonly channel: ChannelType;

@@ -46,12 +46,15 @@ export class ChannelRequestError extends Error {
   /** How long the platform asked to wait, in milliseconds. */
   readonly retryAfterMs?: number;
   readonly timedOut: boolean;
+  /** No answer came, but the request may have reached the platform (a timeout, a dropped connection). */
+  readonly maybeDelivered: boolean;
   constructor(description: string, options: ChannelRequestErrorOptions) {
     super(description);
     this.status = options.status;
     this.retryable = options.retryable;
     this.retryAfterMs = options.retryAfterMs;
     this.timedOut = options.timedOut ?? false;
+    this.maybeDelivered = options.maybeDelivered ?? false;
   }
 }
 
@@ -60,6 +63,7 @@ export interface ChannelRequestErrorOptions {
   retryable: boolean;
   retryAfterMs?: number;
   timedOut?: boolean;
+  maybeDelivered?: boolean;
 }
 
 /** What is left of one call's time budget, shared by its requests. */
@@ -91,12 +95,14 @@ export interface ChannelHttp<RetryExtra extends object> {
   /**
    * `attempt` with retries inside what is left of `clock`, each given its timeout; the last error
    * escapes. `counter` counts the attempts; `retryExtra` is what `onRetry` is told besides.
+   * `idempotent: false` (sending a message): a request that may have arrived is not repeated.
    */
   retrying<T>(
     attempt: (timeoutMs: number) => Promise<T>,
     clock: Budget,
     counter: { attempts: number },
     retryExtra: (error: unknown) => RetryExtra,
+    options?: { idempotent: boolean },
   ): Promise<T>;
 }
 
@@ -150,6 +156,7 @@ export function channelHttp<RetryExtra extends object>(
       clock: Budget,
       counter: { attempts: number },
       retryExtra: (error: unknown) => RetryExtra,
+      { idempotent } = { idempotent: true },
     ): Promise<T> {
       return withRetry(
         () => {
@@ -163,7 +170,10 @@ export function channelHttp<RetryExtra extends object>(
           deadlineMs: Math.max(0, clock.left()),
           random: settings.random,
           isRetryable: (error) =>
-            error instanceof ChannelRequestError && error.retryable && clock.left() >= minAttemptMs,
+            error instanceof ChannelRequestError &&
+            error.retryable &&
+            (idempotent || !error.maybeDelivered) &&
+            clock.left() >= minAttemptMs,
           retryAfterMs: (error) => (error instanceof ChannelRequestError ? error.retryAfterMs : undefined),
           onRetry: settings.onRetry
             ? ({ attempt, delayMs, error }) =>
@@ -206,8 +216,13 @@ export function channelSendError<E extends ChannelRequestError>(
   const { label, channel, attempts, delivered } = call;
   const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
   if (error instanceof requestError.type) {
-    const failure = requestError.failure(error);
-    const outcome = failure === 'rejected' ? 'refused' : `gave up after ${tries}`;
+    const failure = error.maybeDelivered ? 'unknown' : requestError.failure(error);
+    const outcome =
+      failure === 'rejected'
+        ? 'refused'
+        : failure === 'unknown'
+          ? `no answer (it may have been delivered) after ${tries}`
+          : `gave up after ${tries}`;
     return new ChannelSendError(`${label}: ${outcome}: ${error.message}${requestError.details(error)}`, {
       channel,
       failure,
@@ -236,14 +251,41 @@ function connectionError(
   // Duck-typed: fetch's errors (a DOMException for timeouts) may come from another realm.
   const { name, message, cause } = (error ?? {}) as { name?: unknown; message?: unknown; cause?: unknown };
   if (name === 'TimeoutError' || name === 'AbortError') {
-    return newError(`no answer within ${timeoutMs} ms`, { retryable: true, timedOut: true });
+    return newError(`no answer within ${timeoutMs} ms`, {
+      retryable: true,
+      timedOut: true,
+      maybeDelivered: true,
+    });
   }
   const { code, message: causeMessage } = (cause ?? {}) as { code?: unknown; message?: unknown };
   const detail =
     typeof code === 'string' ? code : typeof causeMessage === 'string' ? causeMessage : undefined;
   const what = typeof message === 'string' ? `${message}${detail ? ` (${detail})` : ''}` : String(error);
-  return newError(mask(`the request failed: ${what}`), { retryable: true });
+  return newError(mask(`the request failed: ${what}`), {
+    retryable: true,
+    maybeDelivered: !(typeof code === 'string' && NEVER_SENT.has(code)),
+  });
 }
+
+/**
+ * Connection failures that prove the request never left (no connection, no name, a URL that does
+ * not parse, a certificate refused before any byte of the request): safe to repeat even a send.
+ * Anything else (a reset, a socket closed mid-answer) may have delivered it.
+ */
+const NEVER_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ERR_INVALID_URL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -8,9 +8,10 @@
 // - Messenger API for Instagram (through the linked Facebook Page): node = `me`, which the Page
 //   access token resolves to the Page, as Meta documents it; `{recipient: {id: IGSID}, message:
 //   {text}}` → `message_id`. Plain text, split at 1000 UTF-8 bytes.
-// Retries with backoff and jitter (retry.ts) on 429, 5xx, dropped connections, timeouts, errors
-// Meta marks `is_transient`, and its throttling codes (META_THROTTLING_CODES), which arrive under
-// HTTP 400 as well; any other 4xx is `rejected` at once. Tokens never reach an error message.
+// Retries with backoff and jitter (retry.ts) on 429, 5xx, refused connections, errors Meta marks
+// `is_transient`, and its throttling codes (META_THROTTLING_CODES), which arrive under HTTP 400 as
+// well; any other 4xx is `rejected` at once. A request that may have arrived (a timeout, a dropped
+// connection) is not repeated: `unknown`. Tokens never reach an error message.
 
 import { formatReply } from '../../channels/format.ts';
 import {
@@ -184,6 +185,7 @@ export function createMetaClient<C extends MetaChannel>(
             clock,
             counter,
             (error) => ({ channel, code: error instanceof GraphRequestError ? error.code : undefined }),
+            { idempotent: false },
           );
         } catch (error) {
           throw sendError(name, channel, error, counter.attempts, messageIds.length);

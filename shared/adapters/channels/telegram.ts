@@ -3,9 +3,9 @@
 //   `sendMessage` per part, in order. A part whose HTML Telegram refuses (400 "can't parse
 //   entities") is sent again once as plain text, so a formatting slip never loses a reply.
 // - Retries with backoff and jitter (retry.ts) on 429 (waiting at least the `retry_after` Telegram
-//   asks for), 5xx, dropped connections and attempts that time out; inside one time budget per
-//   call of `send`, `verify`, `setWebhook` or `deleteWebhook`. Anything else (400, 401, 403, 404)
-//   is `rejected` at once.
+//   asks for), 5xx, refused connections, and (for the idempotent calls, not `sendMessage`) dropped
+//   connections and attempts that time out; inside one time budget per call of `send`, `verify`,
+//   `setWebhook` or `deleteWebhook`. Anything else (400, 401, 403, 404) is `rejected` at once.
 // - The bot token is in every URL (`/bot<token>/<method>`): no URL, and no error text that could
 //   quote one, reaches an error message. Failures carry Telegram's description and status only.
 
@@ -97,7 +97,10 @@ export function createTelegramClient(
     });
   }
 
-  /** One request with retries inside what is left of the budget; the last error escapes. */
+  /**
+   * One request with retries inside what is left of the budget; the last error escapes.
+   * `sendMessage` is not idempotent: one that may have arrived is not repeated.
+   */
   function retrying<T>(
     token: string,
     method: string,
@@ -110,6 +113,7 @@ export function createTelegramClient(
       clock,
       counter,
       () => ({ method }),
+      { idempotent: method !== 'sendMessage' },
     );
   }
 
