@@ -86,9 +86,11 @@ export async function spawnOwnPlatform(options: {
   name: string;
   env?: Record<string, string>;
   logFile?: string;
+  /** Start on an earlier platform's data (and with its operator key), as after a crash. */
+  reuse?: Pick<OwnPlatform, 'dataDir' | 'operatorKey'>;
 }): Promise<OwnPlatform> {
-  const dataDir = mkdtempSync(join(tmpdir(), `parley-${options.name}-`));
-  const operatorKey = randomBytes(32).toString('base64url');
+  const dataDir = options.reuse?.dataDir ?? mkdtempSync(join(tmpdir(), `parley-${options.name}-`));
+  const operatorKey = options.reuse?.operatorKey ?? randomBytes(32).toString('base64url');
   const started = await spawnPlatform({
     logFile: options.logFile ?? join(dataDir, 'platform.log'),
     env: {

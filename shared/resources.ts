@@ -216,6 +216,32 @@ export const functions = {
     search: 'read',
     models: ['embedding', 'chat'],
   },
+  webhooks: {
+    entry: 'functions/webhooks/handler.ts',
+    memoryMb: 512,
+    timeoutSeconds: 10,
+    streaming: false,
+    // Bots and connections (tenants); de-duplication records (usage).
+    tables: ['tenants', 'usage'],
+    sendsTo: ['reply'],
+    // Opens the connection's secrets to check signatures and the verify token.
+    channelSecrets: 'open',
+  },
+  reply: {
+    entry: 'functions/reply/handler.ts',
+    memoryMb: 1024,
+    // A chat turn (25 s of model time at most) and a send (30 s with its retries), with room to
+    // spare; under the reply queue's 120 s visibility timeout.
+    timeoutSeconds: 90,
+    streaming: false,
+    tables: ['tenants', 'sessions', 'usage'],
+    sendsTo: [],
+    search: 'read',
+    models: ['embedding', 'chat'],
+    channelSecrets: 'open',
+    // One message per invocation: a slow model for one user does not hold up another's batch.
+    consumes: { queue: 'reply', batchSize: 1, maxConcurrency: 20 },
+  },
   sweeper: {
     entry: 'functions/sweeper/handler.ts',
     memoryMb: 256,
@@ -283,6 +309,9 @@ export const routes = [
   { method: 'OPTIONS', path: '/chat/{botId}/stream', function: 'chat', auth: 'none' },
   { method: 'DELETE', path: '/chat/{botId}/sessions/{sessionId}', function: 'chat', auth: 'none' },
   { method: 'OPTIONS', path: '/chat/{botId}/sessions/{sessionId}', function: 'chat', auth: 'none' },
+  // Messaging platforms: they prove themselves with the channel's secret, which the function checks.
+  { method: 'GET', path: '/webhooks/{channel}/{botId}', function: 'webhooks', auth: 'none' },
+  { method: 'POST', path: '/webhooks/{channel}/{botId}', function: 'webhooks', auth: 'none' },
 ] as const satisfies readonly RouteDefinition[];
 
 export type RouteKey = `${(typeof routes)[number]['method']} ${(typeof routes)[number]['path']}`;
@@ -290,6 +319,24 @@ export type RouteKey = `${(typeof routes)[number]['method']} ${(typeof routes)[n
 export function routeKey(route: { method: string; path: string }): string {
   return `${route.method} ${route.path}`;
 }
+
+/**
+ * Parley's own CloudWatch metrics (embedded metric format, through Powertools), in the namespace
+ * `Parley/<stage>` with the dimension `service`. The stack's alarms name them from here.
+ */
+export const metricNames = {
+  /** A reply that may have reached the user but was not confirmed (a crash or a timeout mid-send): never resent. */
+  unconfirmedReplies: 'UnconfirmedReplies',
+  /** Replies the platform took. */
+  repliesSent: 'RepliesSent',
+  /** Replies the platform refused, or that failed on their last attempt. */
+  replyFailures: 'ReplyFailures',
+  /** Channel messages over a rate limit or quota (answered with one polite notice per window). */
+  repliesLimited: 'RepliesLimited',
+} as const;
+export type MetricName = (typeof metricNames)[keyof typeof metricNames];
+
+export const metricsNamespace = (stage: string) => `Parley/${stage}`;
 
 /** API Gateway rejects bodies over 10 MB before any function runs; the local gateway does the same. */
 export const API_MAX_BODY_BYTES = 10 * 1024 * 1024;

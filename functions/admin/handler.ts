@@ -1,6 +1,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDynamoChannelRepository } from '../../shared/adapters/dynamodb/channels.ts';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
+import { createDynamoReplyLedger } from '../../shared/adapters/dynamodb/reply-ledger.ts';
 import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/sessions.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { createOperatorKeySource } from '../../shared/adapters/operator-key.ts';
@@ -15,6 +16,7 @@ import { routes } from '../../shared/resources.ts';
 import { chatRoutes } from '../chat/routes.ts';
 import { chatStreamDocs } from '../chat-stream/docs.ts';
 import { uploadRoutes } from '../upload/routes.ts';
+import { webhookRoutes } from '../webhooks/routes.ts';
 import { type AdminDeps, adminRoutes } from './routes.ts';
 
 /** Other functions' routes are only described here, never served: their deps are never asked for. */
@@ -38,6 +40,7 @@ const deps = once((): AdminDeps => {
     ...knowledge,
     usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
     channels: createDynamoChannelRepository(db, env.TENANTS_TABLE),
+    replyLedger: createDynamoReplyLedger(db, env.USAGE_TABLE),
     publicBaseUrl: env.PUBLIC_BASE_URL,
     secretBox: lazySecretBox(),
     telegram: createTelegramFromEnv(),
@@ -63,7 +66,13 @@ const deps = once((): AdminDeps => {
     openApi: once(() =>
       buildOpenApi(
         routes,
-        { ...uploadRoutes(() => knowledge), ...chatRoutes(notForServing), ...chatStreamDocs, ...specs },
+        {
+          ...uploadRoutes(() => knowledge),
+          ...chatRoutes(notForServing),
+          ...chatStreamDocs,
+          ...webhookRoutes(notForServing),
+          ...specs,
+        },
         '1',
       ),
     ),

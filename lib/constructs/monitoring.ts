@@ -9,6 +9,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { metricNames, metricsNamespace } from '../../shared/resources.ts';
 import { entries, pascal } from './names.ts';
 
 export interface MonitoringProps {
@@ -65,6 +66,18 @@ export class Monitoring extends Construct {
         description: `Messages are waiting in the ${name} dead-letter queue: they failed every retry.`,
       });
     }
+    // A reply that may have reached a user twice or not at all: someone should look at the logs.
+    this.alarm('UnconfirmedReplies', {
+      metric: new cloudwatch.Metric({
+        namespace: metricsNamespace(props.stage),
+        metricName: metricNames.unconfirmedReplies,
+        dimensionsMap: { service: 'parley' },
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      description:
+        'A channel reply was not confirmed (the worker stopped mid-send, or the platform did not answer): it was not resent.',
+    });
     this.alarm('Api5xx', {
       metric: props.api.metricServerError({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
       description: 'The API answered with 5XX errors in the last 5 minutes.',

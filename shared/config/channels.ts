@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import { createMetaClient } from '../adapters/channels/meta.ts';
 import { createTelegramClient } from '../adapters/channels/telegram.ts';
+import type { ChannelType } from '../domain/channel.ts';
 import { once } from '../memo.ts';
 import type { ChannelClient, TelegramAdmin } from '../ports/channel-client.ts';
 import type { SecretBox } from '../ports/secret-box.ts';
@@ -41,4 +43,22 @@ export function lazySecretBox(): SecretBox {
 export function createTelegramFromEnv(): ChannelClient<'telegram'> & TelegramAdmin {
   const env = readEnv({ TELEGRAM_API_BASE_URL: optional });
   return createTelegramClient({ baseUrl: env.TELEGRAM_API_BASE_URL });
+}
+
+/**
+ * A client per channel, built on first use: Telegram as above; the Graph API at graph.facebook.com
+ * or `META_GRAPH_BASE_URL` (tests), with `GRAPH_API_VERSION` (default v23.0).
+ */
+export function createChannelClientsFromEnv(): (channel: ChannelType) => ChannelClient {
+  const env = readEnv({ META_GRAPH_BASE_URL: optional, GRAPH_API_VERSION: optional });
+  const clients = new Map<ChannelType, ChannelClient>();
+  const build = (channel: ChannelType): ChannelClient =>
+    channel === 'telegram'
+      ? createTelegramFromEnv()
+      : createMetaClient(channel, { baseUrl: env.META_GRAPH_BASE_URL, graphVersion: env.GRAPH_API_VERSION });
+  return (channel) => {
+    const client = clients.get(channel) ?? build(channel);
+    clients.set(channel, client);
+    return client;
+  };
 }

@@ -82,7 +82,9 @@ export interface ChannelConnection {
   accountId: string;
   status: 'connected' | 'error';
   lastInboundAt?: string;
+  /** The last failed send, as the platform described it (never a token), and when. */
   lastError?: string;
+  lastErrorAt?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -91,10 +93,11 @@ export const ChannelViewSchema = z.object({
   type: ChannelTypeSchema,
   status: z
     .enum(['connected', 'error'])
-    .describe('error: the last send or webhook setup failed (see lastError)'),
+    .describe('error: the platform refused the credentials on the last send (see lastError)'),
   webhookUrl: z.string().describe('Where the platform must deliver this bot’s messages'),
-  lastInboundAt: z.string().nullable(),
-  lastError: z.string().nullable(),
+  lastInboundAt: z.string().nullable().describe('When the last message arrived (to the minute)'),
+  lastError: z.string().nullable().describe('The last failed send, as the platform described it'),
+  lastErrorAt: z.string().nullable(),
   credentials: z.record(z.string(), z.string()).describe('Masked: the last four characters at most'),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -135,6 +138,7 @@ export function toChannelView(connection: ChannelConnection, webhookUrl: string)
     webhookUrl,
     lastInboundAt: connection.lastInboundAt ?? null,
     lastError: connection.lastError ?? null,
+    lastErrorAt: connection.lastErrorAt ?? null,
     credentials: connection.masked,
     createdAt: connection.createdAt,
     updatedAt: connection.updatedAt,

@@ -71,8 +71,10 @@ export class RateLimitedError extends AppError {
   readonly status = 429;
   readonly code = 'rate_limited';
   override readonly headers: Record<string, string>;
+  readonly retryAfterSeconds: number;
   constructor(message: string, retryAfterSeconds: number) {
     super(message, { details: { retryAfterSeconds } });
+    this.retryAfterSeconds = retryAfterSeconds;
     this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
   }
 }

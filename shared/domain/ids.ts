@@ -18,6 +18,17 @@ export const newId = (prefix: 'tnt' | 'bot' | 'doc' | 'ses' | 'msg') => `${prefi
 
 export const ID_PATTERN = /^[a-z]{3}_[0-9A-Za-z]{22}$/;
 
+/**
+ * The session id of a messaging-channel user: derived, so each message finds its user's session
+ * without a lookup. Not secret: the chat API never reaches a channel's session (chat.ts).
+ */
+export function channelSessionId(tenantId: string, botId: string, channel: string, userId: string): string {
+  const digest = createHash('sha256').update(`${tenantId}\n${botId}\n${channel}\n${userId}`).digest();
+  let id = '';
+  for (let i = 0; i < 22; i++) id += ALPHABET[(digest[i] as number) % 62];
+  return `ses_${id}`;
+}
+
 // Tenant admin keys: `pk_<keyId>_<secret>`. The key id locates the record; only the secret's
 // SHA-256 is stored. A 256-bit random secret needs no slow hash: it cannot be guessed offline.
 const KEY_PATTERN = /^pk_([0-9A-Za-z]{16})_([0-9A-Za-z]{43})$/;

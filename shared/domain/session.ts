@@ -3,6 +3,10 @@ import { z } from 'zod';
 /** Where a conversation happens; channel sessions belong to the platform user. */
 export type SessionChannel = 'web' | 'api' | 'telegram' | 'whatsapp' | 'messenger' | 'instagram';
 
+/** Telegram, WhatsApp, Messenger and Instagram: one session per platform user, reached only there. */
+export const isMessagingChannel = (channel: SessionChannel): boolean =>
+  channel !== 'web' && channel !== 'api';
+
 export interface ChatSession {
   id: string;
   tenantId: string;

@@ -17,6 +17,8 @@ export function httpHandler(
   authDeps: () => AuthDeps,
   options: {
     maxBodyBytes?: number;
+    /** Hand routes the body as it came (`event.body`, maybe base64): no JSON parsing. */
+    rawBody?: boolean;
     definitions?: readonly RouteDefinition[];
     /** Runs outermost after the log context: sees every response, errors included (e.g. CORS). */
     outer?: MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
@@ -28,6 +30,6 @@ export function httpHandler(
   return handler
     .use(errorHandler())
     .use(normalizeHeaders())
-    .use(jsonBody({ maxBytes: options.maxBodyBytes ?? ADMIN_MAX_BODY_BYTES }))
+    .use(jsonBody({ maxBytes: options.maxBodyBytes ?? ADMIN_MAX_BODY_BYTES, raw: options.rawBody }))
     .handler((event) => route(event));
 }

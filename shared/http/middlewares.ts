@@ -66,6 +66,8 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
  */
 export function jsonBody(options: {
   maxBytes: number;
+  /** Leave the body as it came (webhooks check signatures over the raw bytes); size still capped. */
+  raw?: boolean;
 }): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
   const parser = jsonBodyParser();
   return {
@@ -83,6 +85,7 @@ export function jsonBody(options: {
           `The body is ${bytes} bytes; this route accepts at most ${options.maxBytes}`,
         );
       }
+      if (options.raw) return;
       try {
         await parser.before?.(request as never);
       } catch (error) {

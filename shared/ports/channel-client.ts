@@ -10,7 +10,17 @@ export interface ChannelClient<C extends ChannelType = ChannelType> {
    * backoff, and requests that surely never arrived; never one that may have (`unknown`). Throws
    * `ChannelSendError` when it gives up. Returns the platform's message ids.
    */
-  send(credentials: ChannelCredentials[C], to: string, text: string): Promise<{ messageIds: string[] }>;
+  send(
+    credentials: ChannelCredentials[C],
+    to: string,
+    text: string,
+    options?: SendOptions,
+  ): Promise<{ messageIds: string[] }>;
+}
+
+export interface SendOptions {
+  /** Starts at this part of the split reply: the earlier ones were delivered by an earlier try. */
+  readonly fromPart?: number;
 }
 
 export interface TelegramAdmin {
@@ -38,8 +48,10 @@ export class ChannelSendError extends Error {
   readonly failure: ChannelFailure;
   /** The HTTP status of the last attempt, when there was one. */
   readonly status?: number;
-  /** Parts already delivered before the failure (a split reply). */
+  /** Parts already delivered before the failure (a split reply), counted from `fromPart`. */
   readonly delivered: number;
+  /** The platform refused the credentials themselves (a revoked or wrong token). */
+  readonly credentialsRefused: boolean;
   constructor(
     message: string,
     options: {
@@ -47,6 +59,7 @@ export class ChannelSendError extends Error {
       failure: ChannelFailure;
       status?: number;
       delivered?: number;
+      credentialsRefused?: boolean;
       cause?: unknown;
     },
   ) {
@@ -56,5 +69,6 @@ export class ChannelSendError extends Error {
     this.failure = options.failure;
     this.status = options.status;
     this.delivered = options.delivered ?? 0;
+    this.credentialsRefused = options.credentialsRefused ?? false;
   }
 }

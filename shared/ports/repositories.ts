@@ -96,6 +96,7 @@ export interface DocumentRepository {
 export interface SessionRepository {
   /** The live session (absent if unknown, another bot's or tenant's, or expired at `now`). */
   get(tenantId: string, botId: string, sessionId: string, now: Date): Promise<ChatSession | undefined>;
+  /** Creates the session; an expired one with the same id (a channel user's, see ids.ts) is replaced. */
   create(session: ChatSession): Promise<void>;
   /** The last `limit` live messages at `now`, oldest first. */
   history(tenantId: string, sessionId: string, limit: number, now: Date): Promise<StoredMessage[]>;
@@ -126,4 +127,16 @@ export interface ChannelRepository {
   list(tenantId: string, botId: string): Promise<ChannelConnection[]>;
   /** The deleted connection, if there was one. */
   delete(tenantId: string, botId: string, type: ChannelType): Promise<ChannelConnection | undefined>;
+  /** Notes a message taken in at `at` (no-op when the connection is gone). */
+  recordInbound(tenantId: string, botId: string, type: ChannelType, at: string): Promise<void>;
+  /**
+   * Notes how a send went: `status` and, when it failed, `lastError` (kept after a later success,
+   * as the last error seen). No-op when the connection is gone.
+   */
+  recordDelivery(
+    tenantId: string,
+    botId: string,
+    type: ChannelType,
+    outcome: { status: ChannelConnection['status']; lastError?: string; at: string },
+  ): Promise<void>;
 }

@@ -8,6 +8,7 @@ import {
 import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parseInput } from '../domain/validation.ts';
+import type { ReplyLedger } from '../ports/reply-ledger.ts';
 import type { Page, PageRequest, SessionRepository } from '../ports/repositories.ts';
 import type { UsageRepository } from '../ports/usage.ts';
 import { type ChannelDeps, disconnectAllChannels } from './channels.ts';
@@ -61,13 +62,15 @@ export async function updateBot(
 }
 
 /**
- * What deleting a bot reaches: its channels (Telegram's webhook deleted), documents, objects,
- * chunks and conversations; deleting a tenant also its usage records. (A bot's usage stays with
- * its tenant's history.)
+ * What deleting a bot reaches: its channels (Telegram's webhook deleted) and their de-duplication
+ * and send records (which hold replies still to send), documents, objects, chunks and
+ * conversations; deleting a tenant also its usage records. (A bot's usage stays with its tenant's
+ * history.)
  */
 export interface CascadeDeps extends KnowledgeDeps, ChannelDeps {
   sessions: Pick<SessionRepository, 'deleteAllOfBot'>;
   usage: Pick<UsageRepository, 'deleteTenant'>;
+  replyLedger: Pick<ReplyLedger, 'deleteBot'>;
 }
 
 /**
@@ -78,6 +81,7 @@ export interface CascadeDeps extends KnowledgeDeps, ChannelDeps {
 export async function deleteBotCascade(deps: CascadeDeps, tenantId: string, botId: string): Promise<boolean> {
   const existed = await deps.repos.bots.delete(tenantId, botId);
   await disconnectAllChannels(deps, tenantId, botId);
+  await deps.replyLedger.deleteBot({ tenantId, botId });
   await deps.sessions.deleteAllOfBot(tenantId, botId);
   const documents = await deps.repos.documents.listAll(tenantId, botId);
   for (const document of documents) {

@@ -1,9 +1,16 @@
 import { buildSystemPrompt } from '../chat/prompt.ts';
 import type { Bot } from '../domain/bot.ts';
 import { BotDisabledError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
-import { newId, sha256Hex } from '../domain/ids.ts';
-import type { ChatSession, Citation, SessionChannel, StoredMessage } from '../domain/session.ts';
+import { channelSessionId, newId, sha256Hex } from '../domain/ids.ts';
+import {
+  type ChatSession,
+  type Citation,
+  isMessagingChannel,
+  type SessionChannel,
+  type StoredMessage,
+} from '../domain/session.ts';
 import { logger } from '../logging.ts';
+import { expiringCache } from '../memo.ts';
 import {
   type ChatModel,
   ChatModelUnavailableError,
@@ -42,6 +49,7 @@ export type ChatCaller = { kind: 'tenant'; tenantId: string } | { kind: 'anonymo
 export interface ChatTurnInput {
   botId: string;
   message: string;
+  /** Web and API: the session to continue. Messaging channels: ignored (each user has one). */
   sessionId?: string;
   caller: ChatCaller;
   channel: SessionChannel;
@@ -58,28 +66,22 @@ export interface ChatTurnResult {
 }
 
 const SNIPPET_CHARS = 240;
-const BOT_CACHE_MS = 30_000;
-const BOT_CACHE_MAX = 1000;
-const botCache = new Map<string, { bot: Bot | undefined; at: number }>();
+/** Bots, cached briefly per container: every turn needs one, and settings change rarely. */
+const botCache = expiringCache<Bot | undefined>({ ttlMs: 30_000, max: 1000 });
 
-/** The bot, cached briefly per container: every turn needs it, and settings change rarely. */
-async function loadBot(deps: ChatDeps, botId: string): Promise<Bot | undefined> {
-  const now = Date.now();
-  const cached = botCache.get(botId);
-  if (cached && now - cached.at < BOT_CACHE_MS) return cached.bot;
-  const bot = await deps.bots.findById(botId);
-  // A warm container may see many bots: keep the cache bounded.
-  if (botCache.size >= BOT_CACHE_MAX) botCache.clear();
-  botCache.set(botId, { bot, at: now });
-  return bot;
-}
+const loadBot = (deps: Pick<ChatDeps, 'bots'>, botId: string) =>
+  botCache.get(botId, () => deps.bots.findById(botId));
 
 /**
  * Resolves the bot a caller may talk to: a tenant key reaches its own bots; anonymous callers
  * reach public bots from their allowed origins. Anything else is 404 (never revealing the bot),
  * except a private bot called without a key (401) and a disabled bot (its own code).
  */
-export async function resolveBot(deps: ChatDeps, botId: string, caller: ChatCaller): Promise<Bot> {
+export async function resolveBot(
+  deps: Pick<ChatDeps, 'bots'>,
+  botId: string,
+  caller: ChatCaller,
+): Promise<Bot> {
   const bot = await loadBot(deps, botId);
   if (!bot) throw new NotFoundError('No such bot');
   if (caller.kind === 'tenant') {
@@ -107,16 +109,25 @@ const citationOf = (p: RetrievedPassage): Citation => ({
 export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const bot = await resolveBot(deps, input.botId, input.caller);
   const now = deps.clock.now();
-  const existing = input.sessionId
-    ? await deps.sessions.get(bot.tenantId, bot.id, input.sessionId, now)
-    : undefined;
-  // The end user is the session plus its source, once the session is real: a client inventing a
-  // new session id for every message is still the same source (the IP alone).
-  const identity = `${input.channel}:${existing ? `${existing.id}|` : ''}${input.userIdentity}`;
+  const channelUser = isMessagingChannel(input.channel);
+  const sessionId = channelUser
+    ? channelSessionId(bot.tenantId, bot.id, input.channel, input.userIdentity)
+    : input.sessionId;
+  let existing = sessionId ? await deps.sessions.get(bot.tenantId, bot.id, sessionId, now) : undefined;
+  // A messaging channel's session is its user's alone: the chat API cannot continue it.
+  if (existing && isMessagingChannel(existing.channel) && existing.channel !== input.channel) {
+    existing = undefined;
+  }
+  // The end user is the platform user on a messaging channel. On the web and the API it is the
+  // session plus its source, once the session is real: a client inventing a new session id for
+  // every message is still the same source (the IP alone).
+  const identity = channelUser
+    ? `${input.channel}:${input.userIdentity}`
+    : `${input.channel}:${existing ? `${existing.id}|` : ''}${input.userIdentity}`;
   await deps.guard.admit(bot, identity);
 
   const session: ChatSession = existing ?? {
-    id: newId('ses'),
+    id: channelUser && sessionId ? sessionId : newId('ses'),
     tenantId: bot.tenantId,
     botId: bot.id,
     channel: input.channel,

@@ -82,7 +82,17 @@ describe('function settings', () => {
   });
 
   it('deploys every function of the definitions', () => {
-    expect(names.sort()).toEqual(['admin', 'chat', 'chat-stream', 'embed', 'ingest', 'sweeper', 'upload']);
+    expect(names.sort()).toEqual([
+      'admin',
+      'chat',
+      'chat-stream',
+      'embed',
+      'ingest',
+      'reply',
+      'sweeper',
+      'upload',
+      'webhooks',
+    ]);
     expect(lambda(bedrock, 'ingest').Properties).toMatchObject({ MemorySize: 2048, Timeout: 300 });
   });
 });
@@ -93,8 +103,27 @@ describe('queue consumers', () => {
     | 'embed'
   )[];
 
-  it('are ingest and embed', () => {
-    expect(consumers.sort()).toEqual(['embed', 'ingest']);
+  it('are ingest, embed and reply', () => {
+    expect(consumers.sort()).toEqual(['embed', 'ingest', 'reply']);
+  });
+
+  it('reply consumes the FIFO reply queue one message per invocation; webhooks may only send to it', () => {
+    const replyQueue = bedrock.stack.queues.queues.reply;
+    bedrock.template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: Match.stringLikeRegexp('reply\\.fifo$'),
+      FifoQueue: true,
+    });
+    bedrock.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(bedrock.stack, bedrock.stack.functions.functions.reply) },
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(bedrock.stack, replyQueue), 'Arn'] },
+      BatchSize: 1,
+    });
+    const queueArn = render(bedrock.stack.resolve(replyQueue.queueArn));
+    const sqs = grants(bedrock, 'webhooks', 'sqs:');
+    expect(Object.keys(sqs).sort()).toEqual(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+    for (const resources of Object.values(sqs)) expect(resources).toEqual([queueArn]);
+    expect(env(bedrock, 'webhooks')).toHaveProperty('REPLY_QUEUE_URL');
+    expect(env(bedrock, 'reply')).not.toHaveProperty('REPLY_QUEUE_URL');
   });
 
   it.each(consumers)('%s: batch size, partial batch failures and maximum concurrency', (name) => {
@@ -225,6 +254,7 @@ describe('environment', () => {
       'chat',
       'chat-stream',
       'embed',
+      'reply',
     ]);
   });
 
@@ -391,13 +421,18 @@ describe('least privilege', () => {
   });
 
   it('with the openai provider: no Bedrock for embedding; embed and admin read the API key secret only', () => {
-    // Chat keeps Bedrock's chat models: bots choose their provider whatever embeds the documents.
-    for (const name of names.filter((n) => !n.startsWith('chat')))
-      expect(grants(openai, name, 'bedrock:')).toEqual({});
-    expect(Object.keys(grants(openai, 'chat', 'bedrock:'))).toEqual([
-      'bedrock:InvokeModel',
-      'bedrock:InvokeModelWithResponseStream',
-    ]);
+    // The chat pipeline keeps Bedrock's chat models: bots choose their provider whatever embeds
+    // the documents.
+    const chats = (n: FunctionName) =>
+      (functions[n] as { models?: readonly string[] }).models?.includes('chat');
+    expect(names.filter(chats).sort()).toEqual(['chat', 'chat-stream', 'reply']);
+    for (const name of names.filter((n) => !chats(n))) expect(grants(openai, name, 'bedrock:')).toEqual({});
+    for (const name of names.filter(chats)) {
+      expect(Object.keys(grants(openai, name, 'bedrock:'))).toEqual([
+        'bedrock:InvokeModel',
+        'bedrock:InvokeModelWithResponseStream',
+      ]);
+    }
     for (const name of ['embed', 'admin'] as const) {
       const secrets = grants(openai, name, 'secretsmanager:');
       expect(secrets['secretsmanager:GetSecretValue']).toContain(OPENAI_SECRET_ARN);

@@ -6,6 +6,8 @@ import { gatewayResponses } from '../../shared/gateway-responses.ts';
 import {
   API_BINARY_MEDIA_TYPES,
   functions,
+  metricNames,
+  metricsNamespace,
   type QueueName,
   queueName,
   queues,
@@ -271,10 +273,10 @@ describe('search domain', () => {
     const statements =
       (domain.Properties?.AccessPolicies as { Statement?: Statement[] } | undefined)?.Statement ?? [];
     const principals = new Set(statements.map((s) => render((s.Principal as { AWS: unknown }).AWS)));
-    const roleArn = (name: 'admin' | 'chat' | 'chat-stream' | 'embed') =>
+    const roleArn = (name: 'admin' | 'chat' | 'chat-stream' | 'embed' | 'reply') =>
       `<${logicalId(stack, stack.functions.functions[name].role as never)}.Arn>`;
     expect([...principals].sort()).toEqual(
-      [roleArn('admin'), roleArn('chat'), roleArn('chat-stream'), roleArn('embed')].sort(),
+      [roleArn('admin'), roleArn('chat'), roleArn('chat-stream'), roleArn('embed'), roleArn('reply')].sort(),
     );
     expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
   });
@@ -383,6 +385,16 @@ describe('operator key, alarms and outputs', () => {
       Object.keys(queues).length,
     );
     expect(metrics).toContain('AWS/ApiGateway/5XXError');
+  });
+
+  it('alarms on an unconfirmed channel reply, the metric the reply function counts', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: metricsNamespace(stack.config.stage),
+      MetricName: metricNames.unconfirmedReplies,
+      Dimensions: [{ Name: 'service', Value: 'parley' }],
+      Statistic: 'Sum',
+      Threshold: 1,
+    });
   });
 });
 

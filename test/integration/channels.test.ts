@@ -87,6 +87,7 @@ describe('connecting Telegram', () => {
       webhookUrl,
       lastInboundAt: null,
       lastError: null,
+      lastErrorAt: null,
       credentials: { botToken: `••••${DEFAULT_TELEGRAM_TOKEN.slice(-4)}` },
       createdAt: expect.any(String),
       updatedAt: expect.any(String),

@@ -17,6 +17,7 @@ import { type BatchReport, QueuePoller } from '../../local/poller.ts';
 import { type Provisioned, provision } from '../../local/provision.ts';
 import { concurrency, deliveries } from '../fixtures/handlers/sqs.ts';
 import { platform, REPO_ROOT } from '../support/platform.ts';
+import { waitFor } from '../support/wait.ts';
 
 const logger = createLogger({ level: parseLogLevel(process.env.TEST_LOG_LEVEL, 'SILENT') });
 const definitions = {
@@ -117,13 +118,7 @@ async function sendAll(queue: 'work' | 'ordered', bodies: object[], group?: (bod
   );
 }
 
-async function until(condition: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the condition');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+const until = (condition: () => boolean, timeoutMs = 8000) => waitFor(condition, { timeoutMs });
 
 async function queueDepth(url: string): Promise<number> {
   const { Attributes } = await clients.sqs.send(

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expect } from '@jest/globals';
 import { api, REPO_ROOT } from './platform.ts';
+import { waitFor } from './wait.ts';
 
 export const CORPUS_DIR = resolve(REPO_ROOT, '../shared/corpus');
 export const corpusAvailable = existsSync(CORPUS_DIR);
@@ -80,10 +81,5 @@ export async function search(key: string, botId: string, query: string, topK?: n
 }
 
 /** Polls until `check` holds (pipelines are asynchronous), failing after `timeoutMs`. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+export const eventually = (check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> =>
+  waitFor(check, { timeoutMs, intervalMs: 250 });

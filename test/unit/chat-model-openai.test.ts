@@ -11,6 +11,7 @@ import {
   type ChatRequest,
   type ChatStreamEvent,
 } from '../../shared/ports/chat-model.ts';
+import { waitFor } from '../support/wait.ts';
 import {
   DEFAULT_ANSWER,
   type OpenAIChatWireServer,
@@ -359,15 +360,7 @@ describe('OpenAI chat model: the caller', () => {
       if (event.type === 'delta') deltas.push(event.text);
       if (deltas.length === 2) break;
     }
-    await waitFor(() => server.unfinished > before);
+    await waitFor(() => server.unfinished > before, { timeoutMs: 2_000, intervalMs: 10 });
     expect(server.unfinished).toBe(before + 1);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 2_000) {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -3,6 +3,7 @@ import { adminRoutes } from '../../functions/admin/routes.ts';
 import { chatRoutes } from '../../functions/chat/routes.ts';
 import { chatStreamDocs } from '../../functions/chat-stream/docs.ts';
 import { uploadRoutes } from '../../functions/upload/routes.ts';
+import { webhookRoutes } from '../../functions/webhooks/routes.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { routeKey, routes } from '../../shared/resources.ts';
 
@@ -14,6 +15,7 @@ const byFunction = {
   upload: uploadRoutes(notCalled),
   chat: chatRoutes(notCalled),
   'chat-stream': chatStreamDocs,
+  webhooks: webhookRoutes(notCalled),
 };
 const specs = Object.assign({}, ...Object.values(byFunction));
 

@@ -210,6 +210,7 @@ export function channelSendError<E extends ChannelRequestError>(
     type: abstract new (...args: never[]) => E;
     failure: (error: E) => ChannelFailure;
     details: (error: E) => string;
+    credentialsRefused: (error: E) => boolean;
   },
 ): ChannelSendError {
   if (error instanceof ChannelSendError) return error;
@@ -228,6 +229,7 @@ export function channelSendError<E extends ChannelRequestError>(
       failure,
       status: error.status,
       delivered,
+      credentialsRefused: requestError.credentialsRefused(error),
       cause: error,
     });
   }

@@ -172,10 +172,10 @@ export function createMetaClient<C extends MetaChannel>(
   return {
     channel,
 
-    async send(credentials, to, text) {
+    async send(credentials, to, text, { fromPart = 0 } = {}) {
       const clock = http.budget();
       const messageIds: string[] = [];
-      for (const part of formatReply(channel, text)) {
+      for (const part of formatReply(channel, text).slice(fromPart)) {
         const { node, token, body } = messageRequest(channel, credentials, to, part.text);
         const counter = { attempts: 0 };
         let answer: GraphSendAnswer;
@@ -218,6 +218,8 @@ function sendError(
         ].filter(Boolean);
         return details.length > 0 ? ` (${details.join(', ')})` : '';
       },
+      // OAuthException 190: the access token is invalid, expired or revoked.
+      credentialsRefused: (e) => e.code === 190 || e.status === 401,
     },
   );
 }

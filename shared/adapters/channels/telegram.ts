@@ -164,12 +164,12 @@ export function createTelegramClient(
   return {
     channel: 'telegram',
 
-    async send(credentials, to, text) {
+    async send(credentials, to, text, { fromPart = 0 } = {}) {
       const token = credentials.botToken;
       checkToken(token, 'sendMessage');
       const clock = http.budget();
       const messageIds: string[] = [];
-      for (const part of formatReply('telegram', text)) {
+      for (const part of formatReply('telegram', text).slice(fromPart)) {
         const message = await sendPart(token, to, part, clock, messageIds.length);
         messageIds.push(String(message?.message_id ?? ''));
       }
@@ -225,6 +225,8 @@ function sendError(error: unknown, method: string, attempts: number, delivered: 
       type: TelegramRequestError,
       failure: (e) => (e.retryable ? 'unavailable' : rejectedOrUnavailable(e.status)),
       details: (e) => (e.status === undefined ? '' : ` (${e.status})`),
+      // The Bot API answers 401 Unauthorized to a revoked or unknown token.
+      credentialsRefused: (e) => e.status === 401,
     },
   );
 }

@@ -19,6 +19,7 @@ export async function getKeys(
   db: DynamoDBDocumentClient,
   table: string,
   keys: readonly Key[],
+  options: { consistent?: boolean } = {},
 ): Promise<Record<string, unknown>[]> {
   const batches: Key[][] = [];
   for (let i = 0; i < keys.length; i += BATCH_GET_MAX) batches.push(keys.slice(i, i + BATCH_GET_MAX));
@@ -28,7 +29,11 @@ export async function getKeys(
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw new Error(`BatchGet left ${pending.length} keys of ${table} unread`);
       if (attempt > 0) await sleep(Math.random() * Math.min(1000, 25 * 2 ** attempt));
-      const result = await db.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending } } }));
+      const result = await db.send(
+        new BatchGetCommand({
+          RequestItems: { [table]: { Keys: pending, ConsistentRead: options.consistent } },
+        }),
+      );
       items.push(...(result.Responses?.[table] ?? []));
       pending = (result.UnprocessedKeys?.[table]?.Keys as Key[] | undefined) ?? [];
     }
@@ -37,23 +42,44 @@ export async function getKeys(
   return (await Promise.all(batches.map(read))).flat();
 }
 
-/** Deletes items by key, 25 at a time, retrying what DynamoDB leaves unprocessed (with backoff). */
-export async function deleteKeys(
+type WriteRequest = { DeleteRequest: { Key: Key } } | { PutRequest: { Item: Key } };
+
+/** Writes 25 requests at a time, retrying what DynamoDB leaves unprocessed (with backoff). */
+async function batchWrite(
   db: DynamoDBDocumentClient,
   table: string,
-  keys: readonly Key[],
+  all: readonly WriteRequest[],
+  what: string,
 ): Promise<void> {
-  for (let i = 0; i < keys.length; i += BATCH_WRITE_MAX) {
-    let requests = keys.slice(i, i + BATCH_WRITE_MAX).map((Key) => ({ DeleteRequest: { Key } }));
+  for (let i = 0; i < all.length; i += BATCH_WRITE_MAX) {
+    let requests = all.slice(i, i + BATCH_WRITE_MAX);
     for (let attempt = 0; requests.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS)
-        throw new Error(`BatchWrite left ${requests.length} items of ${table} undeleted`);
+        throw new Error(`BatchWrite left ${requests.length} items of ${table} ${what}`);
       if (attempt > 0) await sleep(Math.random() * Math.min(1000, 50 * 2 ** attempt));
       const result = await db.send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
-      requests = (result.UnprocessedItems?.[table] ?? []) as typeof requests;
+      requests = (result.UnprocessedItems?.[table] ?? []) as WriteRequest[];
     }
   }
 }
+
+/** Deletes items by key, 25 at a time, retrying what DynamoDB leaves unprocessed. */
+export const deleteKeys = (db: DynamoDBDocumentClient, table: string, keys: readonly Key[]) =>
+  batchWrite(
+    db,
+    table,
+    keys.map((Key) => ({ DeleteRequest: { Key } })),
+    'undeleted',
+  );
+
+/** Puts items (unconditionally), 25 at a time, retrying what DynamoDB leaves unprocessed. */
+export const putItems = (db: DynamoDBDocumentClient, table: string, items: readonly Key[]) =>
+  batchWrite(
+    db,
+    table,
+    items.map((Item) => ({ PutRequest: { Item } })),
+    'unwritten',
+  );
 
 /** Deletes every item of partition `pk` (a table keyed pk/sk), a page of keys at a time; returns how many. */
 export async function deletePartition(

@@ -1,9 +1,11 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { CHANNEL_TYPES, type ChannelConnection } from '../../domain/channel.ts';
 import type { ChannelRepository } from '../../ports/repositories.ts';
@@ -21,7 +23,34 @@ function toConnection(item: Record<string, unknown> | undefined): ChannelConnect
 }
 
 export function createDynamoChannelRepository(db: DynamoDBDocumentClient, table: string): ChannelRepository {
+  /** Sets fields of an existing connection; a deleted one stays deleted. */
+  async function update(tenantId: string, botId: string, type: string, fields: Record<string, unknown>) {
+    const names = Object.keys(fields);
+    try {
+      await db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { pk: pk(tenantId), sk: sk(botId, type) },
+          UpdateExpression: `SET ${names.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: Object.fromEntries(names.map((name, i) => [`#f${i}`, name])),
+          ExpressionAttributeValues: Object.fromEntries(names.map((name, i) => [`:v${i}`, fields[name]])),
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
   return {
+    recordInbound: (tenantId, botId, type, at) => update(tenantId, botId, type, { lastInboundAt: at }),
+
+    recordDelivery: (tenantId, botId, type, { status, lastError, at }) =>
+      update(tenantId, botId, type, {
+        status,
+        ...(lastError !== undefined && { lastError, lastErrorAt: at }),
+      }),
+
     async put(connection) {
       await db.send(
         new PutCommand({

@@ -72,7 +72,10 @@ export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table:
             gsi1sk: `${session.createdAt}#${session.id}`,
             ...session,
           },
-          ConditionExpression: 'attribute_not_exists(pk)',
+          // A channel user's session id is derived: it may still hold an expired session (TTL
+          // deletes lazily), whose messages stay unread as expired.
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
+          ExpressionAttributeValues: { ':now': epochSeconds(new Date(session.createdAt)) },
         }),
       );
     },

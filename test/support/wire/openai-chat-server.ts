@@ -46,6 +46,8 @@ export interface OpenAIChatWireServer {
   readonly requests: OpenAIChatRequest[];
   /** What the model answers (split into one token per word). */
   answer: string;
+  /** When set, what the model answers instead, given the prompt's last user message. */
+  answerFor: ((question: string) => string) | undefined;
   /** Delay before each streamed chunk (default 0). */
   chunkDelayMs: number;
   /** The next `count` requests fail this way (queued after earlier failures). */
@@ -239,7 +241,10 @@ export async function startOpenAIChatServer(
     }
     if (failure?.kind === 'hang') return; // closed by the client's abort or by close()
 
-    const all = wireTokens(wire.answer);
+    const question = [...(Array.isArray(messages) ? messages : [])]
+      .reverse()
+      .find((m) => m?.role === 'user')?.content;
+    const all = wireTokens(wire.answerFor ? wire.answerFor(String(question ?? '')) : wire.answer);
     const tokens = maxTokens === undefined ? all : all.slice(0, maxTokens);
     const finishReason = tokens.length < all.length ? 'length' : 'stop';
     const usage = {
@@ -360,6 +365,7 @@ export async function startOpenAIChatServer(
     apiKey,
     requests,
     answer: DEFAULT_ANSWER,
+    answerFor: undefined,
     chunkDelayMs: 0,
     failNext(count, failure) {
       for (let i = 0; i < count; i++) failures.push(failure);

@@ -26,7 +26,9 @@ export type TelegramFailure =
   /** Any other Bot API error, e.g. 400 `Bad Request: can't parse entities: …`. */
   | { kind: 'bad_request'; description: string; status?: number }
   /** No answer at all (the connection stays open until the client gives up or close()). */
-  | { kind: 'hang' };
+  | { kind: 'hang' }
+  /** The call is carried out (a message is delivered) but its answer never comes: a lost response. */
+  | { kind: 'lose_answer' };
 
 export interface TelegramWireCall {
   readonly method: string;
@@ -204,8 +206,10 @@ export async function startTelegramServer(options: { tokens?: string[] } = {}): 
       params: params ?? {},
     };
     calls.push(call);
+    let answerLost = false;
     const answer = (status: number, body: unknown) => {
       call.status = status;
+      if (answerLost) return; // the connection stays open until the client gives up or close()
       res.writeHead(status, {
         server: 'nginx/1.18.0',
         'content-type': 'application/json',
@@ -234,6 +238,7 @@ export async function startTelegramServer(options: { tokens?: string[] } = {}): 
 
     const failure = failures.next();
     if (failure?.kind === 'hang') return; // ended by the client's timeout or close()
+    answerLost = failure?.kind === 'lose_answer';
     if (failure?.kind === 'rate_limit') {
       const retryAfter = failure.retryAfter ?? 1;
       error(429, `Too Many Requests: retry after ${retryAfter}`, { retry_after: retryAfter });

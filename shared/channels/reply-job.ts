@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ChannelTypeSchema } from '../domain/channel.ts';
+import type { InboundMessage } from './inbound.ts';
+
+// What the webhook puts on the FIFO reply queue for each message, and what the reply function
+// reads back: the bot it is for, the message as parsed, and its key (the queue's deduplication
+// id, which also names its de-duplication and send records).
+
+export const ReplyJobSchema = z.object({
+  tenantId: z.string().min(1),
+  botId: z.string().min(1),
+  /** `replyDeduplicationId(botId, message)`. */
+  key: z.string().min(1),
+  message: z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('text'),
+      channel: ChannelTypeSchema,
+      messageId: z.string(),
+      userId: z.string(),
+      recipientId: z.string().optional(),
+      timestamp: z.string(),
+      userName: z.string().optional(),
+      text: z.string(),
+    }),
+    z.object({
+      kind: z.literal('unsupported'),
+      channel: ChannelTypeSchema,
+      messageId: z.string(),
+      userId: z.string(),
+      recipientId: z.string().optional(),
+      timestamp: z.string(),
+      userName: z.string().optional(),
+      unsupportedType: z.string(),
+    }),
+  ]),
+  /** When the webhook took it in (ISO 8601), for the time from platform to reply. */
+  receivedAt: z.string(),
+});
+export type ReplyJob = z.infer<typeof ReplyJobSchema> & { message: InboundMessage };
+
+/**
+ * The FIFO group of a user's messages to a bot on a channel: they are answered one at a time, in
+ * order. A digest, since SQS allows 128 characters and platform user ids are unbounded.
+ */
+export function replyGroupId(botId: string, message: Pick<InboundMessage, 'channel' | 'userId'>): string {
+  return createHash('sha256').update(`${botId}\n${message.channel}\n${message.userId}`).digest('hex');
+}

@@ -1,0 +1,42 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDynamoQuotaStore, createDynamoRateLimiter } from '../adapters/dynamodb/limits.ts';
+import { createDynamoRepositories } from '../adapters/dynamodb/repositories.ts';
+import { createDynamoSessionRepository } from '../adapters/dynamodb/sessions.ts';
+import { createDynamoUsageRepository } from '../adapters/dynamodb/usage.ts';
+import { createLogEventPublisher } from '../adapters/events/log.ts';
+import { once } from '../memo.ts';
+import type { Repositories } from '../ports/repositories.ts';
+import type { ChatDeps } from '../usecases/chat.ts';
+import { createTurnGuard } from '../usecases/turn-guard.ts';
+import { createChatModelFactory } from './chat-models.ts';
+import { functionClock } from './clock.ts';
+import { readEnv, required } from './env.ts';
+import { createEmbedderFromEnv, createVectorIndexFromEnv } from './knowledge.ts';
+
+/**
+ * The chat pipeline's dependencies from the environment (the chat functions, and the reply
+ * function that runs it for messaging channels), with the repositories they are built on.
+ */
+export function createChatDeps(db: DynamoDBDocumentClient): ChatDeps & { repos: Repositories } {
+  const env = readEnv({ TENANTS_TABLE: required, SESSIONS_TABLE: required, USAGE_TABLE: required });
+  const repos = createDynamoRepositories(db, env.TENANTS_TABLE);
+  return {
+    repos,
+    bots: repos.bots,
+    sessions: createDynamoSessionRepository(db, env.SESSIONS_TABLE),
+    clock: functionClock,
+    retrieval: once(async () => {
+      const embedder = await createEmbedderFromEnv();
+      return { embedder, index: await createVectorIndexFromEnv(embedder) };
+    }),
+    model: createChatModelFactory(),
+    guard: createTurnGuard({
+      clock: functionClock,
+      rateLimiter: createDynamoRateLimiter(db, env.USAGE_TABLE),
+      quotas: createDynamoQuotaStore(db, env.USAGE_TABLE),
+      events: createLogEventPublisher(),
+      usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
+      tenants: repos.tenants,
+    }),
+  };
+}

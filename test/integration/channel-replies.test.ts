@@ -1,0 +1,274 @@
+// Messages from Telegram, WhatsApp, Messenger and Instagram answered end to end: platform-format
+// deliveries posted to the webhooks of a platform of its own, whose Telegram and Graph API are
+// local servers speaking their wire formats and whose model is an OpenAI-compatible wire server.
+// The assertions are on the exact outbound calls those servers received.
+
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { type OwnPlatform, spawnOwnPlatform } from '../../local/spawn.ts';
+import { formatReply } from '../../shared/channels/format.ts';
+import type { ChannelType } from '../../shared/domain/channel.ts';
+import { LIMIT_NOTICES } from '../../shared/usecases/reply.ts';
+import {
+  channelFixture,
+  instagramText,
+  messengerText,
+  metaSignature,
+  signedMetaRequest,
+  telegramRequest,
+  telegramText,
+  whatsappText,
+} from '../support/channels.ts';
+import { type ApiOptions, apiAt, TEST_OUTPUT_DIR } from '../support/platform.ts';
+import { waitFor } from '../support/wait.ts';
+import { type GraphChannel, type GraphWireServer, startGraphServer } from '../support/wire/graph-server.ts';
+import { type OpenAIChatWireServer, startOpenAIChatServer } from '../support/wire/openai-chat-server.ts';
+import {
+  DEFAULT_TELEGRAM_TOKEN,
+  startTelegramServer,
+  type TelegramWireServer,
+} from '../support/wire/telegram-server.ts';
+
+const APP_SECRET = `${'5'.repeat(28)}ab1e`;
+const VERIFY_TOKEN = 'verify-token-of-the-bot-7731';
+
+let telegram: TelegramWireServer;
+let graph: GraphWireServer;
+let model: OpenAIChatWireServer;
+let started: OwnPlatform;
+let key: string;
+let botId: string;
+let telegramSecret: string;
+
+const call = (path: string, options: ApiOptions = {}) => apiAt(started.baseUrl, path, options);
+const answerTo = (question: string) => `Answer to: ${question}`;
+
+function credentialsFor(channel: GraphChannel) {
+  const account = graph.account(channel);
+  const shared = { appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN };
+  if (channel === 'whatsapp') return { phoneNumberId: account.id, accessToken: account.token, ...shared };
+  if (channel === 'messenger') return { pageId: account.id, pageAccessToken: account.token, ...shared };
+  return { accountId: account.id, pageAccessToken: account.token, ...shared };
+}
+
+/** A delivery of one text message from `user` on `channel`, as the platform would post it. */
+function textDelivery(channel: ChannelType, user: string, id: string, text: string, secret = APP_SECRET) {
+  switch (channel) {
+    case 'telegram':
+      return telegramRequest(
+        telegramText({ updateId: Number(id), chatId: Number(user), text }),
+        telegramSecret,
+      );
+    case 'whatsapp':
+      return signedMetaRequest(
+        whatsappText({ phoneNumberId: graph.account('whatsapp').id, from: user, id, text }),
+        secret,
+      );
+    case 'messenger':
+      return signedMetaRequest(
+        messengerText({ pageId: graph.account('messenger').id, senderId: user, mid: id, text }),
+        secret,
+      );
+    case 'instagram':
+      return signedMetaRequest(
+        instagramText({ accountId: graph.account('instagram').id, senderId: user, mid: id, text }),
+        secret,
+      );
+  }
+}
+
+const post = (
+  channel: ChannelType,
+  delivery: { body: string; headers: Record<string, string> },
+  bot = botId,
+) =>
+  call(`/webhooks/${channel}/${bot}`, { method: 'POST', rawBody: delivery.body, headers: delivery.headers });
+
+/** What each channel's server delivered to `user`, as the text the user sees, in order. */
+function deliveredTo(channel: ChannelType, user: string): string[] {
+  if (channel === 'telegram') return telegram.sent.filter((m) => m.to === user).map((m) => m.text);
+  return graph.sent.filter((m) => m.channel === channel && m.to === user).map((m) => m.text);
+}
+
+/** The parts as the platform received them: Telegram's HTML, Meta's text. */
+function rawDeliveredTo(channel: ChannelType, user: string): string[] {
+  if (channel === 'telegram') return telegram.sent.filter((m) => m.to === user).map((m) => m.raw);
+  return deliveredTo(channel, user);
+}
+
+let sequence = 0;
+/** A fresh user (and message ids) per test, so tests never see each other's replies. */
+const newUser = () => String(700_000 + ++sequence * 10);
+const newId = (channel: ChannelType) =>
+  channel === 'telegram' ? String(900_000 + ++sequence) : `${channel}.mid.${++sequence}`;
+
+const CHANNELS: ChannelType[] = ['telegram', 'whatsapp', 'messenger', 'instagram'];
+
+beforeAll(async () => {
+  [telegram, graph, model] = await Promise.all([
+    startTelegramServer(),
+    startGraphServer(),
+    startOpenAIChatServer(),
+  ]);
+  model.answerFor = answerTo;
+  started = await spawnOwnPlatform({
+    name: 'channel-replies',
+    logFile: join(TEST_OUTPUT_DIR, 'platform-channel-replies.log'),
+    env: {
+      LOG_LEVEL: 'DEBUG',
+      PUBLIC_BASE_URL: 'https://bots.example.com',
+      TELEGRAM_API_BASE_URL: telegram.url,
+      META_GRAPH_BASE_URL: graph.url,
+      OPENAI_BASE_URL: model.baseURL,
+      OPENAI_API_KEY: model.apiKey,
+    },
+  });
+  const tenant = await call('/admin/tenants', { key: started.operatorKey, body: { name: 'Channels' } });
+  key = tenant.json.apiKey;
+  const bot = await call('/admin/bots', {
+    key,
+    body: {
+      name: 'Concierge',
+      model: { provider: 'openai', id: 'gpt-4o-mini' },
+      maxTokens: 4000,
+      unsupportedMessage: 'I can only read text, sorry.',
+      rateLimits: { perMinute: 10_000, perSecond: 1_000, perUserPerMinute: 1_000 },
+    },
+  });
+  botId = bot.json.bot.id;
+  const connect = (channel: ChannelType, body: unknown) =>
+    call(`/admin/bots/${botId}/channels/${channel}`, { method: 'PUT', key, body });
+  expect((await connect('telegram', { botToken: DEFAULT_TELEGRAM_TOKEN })).status).toBe(200);
+  telegramSecret = telegram.webhookOf(DEFAULT_TELEGRAM_TOKEN)?.secretToken ?? '';
+  for (const channel of ['whatsapp', 'messenger', 'instagram'] as const) {
+    expect((await connect(channel, credentialsFor(channel))).status).toBe(200);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await started?.stop();
+  await Promise.all([telegram?.close(), graph?.close(), model?.close()]);
+});
+
+beforeEach(() => {
+  model.answerFor = answerTo;
+});
+
+describe.each(CHANNELS)('%s', (channel) => {
+  it('answers each message once, in order per user, through the platform’s API', async () => {
+    const user = newUser();
+    const questions = ['What time do you open?', 'And on Sundays?', 'Where do I park?'];
+    for (const question of questions) {
+      const res = await post(channel, textDelivery(channel, user, newId(channel), question));
+      expect(res.status).toBe(200);
+      expect(res.json).toEqual({ queued: 1, duplicates: 0, foreign: 0 });
+    }
+    await waitFor(() => deliveredTo(channel, user).length >= questions.length);
+    expect(deliveredTo(channel, user)).toEqual(questions.map(answerTo));
+  });
+
+  it('answers a re-delivered message (the same delivery again, or twice in one) only once', async () => {
+    const user = newUser();
+    const id = newId(channel);
+    const delivery = textDelivery(channel, user, id, 'Is there a cloakroom?');
+    expect((await post(channel, delivery)).json).toEqual({ queued: 1, duplicates: 0, foreign: 0 });
+    expect((await post(channel, delivery)).json).toEqual({ queued: 0, duplicates: 1, foreign: 0 });
+    // The next message of the same user is answered after anything queued before it.
+    await post(channel, textDelivery(channel, user, newId(channel), 'Thanks!'));
+    await waitFor(() => deliveredTo(channel, user).length >= 2);
+    expect(deliveredTo(channel, user)).toEqual([answerTo('Is there a cloakroom?'), answerTo('Thanks!')]);
+  });
+
+  it('splits a long reply at the platform’s limit, parts in order', async () => {
+    const user = newUser();
+    const long = Array.from({ length: 700 }, (_, i) => `word${i}`).join(' ');
+    model.answerFor = () => long;
+    await post(channel, textDelivery(channel, user, newId(channel), 'Tell me everything.'));
+    const expected = formatReply(channel, long).map((part) => part.text);
+    expect(expected.length).toBeGreaterThan(1);
+    await waitFor(() => deliveredTo(channel, user).length >= expected.length);
+    expect(rawDeliveredTo(channel, user)).toEqual(expected);
+  });
+
+  it('refuses unsigned and wrongly signed deliveries with 401, and answers none of them', async () => {
+    const user = newUser();
+    const good = textDelivery(channel, user, newId(channel), 'Signed properly');
+    const forged =
+      channel === 'telegram'
+        ? telegramRequest(JSON.parse(good.body), 'not-the-secret-token')
+        : signedMetaRequest(JSON.parse(good.body), `${'0'.repeat(28)}beef`);
+    const unsigned = { body: good.body, headers: { 'content-type': 'application/json' } };
+    // The right signature over other bytes: a tampered body.
+    const tampered = {
+      body: good.body.replace('Signed properly', 'Signed properly!'),
+      headers: good.headers,
+    };
+    for (const bad of [forged, unsigned, tampered]) {
+      const res = await post(channel, bad);
+      expect(res.status).toBe(401);
+      expect(res.json.error.code).toBe('unauthorized');
+    }
+    await post(channel, textDelivery(channel, user, newId(channel), 'After the forgeries'));
+    await waitFor(() => deliveredTo(channel, user).length >= 1);
+    expect(deliveredTo(channel, user)).toEqual([answerTo('After the forgeries')]);
+  });
+});
+
+describe('intake', () => {
+  it('answers Meta’s handshake with the challenge only for the right verify token', async () => {
+    for (const channel of ['whatsapp', 'messenger', 'instagram'] as const) {
+      const handshake = (token: string) =>
+        call(
+          `/webhooks/${channel}/${botId}?hub.mode=subscribe&hub.verify_token=${token}&hub.challenge=1158201444`,
+        );
+      const ok = await handshake(VERIFY_TOKEN);
+      expect(ok.status).toBe(200);
+      expect(ok.text).toBe('1158201444');
+      expect(ok.headers['content-type']).toMatch(/^text\/plain/);
+      const wrong = await handshake('not-the-verify-token');
+      expect(wrong.status).toBe(401);
+      expect(wrong.text).not.toContain('1158201444');
+    }
+    expect((await call(`/webhooks/telegram/${botId}?hub.challenge=1`)).status).toBe(404);
+    expect(
+      (await call(`/webhooks/whatsapp/bot_unknown00000000000000?hub.mode=subscribe&hub.challenge=1`)).status,
+    ).toBe(404);
+  });
+
+  it('404s unknown bots, unknown channels and channels the bot is not connected to', async () => {
+    const other = await call('/admin/bots', { key, body: { name: 'Unconnected' } });
+    const delivery = textDelivery('whatsapp', newUser(), newId('whatsapp'), 'Hello?');
+    expect((await post('whatsapp', delivery, 'bot_unknown00000000000000')).status).toBe(404);
+    expect((await post('whatsapp', delivery, other.json.bot.id)).status).toBe(404);
+    expect((await call(`/webhooks/sms/${botId}`, { method: 'POST', rawBody: '{}' })).status).toBe(404);
+  });
+
+  it('takes statuses, reads and echoes with 200 and answers nothing; malformed deliveries get 400', async () => {
+    const status = signedMetaRequest(channelFixture('whatsapp', 'statuses'), APP_SECRET);
+    expect((await post('whatsapp', status)).json).toEqual({ queued: 0, duplicates: 0, foreign: 0 });
+    const echo = signedMetaRequest(channelFixture('messenger', 'echo'), APP_SECRET);
+    expect((await post('messenger', echo)).json).toEqual({ queued: 0, duplicates: 0, foreign: 0 });
+    const malformed = signedMetaRequest({ object: 'page', entry: 'nope' }, APP_SECRET);
+    const res = await post('messenger', malformed);
+    expect(res.status).toBe(400);
+    expect(res.json.error.code).toBe('bad_request');
+    const notJson = '{"object":';
+    const cut = { body: notJson, headers: { 'x-hub-signature-256': metaSignature(notJson, APP_SECRET) } };
+    expect((await post('messenger', cut)).status).toBe(400);
+  });
+
+  it('answers an image with the bot’s unsupportedMessage, and records the last inbound time', async () => {
+    const user = newUser();
+    const photo = channelFixture('telegram', 'photo') as {
+      update_id: number;
+      message: { chat: { id: number } };
+    };
+    photo.update_id = Number(newId('telegram'));
+    photo.message.chat.id = Number(user);
+    expect((await post('telegram', telegramRequest(photo, telegramSecret))).json.queued).toBe(1);
+    await waitFor(() => deliveredTo('telegram', user).length >= 1);
+    expect(deliveredTo('telegram', user)).toEqual(['I can only read text, sorry.']);
+    const view = await call(`/admin/bots/${botId}/channels/telegram`, { key });
+    expect(view.json.channel.lastInboundAt).toEqual(expect.any(String));
+  });
+});
