@@ -1,10 +1,14 @@
 // `npm start`: the whole platform on http://127.0.0.1:$PORT (default 3000), data under
 // $PARLEY_DATA_DIR (default ./.parley), the operator key from $PARLEY_OPERATOR_KEY or generated once
-// and kept in the data dir; PARLEY_TEST_HOOKS=1 adds the gateway's test-only clock hook. Ctrl-C or SIGTERM stops everything, DynamoDB Local's Java included.
+// and kept in the data dir. Ctrl-C or SIGTERM stops everything, DynamoDB Local's Java included.
+// PARLEY_TEST_HOOKS=1 is for tests only: it adds the gateway's clock hook, and takes
+// PARLEY_TEST_VISIBILITY_TIMEOUT_SECONDS as every queue's visibility timeout (so a test that kills
+// the platform mid-message sees the redelivery in seconds, not the minutes of the real setting).
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { type ResourceDefinitions, resources } from '../shared/resources.ts';
 import { createLogger, parseLogLevel } from './log.ts';
 import { type Platform, startPlatform } from './platform.ts';
 import { PortInUseError } from './ports.ts';
@@ -44,6 +48,19 @@ function isAlive(pid: number): boolean {
 }
 
 /** One platform per data dir: the emulators' databases are not meant to be shared. */
+/** The resource definitions as changed by the test hooks, if any. */
+function testDefinitions(): ResourceDefinitions | undefined {
+  const seconds = Number(process.env.PARLEY_TEST_VISIBILITY_TIMEOUT_SECONDS);
+  if (process.env.PARLEY_TEST_HOOKS !== '1' || !Number.isInteger(seconds) || seconds < 1) return undefined;
+  const queues = Object.fromEntries(
+    Object.entries(resources.queues).map(([name, queue]) => [
+      name,
+      { ...queue, visibilityTimeoutSeconds: seconds },
+    ]),
+  ) as ResourceDefinitions['queues'];
+  return { ...resources, queues };
+}
+
 function assertDataDirFree(dataDir: string) {
   const file = join(dataDir, RUNTIME_FILE);
   if (!existsSync(file)) return;
@@ -136,6 +153,7 @@ async function main() {
       functionLogLevel: logLevel === 'SILENT' ? 'ERROR' : logLevel,
       publicBaseUrl: process.env.PUBLIC_BASE_URL || undefined,
       testHooks: process.env.PARLEY_TEST_HOOKS === '1',
+      definitions: testDefinitions(),
       // Both run once the port is ours, before anything else starts.
       beforeStart: () => {
         mkdirSync(dataDir, { recursive: true });

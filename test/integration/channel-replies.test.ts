@@ -3,11 +3,13 @@
 // local servers speaking their wire formats and whose model is an OpenAI-compatible wire server.
 // The assertions are on the exact outbound calls those servers received.
 
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type OwnPlatform, spawnOwnPlatform } from '../../local/spawn.ts';
 import { formatReply } from '../../shared/channels/format.ts';
 import type { ChannelType } from '../../shared/domain/channel.ts';
+import { LIMIT_NOTICES } from '../../shared/usecases/reply.ts';
 import {
   channelFixture,
   instagramText,
@@ -18,7 +20,7 @@ import {
   telegramText,
   whatsappText,
 } from '../support/channels.ts';
-import { type ApiOptions, apiAt, TEST_OUTPUT_DIR } from '../support/platform.ts';
+import { type ApiOptions, apiAt, queueBacklog, TEST_OUTPUT_DIR } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
 import { type GraphChannel, type GraphWireServer, startGraphServer } from '../support/wire/graph-server.ts';
 import { type OpenAIChatWireServer, startOpenAIChatServer } from '../support/wire/openai-chat-server.ts';
@@ -39,6 +41,7 @@ let key: string;
 let botId: string;
 let telegramSecret: string;
 
+const logFile = join(TEST_OUTPUT_DIR, 'platform-channel-replies.log');
 const call = (path: string, options: ApiOptions = {}) => apiAt(started.baseUrl, path, options);
 const answerTo = (question: string) => `Answer to: ${question}`;
 
@@ -112,7 +115,7 @@ beforeAll(async () => {
   model.answerFor = answerTo;
   started = await spawnOwnPlatform({
     name: 'channel-replies',
-    logFile: join(TEST_OUTPUT_DIR, 'platform-channel-replies.log'),
+    logFile,
     env: {
       LOG_LEVEL: 'DEBUG',
       PUBLIC_BASE_URL: 'https://bots.example.com',
@@ -270,5 +273,93 @@ describe('intake', () => {
     expect(deliveredTo('telegram', user)).toEqual(['I can only read text, sorry.']);
     const view = await call(`/admin/bots/${botId}/channels/telegram`, { key });
     expect(view.json.channel.lastInboundAt).toEqual(expect.any(String));
+  });
+});
+
+describe('platform failures and limits', () => {
+  const sendsTo = (user: string) =>
+    telegram.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === user).length;
+  const graphSendsTo = (user: string) => graph.calls.filter((c) => c.body?.recipient?.id === user).length;
+
+  it('Telegram 429 then 200: waits as asked and delivers one reply', async () => {
+    const user = newUser();
+    telegram.failNext(1, { kind: 'rate_limit', retryAfter: 1 });
+    await post('telegram', textDelivery('telegram', user, newId('telegram'), 'Busy?'));
+    await waitFor(() => deliveredTo('telegram', user).length >= 1);
+    expect(deliveredTo('telegram', user)).toEqual([answerTo('Busy?')]);
+    expect(sendsTo(user)).toBe(2);
+  });
+
+  it.each([
+    ['messenger', { kind: 'throttled', code: 613 }],
+    ['instagram', { kind: 'rate_limit', retryAfterSeconds: 1 }],
+    ['whatsapp', { kind: 'throttled', code: 130429 }],
+  ] as const)('%s throttled (%j) then 200: one delivered reply', async (channel, failure) => {
+    const user = newUser();
+    graph.failNext(1, failure);
+    await post(channel, textDelivery(channel, user, newId(channel), 'Throttled?'));
+    await waitFor(() => deliveredTo(channel, user).length >= 1);
+    expect(deliveredTo(channel, user)).toEqual([answerTo('Throttled?')]);
+    const attempts =
+      channel === 'whatsapp' ? graph.calls.filter((c) => c.body?.to === user).length : graphSendsTo(user);
+    expect(attempts).toBe(2);
+  });
+
+  it('a refusal (the user blocked the bot) is not retried and shows as the channel’s last error', async () => {
+    const user = newUser();
+    telegram.blockedChats.add(user);
+    await post('telegram', textDelivery('telegram', user, newId('telegram'), 'Hello?'));
+    await waitFor(async () => {
+      const view = await call(`/admin/bots/${botId}/channels/telegram`, { key });
+      return /blocked by the user/.test(view.json.channel.lastError ?? '');
+    });
+    const view = (await call(`/admin/bots/${botId}/channels/telegram`, { key })).json.channel;
+    // One user's refusal is not the channel's fault: it stays connected.
+    expect(view.status).toBe('connected');
+    expect(view.lastErrorAt).toEqual(expect.any(String));
+    expect(sendsTo(user)).toBe(1);
+    expect(deliveredTo('telegram', user)).toEqual([]);
+  });
+
+  it('a token the platform refuses puts the channel in error', async () => {
+    const bot = await call('/admin/bots', {
+      key,
+      body: { name: 'Stale token', model: { provider: 'openai', id: 'gpt-4o-mini' } },
+    });
+    const staleBot: string = bot.json.bot.id;
+    const stale = { ...credentialsFor('messenger'), pageAccessToken: `EAAG${'s'.repeat(36)}` };
+    await call(`/admin/bots/${staleBot}/channels/messenger`, { method: 'PUT', key, body: stale });
+    const user = newUser();
+    await post('messenger', textDelivery('messenger', user, newId('messenger'), 'Anyone?'), staleBot);
+    await waitFor(async () => {
+      const view = await call(`/admin/bots/${staleBot}/channels/messenger`, { key });
+      return view.json.channel.status === 'error';
+    });
+    const view = (await call(`/admin/bots/${staleBot}/channels/messenger`, { key })).json.channel;
+    expect(view.lastError).toMatch(/code 190/);
+    expect(view.lastError).not.toContain(stale.pageAccessToken);
+    expect(deliveredTo('messenger', user)).toEqual([]);
+  });
+
+  it('over the per-user rate limit: one polite notice, then silence, counted', async () => {
+    const bot = await call('/admin/bots', {
+      key,
+      body: {
+        name: 'Strict',
+        model: { provider: 'openai', id: 'gpt-4o-mini' },
+        rateLimits: { perMinute: 100, perSecond: 100, perUserPerMinute: 1 },
+      },
+    });
+    const strictBot: string = bot.json.bot.id;
+    const body = credentialsFor('whatsapp');
+    await call(`/admin/bots/${strictBot}/channels/whatsapp`, { method: 'PUT', key, body });
+    const user = newUser();
+    for (const text of ['One', 'Two', 'Three', 'Four']) {
+      await post('whatsapp', textDelivery('whatsapp', user, newId('whatsapp'), text), strictBot);
+    }
+    await waitFor(async () => (await queueBacklog(started.dataDir, 'REPLY_QUEUE_URL')) === 0);
+    expect(deliveredTo('whatsapp', user)).toEqual([answerTo('One'), LIMIT_NOTICES.rate]);
+    const log = readFileSync(logFile, 'utf8');
+    expect(log.match(/"RepliesLimited":1/g)?.length).toBeGreaterThanOrEqual(3);
   });
 });

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -98,17 +99,38 @@ export function runtimeOf(dataDir: string): Pick<PlatformInfo, 'endpoints' | 'en
   return JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8'));
 }
 
-/** A DynamoDB document client on that platform's DynamoDB Local, for looking behind the API. */
-export function documentClientAt(dataDir: string): DynamoDBDocumentClient {
+/** The region and credentials of that platform's emulators, with the endpoint of one of them. */
+function clientConfigAt(dataDir: string, service: 'dynamodb' | 'sqs') {
   const { endpoints, env } = runtimeOf(dataDir);
-  return DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: endpoints.dynamodb,
-      region: env.AWS_REGION,
-      credentials: {
-        accessKeyId: env.AWS_ACCESS_KEY_ID ?? '',
-        secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? '',
-      },
-    }),
-  );
+  return {
+    endpoint: endpoints[service],
+    region: env.AWS_REGION,
+    credentials: {
+      accessKeyId: env.AWS_ACCESS_KEY_ID ?? '',
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? '',
+    },
+  };
+}
+
+/** A DynamoDB document client on that platform's DynamoDB Local, for looking behind the API. */
+export const documentClientAt = (dataDir: string): DynamoDBDocumentClient =>
+  DynamoDBDocumentClient.from(new DynamoDBClient(clientConfigAt(dataDir, 'dynamodb')));
+
+/** Messages in a queue of that platform, visible and in flight: 0 once its consumer is done. */
+export async function queueBacklog(dataDir: string, queueUrlVar: string): Promise<number> {
+  const sqs = new SQSClient(clientConfigAt(dataDir, 'sqs'));
+  try {
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: runtimeOf(dataDir).env[queueUrlVar],
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    return (
+      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+    );
+  } finally {
+    sqs.destroy();
+  }
 }
