@@ -7,6 +7,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { spawnOwnPlatform } from '../local/spawn.ts';
+import { percentile } from './support.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10').split(',').map(Number);
@@ -25,9 +26,6 @@ interface Result {
   p99: number;
   handlerShare?: number;
 }
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 function serverTiming(header: string | null, name: string): number | undefined {
   const match = header && new RegExp(`${name};dur=([0-9.]+)`).exec(header);

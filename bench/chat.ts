@@ -21,8 +21,6 @@
 
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -36,8 +34,7 @@ import { REPO_ROOT } from '../lib/constructs/functions.ts';
 import { spawnOwnPlatform } from '../local/spawn.ts';
 import { functions } from '../shared/resources.ts';
 import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
-import { startOpenAIChatServer } from '../test/support/wire/openai-chat-server.ts';
-import { startOpenAIServer } from '../test/support/wire/openai-server.ts';
+import { bareHttp, median, percentile, sortedOf, zeroLatencyModels } from './support.ts';
 
 const TURNS = Number(process.env.BENCH_TURNS ?? 300);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10,50').split(',').map(Number);
@@ -56,47 +53,7 @@ The museum shop opens at 10:30 every day except Mondays. ${'It sells postcards, 
 `;
 
 const run = promisify(execFile);
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-const sortedOf = (values: number[]) => [...values].sort((a, b) => a - b);
-const median = (values: number[]) => percentile(sortedOf(values), 50);
 const ms = (value: number) => value.toFixed(1).padStart(7);
-
-/** One base URL for both wire servers: embeddings to one, chat completions to the other. */
-async function zeroLatencyModels() {
-  const [embeddings, chat] = await Promise.all([
-    startOpenAIServer({ apiKey: API_KEY }),
-    startOpenAIChatServer({ apiKey: API_KEY }),
-  ]);
-  chat.answer = 'The shop opens at 10:30 [1]; Marguerite Oyelaran invented the teapot [1].';
-  const router = createServer((req, res) => {
-    const target = new URL(req.url?.startsWith('/v1/embeddings') ? embeddings.baseURL : chat.baseURL);
-    const upstream = httpRequest(
-      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => router.listen(0, '127.0.0.1', resolve));
-  const baseURL = `http://127.0.0.1:${(router.address() as AddressInfo).port}/v1`;
-  return {
-    baseURL,
-    /** The wire servers keep every request; the bench needs none of them. */
-    forget: () => {
-      (embeddings.requests as unknown[]).length = 0;
-      (chat.requests as unknown[]).length = 0;
-    },
-    close: async () => {
-      router.closeAllConnections();
-      await new Promise((resolve) => router.close(resolve));
-      await Promise.all([embeddings.close(), chat.close()]);
-    },
-  };
-}
 
 /** The model calls of one turn, alone: an embedding and a completion through the openai client. */
 async function modelCallsAlone(baseURL: string, times: number): Promise<number[]> {
@@ -123,22 +80,6 @@ async function dynamodbRoundTrips(dataDir: string, times: number): Promise<numbe
   }
   client.destroy();
   return samples;
-}
-
-/** A bare node:http server answering a small JSON body: one HTTP round trip on this machine. */
-async function bareHttp() {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"reply":"ok"}'));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 interface Turn {
@@ -220,7 +161,8 @@ async function coldStart() {
 }
 
 async function main() {
-  const models = await zeroLatencyModels();
+  const models = await zeroLatencyModels(API_KEY);
+  models.chat.answer = 'The shop opens at 10:30 [1]; Marguerite Oyelaran invented the teapot [1].';
   const bare = await bareHttp();
   const platform = await spawnOwnPlatform({
     name: 'bench-chat',

@@ -122,8 +122,7 @@ export async function takeDelivery(deps: WebhookDeps, delivery: WebhookDelivery)
   const ours = parsed.filter((m) => m.recipientId === undefined || m.recipientId === connection.accountId);
   const foreign = parsed.length - ours.length;
   if (foreign > 0) logger.warn('messages for another account ignored', { channel: type, foreign });
-  const result = await queueNew(deps, bot, ours);
-  await stampInbound(deps, connection);
+  const [result] = await Promise.all([queueNew(deps, bot, ours), stampInbound(deps, connection)]);
   return { ...result, foreign };
 }
 

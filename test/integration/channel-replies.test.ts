@@ -363,3 +363,58 @@ describe('platform failures and limits', () => {
     expect(log.match(/"RepliesLimited":1/g)?.length).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe('deliveries and quotas', () => {
+  it('answers every message of a delivery with several entries and messages, each user their own', async () => {
+    const [ada, bob] = [newUser(), newUser()];
+    const first = whatsappText({
+      phoneNumberId: graph.account('whatsapp').id,
+      from: ada,
+      id: newId('whatsapp'),
+      text: 'First from Ada',
+    });
+    const second = whatsappText({
+      phoneNumberId: graph.account('whatsapp').id,
+      from: bob,
+      id: newId('whatsapp'),
+      text: 'First from Bob',
+    });
+    const value = first.entry[0]?.changes[0]?.value;
+    value?.messages.push({
+      ...value.messages[0],
+      id: newId('whatsapp'),
+      text: { body: 'Second from Ada' },
+    } as never);
+    const batch = { ...first, entry: [...first.entry, ...second.entry] };
+    const res = await post('whatsapp', signedMetaRequest(batch, APP_SECRET));
+    expect(res.json).toEqual({ queued: 3, duplicates: 0, foreign: 0 });
+    await waitFor(() => deliveredTo('whatsapp', ada).length >= 2 && deliveredTo('whatsapp', bob).length >= 1);
+    expect(deliveredTo('whatsapp', ada)).toEqual([answerTo('First from Ada'), answerTo('Second from Ada')]);
+    expect(deliveredTo('whatsapp', bob)).toEqual([answerTo('First from Bob')]);
+  });
+
+  it('over the monthly quota: one polite notice per user, then silence', async () => {
+    const tenant = await call('/admin/tenants', {
+      key: started.operatorKey,
+      body: { name: 'Frugal', plan: { monthlyMessages: 1 } },
+    });
+    const frugalKey: string = tenant.json.apiKey;
+    const bot = await call('/admin/bots', {
+      key: frugalKey,
+      body: {
+        name: 'Frugal bot',
+        model: { provider: 'openai', id: 'gpt-4o-mini' },
+        rateLimits: { perMinute: 1000, perSecond: 100, perUserPerMinute: 100 },
+      },
+    });
+    const frugalBot: string = bot.json.bot.id;
+    const body = credentialsFor('messenger');
+    await call(`/admin/bots/${frugalBot}/channels/messenger`, { method: 'PUT', key: frugalKey, body });
+    const user = newUser();
+    for (const text of ['Within the quota', 'Beyond it', 'Still beyond']) {
+      await post('messenger', textDelivery('messenger', user, newId('messenger'), text), frugalBot);
+    }
+    await waitFor(async () => (await queueBacklog(started.dataDir, 'REPLY_QUEUE_URL')) === 0);
+    expect(deliveredTo('messenger', user)).toEqual([answerTo('Within the quota'), LIMIT_NOTICES.quota]);
+  });
+});

@@ -1,0 +1,67 @@
+// What the benchmarks share: percentiles, models that answer at once, a bare HTTP round trip.
+
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startOpenAIChatServer } from '../test/support/wire/openai-chat-server.ts';
+import { startOpenAIServer } from '../test/support/wire/openai-server.ts';
+
+/** The `p`th percentile of sorted values. */
+export const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+export const sortedOf = (values: number[]) => [...values].sort((a, b) => a - b);
+export const median = (values: number[]) => percentile(sortedOf(values), 50);
+
+/**
+ * OpenAI-compatible models that answer at once, one base URL for both of the test suite's wire
+ * servers: embeddings to one, chat completions to the other (its `chat` is there to set answers).
+ */
+export async function zeroLatencyModels(apiKey: string) {
+  const [embeddings, chat] = await Promise.all([
+    startOpenAIServer({ apiKey }),
+    startOpenAIChatServer({ apiKey }),
+  ]);
+  const router = createServer((req, res) => {
+    const target = new URL(req.url?.startsWith('/v1/embeddings') ? embeddings.baseURL : chat.baseURL);
+    const upstream = httpRequest(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => router.listen(0, '127.0.0.1', resolve));
+  const baseURL = `http://127.0.0.1:${(router.address() as AddressInfo).port}/v1`;
+  return {
+    baseURL,
+    chat,
+    /** The wire servers keep every request; the benches need none of them. */
+    forget: () => {
+      (embeddings.requests as unknown[]).length = 0;
+      (chat.requests as unknown[]).length = 0;
+    },
+    close: async () => {
+      router.closeAllConnections();
+      await new Promise((resolve) => router.close(resolve));
+      await Promise.all([embeddings.close(), chat.close()]);
+    },
+  };
+}
+
+/** A bare node:http server answering a small JSON body: one HTTP round trip on this machine. */
+export async function bareHttp() {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"reply":"ok"}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -1,0 +1,373 @@
+// bench/webhooks: how fast the platform takes in messaging-channel deliveries, and how many it
+// answers per second, through the local platform, with every reply accounted for.
+//
+// Telegram and WhatsApp deliveries in their own formats (Telegram's secret token, Meta's
+// X-Hub-Signature-256 over the raw bytes) are posted to the webhooks; replies go out through the
+// real clients to the test suite's Telegram and Graph API wire servers, and the bot's model is an
+// OpenAI-compatible wire server that answers at once (so every millisecond is the platform's).
+// Limits are raised so nothing is refused.
+//
+// It prints:
+//   - acknowledgement latency of a webhook POST, p50/p99, one at a time and 10 at a time, while
+//     the reply worker answers the messages acknowledged before (as in production, but here on
+//     the same two cores and the one DynamoDB Local), against baselines in the same run: a bare
+//     node:http round trip, the platform's GET /health (the gateway and a function, no channel
+//     work), and the delivery's own AWS calls made alone from this process while idle;
+//   - sustained throughput: BENCH_MESSAGES messages from BENCH_USERS users on both channels posted
+//     by BENCH_CONCURRENCY senders, each user's messages in order, plus 10 % re-deliveries of
+//     messages already sent: messages taken in per second, replies delivered per second (first
+//     post to last reply), and the time from a post to its reply (p50/p99);
+//   - the accounting: replies lost, duplicated (a re-delivery answered, or a message answered
+//     twice) and out of order per user, all of which must be 0.
+//
+//   npm run bench:webhooks     (BENCH_MESSAGES=1000 BENCH_USERS=50 BENCH_CONCURRENCY=20)
+
+import { createHmac } from 'node:crypto';
+import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { BatchGetCommand, BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { spawnOwnPlatform } from '../local/spawn.ts';
+import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
+import { startGraphServer } from '../test/support/wire/graph-server.ts';
+import { DEFAULT_TELEGRAM_TOKEN, startTelegramServer } from '../test/support/wire/telegram-server.ts';
+import { bareHttp, percentile, sortedOf, zeroLatencyModels } from './support.ts';
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
+const USERS = Number(process.env.BENCH_USERS ?? 50);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
+const ACK_SAMPLES = Number(process.env.BENCH_ACKS ?? 300);
+const API_KEY = 'sk-bench-zero-latency';
+const APP_SECRET = `${'b'.repeat(28)}e7c4`;
+
+type Channel = 'telegram' | 'whatsapp';
+/** Users are numbered from a phone number (WhatsApp users are phone numbers; Telegram takes any id). */
+const PHONE = 4915_100_000_000;
+
+const fmt = (value: number) => value.toFixed(2).padStart(8);
+
+async function main() {
+  const [models, bare, telegram, graph] = await Promise.all([
+    zeroLatencyModels(API_KEY),
+    bareHttp(),
+    startTelegramServer(),
+    startGraphServer(),
+  ]);
+  // The reply names the message it answers: the accounting below reads it back.
+  models.chat.answerFor = (question) => `Re: ${question}`;
+  const platform = await spawnOwnPlatform({
+    name: 'bench-webhooks',
+    env: {
+      LOG_LEVEL: 'WARN',
+      EMBEDDING_PROVIDER: 'openai',
+      OPENAI_BASE_URL: models.baseURL,
+      OPENAI_API_KEY: API_KEY,
+      TELEGRAM_API_BASE_URL: telegram.url,
+      META_GRAPH_BASE_URL: graph.url,
+      PUBLIC_BASE_URL: 'https://bots.example.com',
+    },
+  });
+  const base = platform.baseUrl;
+  try {
+    const call = async (path: string, key: string, body?: unknown, method = body ? 'POST' : 'GET') => {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+      // biome-ignore lint/suspicious/noExplicitAny: the bench reads a few fields of the API's answers.
+      return response.json() as Promise<Record<string, any>>;
+    };
+    const tenant = await call('/admin/tenants', platform.operatorKey, {
+      name: 'Bench',
+      plan: { monthlyMessages: 1_000_000_000, monthlyTokens: 1_000_000_000_000 },
+    });
+    const key: string = tenant.apiKey;
+    const bot = await call('/admin/bots', key, {
+      name: 'Front desk',
+      model: { provider: 'openai', id: 'gpt-4o-mini' },
+      rateLimits: { perMinute: 100_000, perSecond: 10_000, perUserPerMinute: 10_000 },
+    });
+    const botId: string = bot.bot.id;
+    await call(`/admin/bots/${botId}/channels/telegram`, key, { botToken: DEFAULT_TELEGRAM_TOKEN }, 'PUT');
+    const secretToken = telegram.webhookOf(DEFAULT_TELEGRAM_TOKEN)?.secretToken ?? '';
+    const whatsapp = graph.account('whatsapp');
+    await call(
+      `/admin/bots/${botId}/channels/whatsapp`,
+      key,
+      {
+        phoneNumberId: whatsapp.id,
+        accessToken: whatsapp.token,
+        appSecret: APP_SECRET,
+        verifyToken: 'bench-verify',
+      },
+      'PUT',
+    );
+
+    let updateId = 1;
+    /** The AWS calls of a delivery that queued one message, from the gateway's Server-Timing. */
+    let callsPerDelivery = '';
+    /** One delivery of one text message from `user`, as the platform posts it. */
+    const delivery = (
+      channel: Channel,
+      user: number,
+      text: string,
+      id = updateId++,
+    ): { body: string; headers: Record<string, string> } => {
+      if (channel === 'telegram') {
+        const body = JSON.stringify({
+          update_id: id,
+          message: {
+            message_id: id,
+            from: { id: user, is_bot: false, first_name: 'Ada' },
+            chat: { id: user, first_name: 'Ada', type: 'private' },
+            date: Math.floor(Date.now() / 1000),
+            text,
+          },
+        });
+        return { body, headers: { 'x-telegram-bot-api-secret-token': secretToken } };
+      }
+      const body = JSON.stringify({
+        object: 'whatsapp_business_account',
+        entry: [
+          {
+            id: '102290129340398',
+            changes: [
+              {
+                field: 'messages',
+                value: {
+                  messaging_product: 'whatsapp',
+                  metadata: { display_phone_number: '15550783881', phone_number_id: whatsapp.id },
+                  contacts: [{ profile: { name: 'Ada' }, wa_id: String(user) }],
+                  messages: [
+                    {
+                      from: String(user),
+                      id: `wamid.bench${id}`,
+                      timestamp: String(Math.floor(Date.now() / 1000)),
+                      type: 'text',
+                      text: { body: text },
+                    },
+                  ],
+                },
+              },
+            ],
+          },
+        ],
+      });
+      const signature = `sha256=${createHmac('sha256', APP_SECRET).update(body).digest('hex')}`;
+      return { body, headers: { 'x-hub-signature-256': signature } };
+    };
+    const post = async (channel: Channel, d: { body: string; headers: Record<string, string> }) => {
+      const started = performance.now();
+      const response = await fetch(`${base}/webhooks/${channel}/${botId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...d.headers },
+        body: d.body,
+      });
+      const answer = (await response.json()) as { queued?: number };
+      const timing = response.headers.get('server-timing') ?? '';
+      const calls = (service: string) => new RegExp(`${service};desc="([^"]*)"`).exec(timing)?.[1];
+      if (answer.queued === 1) callsPerDelivery = `DynamoDB ${calls('dynamodb')}, SQS ${calls('sqs')}`;
+      if (response.status !== 200) throw new Error(`webhook answered ${response.status}`);
+      return { ms: performance.now() - started, queued: answer.queued ?? 0 };
+    };
+    const timed = async (times: number, concurrency: number, one: (i: number) => Promise<number>) => {
+      const samples: number[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < times) samples.push(await one(next++));
+        }),
+      );
+      return sortedOf(samples);
+    };
+    const replies = () => telegram.sent.length + graph.sent.length;
+    const waitForReplies = async (count: number, timeoutMs = 300_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (replies() < count) {
+        if (Date.now() > deadline)
+          throw new Error(`only ${replies()} of ${count} replies after ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    // Warm up every path (the functions' first imports, the channel key, the clients).
+    for (const channel of ['telegram', 'whatsapp'] as const)
+      await post(channel, delivery(channel, PHONE, 'warm up'));
+    await waitForReplies(2);
+
+    // 1. Acknowledgement latency, against the baselines.
+    const bareMs = await timed(ACK_SAMPLES, 1, async () => {
+      const started = performance.now();
+      await (await fetch(bare.url, { method: 'POST', body: '{}' })).text();
+      return performance.now() - started;
+    });
+    const healthMs = await timed(ACK_SAMPLES, 1, async () => {
+      const started = performance.now();
+      await (await fetch(`${base}/health`)).text();
+      return performance.now() - started;
+    });
+    // The same AWS calls a delivery makes, alone and idle, from this process: their floor.
+    const runtime = runtimeOf(platform.dataDir);
+    const db = documentClientAt(platform.dataDir);
+    const sqs = new SQSClient({
+      endpoint: runtime.endpoints.sqs,
+      region: runtime.env.AWS_REGION,
+      credentials: {
+        accessKeyId: runtime.env.AWS_ACCESS_KEY_ID ?? '',
+        secretAccessKey: runtime.env.AWS_SECRET_ACCESS_KEY ?? '',
+      },
+    });
+    const table = runtime.env.USAGE_TABLE ?? '';
+    // A FIFO queue of its own that nothing consumes, in the same fauxqs.
+    const { QueueUrl: baselineQueue } = await sqs.send(
+      new CreateQueueCommand({ QueueName: 'bench-baseline.fifo', Attributes: { FifoQueue: 'true' } }),
+    );
+    const callsAloneMs = await timed(ACK_SAMPLES, 1, async (i) => {
+      const started = performance.now();
+      await db.send(
+        new GetCommand({ TableName: table, Key: { pk: 'BENCH', sk: 'BENCH' }, ConsistentRead: true }),
+      );
+      await db.send(
+        new BatchGetCommand({
+          RequestItems: { [table]: { Keys: [{ pk: 'BENCH', sk: `SEEN#${i}` }], ConsistentRead: true } },
+        }),
+      );
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: baselineQueue,
+          Entries: [
+            {
+              Id: '0',
+              MessageBody: '{}',
+              MessageGroupId: `bench-${i}`,
+              MessageDeduplicationId: `bench-${i}`,
+            },
+          ],
+        }),
+      );
+      await db.send(
+        new BatchWriteCommand({
+          RequestItems: { [table]: [{ PutRequest: { Item: { pk: 'BENCH', sk: `SEEN#${i}` } } }] },
+        }),
+      );
+      return performance.now() - started;
+    });
+    db.destroy();
+    sqs.destroy();
+    const ackRuns: { label: string; ms: number[] }[] = [];
+    for (const concurrency of [1, 10]) {
+      const before = replies();
+      const ms = await timed(ACK_SAMPLES, concurrency, async (i) => {
+        const channel: Channel = i % 2 === 0 ? 'telegram' : 'whatsapp';
+        return (await post(channel, delivery(channel, PHONE + 1_000 + i, `ack ${concurrency}/${i}`))).ms;
+      });
+      ackRuns.push({ label: `${concurrency} at a time`, ms });
+      await waitForReplies(before + ACK_SAMPLES);
+    }
+
+    // 2. Sustained load: each user's messages in order from one sender; re-deliveries mixed in.
+    telegram.reset();
+    graph.reset();
+    models.forget();
+    const sentAt = new Map<string, number>();
+    const userOf = (u: number) => PHONE + 100_000 + u;
+    const channelOf = (u: number): Channel => (u % 2 === 0 ? 'telegram' : 'whatsapp');
+    const perUser = Math.ceil(MESSAGES / USERS);
+    const posted: { channel: Channel; d: ReturnType<typeof delivery> }[] = [];
+    let redelivered = 0;
+    let queuedRedeliveries = 0;
+    const started = performance.now();
+    // When each reply reached its wire server (sampled every few milliseconds).
+    const arrivedAt = new Map<string, number>();
+    let seenTelegram = 0;
+    let seenGraph = 0;
+    const sample = () => {
+      const now = performance.now();
+      for (; seenTelegram < telegram.sent.length; seenTelegram++)
+        arrivedAt.set(telegram.sent[seenTelegram]?.text ?? '', now);
+      for (; seenGraph < graph.sent.length; seenGraph++)
+        arrivedAt.set(graph.sent[seenGraph]?.text ?? '', now);
+    };
+    const sampler = setInterval(sample, 5);
+    let nextUser = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(CONCURRENCY, USERS) }, async () => {
+        for (let u = nextUser++; u < USERS; u = nextUser++) {
+          const channel = channelOf(u);
+          for (let m = 0; m < perUser && u * perUser + m < MESSAGES; m++) {
+            const text = `u${userOf(u)} m${m}`;
+            const d = delivery(channel, userOf(u), text);
+            sentAt.set(text, performance.now());
+            await post(channel, d);
+            posted.push({ channel, d });
+            // Every tenth message, the platform delivers an earlier one again.
+            if (m % 10 === 9) {
+              const earlier = posted[Math.floor(Math.random() * posted.length)];
+              if (earlier) {
+                redelivered++;
+                queuedRedeliveries += (await post(earlier.channel, earlier.d)).queued;
+              }
+            }
+          }
+        }
+      }),
+    );
+    const takenIn = performance.now() - started;
+    await waitForReplies(MESSAGES);
+    // Anything duplicated would arrive right after the rest: give it a moment to show.
+    const allAnswered = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    clearInterval(sampler);
+    sample();
+
+    // 3. Accounting: every message answered once, each user's replies in order.
+    const received = [
+      ...telegram.sent.map((m) => ({ to: m.to, text: m.text })),
+      ...graph.sent.map((m) => ({ to: m.to, text: m.text })),
+    ];
+    const counts = new Map<string, number>();
+    const replyMs: number[] = [];
+    const lastOfUser = new Map<string, number>();
+    let outOfOrder = 0;
+    for (const { to, text } of received) {
+      const question = text.replace(/^Re: /, '');
+      counts.set(question, (counts.get(question) ?? 0) + 1);
+      const at = sentAt.get(question);
+      const arrived = arrivedAt.get(text);
+      if (at !== undefined && arrived !== undefined) replyMs.push(arrived - at);
+      const index = Number(/ m(\d+)$/.exec(question)?.[1]);
+      if (index <= (lastOfUser.get(to) ?? -1)) outOfOrder++;
+      lastOfUser.set(to, index);
+    }
+    const lost = [...sentAt.keys()].filter((q) => !counts.has(q)).length;
+    const duplicated = [...counts.values()].filter((n) => n > 1).length + queuedRedeliveries;
+
+    const lines = [
+      `bench/webhooks — local platform, Node ${process.version}; Telegram and WhatsApp deliveries, zero-latency model`,
+      '',
+      'acknowledgement of a webhook POST (signature checked, parsed, queued, remembered):',
+      `  baseline: bare node:http round trip      p50 ${fmt(percentile(bareMs, 50))} ms   p99 ${fmt(percentile(bareMs, 99))} ms`,
+      `  baseline: GET /health through the gateway p50 ${fmt(percentile(healthMs, 50))} ms   p99 ${fmt(percentile(healthMs, 99))} ms`,
+      `  AWS calls per delivery: ${callsPerDelivery}`,
+      `  baseline: those calls alone, idle       p50 ${fmt(percentile(callsAloneMs, 50))} ms   p99 ${fmt(percentile(callsAloneMs, 99))} ms`,
+      ...ackRuns.map(
+        ({ label, ms }) =>
+          `  webhook POST, ${label.padEnd(14)}           p50 ${fmt(percentile(ms, 50))} ms   p99 ${fmt(percentile(ms, 99))} ms` +
+          `   (${(percentile(ms, 50) / percentile(callsAloneMs, 50)).toFixed(1)}× the calls alone)`,
+      ),
+      '',
+      `sustained: ${MESSAGES} messages from ${USERS} users (${CONCURRENCY} senders, each user in order), ${redelivered} re-deliveries mixed in:`,
+      `  taken in:          ${(MESSAGES / (takenIn / 1000)).toFixed(1)} messages/s (${(takenIn / 1000).toFixed(1)} s)`,
+      `  answered:          ${(MESSAGES / (allAnswered / 1000)).toFixed(1)} replies/s (first post to last reply, ${(allAnswered / 1000).toFixed(1)} s)`,
+      `  post to reply:     p50 ${fmt(percentile(sortedOf(replyMs), 50))} ms   p99 ${fmt(percentile(sortedOf(replyMs), 99))} ms`,
+      `  replies lost: ${lost}   duplicated: ${duplicated}   out of order: ${outOfOrder}   (re-deliveries queued again: ${queuedRedeliveries})`,
+    ];
+    console.log(lines.join('\n'));
+    if (lost > 0 || duplicated > 0 || outOfOrder > 0) process.exitCode = 1;
+  } finally {
+    await platform.stop();
+    await Promise.all([models.close(), bare.close(), telegram.close(), graph.close()]);
+  }
+}
+
+await main();
