@@ -34,7 +34,7 @@ import { REPO_ROOT } from '../lib/constructs/functions.ts';
 import { spawnOwnPlatform } from '../local/spawn.ts';
 import { functions } from '../shared/resources.ts';
 import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
-import { bareHttp, median, percentile, sortedOf, zeroLatencyModels } from './support.ts';
+import { apiCaller, bareHttp, median, percentile, sortedOf, zeroLatencyModels } from './support.ts';
 
 const TURNS = Number(process.env.BENCH_TURNS ?? 300);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10,50').split(',').map(Number);
@@ -176,16 +176,7 @@ async function main() {
   const { dataDir, operatorKey } = platform;
   const base = platform.baseUrl;
   try {
-    const call = async (path: string, key: string, body?: unknown, method = body ? 'POST' : 'GET') => {
-      const response = await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-      // biome-ignore lint/suspicious/noExplicitAny: the bench reads a few fields of the API's answers.
-      return response.json() as Promise<Record<string, any>>;
-    };
+    const call = apiCaller(base);
     const tenant = await call('/admin/tenants', operatorKey, {
       name: 'Bench',
       plan: { monthlyMessages: 1_000_000_000, monthlyTokens: 1_000_000_000_000 },

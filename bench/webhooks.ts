@@ -29,7 +29,7 @@ import { spawnOwnPlatform } from '../local/spawn.ts';
 import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
 import { startGraphServer } from '../test/support/wire/graph-server.ts';
 import { DEFAULT_TELEGRAM_TOKEN, startTelegramServer } from '../test/support/wire/telegram-server.ts';
-import { bareHttp, percentile, sortedOf, zeroLatencyModels } from './support.ts';
+import { apiCaller, bareHttp, percentile, sortedOf, zeroLatencyModels } from './support.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const USERS = Number(process.env.BENCH_USERS ?? 50);
@@ -67,16 +67,7 @@ async function main() {
   });
   const base = platform.baseUrl;
   try {
-    const call = async (path: string, key: string, body?: unknown, method = body ? 'POST' : 'GET') => {
-      const response = await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-      // biome-ignore lint/suspicious/noExplicitAny: the bench reads a few fields of the API's answers.
-      return response.json() as Promise<Record<string, any>>;
-    };
+    const call = apiCaller(base);
     const tenant = await call('/admin/tenants', platform.operatorKey, {
       name: 'Bench',
       plan: { monthlyMessages: 1_000_000_000, monthlyTokens: 1_000_000_000_000 },

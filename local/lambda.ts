@@ -247,6 +247,8 @@ export interface LambdaEnvironmentOptions {
   readonly stage?: string;
 }
 
+const QUIET_LEVELS = new Set(['WARN', 'ERROR', 'CRITICAL', 'SILENT']);
+
 /** The environment every function gets, as the stack sets it in AWS (resource names, settings). */
 export function lambdaEnvironment(options: LambdaEnvironmentOptions): Record<string, string> {
   const env: Record<string, string> = {};
@@ -272,6 +274,8 @@ export function lambdaEnvironment(options: LambdaEnvironmentOptions): Record<str
     STAGE: options.stage ?? 'local',
     POWERTOOLS_SERVICE_NAME: 'parley',
     LOG_LEVEL: options.logLevel ?? 'INFO',
+    // Metrics are log lines (embedded metric format): printed with the INFO lines, quiet above.
+    POWERTOOLS_METRICS_DISABLED: String(QUIET_LEVELS.has((options.logLevel ?? 'INFO').toUpperCase())),
     PUBLIC_BASE_URL: options.publicBaseUrl,
     // Invocations run concurrently in this process, as in a Lambda Managed Instances runtime: this
     // tells Powertools to keep per-invocation state in awslambda.InvokeStore.

@@ -7,32 +7,24 @@ import type { InboundMessage } from './inbound.ts';
 // reads back: the bot it is for, the message as parsed, and its key (the queue's deduplication
 // id, which also names its de-duplication and send records).
 
+/** What every inbound message carries (shared/channels/inbound.ts). */
+const MessageBase = z.object({
+  channel: ChannelTypeSchema,
+  messageId: z.string(),
+  userId: z.string(),
+  recipientId: z.string().optional(),
+  timestamp: z.string(),
+  userName: z.string().optional(),
+});
+
 export const ReplyJobSchema = z.object({
   tenantId: z.string().min(1),
   botId: z.string().min(1),
   /** `replyDeduplicationId(botId, message)`. */
   key: z.string().min(1),
   message: z.discriminatedUnion('kind', [
-    z.object({
-      kind: z.literal('text'),
-      channel: ChannelTypeSchema,
-      messageId: z.string(),
-      userId: z.string(),
-      recipientId: z.string().optional(),
-      timestamp: z.string(),
-      userName: z.string().optional(),
-      text: z.string(),
-    }),
-    z.object({
-      kind: z.literal('unsupported'),
-      channel: ChannelTypeSchema,
-      messageId: z.string(),
-      userId: z.string(),
-      recipientId: z.string().optional(),
-      timestamp: z.string(),
-      userName: z.string().optional(),
-      unsupportedType: z.string(),
-    }),
+    MessageBase.extend({ kind: z.literal('text'), text: z.string() }),
+    MessageBase.extend({ kind: z.literal('unsupported'), unsupportedType: z.string() }),
   ]),
   /** When the webhook took it in (ISO 8601), for the time from platform to reply. */
   receivedAt: z.string(),

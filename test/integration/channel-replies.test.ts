@@ -79,6 +79,23 @@ function textDelivery(channel: ChannelType, user: string, id: string, text: stri
   }
 }
 
+/** Another bot on the wire model, connected to a Meta channel with the wire server's account. */
+async function botOn(channel: GraphChannel, tenantKey: string, settings: Record<string, unknown>) {
+  const bot = await call('/admin/bots', {
+    key: tenantKey,
+    body: { model: { provider: 'openai', id: 'gpt-4o-mini' }, ...settings },
+  });
+  const id: string = bot.json.bot.id;
+  const body = credentialsFor(channel);
+  const connected = await call(`/admin/bots/${id}/channels/${channel}`, {
+    method: 'PUT',
+    key: tenantKey,
+    body,
+  });
+  expect(connected.status).toBe(200);
+  return id;
+}
+
 const post = (
   channel: ChannelType,
   delivery: { body: string; headers: Record<string, string> },
@@ -342,17 +359,10 @@ describe('platform failures and limits', () => {
   });
 
   it('over the per-user rate limit: one polite notice, then silence, counted', async () => {
-    const bot = await call('/admin/bots', {
-      key,
-      body: {
-        name: 'Strict',
-        model: { provider: 'openai', id: 'gpt-4o-mini' },
-        rateLimits: { perMinute: 100, perSecond: 100, perUserPerMinute: 1 },
-      },
+    const strictBot = await botOn('whatsapp', key, {
+      name: 'Strict',
+      rateLimits: { perMinute: 100, perSecond: 100, perUserPerMinute: 1 },
     });
-    const strictBot: string = bot.json.bot.id;
-    const body = credentialsFor('whatsapp');
-    await call(`/admin/bots/${strictBot}/channels/whatsapp`, { method: 'PUT', key, body });
     const user = newUser();
     for (const text of ['One', 'Two', 'Three', 'Four']) {
       await post('whatsapp', textDelivery('whatsapp', user, newId('whatsapp'), text), strictBot);
@@ -399,17 +409,10 @@ describe('deliveries and quotas', () => {
       body: { name: 'Frugal', plan: { monthlyMessages: 1 } },
     });
     const frugalKey: string = tenant.json.apiKey;
-    const bot = await call('/admin/bots', {
-      key: frugalKey,
-      body: {
-        name: 'Frugal bot',
-        model: { provider: 'openai', id: 'gpt-4o-mini' },
-        rateLimits: { perMinute: 1000, perSecond: 100, perUserPerMinute: 100 },
-      },
+    const frugalBot = await botOn('messenger', frugalKey, {
+      name: 'Frugal bot',
+      rateLimits: { perMinute: 1000, perSecond: 100, perUserPerMinute: 100 },
     });
-    const frugalBot: string = bot.json.bot.id;
-    const body = credentialsFor('messenger');
-    await call(`/admin/bots/${frugalBot}/channels/messenger`, { method: 'PUT', key: frugalKey, body });
     const user = newUser();
     for (const text of ['Within the quota', 'Beyond it', 'Still beyond']) {
       await post('messenger', textDelivery('messenger', user, newId('messenger'), text), frugalBot);

@@ -34,7 +34,6 @@ beforeAll(async () => {
   // The functions' environment (tables, emulators, the data dir with the channel key).
   Object.assign(process.env, platform().env);
   const db = createDocumentClient();
-  const account = graph.account('instagram');
   deps = {
     ...createChatDeps(db),
     channels: createDynamoChannelRepository(db, process.env.TENANTS_TABLE ?? ''),
@@ -62,7 +61,13 @@ beforeAll(async () => {
     },
   });
   botId = bot.json.bot.id;
-  const connected = await api(`/admin/bots/${botId}/channels/instagram`, {
+  await connectInstagram(botId);
+});
+
+/** Connects the bot to the wire server's Instagram account. */
+async function connectInstagram(id: string) {
+  const account = graph.account('instagram');
+  const connected = await api(`/admin/bots/${id}/channels/instagram`, {
     method: 'PUT',
     key,
     body: {
@@ -73,7 +78,7 @@ beforeAll(async () => {
     },
   });
   expect(connected.status).toBe(200);
-});
+}
 
 afterAll(async () => {
   await graph?.close();
@@ -151,18 +156,7 @@ describe('redeliveries', () => {
 
   it('a disabled bot answers nothing', async () => {
     const bot = await api('/admin/bots', { key, body: { name: 'Asleep', enabled: false } });
-    const account = graph.account('instagram');
-    const connected = await api(`/admin/bots/${bot.json.bot.id}/channels/instagram`, {
-      method: 'PUT',
-      key,
-      body: {
-        accountId: account.id,
-        pageAccessToken: account.token,
-        appSecret: `${'b'.repeat(28)}5ec2`,
-        verifyToken: 'verify-token-0002',
-      },
-    });
-    expect(connected.status).toBe(200);
+    await connectInstagram(bot.json.bot.id);
     const job = { ...imageJob(), botId: bot.json.bot.id as string };
     expect(await answerChannelMessage(deps, job)).toBe('skipped');
     expect(graph.calls).toEqual([]);
