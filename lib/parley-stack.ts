@@ -12,6 +12,7 @@ import { entries, pascal } from './constructs/names.ts';
 import { Queues } from './constructs/queues.ts';
 import { Search } from './constructs/search.ts';
 import { Secrets } from './constructs/secrets.ts';
+import { Web } from './constructs/web.ts';
 
 export interface ParleyStackProps extends StackProps {
   readonly config: ParleyConfig;
@@ -44,6 +45,7 @@ export class ParleyStack extends Stack {
   readonly functions: Functions;
   readonly api: Api;
   readonly monitoring: Monitoring;
+  readonly web: Web;
 
   constructor(scope: Construct, id: string, props: ParleyStackProps) {
     super(scope, id, {
@@ -96,6 +98,11 @@ export class ParleyStack extends Stack {
       apiThrottle: config.apiThrottle,
       logRetention,
     });
+    this.web = new Web(this, 'Web', {
+      api: this.api.restApi,
+      documentsBucket: this.data.buckets.documents,
+      accessLogsBucket: this.data.accessLogsBucket,
+    });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: config.stage,
       alarmEmail: config.alarmEmail,
@@ -105,6 +112,10 @@ export class ParleyStack extends Stack {
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the REST API' });
+    new CfnOutput(this, 'WebUrl', {
+      value: `https://${this.web.distribution.distributionDomainName}`,
+      description: 'The console (/), hosted chat pages (/b/<botId>), the widget (/widget.js), and the API',
+    });
     new CfnOutput(this, 'OperatorKeySecretArn', {
       value: this.secrets.operatorKey.secretArn,
       description: 'Secrets Manager secret holding the operator key (aws secretsmanager get-secret-value)',

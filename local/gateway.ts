@@ -17,6 +17,7 @@ import { keepConnectionsLonger } from './keep-alive.ts';
 import { type FunctionHost, type InvokeOutcome, LocalResponseStream, type ResponseHead } from './lambda.ts';
 import { createLogger, type Logger } from './log.ts';
 import { LOOPBACK, PortInUseError } from './ports.ts';
+import type { WebResponse } from './web.ts';
 
 /** A route as the gateway needs it (shared/resources.ts RouteDefinition has it). */
 export interface LocalRoute {
@@ -39,6 +40,8 @@ export interface GatewayOptions {
    * (shared/config/clock.ts). For tests only: `PARLEY_TEST_HOOKS=1`. API Gateway has no such route.
    */
   readonly testHooks?: boolean;
+  /** The web app's files (local/web.ts), served for GETs that match no API route. */
+  readonly web?: (path: string) => WebResponse | undefined;
 }
 
 /** Lambda refuses synchronous invocation payloads and buffered responses above this (6 MB). */
@@ -280,6 +283,7 @@ export class Gateway {
   private readonly binaryMediaTypes: readonly string[];
   private readonly integrationTimeoutMs: number;
   private readonly testHooks: boolean;
+  private readonly web: GatewayOptions['web'];
   private readonly server: Server;
   private functions: FunctionHost | undefined;
   private boundPort: number | undefined;
@@ -292,6 +296,7 @@ export class Gateway {
     this.binaryMediaTypes = options.binaryMediaTypes ?? API_BINARY_MEDIA_TYPES;
     this.integrationTimeoutMs = options.integrationTimeoutMs ?? API_INTEGRATION_TIMEOUT_MS;
     this.testHooks = options.testHooks ?? false;
+    this.web = options.web;
     this.server = createServer({ noDelay: true }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.logger.error('gateway failure', { error });
@@ -386,6 +391,13 @@ export class Gateway {
     if (this.testHooks && path === CLOCK_HOOK_PATH) return this.moveClock(req, res, method);
 
     const match = findRoute(this.resources, method, path);
+    const page = !match && (method === 'GET' || method === 'HEAD') ? this.web?.(path) : undefined;
+    if (page) {
+      req.resume();
+      res.writeHead(page.status, page.headers);
+      res.end(method === 'HEAD' ? undefined : page.body);
+      return;
+    }
     if (!match) {
       req.resume();
       this.logger.debug('no route', { method, path, requestId });

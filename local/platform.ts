@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ResourceDefinitions, resources } from '../shared/resources.ts';
+import { buildWeb } from '../web/build.ts';
 import { createClients, type Endpoints, type LocalClients } from './aws.ts';
 import { type Emulators, startEmulators } from './emulators.ts';
 import { Gateway, type LocalRoute } from './gateway.ts';
@@ -20,6 +21,7 @@ import { createLogger, type Logger } from './log.ts';
 import { QueuePoller } from './poller.ts';
 import { type ProvisionDefinitions, type Provisioned, provision } from './provision.ts';
 import { S3EventForwarder } from './s3-events.ts';
+import { serveWeb } from './web.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -95,10 +97,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   };
 
   try {
+    // The web app, built in memory (esbuild, a fraction of a second) before the port opens.
+    const webFiles = await buildWeb();
+    // Known once the emulators run; the gateway serves nothing before (503 until attached).
+    let uploadOrigin: string | undefined;
     const gateway = new Gateway({
       routes: definitions.routes,
       logger: logger.child('gateway'),
       testHooks: options.testHooks,
+      web: (path) => serveWeb(webFiles, path, uploadOrigin),
     });
     const port = await gateway.listen(options.port);
     cleanups.push(() => gateway.close());
@@ -110,6 +117,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const emulators = await startEmulators({ dataDir: options.dataDir, logger: logger.child('emulators') });
     cleanups.push(() => emulators.stop());
 
+    uploadOrigin = new URL(emulators.endpoints.s3).origin;
     const clients: LocalClients = createClients(emulators.endpoints);
     cleanups.push(() => clients.destroy());
 

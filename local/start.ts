@@ -192,6 +192,7 @@ async function main() {
   process.stdout.write(
     [
       `Parley is running at ${platform.url}`,
+      `Console: ${platform.url}/ (sign in with a tenant key, or the operator key for tenants)`,
       `Operator key: ${platform.env.PARLEY_OPERATOR_KEY}`,
       `Data: ${dataDir} (kept across restarts; delete it to start from scratch)`,
       `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Stop with Ctrl-C.`,

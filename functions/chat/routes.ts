@@ -8,7 +8,26 @@ import { json, noContent } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable } from '../../shared/http/router.ts';
 import { type ChatCaller, type ChatDeps, chatTurn, resolveBot } from '../../shared/usecases/chat.ts';
 
-export interface ChatFunctionDeps extends ChatDeps, AuthDeps {}
+export interface ChatFunctionDeps extends ChatDeps, AuthDeps {
+  /** Where Parley's own pages (hosted chat page, widget frame) are served from, when not the API's origin. */
+  webOrigin?: string;
+}
+
+/** The header Parley's widget frame sends: the origin of the site that embeds it. */
+export const EMBEDDER_HEADER = 'x-parley-embedder';
+
+/**
+ * Whether a browser request comes from Parley's own pages: their origin is the configured web
+ * origin, or the origin the request itself was made to (the pages and the API share one: the
+ * local platform, and CloudFront in AWS).
+ */
+function fromWebApp(deps: Pick<ChatFunctionDeps, 'webOrigin'>, event: APIGatewayProxyEvent, origin: string) {
+  if (deps.webOrigin && origin === deps.webOrigin) return true;
+  // Behind CloudFront the pages' host arrives as x-forwarded-host (lib/constructs/web.ts).
+  const host = event.headers['x-forwarded-host'] || event.headers.host;
+  const proto = event.headers['x-forwarded-proto'] ?? 'https';
+  return host !== undefined && origin === `${proto}://${host}`;
+}
 
 export const ChatRequestSchema = z
   .strictObject({
@@ -62,15 +81,29 @@ export async function callerOf(deps: ChatFunctionDeps, event: APIGatewayProxyEve
     const principal = await authenticate('tenant', event.headers, deps);
     if (principal.kind === 'tenant') return { kind: 'tenant', tenantId: principal.tenantId };
   }
-  return { kind: 'anonymous', origin: event.headers.origin };
+  const origin = event.headers.origin;
+  const embedder = event.headers[EMBEDDER_HEADER] || undefined;
+  // The hosted page (no embedder) or the widget frame on the embedding site. Browsers send no
+  // Origin on same-origin GETs: the frame's embedder header still names the site then.
+  if ((origin && fromWebApp(deps, event, origin)) || (!origin && embedder)) {
+    return { kind: 'anonymous', origin, site: embedder, webApp: true };
+  }
+  return { kind: 'anonymous', origin };
 }
 
 /** Resolves the bot for this caller and, for browsers on an allowed origin, allows CORS (see addCors). */
-export async function botFor(deps: ChatFunctionDeps, event: APIGatewayProxyEvent, botId: string) {
+export async function botFor(
+  deps: ChatFunctionDeps,
+  event: APIGatewayProxyEvent,
+  botId: string,
+  options: { fresh?: boolean } = {},
+) {
   const caller = await callerOf(deps, event);
-  const bot = await resolveBot(deps, botId, caller);
+  const bot = await resolveBot(deps, botId, caller, options);
   const origin = event.headers.origin;
-  if (origin && bot.allowedOrigins.includes(origin)) corsOrigins.set(event, origin);
+  if (origin && (bot.allowedOrigins.includes(origin) || (caller.kind === 'anonymous' && caller.webApp))) {
+    corsOrigins.set(event, origin);
+  }
   return { bot, caller };
 }
 
@@ -89,7 +122,7 @@ export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
         !bot ||
         bot.visibility !== 'public' ||
         !bot.enabled ||
-        !bot.allowedOrigins.includes(origin)
+        !(bot.allowedOrigins.includes(origin) || fromWebApp(deps(), event, origin))
       ) {
         return noContent(); // no CORS headers: the browser refuses the real request
       }
@@ -98,7 +131,7 @@ export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
         headers: {
           'access-control-allow-origin': origin,
           'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
-          'access-control-allow-headers': 'content-type, authorization',
+          'access-control-allow-headers': `content-type, authorization, ${EMBEDDER_HEADER}`,
           'access-control-max-age': '600',
           vary: 'Origin',
         },
@@ -111,7 +144,9 @@ export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
       summary: 'A public bot’s widget configuration: name, greeting, branding',
       responses: { 200: { description: 'The public configuration', schema: PublicConfigSchema } },
       run: async ({ params, event }) => {
-        const { bot, caller } = await botFor(deps(), event, params.botId ?? '');
+        // Read fresh, not from the per-container cache: a page load shows the owner's latest
+        // greeting and branding (one read per page load).
+        const { bot, caller } = await botFor(deps(), event, params.botId ?? '', { fresh: true });
         if (caller.kind === 'anonymous' || bot.visibility === 'public') {
           return json(200, { name: bot.name, greeting: bot.greeting, branding: bot.branding });
         }

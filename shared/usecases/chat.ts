@@ -43,8 +43,14 @@ export interface ChatDeps {
   modelBudgetMs?: number;
 }
 
-/** Who is calling: a tenant key (API), or an anonymous visitor of a public bot (web widget). */
-export type ChatCaller = { kind: 'tenant'; tenantId: string } | { kind: 'anonymous'; origin?: string };
+/**
+ * Who is calling: a tenant key (API), or an anonymous visitor of a public bot: a browser on a
+ * site (its Origin), or Parley's own pages (`webApp`): the hosted chat page, or the widget's frame
+ * embedded on `site`.
+ */
+export type ChatCaller =
+  | { kind: 'tenant'; tenantId: string }
+  | { kind: 'anonymous'; origin?: string; webApp?: boolean; site?: string };
 
 export interface ChatTurnInput {
   botId: string;
@@ -69,8 +75,8 @@ const SNIPPET_CHARS = 240;
 /** Bots, cached briefly per container: every turn needs one, and settings change rarely. */
 const botCache = expiringCache<Bot | undefined>({ ttlMs: 30_000, max: 1000 });
 
-const loadBot = (deps: Pick<ChatDeps, 'bots'>, botId: string) =>
-  botCache.get(botId, () => deps.bots.findById(botId));
+const loadBot = (deps: Pick<ChatDeps, 'bots'>, botId: string, fresh = false) =>
+  fresh ? deps.bots.findById(botId) : botCache.get(botId, () => deps.bots.findById(botId));
 
 /**
  * Resolves the bot a caller may talk to: a tenant key reaches its own bots; anonymous callers
@@ -81,16 +87,18 @@ export async function resolveBot(
   deps: Pick<ChatDeps, 'bots'>,
   botId: string,
   caller: ChatCaller,
+  options: { fresh?: boolean } = {},
 ): Promise<Bot> {
-  const bot = await loadBot(deps, botId);
+  const bot = await loadBot(deps, botId, options.fresh);
   if (!bot) throw new NotFoundError('No such bot');
   if (caller.kind === 'tenant') {
     if (bot.tenantId !== caller.tenantId) throw new NotFoundError('No such bot');
   } else {
     if (bot.visibility !== 'public') throw new UnauthorizedError('This bot needs an API key');
-    if (caller.origin !== undefined && !bot.allowedOrigins.includes(caller.origin)) {
-      throw new NotFoundError('No such bot');
-    }
+    // The hosted page is always allowed for its bot; the widget, like any site, only where the
+    // bot's owner allows it.
+    const site = caller.webApp ? caller.site : caller.origin;
+    if (site !== undefined && !bot.allowedOrigins.includes(site)) throw new NotFoundError('No such bot');
   }
   if (!bot.enabled) throw new BotDisabledError('This bot is disabled');
   return bot;

@@ -1,0 +1,274 @@
+// Connecting the bot to Telegram, WhatsApp, Messenger and Instagram: each channel's status, its
+// webhook URL, its credentials (masked; never shown again once sent) and a form to connect.
+
+import { useState } from 'preact/hooks';
+import { formatDate } from './format.ts';
+import { useConsole } from './session.ts';
+import { type Bot, CHANNEL_TYPES, type Channel, type ChannelType } from './types.ts';
+import {
+  ConfirmDelete,
+  CopyBox,
+  ErrorAlert,
+  Field,
+  fieldErrors,
+  isNotFound,
+  Loading,
+  Status,
+  useLoad,
+} from './ui.tsx';
+
+interface CredentialField {
+  name: string;
+  label: string;
+  secret: boolean;
+  hint?: string;
+}
+
+const VERIFY_HINT = 'Any secret you choose; enter the same one in your Meta app’s webhook settings.';
+const APP_SECRET_HINT = 'From your Meta app’s basic settings; proves that messages come from Meta.';
+
+const CHANNELS: Record<ChannelType, { title: string; fields: CredentialField[]; setup: string }> = {
+  telegram: {
+    title: 'Telegram',
+    fields: [
+      { name: 'botToken', label: 'Bot token', secret: true, hint: 'From @BotFather, like 123456:ABC-DEF…' },
+    ],
+    setup: 'Parley checks the token and registers the webhook with Telegram when you connect.',
+  },
+  whatsapp: {
+    title: 'WhatsApp',
+    fields: [
+      {
+        name: 'phoneNumberId',
+        label: 'Phone number ID',
+        secret: false,
+        hint: 'The numeric ID Meta shows for the number.',
+      },
+      { name: 'accessToken', label: 'Access token', secret: true },
+      { name: 'appSecret', label: 'App secret', secret: true, hint: APP_SECRET_HINT },
+      { name: 'verifyToken', label: 'Verify token', secret: true, hint: VERIFY_HINT },
+    ],
+    setup:
+      'After connecting, enter the webhook URL and verify token in your Meta app and subscribe to messages.',
+  },
+  messenger: {
+    title: 'Messenger',
+    fields: [
+      { name: 'pageId', label: 'Page ID', secret: false, hint: 'The numeric ID of the Facebook Page.' },
+      { name: 'pageAccessToken', label: 'Page access token', secret: true },
+      { name: 'appSecret', label: 'App secret', secret: true, hint: APP_SECRET_HINT },
+      { name: 'verifyToken', label: 'Verify token', secret: true, hint: VERIFY_HINT },
+    ],
+    setup:
+      'After connecting, enter the webhook URL and verify token in your Meta app and subscribe the Page.',
+  },
+  instagram: {
+    title: 'Instagram',
+    fields: [
+      {
+        name: 'accountId',
+        label: 'Instagram account ID',
+        secret: false,
+        hint: 'The numeric ID of the Instagram account.',
+      },
+      {
+        name: 'pageAccessToken',
+        label: 'Page access token',
+        secret: true,
+        hint: 'Of the Facebook Page linked to the account.',
+      },
+      { name: 'appSecret', label: 'App secret', secret: true, hint: APP_SECRET_HINT },
+      { name: 'verifyToken', label: 'Verify token', secret: true, hint: VERIFY_HINT },
+    ],
+    setup: 'After connecting, enter the webhook URL and verify token in your Meta app (Instagram messaging).',
+  },
+};
+
+export function Channels({ bot, onGone }: { bot: Bot; onGone: () => void }) {
+  const { call } = useConsole();
+  const base = `/admin/bots/${encodeURIComponent(bot.id)}/channels`;
+  const list = useLoad(() => call<{ items: Channel[] }>(base), [base]);
+  const setChannel = (type: ChannelType, channel: Channel | undefined) =>
+    list.setData((data) => ({
+      items: [...(data?.items ?? []).filter((c) => c.type !== type), ...(channel ? [channel] : [])],
+    }));
+
+  return (
+    <div>
+      <h2>Channels</h2>
+      <p class="pc-muted">Let people talk to the bot from their messaging apps.</p>
+      {list.error ? <ErrorAlert error={list.error} /> : null}
+      {!list.data && list.loading ? <Loading what="Loading channels…" /> : null}
+      {list.data ? (
+        <div class="pc-channels">
+          {CHANNEL_TYPES.map((type) => (
+            <ChannelCard
+              key={type}
+              type={type}
+              base={base}
+              channel={list.data?.items.find((c) => c.type === type)}
+              onChange={(channel) => setChannel(type, channel)}
+              onGone={onGone}
+            />
+          ))}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function ChannelCard(props: {
+  type: ChannelType;
+  base: string;
+  channel: Channel | undefined;
+  onChange: (channel: Channel | undefined) => void;
+  onGone: () => void;
+}) {
+  const { call } = useConsole();
+  const { type, channel } = props;
+  const spec = CHANNELS[type];
+  const [status, setStatus] = useState('');
+  const titleId = `pc-channel-${type}`;
+  const state = channel?.status ?? 'not_connected';
+
+  return (
+    <section class="pc-card pc-channel" aria-labelledby={titleId}>
+      <div class="pc-channel-head">
+        <h3 id={titleId}>{spec.title}</h3>
+        <span class="pc-badge" data-status={state}>
+          {state === 'connected' ? 'Connected' : state === 'error' ? 'Error' : 'Not connected'}
+        </span>
+      </div>
+      {channel ? (
+        <>
+          <CopyBox text={channel.webhookUrl} what={`${spec.title} webhook URL`} label="Webhook URL" />
+          <dl class="pc-facts">
+            <div class="pc-fact">
+              <dt>Last message received</dt>
+              <dd>{channel.lastInboundAt ? formatDate(channel.lastInboundAt) : 'None yet'}</dd>
+            </div>
+            {channel.lastError ? (
+              <div class="pc-fact">
+                <dt>Last error</dt>
+                <dd class="pc-error-text">
+                  {channel.lastError}
+                  {channel.lastErrorAt ? ` (${formatDate(channel.lastErrorAt)})` : ''}
+                </dd>
+              </div>
+            ) : null}
+            {Object.entries(channel.credentials).map(([name, masked]) => (
+              <div key={name} class="pc-fact">
+                <dt>{spec.fields.find((f) => f.name === name)?.label ?? name}</dt>
+                <dd>
+                  <code>{masked}</code>
+                </dd>
+              </div>
+            ))}
+          </dl>
+          <p class="pc-muted">{spec.setup}</p>
+          <details class="pc-replace">
+            <summary>Replace the credentials</summary>
+            <ConnectForm {...props} onStatus={setStatus} />
+          </details>
+          <ConfirmDelete
+            what={`${spec.title} from this bot`}
+            label="Disconnect"
+            confirmLabel="Yes, disconnect"
+            onConfirm={async () => {
+              try {
+                await call(`${props.base}/${type}`, { method: 'DELETE' });
+              } catch (error) {
+                if (!isNotFound(error)) throw error; // already disconnected: the same result
+              }
+              props.onChange(undefined);
+              setStatus(`${spec.title} disconnected.`);
+            }}
+          />
+        </>
+      ) : (
+        <>
+          <p class="pc-muted">{spec.setup}</p>
+          <ConnectForm {...props} onStatus={setStatus} />
+        </>
+      )}
+      <Status>{status}</Status>
+    </section>
+  );
+}
+
+function ConnectForm(props: {
+  type: ChannelType;
+  base: string;
+  channel: Channel | undefined;
+  onChange: (channel: Channel | undefined) => void;
+  onGone: () => void;
+  onStatus: (message: string) => void;
+}) {
+  const { call } = useConsole();
+  const spec = CHANNELS[props.type];
+  const empty = () => Object.fromEntries(spec.fields.map((f) => [f.name, ''])) as Record<string, string>;
+  const [values, setValues] = useState(empty);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const errors = fieldErrors(error);
+  const known = new Set(spec.fields.map((f) => f.name));
+  // Problems not tied to one field (Telegram refusing the webhook) go above the form.
+  const general = error !== undefined && !Object.keys(errors).some((path) => known.has(path));
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const body = Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.trim()]));
+      const { channel } = await call<{ channel: Channel }>(`${props.base}/${props.type}`, {
+        method: 'PUT',
+        body,
+      });
+      setValues(empty()); // secrets leave the page as soon as they are stored
+      props.onChange(channel);
+      props.onStatus(`${spec.title} connected.`);
+    } catch (failure) {
+      if (isNotFound(failure)) props.onGone();
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form class="pc-connect" onSubmit={submit} noValidate>
+      {general ? <ErrorAlert error={error} /> : null}
+      {spec.fields.map((field) => (
+        <Field
+          key={field.name}
+          id={`pc-${props.type}-${field.name}`}
+          label={field.label}
+          hint={field.hint}
+          error={errors[field.name]}
+        >
+          {(aria) => {
+            const common = {
+              ...aria,
+              name: field.name,
+              spellcheck: false,
+              value: values[field.name] ?? '',
+              onInput: (e: { currentTarget: HTMLInputElement }) => {
+                const value = e.currentTarget.value;
+                setValues((all) => ({ ...all, [field.name]: value }));
+              },
+            };
+            return field.secret ? (
+              <input {...common} type="password" autocomplete="new-password" />
+            ) : (
+              <input {...common} type="text" autocomplete="off" />
+            );
+          }}
+        </Field>
+      ))}
+      <button type="submit" disabled={busy}>
+        {busy ? 'Connecting…' : 'Connect'}
+      </button>
+    </form>
+  );
+}

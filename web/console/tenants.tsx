@@ -1,0 +1,348 @@
+// The operator's screen: tenants with their plans. Creating one shows its first admin key once
+// (the API cannot show it again); plans can be changed and tenants deleted with all they own.
+
+import { useState } from 'preact/hooks';
+import { ApiError } from '../shared/api.ts';
+import { formatBytes, formatDate, formatNumber } from './format.ts';
+import { useConsole } from './session.ts';
+import type { Page, Plan, Tenant } from './types.ts';
+import {
+  ConfirmDelete,
+  CopyBox,
+  ErrorAlert,
+  Field,
+  fieldErrors,
+  Loading,
+  Status,
+  useLoad,
+  useTitle,
+} from './ui.tsx';
+
+const PAGE_SIZE = 50;
+
+const PLAN_FIELDS: readonly { name: keyof Plan; label: string; placeholder: string; hint?: string }[] = [
+  { name: 'monthlyMessages', label: 'Monthly messages', placeholder: '10000' },
+  { name: 'monthlyTokens', label: 'Monthly tokens', placeholder: '5000000' },
+  {
+    name: 'maxUploadBytes',
+    label: 'Max upload size (bytes)',
+    placeholder: '16777216',
+    hint: '16 MiB is 16777216.',
+  },
+  { name: 'maxDocuments', label: 'Max documents', placeholder: '500' },
+];
+
+type PlanDraft = Record<keyof Plan, string>;
+
+const planDraft = (plan?: Plan): PlanDraft => ({
+  monthlyMessages: plan ? String(plan.monthlyMessages) : '',
+  monthlyTokens: plan ? String(plan.monthlyTokens) : '',
+  maxUploadBytes: plan ? String(plan.maxUploadBytes) : '',
+  maxDocuments: plan ? String(plan.maxDocuments) : '',
+});
+
+/** The plan fields given (empty ones take the default), numbers as numbers; anything else as typed for the API to name. */
+function planBody(draft: PlanDraft): Partial<Record<keyof Plan, unknown>> {
+  const body: Partial<Record<keyof Plan, unknown>> = {};
+  for (const { name } of PLAN_FIELDS) {
+    const value = draft[name].trim();
+    if (!value) continue;
+    const parsed = Number(value);
+    body[name] = Number.isFinite(parsed) ? parsed : value;
+  }
+  return body;
+}
+
+function PlanFields(props: {
+  prefix: string;
+  draft: PlanDraft;
+  errors: Record<string, string>;
+  onChange: (d: PlanDraft) => void;
+}) {
+  return (
+    <>
+      {PLAN_FIELDS.map((field) => (
+        <Field
+          key={field.name}
+          id={`${props.prefix}-${field.name}`}
+          label={field.label}
+          hint={field.hint}
+          error={props.errors[`plan.${field.name}`]}
+        >
+          {(aria) => (
+            <input
+              {...aria}
+              type="number"
+              min={0}
+              step="1"
+              inputMode="numeric"
+              placeholder={field.placeholder}
+              value={props.draft[field.name]}
+              onInput={(e) => props.onChange({ ...props.draft, [field.name]: e.currentTarget.value })}
+            />
+          )}
+        </Field>
+      ))}
+    </>
+  );
+}
+
+export function Tenants() {
+  useTitle('Tenants');
+  const { call } = useConsole();
+  const list = useLoad(() => call<Page<Tenant>>(`/admin/tenants?limit=${PAGE_SIZE}`), []);
+  const [more, setMore] = useState<{ busy: boolean; error?: unknown }>({ busy: false });
+  const [status, setStatus] = useState('');
+
+  async function loadMore(cursor: string) {
+    setMore({ busy: true });
+    try {
+      const page = await call<Page<Tenant>>(
+        `/admin/tenants?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`,
+      );
+      list.setData((current) => ({
+        items: [...(current?.items ?? []), ...page.items],
+        nextCursor: page.nextCursor,
+      }));
+      setMore({ busy: false });
+    } catch (error) {
+      setMore({ busy: false, error });
+    }
+  }
+
+  const replace = (tenant: Tenant) =>
+    list.setData(
+      (page) => page && { ...page, items: page.items.map((t) => (t.id === tenant.id ? tenant : t)) },
+    );
+  const items = list.data?.items ?? [];
+
+  return (
+    <section>
+      <h1>Tenants</h1>
+      <CreateTenant
+        onCreated={(tenant) =>
+          list.setData((page) => ({ items: [tenant, ...(page?.items ?? [])], nextCursor: page?.nextCursor }))
+        }
+      />
+      <h2>All tenants</h2>
+      <Status>{status}</Status>
+      {list.error ? <ErrorAlert error={list.error} /> : null}
+      {!list.data && list.loading ? <Loading what="Loading tenants…" /> : null}
+      {list.data && items.length === 0 ? <p class="pc-empty">No tenants yet.</p> : null}
+      {items.length > 0 ? (
+        <ul class="pc-list">
+          {items.map((tenant) => (
+            <TenantRow
+              key={tenant.id}
+              tenant={tenant}
+              onChange={replace}
+              onDeleted={() => {
+                list.setData(
+                  (page) => page && { ...page, items: page.items.filter((t) => t.id !== tenant.id) },
+                );
+                setStatus(`${tenant.name} deleted.`);
+              }}
+            />
+          ))}
+        </ul>
+      ) : null}
+      {more.error ? <ErrorAlert error={more.error} /> : null}
+      {list.data?.nextCursor ? (
+        <button
+          type="button"
+          class="pc-secondary"
+          disabled={more.busy}
+          onClick={() => list.data?.nextCursor && loadMore(list.data.nextCursor)}
+        >
+          {more.busy ? 'Loading…' : 'Load more tenants'}
+        </button>
+      ) : null}
+    </section>
+  );
+}
+
+function CreateTenant({ onCreated }: { onCreated: (tenant: Tenant) => void }) {
+  const { call } = useConsole();
+  const [name, setName] = useState('');
+  const [plan, setPlan] = useState(planDraft);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const [created, setCreated] = useState<{ tenant: Tenant; apiKey: string } | undefined>(undefined);
+  const errors = fieldErrors(error);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const body = planBody(plan);
+      const answer = await call<{ tenant: Tenant; apiKey: string }>('/admin/tenants', {
+        method: 'POST',
+        body: { name, ...(Object.keys(body).length > 0 ? { plan: body } : {}) },
+      });
+      setCreated(answer);
+      setName('');
+      setPlan(planDraft());
+      onCreated(answer.tenant);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div class="pc-card">
+      <h2>New tenant</h2>
+      {created ? (
+        <div class="pc-alert pc-alert-success pc-new-key" role="status">
+          <p>
+            <strong>{created.tenant.name}</strong> was created. This is its admin key; it is shown only now,
+            so copy it and hand it over safely.
+          </p>
+          <CopyBox text={created.apiKey} what="admin key" label="Admin key" />
+          <button type="button" class="pc-secondary" onClick={() => setCreated(undefined)}>
+            I have copied the key
+          </button>
+        </div>
+      ) : null}
+      <form onSubmit={submit} noValidate>
+        {error ? (
+          <ErrorAlert
+            error={error}
+            label={(path) => PLAN_FIELDS.find((f) => `plan.${f.name}` === path)?.label ?? path}
+          />
+        ) : null}
+        <div class="pc-grid">
+          <Field id="pc-new-tenant-name" label="Name" error={errors.name}>
+            {(aria) => (
+              <input
+                {...aria}
+                name="name"
+                maxLength={100}
+                value={name}
+                onInput={(e) => setName(e.currentTarget.value)}
+              />
+            )}
+          </Field>
+          <PlanFields prefix="pc-new-tenant" draft={plan} errors={errors} onChange={setPlan} />
+        </div>
+        <p class="pc-hint">Leave a plan field empty for its default.</p>
+        <button type="submit" disabled={busy || !name.trim()}>
+          {busy ? 'Creating…' : 'Create tenant'}
+        </button>
+      </form>
+    </div>
+  );
+}
+
+function TenantRow({
+  tenant,
+  onChange,
+  onDeleted,
+}: {
+  tenant: Tenant;
+  onChange: (t: Tenant) => void;
+  onDeleted: () => void;
+}) {
+  const { call } = useConsole();
+  const [editing, setEditing] = useState(false);
+  const [name, setName] = useState(tenant.name);
+  const [plan, setPlan] = useState(() => planDraft(tenant.plan));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const [status, setStatus] = useState('');
+  const errors = fieldErrors(error);
+  const path = `/admin/tenants/${encodeURIComponent(tenant.id)}`;
+
+  async function save(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const { tenant: saved } = await call<{ tenant: Tenant }>(path, {
+        method: 'PATCH',
+        body: { name, plan: planBody(plan) },
+      });
+      onChange(saved);
+      setEditing(false);
+      setStatus('Saved.');
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <li class="pc-list-item pc-tenant">
+      <div>
+        <span class="pc-list-title">{tenant.name}</span>
+        <p class="pc-muted">
+          {formatNumber(tenant.plan.monthlyMessages)} messages and {formatNumber(tenant.plan.monthlyTokens)}{' '}
+          tokens a month · uploads up to {formatBytes(tenant.plan.maxUploadBytes)} ·{' '}
+          {formatNumber(tenant.plan.maxDocuments)} documents · created {formatDate(tenant.createdAt)}
+        </p>
+        <p class="pc-muted">
+          ID <code>{tenant.id}</code>
+        </p>
+        <Status>{status}</Status>
+      </div>
+      <div class="pc-actions">
+        {!editing ? (
+          <button
+            type="button"
+            class="pc-secondary"
+            onClick={() => {
+              setName(tenant.name);
+              setPlan(planDraft(tenant.plan));
+              setError(undefined);
+              setStatus('');
+              setEditing(true);
+            }}
+            aria-label={`Edit plan of ${tenant.name}`}
+          >
+            Edit plan
+          </button>
+        ) : null}
+        <ConfirmDelete
+          what={`the tenant “${tenant.name}” with all its bots, documents and keys`}
+          onConfirm={async () => {
+            try {
+              await call(path, { method: 'DELETE' });
+            } catch (failure) {
+              if (!(failure instanceof ApiError && failure.status === 404)) throw failure;
+            }
+            onDeleted();
+          }}
+        />
+      </div>
+      {editing ? (
+        <form class="pc-edit-tenant" onSubmit={save} noValidate aria-label={`Plan of ${tenant.name}`}>
+          {error && Object.keys(errors).length === 0 ? <ErrorAlert error={error} /> : null}
+          <div class="pc-grid">
+            <Field id={`pc-tenant-${tenant.id}-name`} label="Name" error={errors.name}>
+              {(aria) => (
+                <input
+                  {...aria}
+                  maxLength={100}
+                  value={name}
+                  onInput={(e) => setName(e.currentTarget.value)}
+                />
+              )}
+            </Field>
+            <PlanFields prefix={`pc-tenant-${tenant.id}`} draft={plan} errors={errors} onChange={setPlan} />
+          </div>
+          <div class="pc-actions">
+            <button type="submit" disabled={busy}>
+              {busy ? 'Saving…' : 'Save'}
+            </button>
+            <button type="button" class="pc-secondary" onClick={() => setEditing(false)} disabled={busy}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : null}
+    </li>
+  );
+}
