@@ -229,3 +229,42 @@ describe('widget', () => {
     await page.context().close();
   });
 });
+
+describe('keyboard and server failures', () => {
+  it('opens and closes the widget from the keyboard', async () => {
+    const { page } = await watchedPage(browser);
+    await page.goto(`${hostOrigin}/`);
+    await page.getByRole('button', { name: 'Open chat' }).waitFor();
+    // Tab from the page's own button to the launcher, open it with Enter, close it with Escape.
+    await page.locator('#host-button').focus();
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Close chat' }).waitFor();
+    await waitForText(page.frameLocator('iframe[title="Chat"]').locator('h1'), 'Museum help');
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Open chat' }).waitFor();
+    await page.context().close();
+  });
+
+  it('says so plainly when the server fails', async () => {
+    const { page } = await watchedPage(browser);
+    // API Gateway's answer when a function crashes, for the next chat request.
+    await page.route('**/chat/*/stream', (route) =>
+      route.fulfill({
+        status: 502,
+        contentType: 'application/json',
+        body: JSON.stringify({
+          error: { code: 'internal', message: 'Internal server error', requestId: 'r-1' },
+        }),
+      }),
+    );
+    await page.goto(`${hostOrigin}/`);
+    await page.getByRole('button', { name: 'Open chat' }).click();
+    const frame = page.frameLocator('iframe[title="Chat"]');
+    await frame.getByLabel('Your message').fill('Hello?');
+    await frame.getByRole('button', { name: 'Send' }).click();
+    await waitForText(frame.getByRole('alert').last(), 'Something went wrong on our side');
+    await screenshot(page, 'widget-server-error');
+    await page.context().close();
+  });
+});

@@ -136,7 +136,7 @@ describe('console', () => {
     await page.getByRole('region', { name: 'WhatsApp' }).waitFor();
     await screenshot(page, 'console-channels');
     await page.getByRole('link', { name: 'Conversations' }).click();
-    await waitForText(page.locator('main'), 'web');
+    await waitForText(page.locator('main'), 'Open conversation');
     await screenshot(page, 'console-conversations');
     await page.getByRole('link', { name: 'Usage' }).click();
     expect(await waitForText(page.locator('h1'), 'Usage')).toBe('Usage');

@@ -98,6 +98,12 @@ async function start() {
     return;
   }
   const embedder = framed ? embedderOrigin() : undefined;
+  if (embedded && framed) {
+    // Focus is in this frame while the panel is open: Escape closes it from here too.
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') window.parent.postMessage({ type: 'parley:close' }, '*');
+    });
+  }
   if (framed && !embedder) {
     render(<p class="hosted-problem">This chat cannot be shown on this site.</p>, root);
     return;
