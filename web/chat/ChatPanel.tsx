@@ -3,17 +3,10 @@
 // citations (each opens to show the passage), and a plain sentence for every failure.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
+// Types only: the API's citation shape, without bringing its schema library into the bundle.
+import type { Citation } from '../../shared/domain/session.ts';
 import { type Api, ApiError, describeError } from '../shared/api.ts';
 import './chat.css';
-
-export interface Citation {
-  documentId: string;
-  filename: string;
-  page?: number;
-  heading?: string;
-  snippet: string;
-  score: number;
-}
 
 interface Turn {
   id: number;

@@ -7,7 +7,7 @@ import { ApiError } from '../shared/api.ts';
 import { navigate } from './router.ts';
 import { useConsole } from './session.ts';
 import type { Bot } from './types.ts';
-import { ConfirmDelete, CopyBox, ErrorAlert, Field, Status } from './ui.tsx';
+import { ConfirmDelete, CopyBox, ErrorAlert, Field, Status, useSubmit } from './ui.tsx';
 
 type Kind = 'text' | 'textarea' | 'number' | 'decimal' | 'select' | 'checkbox' | 'lines' | 'optional-url';
 
@@ -347,8 +347,7 @@ export function BotSettings({ bot, onSaved }: { bot: Bot; onSaved: (bot: Bot) =>
   const { call } = useConsole();
   const [original, setOriginal] = useState(() => toDraft(bot));
   const [draft, setDraft] = useState(original);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, setError, run } = useSubmit();
   const [status, setStatus] = useState('');
   const summary = useRef<HTMLDivElement>(null);
   const errors = errorsByField(error);
@@ -366,26 +365,22 @@ export function BotSettings({ bot, onSaved }: { bot: Bot; onSaved: (bot: Bot) =>
       setStatus('Nothing to save: no setting was changed.');
       return;
     }
-    setBusy(true);
-    setError(undefined);
     setStatus('');
-    try {
-      const { bot: saved } = await call<{ bot: Bot }>(`/admin/bots/${encodeURIComponent(bot.id)}`, {
-        method: 'PATCH',
-        body: patch,
-      });
-      const next = toDraft(saved);
-      setOriginal(next);
-      setDraft(next);
-      setStatus('Saved.');
-      onSaved(saved);
-    } catch (failure) {
-      setError(failure);
+    await run(
+      async () => {
+        const { bot: saved } = await call<{ bot: Bot }>(`/admin/bots/${encodeURIComponent(bot.id)}`, {
+          method: 'PATCH',
+          body: patch,
+        });
+        const next = toDraft(saved);
+        setOriginal(next);
+        setDraft(next);
+        setStatus('Saved.');
+        onSaved(saved);
+      },
       // The summary is where a keyboard or screen-reader user learns what went wrong.
-      requestAnimationFrame(() => summary.current?.focus());
-    } finally {
-      setBusy(false);
-    }
+      () => requestAnimationFrame(() => summary.current?.focus()),
+    );
   }
 
   const focusField = (path: string) => {
@@ -502,37 +497,28 @@ function SettingField(props: {
 }) {
   const { spec, value, error, onChange } = props;
   const id = fieldId(spec.path);
-  if (spec.kind === 'checkbox') {
-    return (
-      <div class={`pc-field pc-check${error ? ' pc-field-invalid' : ''}`}>
-        <input
-          type="checkbox"
-          id={id}
-          checked={value === true}
-          aria-describedby={
-            [spec.hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ') || undefined
-          }
-          onChange={(e) => onChange(spec.path, e.currentTarget.checked)}
-        />
-        <label for={id}>{spec.label}</label>
-        {spec.hint ? (
-          <p class="pc-hint" id={`${id}-hint`}>
-            {spec.hint}
-          </p>
-        ) : null}
-        {error ? (
-          <p class="pc-field-error" id={`${id}-error`}>
-            {error}
-          </p>
-        ) : null}
-      </div>
-    );
-  }
   const text = typeof value === 'string' ? value : '';
   const wide = spec.kind === 'textarea' || spec.kind === 'lines';
   return (
-    <Field id={id} label={spec.label} error={error} hint={spec.hint} wide={wide}>
+    <Field
+      id={id}
+      label={spec.label}
+      error={error}
+      hint={spec.hint}
+      wide={wide}
+      check={spec.kind === 'checkbox'}
+    >
       {(aria) => {
+        if (spec.kind === 'checkbox') {
+          return (
+            <input
+              {...aria}
+              type="checkbox"
+              checked={value === true}
+              onChange={(e) => onChange(spec.path, e.currentTarget.checked)}
+            />
+          );
+        }
         if (spec.kind === 'select') {
           return (
             <select {...aria} value={text} onChange={(e) => onChange(spec.path, e.currentTarget.value)}>

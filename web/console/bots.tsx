@@ -3,34 +3,16 @@
 
 import { useState } from 'preact/hooks';
 import { formatDate } from './format.ts';
+import { LoadMore, pagePath, usePaged } from './paging.tsx';
 import { href, navigate } from './router.ts';
 import { useConsole } from './session.ts';
 import type { Bot, Page } from './types.ts';
-import { ErrorAlert, Field, fieldErrors, Loading, useLoad, useTitle } from './ui.tsx';
-
-const PAGE_SIZE = 50;
+import { ErrorAlert, fieldErrors, InputField, Loading, useTitle } from './ui.tsx';
 
 export function Bots() {
   useTitle('Bots');
   const { call } = useConsole();
-  const bots = useLoad(() => call<Page<Bot>>(`/admin/bots?limit=${PAGE_SIZE}`), []);
-  const [more, setMore] = useState<{ busy: boolean; error?: unknown }>({ busy: false });
-
-  async function loadMore(cursor: string) {
-    setMore({ busy: true });
-    try {
-      const page = await call<Page<Bot>>(
-        `/admin/bots?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`,
-      );
-      bots.setData((current) => ({
-        items: [...(current?.items ?? []), ...page.items],
-        nextCursor: page.nextCursor,
-      }));
-      setMore({ busy: false });
-    } catch (error) {
-      setMore({ busy: false, error });
-    }
-  }
+  const bots = usePaged((cursor) => call<Page<Bot>>(pagePath('/admin/bots', cursor)), []);
 
   return (
     <section>
@@ -65,17 +47,7 @@ export function Bots() {
           ))}
         </ul>
       ) : null}
-      {more.error ? <ErrorAlert error={more.error} /> : null}
-      {bots.data?.nextCursor ? (
-        <button
-          type="button"
-          class="pc-secondary"
-          disabled={more.busy}
-          onClick={() => bots.data?.nextCursor && loadMore(bots.data.nextCursor)}
-        >
-          {more.busy ? 'Loading…' : 'Load more bots'}
-        </button>
-      ) : null}
+      <LoadMore list={bots} label="Load more bots" />
     </section>
   );
 }
@@ -105,18 +77,16 @@ function CreateBot() {
       <h2 id="pc-create-bot-title">New bot</h2>
       {error && !errors.name ? <ErrorAlert error={error} /> : null}
       <div class="pc-row">
-        <Field id="pc-new-bot-name" label="Name" error={errors.name}>
-          {(aria) => (
-            <input
-              {...aria}
-              name="name"
-              maxLength={100}
-              required
-              value={name}
-              onInput={(e) => setName(e.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <InputField
+          id="pc-new-bot-name"
+          label="Name"
+          error={errors.name}
+          name="name"
+          maxLength={100}
+          required
+          value={name}
+          onValue={setName}
+        />
         <button type="submit" disabled={busy || !name.trim()}>
           {busy ? 'Creating…' : 'Create bot'}
         </button>

@@ -9,12 +9,13 @@ import {
   ConfirmDelete,
   CopyBox,
   ErrorAlert,
-  Field,
   fieldErrors,
+  InputField,
   isNotFound,
   Loading,
   Status,
   useLoad,
+  useSubmit,
 } from './ui.tsx';
 
 interface CredentialField {
@@ -208,8 +209,7 @@ function ConnectForm(props: {
   const spec = CHANNELS[props.type];
   const empty = () => Object.fromEntries(spec.fields.map((f) => [f.name, ''])) as Record<string, string>;
   const [values, setValues] = useState(empty);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, run } = useSubmit();
   const errors = fieldErrors(error);
   const known = new Set(spec.fields.map((f) => f.name));
   // Problems not tied to one field (Telegram refusing the webhook) go above the form.
@@ -217,54 +217,40 @@ function ConnectForm(props: {
 
   async function submit(event: Event) {
     event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const body = Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.trim()]));
-      const { channel } = await call<{ channel: Channel }>(`${props.base}/${props.type}`, {
-        method: 'PUT',
-        body,
-      });
-      setValues(empty()); // secrets leave the page as soon as they are stored
-      props.onChange(channel);
-      props.onStatus(`${spec.title} connected.`);
-    } catch (failure) {
-      if (isNotFound(failure)) props.onGone();
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => {
+        const body = Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.trim()]));
+        const { channel } = await call<{ channel: Channel }>(`${props.base}/${props.type}`, {
+          method: 'PUT',
+          body,
+        });
+        setValues(empty()); // secrets leave the page as soon as they are stored
+        props.onChange(channel);
+        props.onStatus(`${spec.title} connected.`);
+      },
+      (failure) => {
+        if (isNotFound(failure)) props.onGone();
+      },
+    );
   }
 
   return (
     <form class="pc-connect" onSubmit={submit} noValidate>
       {general ? <ErrorAlert error={error} /> : null}
       {spec.fields.map((field) => (
-        <Field
+        <InputField
           key={field.name}
           id={`pc-${props.type}-${field.name}`}
           label={field.label}
           hint={field.hint}
           error={errors[field.name]}
-        >
-          {(aria) => {
-            const common = {
-              ...aria,
-              name: field.name,
-              spellcheck: false,
-              value: values[field.name] ?? '',
-              onInput: (e: { currentTarget: HTMLInputElement }) => {
-                const value = e.currentTarget.value;
-                setValues((all) => ({ ...all, [field.name]: value }));
-              },
-            };
-            return field.secret ? (
-              <input {...common} type="password" autocomplete="new-password" />
-            ) : (
-              <input {...common} type="text" autocomplete="off" />
-            );
-          }}
-        </Field>
+          name={field.name}
+          spellcheck={false}
+          type={field.secret ? 'password' : 'text'}
+          autocomplete={field.secret ? 'new-password' : 'off'}
+          value={values[field.name] ?? ''}
+          onValue={(value) => setValues((all) => ({ ...all, [field.name]: value }))}
+        />
       ))}
       <button type="submit" disabled={busy}>
         {busy ? 'Connecting…' : 'Connect'}

@@ -1,14 +1,12 @@
 // A bot's live conversations, newest first, and one conversation's messages with their tokens and
 // the passages each answer cited.
 
-import { useState } from 'preact/hooks';
 import { formatDate, formatNumber } from './format.ts';
+import { LoadMore, pagePath, usePaged } from './paging.tsx';
 import { href } from './router.ts';
 import { useConsole } from './session.ts';
 import type { Bot, ChatSession, Page, StoredMessage } from './types.ts';
 import { ErrorAlert, isNotFound, Loading, useLoad } from './ui.tsx';
-
-const PAGE_SIZE = 50;
 
 const CHANNEL_NAMES: Record<string, string> = {
   web: 'Web',
@@ -38,31 +36,17 @@ export function Conversations({
 function SessionList({ bot, onGone }: { bot: Bot; onGone: () => void }) {
   const { call } = useConsole();
   const base = `/admin/bots/${encodeURIComponent(bot.id)}/sessions`;
-  const list = useLoad(async () => {
-    try {
-      return await call<Page<ChatSession>>(`${base}?limit=${PAGE_SIZE}`);
-    } catch (error) {
-      if (isNotFound(error)) onGone();
-      throw error;
-    }
-  }, [base]);
-  const [more, setMore] = useState<{ busy: boolean; error?: unknown }>({ busy: false });
-
-  async function loadMore(cursor: string) {
-    setMore({ busy: true });
-    try {
-      const page = await call<Page<ChatSession>>(
-        `${base}?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`,
-      );
-      list.setData((current) => ({
-        items: [...(current?.items ?? []), ...page.items],
-        nextCursor: page.nextCursor,
-      }));
-      setMore({ busy: false });
-    } catch (error) {
-      setMore({ busy: false, error });
-    }
-  }
+  const list = usePaged(
+    async (cursor) => {
+      try {
+        return await call<Page<ChatSession>>(pagePath(base, cursor));
+      } catch (error) {
+        if (cursor === undefined && isNotFound(error)) onGone(); // a later page's failure is shown below the list
+        throw error;
+      }
+    },
+    [base],
+  );
 
   const items = list.data?.items ?? [];
   return (
@@ -104,17 +88,7 @@ function SessionList({ bot, onGone }: { bot: Bot; onGone: () => void }) {
           </table>
         </div>
       ) : null}
-      {more.error ? <ErrorAlert error={more.error} /> : null}
-      {list.data?.nextCursor ? (
-        <button
-          type="button"
-          class="pc-secondary"
-          disabled={more.busy}
-          onClick={() => list.data?.nextCursor && loadMore(list.data.nextCursor)}
-        >
-          {more.busy ? 'Loading…' : 'Load more conversations'}
-        </button>
-      ) : null}
+      <LoadMore list={list} label="Load more conversations" />
     </div>
   );
 }

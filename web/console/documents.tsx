@@ -5,9 +5,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { describeError } from '../shared/api.ts';
 import { formatBytes, formatDate } from './format.ts';
+import { LoadMore, pagePath, usePaged } from './paging.tsx';
 import { useConsole } from './session.ts';
 import type { Bot, DocumentUpload, KnowledgeDocument, Page } from './types.ts';
-import { ConfirmDelete, ErrorAlert, isNotFound, Loading, Status, useLoad } from './ui.tsx';
+import { ConfirmDelete, ErrorAlert, isNotFound, Loading, Status } from './ui.tsx';
 
 /** Content types by extension, for browsers that give none (or a wrong one, such as Excel's for .csv). */
 const CONTENT_TYPES: Record<string, string> = {
@@ -91,7 +92,7 @@ function postForm(
 export function Documents({ bot, onGone }: { bot: Bot; onGone: () => void }) {
   const { call } = useConsole();
   const base = `/admin/bots/${encodeURIComponent(bot.id)}/documents`;
-  const docs = useLoad(() => call<Page<KnowledgeDocument>>(`${base}?limit=${PAGE_SIZE}`), [base]);
+  const docs = usePaged((cursor) => call<Page<KnowledgeDocument>>(pagePath(base, cursor, PAGE_SIZE)), [base]);
   const [uploads, setUploads] = useState<Record<string, UploadState>>({});
   const [refusals, setRefusals] = useState<Refusal[]>([]);
   const [dragging, setDragging] = useState(false);
@@ -271,55 +272,7 @@ export function Documents({ bot, onGone }: { bot: Bot; onGone: () => void }) {
           ))}
         </ul>
       ) : null}
-      {docs.data?.nextCursor ? (
-        <MoreDocuments
-          base={base}
-          cursor={docs.data.nextCursor}
-          onLoaded={(page) =>
-            docs.setData((current) => ({
-              items: [...(current?.items ?? []), ...page.items],
-              nextCursor: page.nextCursor,
-            }))
-          }
-        />
-      ) : null}
-    </div>
-  );
-}
-
-function MoreDocuments(props: {
-  base: string;
-  cursor: string;
-  onLoaded: (page: Page<KnowledgeDocument>) => void;
-}) {
-  const { call } = useConsole();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
-  return (
-    <div>
-      {error ? <ErrorAlert error={error} /> : null}
-      <button
-        type="button"
-        class="pc-secondary"
-        disabled={busy}
-        onClick={async () => {
-          setBusy(true);
-          setError(undefined);
-          try {
-            props.onLoaded(
-              await call<Page<KnowledgeDocument>>(
-                `${props.base}?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(props.cursor)}`,
-              ),
-            );
-          } catch (failure) {
-            setError(failure);
-          } finally {
-            setBusy(false);
-          }
-        }}
-      >
-        {busy ? 'Loading…' : 'Load more documents'}
-      </button>
+      <LoadMore list={docs} label="Load more documents" />
     </div>
   );
 }

@@ -4,38 +4,32 @@
 import { useState } from 'preact/hooks';
 import { useConsole } from './session.ts';
 import type { Bot, SearchResult } from './types.ts';
-import { ErrorAlert, Field, fieldErrors, isNotFound, Status } from './ui.tsx';
+import { ErrorAlert, fieldErrors, InputField, isNotFound, Status, useSubmit } from './ui.tsx';
 
 export function Search({ bot, onGone }: { bot: Bot; onGone: () => void }) {
   const { call } = useConsole();
   const [query, setQuery] = useState('');
   const [topK, setTopK] = useState(String(bot.retrieval.topK));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, run } = useSubmit();
   const [results, setResults] = useState<SearchResult[] | undefined>(undefined);
   const errors = fieldErrors(error);
 
   async function submit(event: Event) {
     event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const parsed = Number(topK);
-      const body = { query, ...(topK.trim() ? { topK: Number.isFinite(parsed) ? parsed : topK } : {}) };
-      const answer = await call<{ results: SearchResult[] }>(
-        `/admin/bots/${encodeURIComponent(bot.id)}/search`,
-        {
-          method: 'POST',
-          body,
-        },
-      );
-      setResults(answer.results);
-    } catch (failure) {
-      if (isNotFound(failure)) onGone();
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => {
+        const parsed = Number(topK);
+        const body = { query, ...(topK.trim() ? { topK: Number.isFinite(parsed) ? parsed : topK } : {}) };
+        const answer = await call<{ results: SearchResult[] }>(
+          `/admin/bots/${encodeURIComponent(bot.id)}/search`,
+          { method: 'POST', body },
+        );
+        setResults(answer.results);
+      },
+      (failure) => {
+        if (isNotFound(failure)) onGone();
+      },
+    );
   }
 
   return (
@@ -47,31 +41,27 @@ export function Search({ bot, onGone }: { bot: Bot; onGone: () => void }) {
       </p>
       <search>
         <form class="pc-search" onSubmit={submit} noValidate>
-          <Field id="pc-search-query" label="Search query" error={errors.query}>
-            {(aria) => (
-              <input
-                {...aria}
-                type="search"
-                name="query"
-                maxLength={2000}
-                value={query}
-                onInput={(e) => setQuery(e.currentTarget.value)}
-              />
-            )}
-          </Field>
-          <Field id="pc-search-topk" label="Number of results" error={errors.topK}>
-            {(aria) => (
-              <input
-                {...aria}
-                type="number"
-                min={1}
-                max={50}
-                step="1"
-                value={topK}
-                onInput={(e) => setTopK(e.currentTarget.value)}
-              />
-            )}
-          </Field>
+          <InputField
+            id="pc-search-query"
+            label="Search query"
+            error={errors.query}
+            type="search"
+            name="query"
+            maxLength={2000}
+            value={query}
+            onValue={setQuery}
+          />
+          <InputField
+            id="pc-search-topk"
+            label="Number of results"
+            error={errors.topK}
+            type="number"
+            min={1}
+            max={50}
+            step="1"
+            value={topK}
+            onValue={setTopK}
+          />
           <button type="submit" disabled={busy || !query.trim()}>
             {busy ? 'Searching…' : 'Search'}
           </button>

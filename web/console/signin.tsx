@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import type { Api } from '../shared/api.ts';
 import { detectRole, type Session } from './session.ts';
-import { ErrorAlert, Field, useTitle } from './ui.tsx';
+import { ErrorAlert, InputField, useTitle } from './ui.tsx';
 
 export function SignIn(props: { api: Api; notice?: string; onSignedIn: (session: Session) => void }) {
   useTitle('Sign in');
@@ -41,20 +41,17 @@ export function SignIn(props: { api: Api; notice?: string; onSignedIn: (session:
           </div>
         ) : null}
         {error ? <ErrorAlert error={error} /> : null}
-        <Field id="pc-signin-key" label="API key">
-          {(aria) => (
-            <input
-              {...aria}
-              type="password"
-              name="key"
-              autocomplete="off"
-              spellcheck={false}
-              required
-              value={key}
-              onInput={(e) => setKey(e.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <InputField
+          id="pc-signin-key"
+          label="API key"
+          type="password"
+          name="key"
+          autocomplete="off"
+          spellcheck={false}
+          required
+          value={key}
+          onValue={setKey}
+        />
         <button type="submit" disabled={busy || !key.trim()}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>

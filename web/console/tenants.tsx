@@ -2,23 +2,22 @@
 // (the API cannot show it again); plans can be changed and tenants deleted with all they own.
 
 import { useState } from 'preact/hooks';
-import { ApiError } from '../shared/api.ts';
 import { formatBytes, formatDate, formatNumber } from './format.ts';
+import { LoadMore, pagePath, usePaged } from './paging.tsx';
 import { useConsole } from './session.ts';
 import type { Page, Plan, Tenant } from './types.ts';
 import {
   ConfirmDelete,
   CopyBox,
   ErrorAlert,
-  Field,
   fieldErrors,
+  InputField,
+  isNotFound,
   Loading,
   Status,
-  useLoad,
+  useSubmit,
   useTitle,
 } from './ui.tsx';
-
-const PAGE_SIZE = 50;
 
 const PLAN_FIELDS: readonly { name: keyof Plan; label: string; placeholder: string; hint?: string }[] = [
   { name: 'monthlyMessages', label: 'Monthly messages', placeholder: '10000' },
@@ -62,26 +61,20 @@ function PlanFields(props: {
   return (
     <>
       {PLAN_FIELDS.map((field) => (
-        <Field
+        <InputField
           key={field.name}
           id={`${props.prefix}-${field.name}`}
           label={field.label}
           hint={field.hint}
           error={props.errors[`plan.${field.name}`]}
-        >
-          {(aria) => (
-            <input
-              {...aria}
-              type="number"
-              min={0}
-              step="1"
-              inputMode="numeric"
-              placeholder={field.placeholder}
-              value={props.draft[field.name]}
-              onInput={(e) => props.onChange({ ...props.draft, [field.name]: e.currentTarget.value })}
-            />
-          )}
-        </Field>
+          type="number"
+          min={0}
+          step="1"
+          inputMode="numeric"
+          placeholder={field.placeholder}
+          value={props.draft[field.name]}
+          onValue={(value) => props.onChange({ ...props.draft, [field.name]: value })}
+        />
       ))}
     </>
   );
@@ -90,25 +83,8 @@ function PlanFields(props: {
 export function Tenants() {
   useTitle('Tenants');
   const { call } = useConsole();
-  const list = useLoad(() => call<Page<Tenant>>(`/admin/tenants?limit=${PAGE_SIZE}`), []);
-  const [more, setMore] = useState<{ busy: boolean; error?: unknown }>({ busy: false });
+  const list = usePaged((cursor) => call<Page<Tenant>>(pagePath('/admin/tenants', cursor)), []);
   const [status, setStatus] = useState('');
-
-  async function loadMore(cursor: string) {
-    setMore({ busy: true });
-    try {
-      const page = await call<Page<Tenant>>(
-        `/admin/tenants?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`,
-      );
-      list.setData((current) => ({
-        items: [...(current?.items ?? []), ...page.items],
-        nextCursor: page.nextCursor,
-      }));
-      setMore({ busy: false });
-    } catch (error) {
-      setMore({ busy: false, error });
-    }
-  }
 
   const replace = (tenant: Tenant) =>
     list.setData(
@@ -146,17 +122,7 @@ export function Tenants() {
           ))}
         </ul>
       ) : null}
-      {more.error ? <ErrorAlert error={more.error} /> : null}
-      {list.data?.nextCursor ? (
-        <button
-          type="button"
-          class="pc-secondary"
-          disabled={more.busy}
-          onClick={() => list.data?.nextCursor && loadMore(list.data.nextCursor)}
-        >
-          {more.busy ? 'Loading…' : 'Load more tenants'}
-        </button>
-      ) : null}
+      <LoadMore list={list} label="Load more tenants" />
     </section>
   );
 }
@@ -165,16 +131,13 @@ function CreateTenant({ onCreated }: { onCreated: (tenant: Tenant) => void }) {
   const { call } = useConsole();
   const [name, setName] = useState('');
   const [plan, setPlan] = useState(planDraft);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, run } = useSubmit();
   const [created, setCreated] = useState<{ tenant: Tenant; apiKey: string } | undefined>(undefined);
   const errors = fieldErrors(error);
 
   async function submit(event: Event) {
     event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
+    await run(async () => {
       const body = planBody(plan);
       const answer = await call<{ tenant: Tenant; apiKey: string }>('/admin/tenants', {
         method: 'POST',
@@ -184,11 +147,7 @@ function CreateTenant({ onCreated }: { onCreated: (tenant: Tenant) => void }) {
       setName('');
       setPlan(planDraft());
       onCreated(answer.tenant);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -214,17 +173,15 @@ function CreateTenant({ onCreated }: { onCreated: (tenant: Tenant) => void }) {
           />
         ) : null}
         <div class="pc-grid">
-          <Field id="pc-new-tenant-name" label="Name" error={errors.name}>
-            {(aria) => (
-              <input
-                {...aria}
-                name="name"
-                maxLength={100}
-                value={name}
-                onInput={(e) => setName(e.currentTarget.value)}
-              />
-            )}
-          </Field>
+          <InputField
+            id="pc-new-tenant-name"
+            label="Name"
+            error={errors.name}
+            name="name"
+            maxLength={100}
+            value={name}
+            onValue={setName}
+          />
           <PlanFields prefix="pc-new-tenant" draft={plan} errors={errors} onChange={setPlan} />
         </div>
         <p class="pc-hint">Leave a plan field empty for its default.</p>
@@ -249,17 +206,14 @@ function TenantRow({
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState(tenant.name);
   const [plan, setPlan] = useState(() => planDraft(tenant.plan));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, setError, run } = useSubmit();
   const [status, setStatus] = useState('');
   const errors = fieldErrors(error);
   const path = `/admin/tenants/${encodeURIComponent(tenant.id)}`;
 
   async function save(event: Event) {
     event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
+    await run(async () => {
       const { tenant: saved } = await call<{ tenant: Tenant }>(path, {
         method: 'PATCH',
         body: { name, plan: planBody(plan) },
@@ -267,11 +221,7 @@ function TenantRow({
       onChange(saved);
       setEditing(false);
       setStatus('Saved.');
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -311,7 +261,7 @@ function TenantRow({
             try {
               await call(path, { method: 'DELETE' });
             } catch (failure) {
-              if (!(failure instanceof ApiError && failure.status === 404)) throw failure;
+              if (!isNotFound(failure)) throw failure; // already gone: the same result
             }
             onDeleted();
           }}
@@ -321,16 +271,14 @@ function TenantRow({
         <form class="pc-edit-tenant" onSubmit={save} noValidate aria-label={`Plan of ${tenant.name}`}>
           {error && Object.keys(errors).length === 0 ? <ErrorAlert error={error} /> : null}
           <div class="pc-grid">
-            <Field id={`pc-tenant-${tenant.id}-name`} label="Name" error={errors.name}>
-              {(aria) => (
-                <input
-                  {...aria}
-                  maxLength={100}
-                  value={name}
-                  onInput={(e) => setName(e.currentTarget.value)}
-                />
-              )}
-            </Field>
+            <InputField
+              id={`pc-tenant-${tenant.id}-name`}
+              label="Name"
+              error={errors.name}
+              maxLength={100}
+              value={name}
+              onValue={setName}
+            />
             <PlanFields prefix={`pc-tenant-${tenant.id}`} draft={plan} errors={errors} onChange={setPlan} />
           </div>
           <div class="pc-actions">

@@ -1,5 +1,10 @@
-// The API's shapes as the console reads them (DESIGN.md §5). Declared here rather than imported
-// from shared/ so the bundle never pulls in the server's validation library.
+// The API's shapes as the console reads them (DESIGN.md §5). Declared here, or imported from
+// shared/ as types only (erased from the bundle, so it never pulls in the server's validation
+// library) where the API sends the domain's own shape.
+
+import type { toSessionView } from '../../shared/domain/session.ts';
+
+export type { Citation, StoredMessage } from '../../shared/domain/session.ts';
 
 export interface Page<T> {
   items: T[];
@@ -101,34 +106,8 @@ export interface UsageReport {
   };
 }
 
-export interface ChatSession {
-  id: string;
-  channel: string;
-  createdAt: string;
-  lastMessageAt: string;
-  expiresAt: string;
-}
-
-export interface Citation {
-  documentId: string;
-  filename: string;
-  page?: number;
-  heading?: string;
-  snippet: string;
-  score: number;
-}
-
-export interface StoredMessage {
-  id: string;
-  role: 'user' | 'assistant';
-  content: string;
-  createdAt: string;
-  inputTokens: number;
-  outputTokens: number;
-  latencyMs?: number;
-  citations?: Citation[];
-  fallback?: boolean;
-}
+/** A conversation as the admin API shows it: not the stored session (its `expiresAt` is an ISO time here). */
+export type ChatSession = ReturnType<typeof toSessionView>;
 
 export interface Plan {
   monthlyMessages: number;

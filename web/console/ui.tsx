@@ -1,7 +1,8 @@
 // Pieces every screen uses: loading and error states, labelled fields with their inline error,
-// copy buttons, a two-step delete, and a hook that loads data for a screen.
+// copy buttons, a two-step delete, a hook for a form's submission and one that loads data for a
+// screen.
 
-import type { ComponentChildren } from 'preact';
+import type { ComponentChildren, InputHTMLAttributes } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, describeError } from '../shared/api.ts';
 
@@ -73,18 +74,24 @@ export function Field(props: {
   error?: string;
   hint?: string;
   wide?: boolean;
+  /** A checkbox: the control before its label, on one line. */
+  check?: boolean;
   children: (aria: FieldAria) => ComponentChildren;
 }) {
-  const { id, label, error, hint } = props;
+  const { id, label, error, hint, check } = props;
   const described = [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ');
+  const control = props.children({
+    id,
+    ...(error ? { 'aria-invalid': true } : {}),
+    ...(described ? { 'aria-describedby': described } : {}),
+  });
   return (
-    <div class={`pc-field${props.wide ? ' pc-field-wide' : ''}${error ? ' pc-field-invalid' : ''}`}>
+    <div
+      class={`pc-field${check ? ' pc-check' : ''}${props.wide ? ' pc-field-wide' : ''}${error ? ' pc-field-invalid' : ''}`}
+    >
+      {check ? control : null}
       <label for={id}>{label}</label>
-      {props.children({
-        id,
-        ...(error ? { 'aria-invalid': true } : {}),
-        ...(described ? { 'aria-describedby': described } : {}),
-      })}
+      {check ? null : control}
       {hint ? (
         <p class="pc-hint" id={`${id}-hint`}>
           {hint}
@@ -97,6 +104,78 @@ export function Field(props: {
       ) : null}
     </div>
   );
+}
+
+/** What an InputField passes on to its input, besides the ids, the value and the handler. */
+export interface InputAttributes {
+  type?: 'text' | 'search' | 'number' | 'password' | 'url';
+  name?: string;
+  maxLength?: number;
+  min?: number;
+  max?: number;
+  step?: string;
+  inputMode?: 'text' | 'numeric' | 'decimal' | 'url';
+  placeholder?: string;
+  required?: boolean;
+  autocomplete?: string;
+  spellcheck?: boolean;
+}
+
+/** A Field whose control is one line of input, bound to a string. */
+export function InputField({
+  id,
+  label,
+  error,
+  hint,
+  value,
+  onValue,
+  ...input
+}: InputAttributes & {
+  id: string;
+  label: string;
+  error?: string;
+  hint?: string;
+  value: string;
+  onValue: (value: string) => void;
+}) {
+  // Preact types an input's attributes per `type`; these are checked by InputAttributes above.
+  const attributes = input as InputHTMLAttributes;
+  return (
+    <Field id={id} label={label} error={error} hint={hint}>
+      {(aria) => (
+        <input {...aria} {...attributes} value={value} onInput={(e) => onValue(e.currentTarget.value)} />
+      )}
+    </Field>
+  );
+}
+
+/** A form's submission: busy while it runs, and what it failed with (cleared when it is tried again). */
+export interface Submit {
+  busy: boolean;
+  error: unknown;
+  setError: (error: unknown) => void;
+  /** Runs `work`; a failure goes to `onFailure` first, then into `error`. Busy ends either way. */
+  run: (work: () => Promise<void>, onFailure?: (failure: unknown) => void) => Promise<void>;
+}
+
+export function useSubmit(): Submit {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+
+  async function run(work: () => Promise<void>, onFailure?: (failure: unknown) => void) {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await work();
+    } catch (failure) {
+      onFailure?.(failure);
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return { busy, error, setError, run };
 }
 
 /** Copies text, with a fallback for browsers without the async clipboard, and says so. */
@@ -154,26 +233,18 @@ export function ConfirmDelete(props: {
   confirmLabel?: string;
 }) {
   const [asking, setAsking] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, run } = useSubmit();
   const cancel = useRef<HTMLButtonElement>(null);
 
   useEffect(() => {
     if (asking) cancel.current?.focus();
   }, [asking]);
 
-  async function confirm() {
-    setBusy(true);
-    setError(undefined);
-    try {
+  const confirm = () =>
+    run(async () => {
       await props.onConfirm();
       setAsking(false);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
 
   if (!asking) {
     return (

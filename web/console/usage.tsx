@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { formatNumber, formatUsd, isoDay } from './format.ts';
 import { useConsole } from './session.ts';
-import type { Bot, Page, UsageReport } from './types.ts';
+import type { Bot, Page, UsageCounters, UsageReport } from './types.ts';
 import { ErrorAlert, Field, Loading, useLoad, useTitle } from './ui.tsx';
 
 const DAYS = 30;
@@ -121,7 +121,6 @@ function Chart({ days }: { days: UsageReport['days'] }) {
 
 function UsageTable({ report }: { report: UsageReport }) {
   const rows = [...report.days].reverse(); // newest first: the day people look for
-  const t = report.totals;
   return (
     <div class="pc-table-wrap">
       <table class="pc-table">
@@ -140,26 +139,31 @@ function UsageTable({ report }: { report: UsageReport }) {
           {rows.map((day) => (
             <tr key={day.date}>
               <th scope="row">{day.date}</th>
-              <td>{formatNumber(day.messages)}</td>
-              <td>{formatNumber(day.inputTokens)}</td>
-              <td>{formatNumber(day.outputTokens)}</td>
-              <td>{formatNumber(day.embeddingTokens)}</td>
-              <td>{formatUsd(day.costUsd)}</td>
+              <CounterCells counters={day} />
             </tr>
           ))}
         </tbody>
         <tfoot>
           <tr>
             <th scope="row">Total</th>
-            <td>{formatNumber(t.messages)}</td>
-            <td>{formatNumber(t.inputTokens)}</td>
-            <td>{formatNumber(t.outputTokens)}</td>
-            <td>{formatNumber(t.embeddingTokens)}</td>
-            <td>{formatUsd(t.costUsd)}</td>
+            <CounterCells counters={report.totals} />
           </tr>
         </tfoot>
       </table>
     </div>
+  );
+}
+
+/** A day's counters, or the totals, in the table's column order. */
+function CounterCells({ counters }: { counters: UsageCounters }) {
+  return (
+    <>
+      <td>{formatNumber(counters.messages)}</td>
+      <td>{formatNumber(counters.inputTokens)}</td>
+      <td>{formatNumber(counters.outputTokens)}</td>
+      <td>{formatNumber(counters.embeddingTokens)}</td>
+      <td>{formatUsd(counters.costUsd)}</td>
+    </>
   );
 }
 
