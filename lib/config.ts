@@ -87,6 +87,10 @@ export const configSchema = z
     publicBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
     /** Subscribed to the on-call topic when set. */
     alarmEmail: z.email().optional(),
+    /** A pager's HTTPS endpoint, subscribed to the on-call topic when set. */
+    alarmHttpsEndpoint: z.url({ protocol: /^https$/ }).optional(),
+    /** The WAF's limit of API requests per viewer IP in any 5 minutes (then blocked for a while). */
+    wafRateLimit: count(100, 2_000_000_000).default(3000),
     /**
      * Who embeds documents and queries. The model is a deployment setting, not a bot's: documents
      * are indexed with it, one vector index per model and dimension.
@@ -192,6 +196,8 @@ export const FLAT_CONTEXT_KEYS = [
   'stage',
   'publicBaseUrl',
   'alarmEmail',
+  'alarmHttpsEndpoint',
+  'wafRateLimit',
   'embeddingProvider',
   'embeddingModelId',
   'embeddingDimension',

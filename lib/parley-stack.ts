@@ -96,6 +96,7 @@ export class ParleyStack extends Stack {
       functionDefinitions: resources.functions,
       functions: this.functions.functions,
       apiThrottle: config.apiThrottle,
+      wafRateLimit: config.wafRateLimit,
       logRetention,
     });
     this.web = new Web(this, 'Web', {
@@ -106,9 +107,13 @@ export class ParleyStack extends Stack {
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: config.stage,
       alarmEmail: config.alarmEmail,
+      alarmHttpsEndpoint: config.alarmHttpsEndpoint,
       functions: this.functions.functions,
+      queues: this.queues.queues,
       deadLetterQueues: this.queues.deadLetterQueues,
       api: this.api.restApi,
+      searchDomain: this.search.domain,
+      searchVolumeGb: config.openSearch.volumeSizeGb,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the REST API' });

@@ -333,6 +333,8 @@ export const metricNames = {
   replyFailures: 'ReplyFailures',
   /** Channel messages over a rate limit or quota (answered with one polite notice per window). */
   repliesLimited: 'RepliesLimited',
+  /** Chat turns answered with the bot's fallback message because the model provider stayed down. */
+  modelFallbacks: 'ModelFallbacks',
 } as const;
 export type MetricName = (typeof metricNames)[keyof typeof metricNames];
 

@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { gatewayResponses, gatewayResponseTemplate } from '../../shared/gateway-responses.ts';
 import {
@@ -18,12 +19,15 @@ export interface ApiProps {
   readonly functionDefinitions: ResourceDefinitions['functions'];
   readonly functions: Record<FunctionName, lambda.IFunction>;
   readonly apiThrottle: ParleyConfig['apiThrottle'];
+  /** Requests per viewer IP in any 5 minutes before the WAF blocks it. */
+  readonly wafRateLimit: number;
   readonly logRetention: logs.RetentionDays;
 }
 
 /** The public REST API: one Lambda proxy method per route in the resource definitions. */
 export class Api extends Construct {
   readonly restApi: apigateway.RestApi;
+  readonly webAcl: wafv2.CfnWebACL;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -114,11 +118,12 @@ export class Api extends Construct {
       'AwsSolutions-APIG2',
       'Requests are validated in each function (zod), which answers with field paths in the project error envelope; API Gateway models would duplicate that.',
     );
-    acknowledge(
-      this.restApi,
-      'AwsSolutions-APIG3',
-      'No WAF web ACL yet: stage throttling and per-bot, per-user rate limits in the functions bound traffic; a WAF can be associated later without changes here.',
-    );
+    this.webAcl = this.firewall(props.stage, props.wafRateLimit);
+    new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
+      resourceArn: this.restApi.deploymentStage.stageArn,
+      webAclArn: this.webAcl.attrArn,
+    });
+
     acknowledge(
       this.restApi,
       'AwsSolutions-APIG4',
@@ -137,5 +142,56 @@ export class Api extends Construct {
         'AWS-managed policy for API Gateway’s account-level logging role; it grants only CloudWatch Logs writes and is maintained by AWS.',
       );
     }
+  }
+
+  /**
+   * The API's web ACL: a flood guard per viewer (CloudFront passes the viewer's address as the
+   * first X-Forwarded-For entry; direct callers are counted by their own address, with a higher
+   * limit since CloudFront's edges share addresses), and AWS's managed rules for known bad inputs
+   * and addresses with a bad reputation. Anything else is allowed: bodies vary (webhooks, chat),
+   * and the functions validate them.
+   */
+  private firewall(stage: string, rateLimit: number): wafv2.CfnWebACL {
+    const visibility = (name: string) => ({
+      cloudWatchMetricsEnabled: true,
+      metricName: `parley-${stage}-${name}`,
+      sampledRequestsEnabled: true,
+    });
+    const managed = (name: string, priority: number): wafv2.CfnWebACL.RuleProperty => ({
+      name,
+      priority,
+      overrideAction: { none: {} },
+      statement: { managedRuleGroupStatement: { vendorName: 'AWS', name } },
+      visibilityConfig: visibility(name),
+    });
+    return new wafv2.CfnWebACL(this, 'WebAcl', {
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      visibilityConfig: visibility('api'),
+      rules: [
+        {
+          name: 'rate-per-viewer',
+          priority: 0,
+          action: { block: {} },
+          statement: {
+            rateBasedStatement: {
+              limit: rateLimit,
+              aggregateKeyType: 'FORWARDED_IP',
+              forwardedIpConfig: { headerName: 'X-Forwarded-For', fallbackBehavior: 'NO_MATCH' },
+            },
+          },
+          visibilityConfig: visibility('rate-per-viewer'),
+        },
+        {
+          name: 'rate-per-address',
+          priority: 1,
+          action: { block: {} },
+          statement: { rateBasedStatement: { limit: rateLimit * 10, aggregateKeyType: 'IP' } },
+          visibilityConfig: visibility('rate-per-address'),
+        },
+        managed('AWSManagedRulesKnownBadInputsRuleSet', 2),
+        managed('AWSManagedRulesAmazonIpReputationList', 3),
+      ],
+    });
   }
 }

@@ -5,25 +5,48 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as opensearch from 'aws-cdk-lib/aws-opensearchservice';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { metricNames, metricsNamespace } from '../../shared/resources.ts';
+import { metricNames, metricsNamespace, type QueueName } from '../../shared/resources.ts';
 import { entries, pascal } from './names.ts';
 
 export interface MonitoringProps {
   readonly stage: string;
   readonly alarmEmail?: string;
+  /** A pager's HTTPS endpoint (PagerDuty, Opsgenie…). */
+  readonly alarmHttpsEndpoint?: string;
   readonly functions: Record<string, lambda.IFunction>;
+  readonly queues: Record<QueueName, sqs.IQueue>;
   readonly deadLetterQueues: Record<string, sqs.IQueue>;
   readonly api: apigateway.RestApi;
+  readonly searchDomain: opensearch.Domain;
+  /** The search domain's EBS volume per node, to alarm on free storage as a share of it. */
+  readonly searchVolumeGb: number;
 }
 
-/** The on-call topic and the alarms that notify it. */
+/** How old a queue's oldest message may get before someone should look (seconds). */
+export const QUEUE_AGE_LIMITS: Record<QueueName, number> = {
+  // A channel user is waiting for each reply.
+  reply: 300,
+  // Documents take minutes; half an hour of backlog means the pipeline is stuck or starved.
+  ingest: 1800,
+  embed: 1800,
+};
+
+/** API p99 latency that pages (ms): chat turns take model time (up to 25 s with retries). */
+export const API_P99_LIMIT_MS = 20_000;
+
+/** What each alarm means and what to do first; docs/RUNBOOK.md has the full steps. */
+const RUNBOOK = 'See docs/RUNBOOK.md';
+
+/** The on-call topic, the alarms that notify it, and the dashboard. */
 export class Monitoring extends Construct {
   readonly topic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
@@ -50,11 +73,19 @@ export class Monitoring extends Construct {
     if (props.alarmEmail) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
+    if (props.alarmHttpsEndpoint) {
+      this.topic.addSubscription(new subscriptions.UrlSubscription(props.alarmHttpsEndpoint));
+    }
 
+    const fiveMinutes = { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM };
     for (const [name, fn] of entries(props.functions)) {
       this.alarm(`${pascal(name)}Errors`, {
-        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-        description: `The ${name} function threw (unhandled errors or timeouts) in the last 5 minutes.`,
+        metric: fn.metricErrors(fiveMinutes),
+        description: `The ${name} function threw (unhandled errors or timeouts) in the last 5 minutes. First: its log group, filtered on "ERROR". ${RUNBOOK}#function-errors`,
+      });
+      this.alarm(`${pascal(name)}Throttles`, {
+        metric: fn.metricThrottles(fiveMinutes),
+        description: `The ${name} function was throttled (account or reserved concurrency reached). First: the account's concurrency usage. ${RUNBOOK}#function-throttles`,
       });
     }
     for (const [name, queue] of entries(props.deadLetterQueues)) {
@@ -63,35 +94,180 @@ export class Monitoring extends Construct {
           period: Duration.minutes(1),
           statistic: cloudwatch.Stats.MAXIMUM,
         }),
-        description: `Messages are waiting in the ${name} dead-letter queue: they failed every retry.`,
+        description: `Messages are waiting in the ${name} dead-letter queue: they failed every retry. First: read one, then the consumer's log for its message id. ${RUNBOOK}#dead-letters`,
       });
     }
-    // A reply that may have reached a user twice or not at all: someone should look at the logs.
-    this.alarm('UnconfirmedReplies', {
-      metric: new cloudwatch.Metric({
+    for (const [name, queue] of entries(props.queues)) {
+      const limit = QUEUE_AGE_LIMITS[name];
+      this.alarm(`${pascal(name)}QueueAge`, {
+        metric: queue.metricApproximateAgeOfOldestMessage({
+          period: Duration.minutes(1),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+        threshold: limit,
+        evaluationPeriods: 5,
+        description: `The oldest message on the ${name} queue has waited over ${limit} s for 5 minutes: its consumer is failing, throttled or too slow. ${RUNBOOK}#queue-age`,
+      });
+    }
+    this.alarm('Api5xx', {
+      metric: props.api.metricServerError(fiveMinutes),
+      description: `The API answered with 5XX errors in the last 5 minutes. First: the API's access log (status 5xx) and the functions' errors. ${RUNBOOK}#api-5xx`,
+    });
+    this.alarm('ApiLatencyP99', {
+      metric: props.api.metricLatency({ period: Duration.minutes(5), statistic: cloudwatch.Stats.p(99) }),
+      threshold: API_P99_LIMIT_MS,
+      evaluationPeriods: 3,
+      description: `The API's p99 latency has been over ${API_P99_LIMIT_MS / 1000} s for 15 minutes: a model provider, DynamoDB or the search domain is slow. ${RUNBOOK}#api-latency`,
+    });
+
+    const domain = props.searchDomain;
+    this.alarm('SearchClusterRed', {
+      metric: domain.metricClusterStatusRed({
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      description: `The search domain is red: some primary shards are unassigned and searches fail. ${RUNBOOK}#search-red`,
+    });
+    this.alarm('SearchClusterYellow', {
+      metric: domain.metricClusterStatusYellow({
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      evaluationPeriods: 15,
+      description: `The search domain has been yellow for 15 minutes: replica shards are unassigned. ${RUNBOOK}#search-yellow`,
+    });
+    const freeStorageMb = Math.round(props.searchVolumeGb * 1024 * 0.2);
+    this.alarm('SearchFreeStorage', {
+      metric: domain.metricFreeStorageSpace({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.MINIMUM,
+      }),
+      threshold: freeStorageMb,
+      comparison: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+      description: `A search node has under 20 % of its storage free (${freeStorageMb} MB): indexing stops when it runs out. ${RUNBOOK}#search-storage`,
+    });
+    this.alarm('SearchJvmPressure', {
+      metric: domain.metricJVMMemoryPressure({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: 85,
+      evaluationPeriods: 3,
+      description: `The search domain's JVM memory pressure has been over 85 % for 15 minutes: searches will slow, then fail. ${RUNBOOK}#search-jvm`,
+    });
+
+    const own = (metricName: string) =>
+      new cloudwatch.Metric({
         namespace: metricsNamespace(props.stage),
-        metricName: metricNames.unconfirmedReplies,
+        metricName,
         dimensionsMap: { service: 'parley' },
         period: Duration.minutes(5),
         statistic: cloudwatch.Stats.SUM,
-      }),
-      description:
-        'A channel reply was not confirmed (the worker stopped mid-send, or the platform did not answer): it was not resent.',
+      });
+    // A reply that may have reached a user twice or not at all: someone should look at the logs.
+    this.alarm('UnconfirmedReplies', {
+      metric: own(metricNames.unconfirmedReplies),
+      description: `A channel reply was not confirmed (the worker stopped mid-send, or the platform did not answer): it was not resent. ${RUNBOOK}#unconfirmed-replies`,
     });
-    this.alarm('Api5xx', {
-      metric: props.api.metricServerError({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      description: 'The API answered with 5XX errors in the last 5 minutes.',
+    this.alarm('ModelFallbacks', {
+      metric: own(metricNames.modelFallbacks),
+      threshold: 5,
+      description: `At least 5 chat turns in 5 minutes got the fallback message: a model provider is failing. ${RUNBOOK}#model-fallbacks`,
     });
+    this.alarm('ReplyFailures', {
+      metric: own(metricNames.replyFailures),
+      threshold: 5,
+      description: `At least 5 channel replies in 5 minutes were refused or failed on their last attempt. ${RUNBOOK}#reply-failures`,
+    });
+
+    this.dashboard = this.goldenSignals(props, own);
   }
 
-  /** An alarm on `metric >= 1` that notifies the on-call topic. */
-  private alarm(id: string, props: { metric: cloudwatch.IMetric; description: string }): void {
+  /** Traffic, errors, latency and saturation: per API, per function, per queue, and Parley's own counts. */
+  private goldenSignals(
+    props: MonitoringProps,
+    own: (name: string) => cloudwatch.Metric,
+  ): cloudwatch.Dashboard {
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `parley-${props.stage}` });
+    const api = props.api;
+    const functions = entries(props.functions);
+    const graph = (title: string, left: cloudwatch.IMetric[], width = 8) =>
+      new cloudwatch.GraphWidget({ title, left, width, height: 6 });
+    dashboard.addWidgets(
+      graph('API requests', [api.metricCount({ period: Duration.minutes(1) })]),
+      graph('API errors', [
+        api.metricClientError({ period: Duration.minutes(1) }),
+        api.metricServerError({ period: Duration.minutes(1) }),
+      ]),
+      graph('API latency p50 / p99', [
+        api.metricLatency({ period: Duration.minutes(1), statistic: cloudwatch.Stats.p(50) }),
+        api.metricLatency({ period: Duration.minutes(1), statistic: cloudwatch.Stats.p(99) }),
+      ]),
+    );
+    dashboard.addWidgets(
+      graph(
+        'Invocations by function',
+        functions.map(([, fn]) => fn.metricInvocations()),
+      ),
+      graph(
+        'Errors by function',
+        functions.map(([, fn]) => fn.metricErrors()),
+      ),
+      graph(
+        'Duration p99 by function',
+        functions.map(([, fn]) => fn.metricDuration({ statistic: cloudwatch.Stats.p(99) })),
+      ),
+    );
+    const queues = entries(props.queues);
+    dashboard.addWidgets(
+      graph(
+        'Pipeline backlog (visible messages)',
+        queues.map(([, q]) => q.metricApproximateNumberOfMessagesVisible()),
+      ),
+      graph(
+        'Pipeline age of oldest message',
+        queues.map(([, q]) => q.metricApproximateAgeOfOldestMessage()),
+      ),
+      graph(
+        'Throttles by function',
+        functions.map(([, fn]) => fn.metricThrottles()),
+      ),
+    );
+    dashboard.addWidgets(
+      graph('Channel replies', [
+        own(metricNames.repliesSent),
+        own(metricNames.replyFailures),
+        own(metricNames.repliesLimited),
+        own(metricNames.unconfirmedReplies),
+      ]),
+      graph('Model fallbacks', [own(metricNames.modelFallbacks)]),
+      graph('Search domain', [
+        props.searchDomain.metricClusterStatusRed(),
+        props.searchDomain.metricClusterStatusYellow(),
+        props.searchDomain.metricJVMMemoryPressure(),
+      ]),
+    );
+    return dashboard;
+  }
+
+  /** An alarm on `metric >= threshold` (default 1) that notifies the on-call topic, and again when it clears. */
+  private alarm(
+    id: string,
+    props: {
+      metric: cloudwatch.IMetric;
+      description: string;
+      threshold?: number;
+      evaluationPeriods?: number;
+      comparison?: cloudwatch.ComparisonOperator;
+    },
+  ): void {
     const alarm = new cloudwatch.Alarm(this, id, {
       metric: props.metric,
       alarmDescription: props.description,
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      threshold: props.threshold ?? 1,
+      evaluationPeriods: props.evaluationPeriods ?? 1,
+      comparisonOperator:
+        props.comparison ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(new actions.SnsAction(this.topic));

@@ -5,6 +5,7 @@ import { createDynamoSessionRepository } from '../adapters/dynamodb/sessions.ts'
 import { createDynamoUsageRepository } from '../adapters/dynamodb/usage.ts';
 import { createLogEventPublisher } from '../adapters/events/log.ts';
 import { once } from '../memo.ts';
+import { countMetric } from '../metrics.ts';
 import type { Repositories } from '../ports/repositories.ts';
 import type { ChatDeps } from '../usecases/chat.ts';
 import { createTurnGuard } from '../usecases/turn-guard.ts';
@@ -30,6 +31,7 @@ export function createChatDeps(db: DynamoDBDocumentClient): ChatDeps & { repos: 
       return { embedder, index: await createVectorIndexFromEnv(embedder) };
     }),
     model: createChatModelFactory(),
+    count: countMetric,
     guard: createTurnGuard({
       clock: functionClock,
       rateLimiter: createDynamoRateLimiter(db, env.USAGE_TABLE),

@@ -10,6 +10,7 @@ import {
   type StoredMessage,
 } from '../domain/session.ts';
 import { logger } from '../logging.ts';
+import type { CountMetric } from '../metrics.ts';
 import { expiringCache } from '../memo.ts';
 import {
   type ChatModel,
@@ -41,6 +42,8 @@ export interface ChatDeps {
   guard: TurnGuard;
   /** Total time for a buffered model call, retries included (API Gateway ends calls at 29 s). */
   modelBudgetMs?: number;
+  /** Counts fallbacks (ModelFallbacks, which an alarm watches). */
+  count?: CountMetric;
 }
 
 /**
@@ -229,6 +232,7 @@ export async function chatTurn(deps: ChatDeps, input: ChatTurnInput): Promise<Ch
   } catch (error) {
     if (!(error instanceof ChatModelUnavailableError)) throw error;
     logger.warn('model unavailable; answering with the fallback message', { error, reason: error.reason });
+    deps.count?.('ModelFallbacks');
     return finishTurn(deps, turn, input, {
       text: turn.bot.fallbackMessage,
       inputTokens: 0,
@@ -278,6 +282,7 @@ export async function* chatTurnStream(
       throw error;
     }
     logger.warn('model unavailable; streaming the fallback message', { error, reason: error.reason });
+    deps.count?.('ModelFallbacks');
     const result = await finishTurn(deps, turn, input, {
       text: turn.bot.fallbackMessage,
       inputTokens: 0,
