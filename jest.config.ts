@@ -23,6 +23,13 @@ const config: Config = {
     },
     {
       ...common,
+      displayName: 'resilience',
+      testMatch: ['<rootDir>/test/resilience/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+    },
+    {
+      ...common,
       displayName: 'browser',
       testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
