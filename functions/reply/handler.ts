@@ -31,7 +31,7 @@ export const handler = sqsHandler(
   async (record) => {
     // A malformed job throws here and, retried to the limit, lands in the dead-letter queue.
     const job = ReplyJobSchema.parse(JSON.parse(record.body)) as ReplyJob;
-    logger.appendKeys({ tenantId: job.tenantId, botId: job.botId });
+    logger.appendKeys({ tenantId: job.tenantId, botId: job.botId, requestId: job.requestId });
     const outcome = await answerChannelMessage(deps(), job, {
       finalAttempt: isFinalAttempt(record, queues.reply.maxReceiveCount),
     });

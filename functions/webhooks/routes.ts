@@ -54,6 +54,7 @@ export function webhookRoutes(deps: () => WebhookDeps): RouteTable {
           botId: params.botId ?? '',
           headers: event.headers,
           rawBody: Buffer.from(body, event.isBase64Encoded ? 'base64' : 'utf8'),
+          requestId: event.requestContext?.requestId,
         });
         return json(200, result);
       },

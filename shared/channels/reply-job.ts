@@ -28,6 +28,8 @@ export const ReplyJobSchema = z.object({
   ]),
   /** When the webhook took it in (ISO 8601), for the time from platform to reply. */
   receivedAt: z.string(),
+  /** The webhook request's id: the reply's log lines carry it, so one search follows a message through. */
+  requestId: z.string().optional(),
 });
 export type ReplyJob = z.infer<typeof ReplyJobSchema> & { message: InboundMessage };
 

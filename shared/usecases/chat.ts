@@ -10,8 +10,8 @@ import {
   type StoredMessage,
 } from '../domain/session.ts';
 import { logger } from '../logging.ts';
-import type { CountMetric } from '../metrics.ts';
 import { expiringCache } from '../memo.ts';
+import type { CountMetric } from '../metrics.ts';
 import {
   type ChatModel,
   ChatModelUnavailableError,

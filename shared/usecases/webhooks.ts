@@ -80,6 +80,8 @@ export interface WebhookDelivery {
   headers: Record<string, string | undefined>;
   /** The bytes as the platform sent them (base64-decoded). */
   rawBody: Buffer;
+  /** The API request's id, carried to the reply. */
+  requestId?: string;
 }
 
 export interface IntakeResult {
@@ -122,12 +124,15 @@ export async function takeDelivery(deps: WebhookDeps, delivery: WebhookDelivery)
   const ours = parsed.filter((m) => m.recipientId === undefined || m.recipientId === connection.accountId);
   const foreign = parsed.length - ours.length;
   if (foreign > 0) logger.warn('messages for another account ignored', { channel: type, foreign });
-  const [result] = await Promise.all([queueNew(deps, bot, ours), stampInbound(deps, connection)]);
+  const [result] = await Promise.all([
+    queueNew(deps, bot, ours, delivery.requestId),
+    stampInbound(deps, connection),
+  ]);
   return { ...result, foreign };
 }
 
 /** Queues the messages not taken in before, then remembers them. */
-async function queueNew(deps: WebhookDeps, bot: Bot, messages: InboundMessage[]) {
+async function queueNew(deps: WebhookDeps, bot: Bot, messages: InboundMessage[], requestId?: string) {
   const scope = { tenantId: bot.tenantId, botId: bot.id };
   const now = deps.clock.now();
   // A delivery can repeat a message within itself (Meta batches retries): the first counts.
@@ -141,7 +146,7 @@ async function queueNew(deps: WebhookDeps, bot: Bot, messages: InboundMessage[])
   if (fresh.length > 0) {
     await deps.replies.send(
       fresh.map(([key, message]) => ({
-        body: { ...scope, key, message, receivedAt: now.toISOString() },
+        body: { ...scope, key, message, receivedAt: now.toISOString(), ...(requestId && { requestId }) },
         groupId: replyGroupId(bot.id, message),
         deduplicationId: key,
       })),

@@ -186,6 +186,19 @@ describe.each(CHANNELS)('%s', (channel) => {
     expect(deliveredTo(channel, user)).toEqual(questions.map(answerTo));
   });
 
+  it('carries the webhook request’s id to the reply’s log lines', async () => {
+    const user = newUser();
+    const res = await post(channel, textDelivery(channel, user, newId(channel), 'Trace me'));
+    const requestId = res.headers['x-request-id'];
+    expect(requestId).toEqual(expect.any(String));
+    await waitFor(() => deliveredTo(channel, user).length >= 1);
+    await waitFor(() =>
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .some((line) => line.includes('"reply sent"') && line.includes(`"requestId":"${requestId}"`)),
+    );
+  });
+
   it('answers a re-delivered message (the same delivery again, or twice in one) only once', async () => {
     const user = newUser();
     const id = newId(channel);
