@@ -111,10 +111,15 @@ it('kills the worker between the send and the acknowledgement: no second reply',
   } finally {
     db.destroy();
   }
-  const log = readFileSync(logOf('after'), 'utf8');
-  expect(log).toContain('reply not confirmed: a previous attempt stopped mid-send');
+  // The record is marked just before the line is logged: wait for the line too.
+  const log = () => readFileSync(logOf('after'), 'utf8');
+  await waitFor(() => log().includes('reply not confirmed: a previous attempt stopped mid-send'), {
+    what: 'the log line of the unconfirmed reply',
+  });
   // The count, as the embedded-metric-format line CloudWatch reads.
-  expect(log).toMatch(new RegExp(`"${metricNames.unconfirmedReplies}":1`));
+  await waitFor(() => new RegExp(`"${metricNames.unconfirmedReplies}":1`).test(log()), {
+    what: 'the UnconfirmedReplies metric line',
+  });
 
   // One reply in all, and only the one send.
   expect(telegram.sent).toHaveLength(1);
