@@ -189,21 +189,20 @@ function parseQuery(search: string): {
   multi: Record<string, string[]> | null;
 } {
   if (!search) return { single: null, multi: null };
-  const multi: Record<string, string[]> = {};
+  // A Map, then own properties: a client's `constructor` or `__proto__` is just another name.
+  const lists = new Map<string, string[]>();
   for (const pair of search.split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
     const key = safeDecode(eq === -1 ? pair : pair.slice(0, eq));
     const value = eq === -1 ? '' : safeDecode(pair.slice(eq + 1));
-    const list = multi[key] ?? [];
-    list.push(value);
-    multi[key] = list;
+    lists.set(key, [...(lists.get(key) ?? []), value]);
   }
-  const keys = Object.keys(multi);
-  if (keys.length === 0) return { single: null, multi: null };
-  const single: Record<string, string> = {};
-  for (const key of keys) single[key] = multi[key]?.at(-1) ?? '';
-  return { single, multi };
+  if (lists.size === 0) return { single: null, multi: null };
+  return {
+    single: Object.fromEntries([...lists].map(([key, values]) => [key, values.at(-1) ?? ''])),
+    multi: Object.fromEntries(lists),
+  };
 }
 
 /** Header names as the client sent them; for repeated headers `headers` keeps the last value. */
@@ -212,20 +211,20 @@ function collectHeaders(rawHeaders: string[]): {
   multi: Record<string, string[]>;
 } {
   const names = new Map<string, string>();
-  const multi: Record<string, string[]> = {};
+  // A Map, then own properties: a header named `constructor` or `__proto__` is just a header.
+  const lists = new Map<string, string[]>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const raw = rawHeaders[i] as string;
     const value = rawHeaders[i + 1] as string;
     const lower = raw.toLowerCase();
     const name = names.get(lower) ?? raw;
     names.set(lower, name);
-    const list = multi[name] ?? [];
-    list.push(value);
-    multi[name] = list;
+    lists.set(name, [...(lists.get(name) ?? []), value]);
   }
-  const headers: Record<string, string> = {};
-  for (const [name, values] of Object.entries(multi)) headers[name] = values.at(-1) ?? '';
-  return { headers, multi };
+  return {
+    headers: Object.fromEntries([...lists].map(([name, values]) => [name, values.at(-1) ?? ''])),
+    multi: Object.fromEntries(lists),
+  };
 }
 
 function addHeaderIfMissing(
@@ -298,9 +297,11 @@ export class Gateway {
     this.testHooks = options.testHooks ?? false;
     this.web = options.web;
     this.server = createServer({ noDelay: true }, (req, res) => {
-      this.handle(req, res).catch((error: unknown) => {
-        this.logger.error('gateway failure', { error });
-        if (!res.headersSent) this.sendError(res, GATEWAY_FAILURE, randomUUID(), undefined);
+      // One id for the request's answer and its log lines, failures of the gateway's own included.
+      const requestId = randomUUID();
+      this.handle(req, res, requestId).catch((error: unknown) => {
+        this.logger.error('gateway failure', { error, requestId });
+        if (!res.headersSent) this.sendError(res, GATEWAY_FAILURE, requestId, undefined);
         else res.destroy();
       });
     });
@@ -372,9 +373,8 @@ export class Gateway {
     reply(200, { offsetSeconds: offset });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const timing: Timing = { started: performance.now(), initMs: 0, handlerMs: 0, awsCalls: new Map() };
-    const requestId = randomUUID();
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
     const queryIndex = rawUrl.indexOf('?');

@@ -17,6 +17,8 @@ export function randomBase62(length: number): string {
 export const newId = (prefix: 'tnt' | 'bot' | 'doc' | 'ses' | 'msg') => `${prefix}_${randomBase62(22)}`;
 
 export const ID_PATTERN = /^[a-z]{3}_[0-9A-Za-z]{22}$/;
+/** An admin key's id (the part between `pk_` and the secret). */
+export const KEY_ID_PATTERN = /^[0-9A-Za-z]{16}$/;
 
 /**
  * The session id of a messaging-channel user: derived, so each message finds its user's session

@@ -48,11 +48,12 @@ export function requestLogging(): MiddlewareObj<APIGatewayProxyEvent, APIGateway
 export function normalizeHeaders(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
   return {
     before: ({ event }) => {
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(event.headers ?? {})) {
-        if (value !== undefined) headers[name.toLowerCase()] = value;
-      }
-      event.headers = headers;
+      // Own properties only (fromEntries): a header named `__proto__` cannot reach the prototype.
+      event.headers = Object.fromEntries(
+        Object.entries(event.headers ?? {})
+          .filter((entry): entry is [string, string] => entry[1] !== undefined)
+          .map(([name, value]) => [name.toLowerCase(), value]),
+      );
     },
   };
 }

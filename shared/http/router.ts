@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
 import { NotFoundError } from '../domain/errors.ts';
+import { ID_PATTERN, KEY_ID_PATTERN } from '../domain/ids.ts';
 import { parseInput } from '../domain/validation.ts';
 import { type RouteAuth, type RouteDefinition, routeKey } from '../resources.ts';
 import { type AuthDeps, authenticate, type Principal } from './auth.ts';
@@ -30,6 +31,15 @@ export const defineRoute = <B extends z.ZodType, Q extends z.ZodType>(spec: Rout
   spec as RouteSpec;
 
 export type RouteTable = Record<string, RouteSpec>;
+
+/** The shape of each id that appears in paths (shared/domain/ids.ts). */
+const ID_SHAPES: Readonly<Record<string, RegExp>> = {
+  tenantId: ID_PATTERN,
+  botId: ID_PATTERN,
+  documentId: ID_PATTERN,
+  sessionId: ID_PATTERN,
+  keyId: KEY_ID_PATTERN,
+};
 
 /** The tenant the caller acts for; routes declared `tenant` always have one. */
 export function tenantOf(principal: Principal): string {
@@ -66,8 +76,13 @@ export function createRouter(
       ? parseInput(spec.query, event.queryStringParameters ?? {}, 'query', 'query')
       : undefined;
     const params: Record<string, string> = {};
-    for (const [name, value] of Object.entries(event.pathParameters ?? {}))
-      if (value !== undefined) params[name] = value;
+    for (const [name, value] of Object.entries(event.pathParameters ?? {})) {
+      if (value === undefined) continue;
+      // An id that cannot be one is not looked up: 404 at once (a huge one would exceed DynamoDB's key size).
+      const shape = ID_SHAPES[name];
+      if (shape && !shape.test(value)) throw new NotFoundError(`No such ${name.replace(/Id$/, '')}`);
+      params[name] = value;
+    }
     return spec.run({ principal, body, query, params, event });
   };
 }

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { KnowledgeDocument } from '../../domain/document.ts';
 import type { DocumentRef, DocumentRepository } from '../../ports/repositories.ts';
-import { decodeCursor, encodeCursor } from './pagination.ts';
+import { encodeCursor, queryFrom } from './pagination.ts';
 
 // Documents live in their tenant's partition: pk TENANT#<tenantId>, sk DOC#<botId>#<documentId>,
 // so a bot's documents are one Query and another tenant's ids are simply not found. While a
@@ -136,14 +136,17 @@ export function createDynamoDocumentRepository(
 
     async list(tenantId, botId, page) {
       const partition = tenantPk(tenantId);
-      const result = await db.send(
-        new QueryCommand({
+      const result = await queryFrom(
+        db,
+        {
           TableName: table,
           KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
           ExpressionAttributeValues: { ':p': partition, ':prefix': `DOC#${botId}#` },
           Limit: page.limit,
-          ExclusiveStartKey: decodeCursor(page.cursor, { pk: partition }, ['pk', 'sk']),
-        }),
+        },
+        page.cursor,
+        { pk: partition },
+        ['pk', 'sk'],
       );
       const last = result.LastEvaluatedKey;
       return {

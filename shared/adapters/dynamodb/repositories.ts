@@ -21,7 +21,7 @@ import type {
   TenantRepository,
 } from '../../ports/repositories.ts';
 import { createDynamoDocumentRepository } from './documents.ts';
-import { decodeCursor, encodeCursor } from './pagination.ts';
+import { encodeCursor, queryFrom } from './pagination.ts';
 
 // Item layout of the `tenants` table (see docs/ARCHITECTURE.md):
 //   tenant  pk TENANT#<tenantId>  sk TENANT              gsi1 TENANTS / <createdAt>#<tenantId>
@@ -62,13 +62,7 @@ async function queryPage<T>(
   partition: Record<string, string>,
   keyNames: readonly string[],
 ): Promise<Page<T>> {
-  const result = await db.send(
-    new QueryCommand({
-      ...input,
-      Limit: page.limit,
-      ExclusiveStartKey: decodeCursor(page.cursor, partition, keyNames),
-    }),
-  );
+  const result = await queryFrom(db, { ...input, Limit: page.limit }, page.cursor, partition, keyNames);
   return {
     items: (result.Items ?? []).map((item) => strip<T>(item) as T),
     nextCursor: encodeCursor(result.LastEvaluatedKey),

@@ -9,7 +9,7 @@ import type { ChatSession, StoredMessage } from '../../domain/session.ts';
 import { epochSeconds } from '../../ports/clock.ts';
 import type { SessionRepository } from '../../ports/repositories.ts';
 import { deletePartition } from './batch.ts';
-import { decodeCursor, encodeCursor } from './pagination.ts';
+import { encodeCursor, queryFrom } from './pagination.ts';
 
 // sessions table: one partition per session, pk TENANT#<tenantId>#SESSION#<sessionId>, with the
 // session record at sk META (also in gsi1 under TENANT#<tenantId>#BOT#<botId> / <createdAt>#<id>
@@ -131,8 +131,9 @@ export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table:
 
     async list(tenantId, botId, page, now) {
       const partition = botPartition(tenantId, botId);
-      const result = await db.send(
-        new QueryCommand({
+      const result = await queryFrom(
+        db,
+        {
           TableName: table,
           IndexName: 'gsi1',
           KeyConditionExpression: 'gsi1pk = :p',
@@ -140,13 +141,10 @@ export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table:
           ExpressionAttributeValues: { ':p': partition, ':now': epochSeconds(now) },
           ScanIndexForward: false,
           Limit: page.limit,
-          ExclusiveStartKey: decodeCursor(page.cursor, { gsi1pk: partition }, [
-            'pk',
-            'sk',
-            'gsi1pk',
-            'gsi1sk',
-          ]),
-        }),
+        },
+        page.cursor,
+        { gsi1pk: partition },
+        ['pk', 'sk', 'gsi1pk', 'gsi1sk'],
       );
       return {
         items: (result.Items ?? []).map((item) => pick<ChatSession>(item, SESSION_FIELDS)),
