@@ -24,7 +24,6 @@
 //
 //   npm run bench:soak     (SOAK_SECONDS=60 SOAK_CHAT_WORKERS=4 SOAK_WEBHOOK_WORKERS=2 SOAK_UPLOAD_WORKERS=1)
 
-import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnOwnPlatform } from '../local/spawn.ts';
@@ -32,7 +31,7 @@ import type { RuntimeInfo } from '../local/start.ts';
 import { makePdf, prose } from '../test/fixtures/documents/pdf.ts';
 import { startGraphServer } from '../test/support/wire/graph-server.ts';
 import { DEFAULT_TELEGRAM_TOKEN, startTelegramServer } from '../test/support/wire/telegram-server.ts';
-import { apiCaller, percentile, sortedOf, zeroLatencyModels } from './support.ts';
+import { apiCaller, percentile, sortedOf, textDeliveries, zeroLatencyModels } from './support.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const CHAT_WORKERS = Number(process.env.SOAK_CHAT_WORKERS ?? 4);
@@ -52,7 +51,6 @@ const QUESTION = 'What do the documents say about prices and support?';
 const PHONE = 4915_200_000_000;
 
 type Channel = 'telegram' | 'whatsapp';
-type Delivery = { body: string; headers: Record<string, string> };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -194,52 +192,12 @@ async function main() {
       return session;
     };
 
-    let updateId = 1;
-    const delivery = (channel: Channel, user: number, text: string): Delivery => {
-      const id = updateId++;
-      if (channel === 'telegram') {
-        const body = JSON.stringify({
-          update_id: id,
-          message: {
-            message_id: id,
-            from: { id: user, is_bot: false, first_name: 'Ada' },
-            chat: { id: user, first_name: 'Ada', type: 'private' },
-            date: Math.floor(Date.now() / 1000),
-            text,
-          },
-        });
-        return { body, headers: { 'x-telegram-bot-api-secret-token': secretToken } };
-      }
-      const body = JSON.stringify({
-        object: 'whatsapp_business_account',
-        entry: [
-          {
-            id: '102290129340398',
-            changes: [
-              {
-                field: 'messages',
-                value: {
-                  messaging_product: 'whatsapp',
-                  metadata: { display_phone_number: '15550783881', phone_number_id: whatsapp.id },
-                  contacts: [{ profile: { name: 'Ada' }, wa_id: String(user) }],
-                  messages: [
-                    {
-                      from: String(user),
-                      id: `wamid.soak${id}`,
-                      timestamp: String(Math.floor(Date.now() / 1000)),
-                      type: 'text',
-                      text: { body: text },
-                    },
-                  ],
-                },
-              },
-            ],
-          },
-        ],
-      });
-      const signature = `sha256=${createHmac('sha256', APP_SECRET).update(body).digest('hex')}`;
-      return { body, headers: { 'x-hub-signature-256': signature } };
-    };
+    const delivery = textDeliveries({
+      secretToken,
+      phoneNumberId: whatsapp.id,
+      appSecret: APP_SECRET,
+      idPrefix: 'soak',
+    });
     const ackMs: number[] = [];
     const webhookErrors = new Errors();
     /** When each message that was taken in was posted, by its text. */

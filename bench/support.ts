@@ -2,6 +2,7 @@
 
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { signedMetaRequest, telegramRequest, telegramText, whatsappText } from '../test/support/channels.ts';
 import { startOpenAIChatServer } from '../test/support/wire/openai-chat-server.ts';
 import { startOpenAIServer } from '../test/support/wire/openai-server.ts';
 
@@ -77,5 +78,37 @@ export function apiCaller(baseUrl: string) {
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
     // biome-ignore lint/suspicious/noExplicitAny: the benches read a few fields of the API's answers.
     return response.json() as Promise<Record<string, any>>;
+  };
+}
+
+/**
+ * Builds one-message deliveries as Telegram and WhatsApp post them, signed (Telegram's secret
+ * token, Meta's X-Hub-Signature-256), each with a new platform message id.
+ */
+export function textDeliveries(options: {
+  secretToken: string;
+  phoneNumberId: string;
+  appSecret: string;
+  /** Makes WhatsApp message ids unique across runs sharing a platform. */
+  idPrefix: string;
+}) {
+  let next = 1;
+  return (
+    channel: 'telegram' | 'whatsapp',
+    user: number,
+    text: string,
+  ): { body: string; headers: Record<string, string> } => {
+    const id = next++;
+    return channel === 'telegram'
+      ? telegramRequest(telegramText({ updateId: id, chatId: user, text }), options.secretToken)
+      : signedMetaRequest(
+          whatsappText({
+            phoneNumberId: options.phoneNumberId,
+            from: String(user),
+            id: `wamid.${options.idPrefix}${id}`,
+            text,
+          }),
+          options.appSecret,
+        );
   };
 }

@@ -22,14 +22,13 @@
 //
 //   npm run bench:webhooks     (BENCH_MESSAGES=1000 BENCH_USERS=50 BENCH_CONCURRENCY=20)
 
-import { createHmac } from 'node:crypto';
 import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { BatchGetCommand, BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { spawnOwnPlatform } from '../local/spawn.ts';
 import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
 import { startGraphServer } from '../test/support/wire/graph-server.ts';
 import { DEFAULT_TELEGRAM_TOKEN, startTelegramServer } from '../test/support/wire/telegram-server.ts';
-import { apiCaller, bareHttp, percentile, sortedOf, zeroLatencyModels } from './support.ts';
+import { apiCaller, bareHttp, percentile, sortedOf, textDeliveries, zeroLatencyModels } from './support.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const USERS = Number(process.env.BENCH_USERS ?? 50);
@@ -94,59 +93,15 @@ async function main() {
       'PUT',
     );
 
-    let updateId = 1;
     /** The AWS calls of a delivery that queued one message, from the gateway's Server-Timing. */
     let callsPerDelivery = '';
     /** One delivery of one text message from `user`, as the platform posts it. */
-    const delivery = (
-      channel: Channel,
-      user: number,
-      text: string,
-      id = updateId++,
-    ): { body: string; headers: Record<string, string> } => {
-      if (channel === 'telegram') {
-        const body = JSON.stringify({
-          update_id: id,
-          message: {
-            message_id: id,
-            from: { id: user, is_bot: false, first_name: 'Ada' },
-            chat: { id: user, first_name: 'Ada', type: 'private' },
-            date: Math.floor(Date.now() / 1000),
-            text,
-          },
-        });
-        return { body, headers: { 'x-telegram-bot-api-secret-token': secretToken } };
-      }
-      const body = JSON.stringify({
-        object: 'whatsapp_business_account',
-        entry: [
-          {
-            id: '102290129340398',
-            changes: [
-              {
-                field: 'messages',
-                value: {
-                  messaging_product: 'whatsapp',
-                  metadata: { display_phone_number: '15550783881', phone_number_id: whatsapp.id },
-                  contacts: [{ profile: { name: 'Ada' }, wa_id: String(user) }],
-                  messages: [
-                    {
-                      from: String(user),
-                      id: `wamid.bench${id}`,
-                      timestamp: String(Math.floor(Date.now() / 1000)),
-                      type: 'text',
-                      text: { body: text },
-                    },
-                  ],
-                },
-              },
-            ],
-          },
-        ],
-      });
-      const signature = `sha256=${createHmac('sha256', APP_SECRET).update(body).digest('hex')}`;
-      return { body, headers: { 'x-hub-signature-256': signature } };
-    };
+    const delivery = textDeliveries({
+      secretToken,
+      phoneNumberId: whatsapp.id,
+      appSecret: APP_SECRET,
+      idPrefix: 'bench',
+    });
     const post = async (channel: Channel, d: { body: string; headers: Record<string, string> }) => {
       const started = performance.now();
       const response = await fetch(`${base}/webhooks/${channel}/${botId}`, {
