@@ -26,12 +26,9 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnOwnPlatform } from '../local/spawn.ts';
 import type { RuntimeInfo } from '../local/start.ts';
 import { makePdf, prose } from '../test/fixtures/documents/pdf.ts';
-import { startGraphServer } from '../test/support/wire/graph-server.ts';
-import { DEFAULT_TELEGRAM_TOKEN, startTelegramServer } from '../test/support/wire/telegram-server.ts';
-import { apiCaller, percentile, sortedOf, textDeliveries, zeroLatencyModels } from './support.ts';
+import { channelBench, percentile, sortedOf } from './support.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const CHAT_WORKERS = Number(process.env.SOAK_CHAT_WORKERS ?? 4);
@@ -43,9 +40,6 @@ const PROGRESS_MS = 10_000;
 /** After the load: how long to wait for the last replies and documents. */
 const DRAIN_MS = 60_000;
 const HEALTH_SAMPLES = 200;
-const API_KEY = 'sk-bench-zero-latency';
-const APP_SECRET = `${'b'.repeat(28)}e7c4`;
-const MODEL = 'gpt-4o-mini';
 const QUESTION = 'What do the documents say about prices and support?';
 /** Users are numbered from a phone number (WhatsApp users are phone numbers; Telegram takes any id). */
 const PHONE = 4915_200_000_000;
@@ -113,58 +107,17 @@ function documentNumber(n: number): { filename: string; contentType: string; byt
 }
 
 async function main() {
-  const [models, telegram, graph] = await Promise.all([
-    zeroLatencyModels(API_KEY),
-    startTelegramServer(),
-    startGraphServer(),
-  ]);
-  // The reply names the message it answers: the accounting below reads it back.
-  models.chat.answerFor = (question) => `Re: ${question}`;
-  const platform = await spawnOwnPlatform({
-    name: 'bench-soak',
-    env: {
-      LOG_LEVEL: 'WARN',
-      EMBEDDING_PROVIDER: 'openai',
-      OPENAI_BASE_URL: models.baseURL,
-      OPENAI_API_KEY: API_KEY,
-      TELEGRAM_API_BASE_URL: telegram.url,
-      META_GRAPH_BASE_URL: graph.url,
-      PUBLIC_BASE_URL: 'https://bots.example.com',
-    },
-  });
+  const { platform, models, telegram, graph, key, botId, delivery, stop } = await channelBench(
+    'bench-soak',
+    // Uploads all the run long.
+    { maxDocuments: 1_000_000, maxUploadBytes: 16 * 1024 * 1024 },
+  );
   const base = platform.baseUrl;
   const platformPid = platform.child.pid;
   const runtime = JSON.parse(readFileSync(join(platform.dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
   const dynamodbPid = runtime.dynamodbPid;
   const ticker: { timer?: NodeJS.Timeout; sampler?: NodeJS.Timeout } = {};
   try {
-    const call = apiCaller(base);
-    const tenant = await call('/admin/tenants', platform.operatorKey, {
-      name: 'Bench',
-      plan: {
-        monthlyMessages: 1_000_000_000,
-        monthlyTokens: 1_000_000_000_000,
-        maxDocuments: 1_000_000,
-        maxUploadBytes: 16 * 1024 * 1024,
-      },
-    });
-    const key: string = tenant.apiKey;
-    const bot = await call('/admin/bots', key, {
-      name: 'Soak',
-      model: { provider: 'openai', id: MODEL },
-      rateLimits: { perMinute: 100_000, perSecond: 10_000, perUserPerMinute: 10_000 },
-    });
-    const botId: string = bot.bot.id;
-    await call(`/admin/bots/${botId}/channels/telegram`, key, { botToken: DEFAULT_TELEGRAM_TOKEN }, 'PUT');
-    const secretToken = telegram.webhookOf(DEFAULT_TELEGRAM_TOKEN)?.secretToken ?? '';
-    const whatsapp = graph.account('whatsapp');
-    await call(
-      `/admin/bots/${botId}/channels/whatsapp`,
-      key,
-      { phoneNumberId: whatsapp.id, accessToken: whatsapp.token, appSecret: APP_SECRET, verifyToken: 'soak' },
-      'PUT',
-    );
-
     // ── the three kinds of operation ─────────────────────────────────────────────────────────
 
     const chatMs: number[] = [];
@@ -192,12 +145,6 @@ async function main() {
       return session;
     };
 
-    const delivery = textDeliveries({
-      secretToken,
-      phoneNumberId: whatsapp.id,
-      appSecret: APP_SECRET,
-      idPrefix: 'soak',
-    });
     const ackMs: number[] = [];
     const webhookErrors = new Errors();
     /** When each message that was taken in was posted, by its text. */
@@ -477,8 +424,7 @@ async function main() {
   } finally {
     clearInterval(ticker.sampler);
     clearInterval(ticker.timer);
-    await platform.stop();
-    await Promise.all([models.close(), telegram.close(), graph.close()]);
+    await stop();
   }
 }
 

@@ -2,9 +2,12 @@
 
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { spawnOwnPlatform } from '../local/spawn.ts';
 import { signedMetaRequest, telegramRequest, telegramText, whatsappText } from '../test/support/channels.ts';
+import { startGraphServer } from '../test/support/wire/graph-server.ts';
 import { startOpenAIChatServer } from '../test/support/wire/openai-chat-server.ts';
 import { startOpenAIServer } from '../test/support/wire/openai-server.ts';
+import { DEFAULT_TELEGRAM_TOKEN, startTelegramServer } from '../test/support/wire/telegram-server.ts';
 
 /** The `p`th percentile of sorted values. */
 export const percentile = (sorted: number[], p: number) =>
@@ -111,4 +114,74 @@ export function textDeliveries(options: {
           options.appSecret,
         );
   };
+}
+
+const BENCH_APP_SECRET = `${'b'.repeat(28)}e7c4`;
+
+/**
+ * A platform of its own for the channel benches: zero-latency models (the reply names the
+ * message it answers: `Re: <text>`), Telegram and Graph API wire servers, a tenant with limits
+ * raised, and a bot connected to Telegram and WhatsApp. `stop()` stops all of it.
+ */
+export async function channelBench(name: string, plan: Record<string, number> = {}) {
+  const apiKey = 'sk-bench-zero-latency';
+  const [models, telegram, graph] = await Promise.all([
+    zeroLatencyModels(apiKey),
+    startTelegramServer(),
+    startGraphServer(),
+  ]);
+  models.chat.answerFor = (question) => `Re: ${question}`;
+  const platform = await spawnOwnPlatform({
+    name,
+    env: {
+      LOG_LEVEL: 'WARN',
+      EMBEDDING_PROVIDER: 'openai',
+      OPENAI_BASE_URL: models.baseURL,
+      OPENAI_API_KEY: apiKey,
+      TELEGRAM_API_BASE_URL: telegram.url,
+      META_GRAPH_BASE_URL: graph.url,
+      PUBLIC_BASE_URL: 'https://bots.example.com',
+    },
+  });
+  const stop = async () => {
+    await platform.stop();
+    await Promise.all([models.close(), telegram.close(), graph.close()]);
+  };
+  try {
+    const call = apiCaller(platform.baseUrl);
+    const tenant = await call('/admin/tenants', platform.operatorKey, {
+      name: 'Bench',
+      plan: { monthlyMessages: 1_000_000_000, monthlyTokens: 1_000_000_000_000, ...plan },
+    });
+    const key: string = tenant.apiKey;
+    const bot = await call('/admin/bots', key, {
+      name: 'Front desk',
+      model: { provider: 'openai', id: 'gpt-4o-mini' },
+      rateLimits: { perMinute: 100_000, perSecond: 10_000, perUserPerMinute: 10_000 },
+    });
+    const botId: string = bot.bot.id;
+    await call(`/admin/bots/${botId}/channels/telegram`, key, { botToken: DEFAULT_TELEGRAM_TOKEN }, 'PUT');
+    const whatsapp = graph.account('whatsapp');
+    await call(
+      `/admin/bots/${botId}/channels/whatsapp`,
+      key,
+      {
+        phoneNumberId: whatsapp.id,
+        accessToken: whatsapp.token,
+        appSecret: BENCH_APP_SECRET,
+        verifyToken: 'bench',
+      },
+      'PUT',
+    );
+    const delivery = textDeliveries({
+      secretToken: telegram.webhookOf(DEFAULT_TELEGRAM_TOKEN)?.secretToken ?? '',
+      phoneNumberId: whatsapp.id,
+      appSecret: BENCH_APP_SECRET,
+      idPrefix: name,
+    });
+    return { platform, models, telegram, graph, call, key, botId, delivery, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }

@@ -24,18 +24,13 @@
 
 import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { BatchGetCommand, BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { spawnOwnPlatform } from '../local/spawn.ts';
 import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
-import { startGraphServer } from '../test/support/wire/graph-server.ts';
-import { DEFAULT_TELEGRAM_TOKEN, startTelegramServer } from '../test/support/wire/telegram-server.ts';
-import { apiCaller, bareHttp, percentile, sortedOf, textDeliveries, zeroLatencyModels } from './support.ts';
+import { bareHttp, channelBench, percentile, sortedOf } from './support.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const USERS = Number(process.env.BENCH_USERS ?? 50);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const ACK_SAMPLES = Number(process.env.BENCH_ACKS ?? 300);
-const API_KEY = 'sk-bench-zero-latency';
-const APP_SECRET = `${'b'.repeat(28)}e7c4`;
 
 type Channel = 'telegram' | 'whatsapp';
 /** Users are numbered from a phone number (WhatsApp users are phone numbers; Telegram takes any id). */
@@ -44,64 +39,12 @@ const PHONE = 4915_100_000_000;
 const fmt = (value: number) => value.toFixed(2).padStart(8);
 
 async function main() {
-  const [models, bare, telegram, graph] = await Promise.all([
-    zeroLatencyModels(API_KEY),
-    bareHttp(),
-    startTelegramServer(),
-    startGraphServer(),
-  ]);
-  // The reply names the message it answers: the accounting below reads it back.
-  models.chat.answerFor = (question) => `Re: ${question}`;
-  const platform = await spawnOwnPlatform({
-    name: 'bench-webhooks',
-    env: {
-      LOG_LEVEL: 'WARN',
-      EMBEDDING_PROVIDER: 'openai',
-      OPENAI_BASE_URL: models.baseURL,
-      OPENAI_API_KEY: API_KEY,
-      TELEGRAM_API_BASE_URL: telegram.url,
-      META_GRAPH_BASE_URL: graph.url,
-      PUBLIC_BASE_URL: 'https://bots.example.com',
-    },
-  });
+  const bare = await bareHttp();
+  const { platform, models, telegram, graph, botId, delivery, stop } = await channelBench('bench-webhooks');
   const base = platform.baseUrl;
   try {
-    const call = apiCaller(base);
-    const tenant = await call('/admin/tenants', platform.operatorKey, {
-      name: 'Bench',
-      plan: { monthlyMessages: 1_000_000_000, monthlyTokens: 1_000_000_000_000 },
-    });
-    const key: string = tenant.apiKey;
-    const bot = await call('/admin/bots', key, {
-      name: 'Front desk',
-      model: { provider: 'openai', id: 'gpt-4o-mini' },
-      rateLimits: { perMinute: 100_000, perSecond: 10_000, perUserPerMinute: 10_000 },
-    });
-    const botId: string = bot.bot.id;
-    await call(`/admin/bots/${botId}/channels/telegram`, key, { botToken: DEFAULT_TELEGRAM_TOKEN }, 'PUT');
-    const secretToken = telegram.webhookOf(DEFAULT_TELEGRAM_TOKEN)?.secretToken ?? '';
-    const whatsapp = graph.account('whatsapp');
-    await call(
-      `/admin/bots/${botId}/channels/whatsapp`,
-      key,
-      {
-        phoneNumberId: whatsapp.id,
-        accessToken: whatsapp.token,
-        appSecret: APP_SECRET,
-        verifyToken: 'bench-verify',
-      },
-      'PUT',
-    );
-
     /** The AWS calls of a delivery that queued one message, from the gateway's Server-Timing. */
     let callsPerDelivery = '';
-    /** One delivery of one text message from `user`, as the platform posts it. */
-    const delivery = textDeliveries({
-      secretToken,
-      phoneNumberId: whatsapp.id,
-      appSecret: APP_SECRET,
-      idPrefix: 'bench',
-    });
     const post = async (channel: Channel, d: { body: string; headers: Record<string, string> }) => {
       const started = performance.now();
       const response = await fetch(`${base}/webhooks/${channel}/${botId}`, {
@@ -311,8 +254,8 @@ async function main() {
     console.log(lines.join('\n'));
     if (lost > 0 || duplicated > 0 || outOfOrder > 0) process.exitCode = 1;
   } finally {
-    await platform.stop();
-    await Promise.all([models.close(), bare.close(), telegram.close(), graph.close()]);
+    await stop();
+    await bare.close();
   }
 }
 
