@@ -24,6 +24,18 @@ const origin = z
 
 const text = (max: number) => z.string().max(max);
 
+/**
+ * A fraction between `min` and `max` that storage can hold: DynamoDB's numbers stop at 1e-130,
+ * so a value like 5e-324 is refused here (400), not by the table (500). Nobody means less than
+ * a millionth.
+ */
+const fraction = (min: number, max: number) =>
+  z
+    .number()
+    .min(min)
+    .max(max)
+    .refine((value) => value === 0 || Math.abs(value) >= 1e-6, 'must be 0 or at least 0.000001');
+
 export const BotSettingsSchema = z.strictObject({
   name: z.string().trim().min(1).max(100),
   description: text(1000),
@@ -35,9 +47,9 @@ export const BotSettingsSchema = z.strictObject({
     'Sent on messaging channels for images, voice and other non-text input.',
   ),
   model: ModelSchema,
-  temperature: z.number().min(0).max(2),
+  temperature: fraction(0, 2),
   maxTokens: z.int().min(1).max(32_000),
-  retrieval: z.strictObject({ topK: z.int().min(1).max(50), minScore: z.number().min(0).max(1) }),
+  retrieval: z.strictObject({ topK: z.int().min(1).max(50), minScore: fraction(0, 1) }),
   chunking: z.strictObject({ size: z.int().min(200).max(8000), overlap: z.int().min(0).max(4000) }),
   historyTurns: z.int().min(0).max(100),
   sessionTtlSeconds: z

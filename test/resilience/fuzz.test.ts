@@ -42,10 +42,18 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 const CHAT_TURN_RUNS = Math.ceil(RUNS * 0.6);
 /**
- * Replaying a failure fast-check reported: FUZZ_SEED=<seed> (every route), plus FUZZ_PATH=<path>
- * and `-t '<route>'` to run the shrunk counterexample alone.
+ * The same inputs on every run by default, so CI stays reproducible; `FUZZ_SEED=random` explores
+ * new ones (do it after changing a route), and fast-check prints the seed of any failure.
+ * Replaying a failure: FUZZ_SEED=<seed> (every route), plus FUZZ_PATH=<path> and `-t '<route>'`
+ * to run the shrunk counterexample alone.
  */
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const DEFAULT_SEED = 20261121;
+const SEED =
+  process.env.FUZZ_SEED === 'random'
+    ? undefined
+    : process.env.FUZZ_SEED === undefined
+      ? DEFAULT_SEED
+      : Number(process.env.FUZZ_SEED);
 const REPLAY_PATH = process.env.FUZZ_PATH;
 
 const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([

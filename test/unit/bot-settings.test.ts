@@ -73,6 +73,20 @@ describe('bot settings', () => {
     expect(paths).toEqual(['', 'allowedOrigins.1', 'retrieval.topK', 'temperature']);
   });
 
+  it('refuses fractions too small to store (the fuzzing found 5e-324 reaching DynamoDB), keeps 0 and 0.000001', () => {
+    const details = issuesOf(() =>
+      create({ name: 'A', temperature: 5e-324, retrieval: { topK: 3, minScore: 1e-9 } }),
+    );
+    expect(details).toEqual([
+      { path: 'temperature', message: 'must be 0 or at least 0.000001' },
+      { path: 'retrieval.minScore', message: 'must be 0 or at least 0.000001' },
+    ]);
+    expect(create({ name: 'A', temperature: 0, retrieval: { topK: 3, minScore: 0.000001 } })).toMatchObject({
+      temperature: 0,
+      retrieval: { minScore: 0.000001 },
+    });
+  });
+
   it('requires a model id for hosted providers and an overlap below the chunk size', () => {
     const details = issuesOf(() =>
       create({ name: 'A', model: { provider: 'bedrock' }, chunking: { size: 500, overlap: 500 } }),
