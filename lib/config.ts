@@ -1,6 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
 import { z } from 'zod';
+import { type FunctionName, functions } from '../shared/resources.ts';
 
 // Deployment configuration, read from CDK context and validated once, before any construct exists.
 //
@@ -124,6 +125,13 @@ export const configSchema = z
       )
       .default(30),
     apiThrottle: apiThrottleSchema.prefault({}),
+    /**
+     * Concurrency reserved per function (e.g. `{"chat": 100, "webhooks": 20}`), so a burst of one
+     * cannot starve another. Off by default: a new account has little concurrency to reserve.
+     */
+    reservedConcurrency: z
+      .partialRecord(z.enum(Object.keys(functions) as [FunctionName, ...FunctionName[]]), count(1, 10_000))
+      .default({}),
   })
   .superRefine((config, ctx) => {
     const { zoneAwareness, instanceCount } = config.openSearch;

@@ -218,6 +218,7 @@ export class Functions extends Construct {
         architecture: lambda.Architecture.ARM_64,
         memorySize: def.memoryMb,
         timeout: Duration.seconds(def.timeoutSeconds),
+        reservedConcurrentExecutions: config.reservedConcurrency[name],
         tracing: lambda.Tracing.ACTIVE,
         role,
         logGroup,

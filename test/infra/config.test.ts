@@ -24,6 +24,7 @@ describe('deployment config', () => {
       logRetentionDays: 30,
       apiThrottle: { rateLimit: 100, burstLimit: 200 },
       wafRateLimit: 3000,
+      reservedConcurrency: {},
     });
   });
 

@@ -527,3 +527,18 @@ describe('bundling options', () => {
     );
   });
 });
+
+describe('reserved concurrency', () => {
+  it('is off by default, and reserved per function when configured', () => {
+    for (const name of names)
+      expect(lambda(bedrock, name).Properties).not.toHaveProperty('ReservedConcurrentExecutions');
+    const reserved = build({ reservedConcurrency: { chat: 50, webhooks: 10 } });
+    expect(lambda(reserved, 'chat').Properties?.ReservedConcurrentExecutions).toBe(50);
+    expect(lambda(reserved, 'webhooks').Properties?.ReservedConcurrentExecutions).toBe(10);
+    expect(lambda(reserved, 'reply').Properties).not.toHaveProperty('ReservedConcurrentExecutions');
+  });
+
+  it('refuses functions that do not exist', () => {
+    expect(() => build({ reservedConcurrency: { nope: 5 } as never })).toThrow(/reservedConcurrency/);
+  });
+});
