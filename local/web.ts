@@ -2,7 +2,7 @@
 // widget loader at `/widget.js`, a bot's hosted chat page at `/b/{botId}`, the bundles under
 // `/assets/`, and `/config.json`, which tells the pages where the API is (here: their own origin).
 
-import type { WebBuild } from '../web/build.ts';
+import { consoleCsp, PAGE_CSP, type WebBuild } from '../web/build.ts';
 
 export interface WebResponse {
   readonly status: number;
@@ -16,11 +16,6 @@ const PAGE_HEADERS = {
   'referrer-policy': 'strict-origin-when-cross-origin',
   'cache-control': 'no-cache',
 };
-const CHAT_CSP =
-  "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; connect-src 'self'";
-/** The console also posts documents straight to storage (the presigned POST's origin). */
-const consoleCsp = (uploadOrigin: string | undefined) =>
-  `${CHAT_CSP}${uploadOrigin ? ` ${uploadOrigin}` : ''}; frame-ancestors 'none'`;
 
 /**
  * The web response for a GET or HEAD of `path`, or undefined when it is not one of the app's.
@@ -40,7 +35,7 @@ export function serveWeb(files: WebBuild, path: string, uploadOrigin?: string): 
   if (path === '/' || path === '/index.html')
     return asset('/index.html', { 'content-security-policy': consoleCsp(uploadOrigin) });
   if (/^\/b\/[A-Za-z0-9_-]{1,64}\/?$/.test(path))
-    return asset('/b/index.html', { 'content-security-policy': CHAT_CSP });
+    return asset('/b/index.html', { 'content-security-policy': PAGE_CSP });
   if (path === '/widget.js') return asset('/widget.js', { 'access-control-allow-origin': '*' });
   if (path.startsWith('/assets/')) return asset(path);
   if (path === '/config.json') {

@@ -10,6 +10,18 @@ import { type BuildOptions, build, buildSync } from 'esbuild';
 
 const WEB_DIR = dirname(fileURLToPath(import.meta.url));
 
+/**
+ * The pages' Content-Security-Policy, locally and behind CloudFront: only Parley's own scripts and
+ * styles, connections to the same origin (the API), images from anywhere over HTTPS (logos).
+ * The console adds the uploads' origin and forbids framing; the chat page may be framed (the widget).
+ */
+export const PAGE_CSP =
+  "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; connect-src 'self'";
+
+/** The console's policy: documents are posted straight to storage at `uploadOrigin`. */
+export const consoleCsp = (uploadOrigin: string | undefined) =>
+  `${PAGE_CSP}${uploadOrigin ? ` ${uploadOrigin}` : ''}; frame-ancestors 'none'`;
+
 export interface WebAsset {
   readonly contentType: string;
   readonly body: Uint8Array;

@@ -5,7 +5,7 @@ import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
-import { writeWebSync } from '../../web/build.ts';
+import { consoleCsp, PAGE_CSP, writeWebSync } from '../../web/build.ts';
 import { REPO_ROOT } from './functions.ts';
 import { acknowledge, acknowledgeWildcardAction, acknowledgeWildcardResource } from './nag.ts';
 
@@ -22,12 +22,6 @@ const DEPLOYMENT_HANDLER_ID = '8693BB64968944B69AAFB0CC9EB8756C';
 
 /** The API's paths, which CloudFront sends on to API Gateway: everything that is not a page. */
 export const API_PATH_PATTERNS = ['/admin/*', '/chat/*', '/webhooks/*', '/health', '/openapi.json'];
-
-// Pages may load only Parley's own scripts and styles, and talk only to Parley (same origin: the
-// API is behind the same distribution). The console may not be framed; the chat page may (the
-// widget frames it on the sites a bot allows, which the chat API enforces).
-const CSP =
-  "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; connect-src 'self'";
 
 /**
  * The web app (console at `/`, hosted chat pages at `/b/{botId}`, `/widget.js`) from a private S3
@@ -70,9 +64,10 @@ export class Web extends Construct {
       new cloudfront.ResponseHeadersPolicy(this, framing ? 'ChatPageHeaders' : 'ConsoleHeaders', {
         securityHeadersBehavior: {
           contentSecurityPolicy: {
+            // The API is behind the same distribution; the console also posts to the documents bucket.
             contentSecurityPolicy: framing
-              ? CSP
-              : `${CSP} https://${props.documentsBucket.bucketRegionalDomainName}; frame-ancestors 'none'`,
+              ? PAGE_CSP
+              : consoleCsp(`https://${props.documentsBucket.bucketRegionalDomainName}`),
             override: true,
           },
           contentTypeOptions: { override: true },

@@ -1,17 +1,20 @@
 // Typed errors. Each says whether its message may be shown to a client; anything else becomes a
 // generic 500 `internal` with the request id (see shared/http/error-handler.ts).
 
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'not_found'
-  | 'conflict'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'rate_limited'
-  | 'quota_exceeded'
-  | 'bot_disabled'
-  | 'internal';
+/** The error codes of the API contract (DESIGN.md §5): the types, the OpenAPI document and the tests read this list. */
+export const ERROR_CODES = [
+  'bad_request',
+  'unauthorized',
+  'not_found',
+  'conflict',
+  'payload_too_large',
+  'unsupported_media_type',
+  'rate_limited',
+  'quota_exceeded',
+  'bot_disabled',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface FieldIssue {
   /** Dotted path to the offending field, e.g. `retrieval.topK`; empty for the body itself. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ERROR_CODES } from '../domain/errors.ts';
 import { type RouteDefinition, routeKey } from '../resources.ts';
 import type { RouteDoc } from './router.ts';
 
@@ -7,18 +8,7 @@ type Json = Record<string, unknown>;
 const ErrorSchema = z
   .object({
     error: z.object({
-      code: z.enum([
-        'bad_request',
-        'unauthorized',
-        'not_found',
-        'conflict',
-        'payload_too_large',
-        'unsupported_media_type',
-        'rate_limited',
-        'quota_exceeded',
-        'bot_disabled',
-        'internal',
-      ]),
+      code: z.enum(ERROR_CODES),
       message: z.string(),
       details: z.unknown().optional(),
       requestId: z.string(),

@@ -78,7 +78,8 @@ const SNIPPET_CHARS = 240;
 /** Bots, cached briefly per container: every turn needs one, and settings change rarely. */
 const botCache = expiringCache<Bot | undefined>({ ttlMs: 30_000, max: 1000 });
 
-const loadBot = (deps: Pick<ChatDeps, 'bots'>, botId: string, fresh = false) =>
+/** A bot by id, from the per-container cache unless `fresh` (chat, webhooks). */
+export const loadBot = (deps: Pick<ChatDeps, 'bots'>, botId: string, fresh = false) =>
   fresh ? deps.bots.findById(botId) : botCache.get(botId, () => deps.bots.findById(botId));
 
 /**

@@ -11,13 +11,13 @@ import type { Bot } from '../domain/bot.ts';
 import { CHANNEL_TYPES, type ChannelConnection, type ChannelType } from '../domain/channel.ts';
 import { BadRequestError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
 import { logger } from '../logging.ts';
-import { expiringCache } from '../memo.ts';
 import { type Clock, epochSeconds } from '../ports/clock.ts';
 import type { FifoQueue } from '../ports/queue.ts';
 import type { ReplyLedger } from '../ports/reply-ledger.ts';
 import type { BotRepository, ChannelRepository } from '../ports/repositories.ts';
 import type { SecretBox } from '../ports/secret-box.ts';
 import { openChannel } from './channels.ts';
+import { loadBot } from './chat.ts';
 
 // The webhooks' intake: Meta's handshake, and deliveries checked (signature or secret token) before
 // anything is read, parsed, filtered to what the bot answers, queued, and remembered. Platforms
@@ -39,15 +39,13 @@ export const INBOUND_MEMORY_SECONDS = 7 * 24 * 3600;
 /** `lastInboundAt` is written at most this often per connection: a busy bot costs no write per message. */
 const INBOUND_STAMP_MS = 60_000;
 
-const bots = expiringCache<Bot | undefined>({ ttlMs: 30_000, max: 1000 });
-
 const NOT_FOUND = 'No webhook here';
 
 /** The connection a webhook URL names, with its secrets; 404 alike for every way it is not there. */
 async function connectionOf(deps: WebhookDeps, channel: string, botId: string) {
   if (!(CHANNEL_TYPES as readonly string[]).includes(channel)) throw new NotFoundError(NOT_FOUND);
   const type = channel as ChannelType;
-  const bot = await bots.get(botId, () => deps.bots.findById(botId));
+  const bot = await loadBot(deps, botId);
   if (!bot) throw new NotFoundError(NOT_FOUND);
   const connection = await deps.channels.get(bot.tenantId, bot.id, type);
   if (!connection) throw new NotFoundError(NOT_FOUND);
