@@ -112,6 +112,7 @@ export class ParleyStack extends Stack {
       queues: this.queues.queues,
       deadLetterQueues: this.queues.deadLetterQueues,
       api: this.api.restApi,
+      routes: resources.routes,
       searchDomain: this.search.domain,
       searchVolumeGb: config.openSearch.volumeSizeGb,
     });

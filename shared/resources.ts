@@ -335,8 +335,46 @@ export const metricNames = {
   repliesLimited: 'RepliesLimited',
   /** Chat turns answered with the bot's fallback message because the model provider stayed down. */
   modelFallbacks: 'ModelFallbacks',
+  /** Chat turns whose search of the bot's documents failed (answered with the fallback message). */
+  retrievalFailures: 'RetrievalFailures',
+  /** Chat turns answered, fallbacks included (API, web and channels). */
+  chatTurns: 'ChatTurns',
+  /** The model's input and output tokens of those turns. */
+  inputTokens: 'InputTokens',
+  outputTokens: 'OutputTokens',
+  /** Their cost in US dollars, from the price table (0 for models it does not know). */
+  chatCostUsd: 'ChatCostUsd',
+  /** Per turn: admission, session, history and retrieval, before the model is asked. */
+  prepareLatency: 'PrepareLatency',
+  /** Per turn: the model call, to its last token (or to the fallback). */
+  modelLatency: 'ModelLatency',
+  /** Per streamed turn: from the request to the first text sent. */
+  firstTokenLatency: 'FirstTokenLatency',
+  /** Per turn: from the request to the stored reply. */
+  turnLatency: 'TurnLatency',
+  /** Ingestion: pages (or sections) read from uploaded documents, and the chunks cut from them. */
+  pagesExtracted: 'PagesExtracted',
+  chunksCreated: 'ChunksCreated',
+  /** Ingestion, per document: reading the object, extracting its text and chunking it. */
+  extractLatency: 'ExtractLatency',
+  /** Indexing, per batch: the embedding calls, and the writes to the vector index. */
+  embedLatency: 'EmbedLatency',
+  indexLatency: 'IndexLatency',
+  chunksIndexed: 'ChunksIndexed',
+  embeddingTokens: 'EmbeddingTokens',
+  /** Documents that became ready, and their time from upload request to ready. */
+  documentsReady: 'DocumentsReady',
+  ingestionLatency: 'IngestionLatency',
+  /** Documents that ended failed (the reason is on the document). */
+  documentsFailed: 'DocumentsFailed',
+  /** Tenants that reached 80 % of a monthly quota (each also an event on the on-call topic). */
+  quotaWarnings: 'QuotaWarnings',
 } as const;
 export type MetricName = (typeof metricNames)[keyof typeof metricNames];
+
+/** CloudWatch's unit for each metric: latencies in milliseconds, cost in dollars, the rest counts. */
+export const metricUnit = (name: MetricName): 'Milliseconds' | 'None' | 'Count' =>
+  name.endsWith('Latency') ? 'Milliseconds' : name.endsWith('Usd') ? 'None' : 'Count';
 
 export const metricsNamespace = (stage: string) => `Parley/${stage}`;
 

@@ -6,6 +6,7 @@ import { readEnv, required } from '../../shared/config/env.ts';
 import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
 import { EmbedMessageSchema } from '../../shared/ingestion/messages.ts';
 import { once } from '../../shared/memo.ts';
+import { recordMetrics } from '../../shared/metrics.ts';
 import { queues } from '../../shared/resources.ts';
 import { isFinalAttempt, sqsHandler } from '../../shared/sqs.ts';
 import { applyEmbedMessage, type EmbedDeps } from '../../shared/usecases/embed.ts';
@@ -20,6 +21,7 @@ const deps = once(async (): Promise<EmbedDeps> => {
     clock: functionClock,
     embedder,
     index: await createVectorIndexFromEnv(embedder),
+    metrics: recordMetrics,
   };
 });
 

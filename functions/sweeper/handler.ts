@@ -4,11 +4,16 @@ import { functionClock } from '../../shared/config/clock.ts';
 import { readEnv, required } from '../../shared/config/env.ts';
 import { logger } from '../../shared/logging.ts';
 import { once } from '../../shared/memo.ts';
+import { recordMetrics } from '../../shared/metrics.ts';
 import { sweepExpiredUploads } from '../../shared/usecases/documents.ts';
 
 const deps = once(() => {
   const env = readEnv({ TENANTS_TABLE: required });
-  return { repos: createDynamoRepositories(createDocumentClient(), env.TENANTS_TABLE), clock: functionClock };
+  return {
+    repos: createDynamoRepositories(createDocumentClient(), env.TENANTS_TABLE),
+    clock: functionClock,
+    metrics: recordMetrics,
+  };
 });
 
 /** Runs on a schedule: documents whose upload never arrived end `failed` with a reason. */

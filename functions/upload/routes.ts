@@ -37,8 +37,17 @@ export function uploadRoutes(deps: () => KnowledgeDeps): RouteTable {
         409: { description: "The plan's document limit is reached" },
         413: { description: "Larger than the plan's upload limit" },
       },
-      run: async ({ principal, params, body }) =>
-        json(201, await requestUpload(deps(), tenantOf(principal), params.botId ?? '', body)),
+      run: async ({ principal, params, body, event }) =>
+        json(
+          201,
+          await requestUpload(
+            deps(),
+            tenantOf(principal),
+            params.botId ?? '',
+            body,
+            event.requestContext?.requestId,
+          ),
+        ),
     }),
     'GET /admin/bots/{botId}/documents': defineRoute({
       summary: "List a bot's documents with their status and progress",

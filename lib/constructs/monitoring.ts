@@ -10,7 +10,12 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { metricNames, metricsNamespace, type QueueName } from '../../shared/resources.ts';
+import {
+  metricNames,
+  metricsNamespace,
+  type QueueName,
+  type RouteDefinition,
+} from '../../shared/resources.ts';
 import { entries, pascal } from './names.ts';
 
 export interface MonitoringProps {
@@ -22,6 +27,8 @@ export interface MonitoringProps {
   readonly queues: Record<QueueName, sqs.IQueue>;
   readonly deadLetterQueues: Record<string, sqs.IQueue>;
   readonly api: apigateway.RestApi;
+  /** The API's routes, for the per-route widgets. */
+  readonly routes: readonly RouteDefinition[];
   readonly searchDomain: opensearch.Domain;
   /** The search domain's EBS volume per node, to alarm on free storage as a share of it. */
   readonly searchVolumeGb: number;
@@ -156,13 +163,13 @@ export class Monitoring extends Construct {
       description: `The search domain's JVM memory pressure has been over 85 % for 15 minutes: searches will slow, then fail. ${RUNBOOK}#search-jvm`,
     });
 
-    const own = (metricName: string) =>
+    const own = (metricName: string, statistic: string = cloudwatch.Stats.SUM) =>
       new cloudwatch.Metric({
         namespace: metricsNamespace(props.stage),
         metricName,
         dimensionsMap: { service: 'parley' },
         period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
+        statistic,
       });
     // A reply that may have reached a user twice or not at all: someone should look at the logs.
     this.alarm('UnconfirmedReplies', {
@@ -173,6 +180,16 @@ export class Monitoring extends Construct {
       metric: own(metricNames.modelFallbacks),
       threshold: 5,
       description: `At least 5 chat turns in 5 minutes got the fallback message: a model provider is failing. ${RUNBOOK}#model-fallbacks`,
+    });
+    this.alarm('RetrievalFailures', {
+      metric: own(metricNames.retrievalFailures),
+      threshold: 5,
+      description: `At least 5 chat turns in 5 minutes could not search the bot's documents (the search domain or the embedding model failing) and got the fallback message. ${RUNBOOK}#retrieval-failures`,
+    });
+    // Not a fault: a tenant nearing its plan's limit, which on-call may want to tell them about.
+    this.alarm('QuotaWarnings', {
+      metric: own(metricNames.quotaWarnings),
+      description: `A tenant reached 80 % of a monthly quota (messages or tokens). Which one: the "platform event" log lines with eventType quota.warning. ${RUNBOOK}#quota-warnings`,
     });
     this.alarm('ReplyFailures', {
       metric: own(metricNames.replyFailures),
@@ -186,7 +203,7 @@ export class Monitoring extends Construct {
   /** Traffic, errors, latency and saturation: per API, per function, per queue, and Parley's own counts. */
   private goldenSignals(
     props: MonitoringProps,
-    own: (name: string) => cloudwatch.Metric,
+    own: (name: string, statistic?: string) => cloudwatch.Metric,
   ): cloudwatch.Dashboard {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `parley-${props.stage}` });
     const api = props.api;
@@ -240,12 +257,78 @@ export class Monitoring extends Construct {
         own(metricNames.repliesLimited),
         own(metricNames.unconfirmedReplies),
       ]),
-      graph('Model fallbacks', [own(metricNames.modelFallbacks)]),
+      graph('Chat turns, fallbacks, failed searches', [
+        own(metricNames.chatTurns),
+        own(metricNames.modelFallbacks),
+        own(metricNames.retrievalFailures),
+      ]),
       graph('Search domain', [
         props.searchDomain.metricClusterStatusRed(),
         props.searchDomain.metricClusterStatusYellow(),
         props.searchDomain.metricJVMMemoryPressure(),
       ]),
+    );
+    const p99 = cloudwatch.Stats.p(99);
+    dashboard.addWidgets(
+      graph(
+        'Chat stages p99 (ms)',
+        [
+          metricNames.prepareLatency,
+          metricNames.modelLatency,
+          metricNames.firstTokenLatency,
+          metricNames.turnLatency,
+        ].map((name) => own(name, p99)),
+      ),
+      graph('Tokens', [
+        own(metricNames.inputTokens),
+        own(metricNames.outputTokens),
+        own(metricNames.embeddingTokens),
+      ]),
+      graph('Model cost (USD)', [own(metricNames.chatCostUsd), own(metricNames.quotaWarnings)]),
+    );
+    dashboard.addWidgets(
+      graph('Ingestion', [
+        own(metricNames.pagesExtracted),
+        own(metricNames.chunksCreated),
+        own(metricNames.chunksIndexed),
+        own(metricNames.documentsReady),
+        own(metricNames.documentsFailed),
+      ]),
+      graph(
+        'Ingestion stages p99 (ms)',
+        [metricNames.extractLatency, metricNames.embedLatency, metricNames.indexLatency].map((name) =>
+          own(name, p99),
+        ),
+      ),
+      graph('Upload to ready p50 / p99 (ms)', [
+        own(metricNames.ingestionLatency, cloudwatch.Stats.p(50)),
+        own(metricNames.ingestionLatency, p99),
+      ]),
+    );
+    // Per route: API Gateway's per-method metrics (the stage has them enabled). Preflights left out.
+    const perRoute = (metricName: string, statistic: string) =>
+      props.routes
+        .filter((route) => route.method !== 'OPTIONS')
+        .map(
+          (route) =>
+            new cloudwatch.Metric({
+              namespace: 'AWS/ApiGateway',
+              metricName,
+              dimensionsMap: {
+                ApiName: api.restApiName,
+                Stage: api.deploymentStage.stageName,
+                Resource: route.path,
+                Method: route.method,
+              },
+              period: Duration.minutes(5),
+              statistic,
+              label: `${route.method} ${route.path}`,
+            }),
+        );
+    dashboard.addWidgets(
+      graph('Requests by route', perRoute('Count', cloudwatch.Stats.SUM), 8),
+      graph('5xx by route', perRoute('5XXError', cloudwatch.Stats.SUM), 8),
+      graph('p99 latency by route (ms)', perRoute('Latency', p99), 8),
     );
     return dashboard;
   }

@@ -5,7 +5,7 @@ import { createDynamoSessionRepository } from '../adapters/dynamodb/sessions.ts'
 import { createDynamoUsageRepository } from '../adapters/dynamodb/usage.ts';
 import { createLogEventPublisher } from '../adapters/events/log.ts';
 import { once } from '../memo.ts';
-import { countMetric } from '../metrics.ts';
+import { recordMetrics } from '../metrics.ts';
 import type { Repositories } from '../ports/repositories.ts';
 import type { ChatDeps } from '../usecases/chat.ts';
 import { createTurnGuard } from '../usecases/turn-guard.ts';
@@ -31,12 +31,12 @@ export function createChatDeps(db: DynamoDBDocumentClient): ChatDeps & { repos: 
       return { embedder, index: await createVectorIndexFromEnv(embedder) };
     }),
     model: createChatModelFactory(),
-    count: countMetric,
+    metrics: recordMetrics,
     guard: createTurnGuard({
       clock: functionClock,
       rateLimiter: createDynamoRateLimiter(db, env.USAGE_TABLE),
       quotas: createDynamoQuotaStore(db, env.USAGE_TABLE),
-      events: createLogEventPublisher(),
+      events: createLogEventPublisher(undefined, recordMetrics),
       usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
       tenants: repos.tenants,
     }),

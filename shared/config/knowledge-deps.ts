@@ -4,6 +4,7 @@ import { createDynamoRepositories } from '../adapters/dynamodb/repositories.ts';
 import { createS3BlobStore, createS3Client } from '../adapters/s3/blob-store.ts';
 import { createSqsQueue } from '../adapters/sqs/queue.ts';
 import type { EmbedMessage } from '../ingestion/messages.ts';
+import { recordMetrics } from '../metrics.ts';
 import type { KnowledgeDeps } from '../usecases/documents.ts';
 import { functionClock } from './clock.ts';
 import { readEnv, required } from './env.ts';
@@ -16,5 +17,6 @@ export function createKnowledgeDeps(): KnowledgeDeps {
     clock: functionClock,
     blobs: createS3BlobStore(createS3Client(), env.DOCUMENTS_BUCKET),
     embedQueue: createSqsQueue<EmbedMessage>(new SQSClient({}), env.EMBED_QUEUE_URL),
+    metrics: recordMetrics,
   };
 }

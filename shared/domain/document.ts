@@ -24,6 +24,8 @@ export interface KnowledgeDocument {
   uploadDeadline: string;
   createdAt: string;
   updatedAt: string;
+  /** The id of the API request that added it, carried into the ingest and embed logs. */
+  requestId?: string;
 }
 
 /** Slashes would change the object key's path; control characters have no place in a name. */

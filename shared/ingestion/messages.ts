@@ -11,6 +11,8 @@ export const EmbedMessageSchema = z.discriminatedUnion('kind', [
     ...scope,
     documentId: z.string().min(1),
     filename: z.string(),
+    /** The upload request's id, for the embed function's logs. */
+    requestId: z.string().max(200).optional(),
     /** The batch's number within its document: counted once toward chunksIndexed. */
     batch: z.int().min(0),
     chunks: z

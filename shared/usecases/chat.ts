@@ -11,7 +11,7 @@ import {
 } from '../domain/session.ts';
 import { logger } from '../logging.ts';
 import { expiringCache } from '../memo.ts';
-import type { CountMetric } from '../metrics.ts';
+import { msBetween, type RecordMetrics } from '../metrics.ts';
 import {
   type ChatModel,
   ChatModelUnavailableError,
@@ -29,8 +29,11 @@ import { retrievePassages } from './search.ts';
 export interface TurnGuard {
   /** Throws RateLimitedError or QuotaExceededError when the turn may not run. */
   admit(bot: Bot, userKey: string): Promise<void>;
-  /** Records what the turn used (per tenant, bot and day, and toward the monthly quota). */
-  record(bot: Bot, usage: { inputTokens: number; outputTokens: number; modelId: string }): Promise<void>;
+  /** Records what the turn used (per tenant, bot and day, and toward the monthly quota); returns its cost. */
+  record(
+    bot: Bot,
+    usage: { inputTokens: number; outputTokens: number; modelId: string },
+  ): Promise<{ costNanoUsd: number }>;
 }
 
 export interface ChatDeps {
@@ -42,8 +45,8 @@ export interface ChatDeps {
   guard: TurnGuard;
   /** Total time for a buffered model call, retries included (API Gateway ends calls at 29 s). */
   modelBudgetMs?: number;
-  /** Counts fallbacks (ModelFallbacks, which an alarm watches). */
-  count?: CountMetric;
+  /** Turns, tokens, cost and the latency of each stage; fallbacks (which an alarm watches). */
+  metrics?: RecordMetrics;
 }
 
 /**
@@ -119,6 +122,7 @@ const citationOf = (p: RetrievedPassage): Citation => ({
 
 /** Everything before the model call: admission, session, history and retrieval (in parallel). */
 export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
+  const began = performance.now();
   const bot = await resolveBot(deps, input.botId, input.caller);
   const now = deps.clock.now();
   const channelUser = isMessagingChannel(input.channel);
@@ -149,11 +153,30 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
   };
   const [passages, history] = await Promise.all([
-    deps.retrieval().then((retrieval) => retrievePassages(retrieval, bot, input.message)),
+    // The index or the embedder down is answered like the model down: the fallback message.
+    deps
+      .retrieval()
+      .then((retrieval) => retrievePassages(retrieval, bot, input.message))
+      .catch((error: unknown) => {
+        logger.error('retrieval failed; answering with the fallback message', { error });
+        deps.metrics?.({ RetrievalFailures: 1 }, { tenantId: bot.tenantId, botId: bot.id });
+        return undefined;
+      }),
     existing ? deps.sessions.history(bot.tenantId, existing.id, bot.historyTurns * 2, now) : [],
     existing ? undefined : deps.sessions.create(session),
   ]);
 
+  if (!passages) {
+    return {
+      bot,
+      session,
+      passages: [],
+      request: undefined,
+      startedAt: now,
+      began,
+      prepared: performance.now(),
+    };
+  }
   const request: ChatRequest = {
     modelId: bot.model.id ?? '',
     system: buildSystemPrompt(bot, passages),
@@ -166,7 +189,7 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     temperature: bot.temperature,
     maxTokens: bot.maxTokens,
   };
-  return { bot, session, passages, request, startedAt: now };
+  return { bot, session, passages, request, startedAt: now, began, prepared: performance.now() };
 }
 
 type PreparedTurn = Awaited<ReturnType<typeof prepareTurn>>;
@@ -179,6 +202,7 @@ export async function finishTurn(
   answer: { text: string; inputTokens: number; outputTokens: number; fallback: boolean },
 ): Promise<ChatTurnResult> {
   const { bot, session, passages, startedAt } = turn;
+  const answered = performance.now();
   const done = deps.clock.now();
   const citations = answer.fallback ? [] : passages.map(citationOf);
   const messages: StoredMessage[] = [
@@ -203,7 +227,7 @@ export async function finishTurn(
       ...(answer.fallback && { fallback: true }),
     },
   ];
-  await Promise.all([
+  const [, cost] = await Promise.all([
     deps.sessions.append(session, messages, epochSeconds(done) + bot.sessionTtlSeconds, done.toISOString()),
     deps.guard.record(bot, {
       inputTokens: answer.inputTokens,
@@ -211,6 +235,20 @@ export async function finishTurn(
       modelId: bot.model.id ?? bot.model.provider,
     }),
   ]);
+  deps.metrics?.(
+    {
+      ChatTurns: 1,
+      InputTokens: answer.inputTokens,
+      OutputTokens: answer.outputTokens,
+      ChatCostUsd: cost.costNanoUsd / 1e9,
+      PrepareLatency: msBetween(turn.began, turn.prepared),
+      ModelLatency: msBetween(turn.prepared, answered),
+      TurnLatency: msBetween(turn.began),
+      // A fallback after a failed search is counted as RetrievalFailures instead.
+      ...(answer.fallback && turn.request && { ModelFallbacks: 1 }),
+    },
+    { tenantId: bot.tenantId, botId: bot.id, channel: session.channel },
+  );
   return {
     sessionId: session.id,
     reply: answer.text,
@@ -220,9 +258,22 @@ export async function finishTurn(
   };
 }
 
-/** One buffered turn: the answer, or the bot's fallback message when the model stays down. */
+/** The bot's fallback message as the turn's answer (the model or the index is down). */
+const answerWithFallback = (deps: ChatDeps, turn: PreparedTurn, input: ChatTurnInput) =>
+  finishTurn(deps, turn, input, {
+    text: turn.bot.fallbackMessage,
+    inputTokens: 0,
+    outputTokens: 0,
+    fallback: true,
+  });
+
+/**
+ * One buffered turn: the answer, or the bot's fallback message when the model stays down or the
+ * bot's documents cannot be searched.
+ */
 export async function chatTurn(deps: ChatDeps, input: ChatTurnInput): Promise<ChatTurnResult> {
   const turn = await prepareTurn(deps, input);
+  if (!turn.request) return answerWithFallback(deps, turn, input);
   try {
     const model = await deps.model(turn.bot.model.provider);
     const result = await model.complete({
@@ -233,13 +284,7 @@ export async function chatTurn(deps: ChatDeps, input: ChatTurnInput): Promise<Ch
   } catch (error) {
     if (!(error instanceof ChatModelUnavailableError)) throw error;
     logger.warn('model unavailable; answering with the fallback message', { error, reason: error.reason });
-    deps.count?.('ModelFallbacks');
-    return finishTurn(deps, turn, input, {
-      text: turn.bot.fallbackMessage,
-      inputTokens: 0,
-      outputTokens: 0,
-      fallback: true,
-    });
+    return answerWithFallback(deps, turn, input);
   }
 }
 
@@ -261,6 +306,10 @@ export async function* chatTurnStream(
 ): AsyncGenerator<ChatStreamOutput> {
   const turn = await prepareTurn(deps, input);
   yield { type: 'session', sessionId: turn.session.id };
+  if (!turn.request) {
+    yield* streamFallback(deps, turn, input);
+    return;
+  }
   let text = '';
   try {
     const model = await deps.model(turn.bot.model.provider);
@@ -268,6 +317,7 @@ export async function* chatTurnStream(
     // events; `signal` ends the stream when the client goes away.
     for await (const event of model.stream({ ...turn.request, signal })) {
       if (event.type === 'delta') {
+        if (text === '') deps.metrics?.({ FirstTokenLatency: msBetween(turn.began) });
         text += event.text;
         yield { type: 'delta', text: event.text };
       } else {
@@ -283,15 +333,17 @@ export async function* chatTurnStream(
       throw error;
     }
     logger.warn('model unavailable; streaming the fallback message', { error, reason: error.reason });
-    deps.count?.('ModelFallbacks');
-    const result = await finishTurn(deps, turn, input, {
-      text: turn.bot.fallbackMessage,
-      inputTokens: 0,
-      outputTokens: 0,
-      fallback: true,
-    });
-    yield { type: 'delta', text: turn.bot.fallbackMessage };
-    yield { type: 'citations', citations: [] };
-    yield { type: 'done', usage: result.usage, fallback: true };
+    yield* streamFallback(deps, turn, input);
   }
+}
+
+async function* streamFallback(
+  deps: ChatDeps,
+  turn: PreparedTurn,
+  input: ChatTurnInput,
+): AsyncGenerator<ChatStreamOutput> {
+  const result = await answerWithFallback(deps, turn, input);
+  yield { type: 'delta', text: turn.bot.fallbackMessage };
+  yield { type: 'citations', citations: [] };
+  yield { type: 'done', usage: result.usage, fallback: true };
 }

@@ -8,6 +8,7 @@ import {
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type { EmbedMessage } from '../ingestion/messages.ts';
+import type { RecordMetrics } from '../metrics.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { MessageQueue } from '../ports/queue.ts';
 import type { DocumentRef, Page, PageRequest } from '../ports/repositories.ts';
@@ -17,6 +18,8 @@ import { getTenant, type TenantDeps } from './tenants.ts';
 export interface KnowledgeDeps extends TenantDeps {
   blobs: BlobStore;
   embedQueue: MessageQueue<EmbedMessage>;
+  /** Ingestion's pages, chunks, failures and extraction time. */
+  metrics?: RecordMetrics;
 }
 
 /** How long a presigned upload form stays valid. */
@@ -29,6 +32,7 @@ export async function requestUpload(
   tenantId: string,
   botId: string,
   input: { filename: string; contentType: string; size: number },
+  requestId?: string,
 ): Promise<{ document: DocumentView; upload: { url: string; fields: Record<string, string> } }> {
   const [tenant] = await Promise.all([getTenant(deps, tenantId), getBot(deps, tenantId, botId)]);
   const typed = documentTypeOf(input.filename, input.contentType);
@@ -57,6 +61,7 @@ export async function requestUpload(
     ).toISOString(),
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
+    ...(requestId && { requestId }),
   };
   if ((await deps.repos.documents.create(document, tenant.plan.maxDocuments)) === 'limit') {
     throw new ConflictError(
@@ -105,7 +110,9 @@ export async function deleteDocument(deps: KnowledgeDeps, ref: DocumentRef): Pro
 }
 
 /** Marks documents whose upload never arrived as failed; returns how many. */
-export async function sweepExpiredUploads(deps: TenantDeps): Promise<number> {
+export async function sweepExpiredUploads(
+  deps: TenantDeps & Pick<KnowledgeDeps, 'metrics'>,
+): Promise<number> {
   const now = deps.clock.now().toISOString();
   let swept = 0;
   for (;;) {
@@ -116,6 +123,7 @@ export async function sweepExpiredUploads(deps: TenantDeps): Promise<number> {
       if (await deps.repos.documents.markFailed(ref, 'The upload never arrived; upload the file again', now))
         swept++;
     }
+    if (swept > 0) deps.metrics?.({ DocumentsFailed: swept });
     if (expired.length < 100) return swept;
   }
 }

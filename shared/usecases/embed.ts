@@ -1,5 +1,6 @@
 import type { EmbedMessage, IndexMessage } from '../ingestion/messages.ts';
 import { logger } from '../logging.ts';
+import { msBetween, type RecordMetrics } from '../metrics.ts';
 import type { Clock } from '../ports/clock.ts';
 import { type Embedder, EmbeddingError } from '../ports/embedder.ts';
 import type { Repositories } from '../ports/repositories.ts';
@@ -12,6 +13,8 @@ export interface EmbedDeps {
   index: VectorIndex;
   embedder: Embedder;
   usage: UsageRepository;
+  /** Embedding and index time per batch, chunks, tokens, and documents ready or failed. */
+  metrics?: RecordMetrics;
 }
 
 /**
@@ -34,6 +37,7 @@ export async function applyEmbedMessage(
           // The provider refused the input itself: retrying cannot help, so fail it now.
           const reason = `The embedding service refused this document's text (${error.message})`;
           await deps.repos.documents.markFailed(message, reason, deps.clock.now().toISOString());
+          deps.metrics?.({ DocumentsFailed: 1 }, documentOf(message));
           logger.warn('document failed: embedding refused', { error });
           return;
         }
@@ -41,6 +45,7 @@ export async function applyEmbedMessage(
           const reason =
             'Indexing failed repeatedly (the embedding service or the index was unavailable); upload the file again';
           await deps.repos.documents.markFailed(message, reason, deps.clock.now().toISOString());
+          deps.metrics?.({ DocumentsFailed: 1 }, documentOf(message));
         }
         throw error;
       }
@@ -57,15 +62,22 @@ export async function applyEmbedMessage(
   }
 }
 
+const documentOf = (message: IndexMessage) => ({
+  tenantId: message.tenantId,
+  botId: message.botId,
+  documentId: message.documentId,
+});
+
 async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void> {
   const { repos, index, embedder, clock } = deps;
   const scope = { tenantId: message.tenantId, botId: message.botId };
-  const ref = { ...scope, documentId: message.documentId };
+  const ref = documentOf(message);
   logger.appendKeys({
     tenantId: ref.tenantId,
     botId: ref.botId,
     documentId: ref.documentId,
     batch: message.batch,
+    ...(message.requestId && { requestId: message.requestId }),
   });
 
   const before = await repos.documents.get(ref);
@@ -80,6 +92,7 @@ async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void>
     return;
   }
 
+  const embedStarted = performance.now();
   const vectors: number[][] = [];
   let tokens = 0;
   for (let i = 0; i < message.chunks.length; i += embedder.maxBatch) {
@@ -87,6 +100,7 @@ async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void>
     vectors.push(...embedded.vectors);
     tokens += embedded.tokens;
   }
+  const indexStarted = performance.now();
   await index.upsert(
     message.chunks.map((chunk, i) => ({
       ...scope,
@@ -101,6 +115,7 @@ async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void>
     })),
   );
 
+  const indexed = performance.now();
   const counted = await repos.documents.countIndexedBatch(
     ref,
     message.batch,
@@ -119,8 +134,22 @@ async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void>
     });
   }
   const { document } = counted;
-  if (document.chunksTotal > 0 && document.chunksIndexed >= document.chunksTotal) {
-    if (await repos.documents.markReady(ref, clock.now().toISOString()))
-      logger.info('document ready', { chunks: document.chunksTotal });
-  }
+  const ready =
+    document.chunksTotal > 0 &&
+    document.chunksIndexed >= document.chunksTotal &&
+    (await repos.documents.markReady(ref, clock.now().toISOString()));
+  if (ready) logger.info('document ready', { chunks: document.chunksTotal });
+  deps.metrics?.(
+    {
+      EmbedLatency: msBetween(embedStarted, indexStarted),
+      IndexLatency: msBetween(indexStarted, indexed),
+      // A redelivered batch is indexed again but counted once, like chunksIndexed.
+      ...(counted.outcome === 'counted' && { ChunksIndexed: message.chunks.length, EmbeddingTokens: tokens }),
+      ...(ready && {
+        DocumentsReady: 1,
+        IngestionLatency: clock.now().getTime() - Date.parse(document.createdAt),
+      }),
+    },
+    ref,
+  );
 }

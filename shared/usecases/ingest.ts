@@ -5,6 +5,7 @@ import type { IndexMessage } from '../ingestion/messages.ts';
 import { checkDeclaredType } from '../ingestion/sniff.ts';
 import { type Chunk, ExtractionError } from '../ingestion/types.ts';
 import { logger } from '../logging.ts';
+import { msBetween } from '../metrics.ts';
 import type { KnowledgeDeps } from './documents.ts';
 
 /** Chunks per embed message: small enough for SQS (256 KiB) and for one embedding call. */
@@ -33,6 +34,7 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
     repos.tenants.get(ref.tenantId),
     repos.bots.get(ref.tenantId, ref.botId),
   ]);
+  if (document?.requestId) logger.appendKeys({ requestId: document.requestId });
   if (!document || !tenant || !bot) {
     logger.info('document, bot or tenant no longer exists; upload dropped', { key });
     if (!document) await deps.blobs.delete(key);
@@ -47,6 +49,7 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
   }
   const fail = async (reason: string) => {
     await repos.documents.markFailed(ref, reason, clock.now().toISOString());
+    deps.metrics?.({ DocumentsFailed: 1 }, ref);
     logger.info('document failed', { reason });
     return 'failed' as const;
   };
@@ -62,10 +65,19 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
 
   let chunks: Chunk[];
   try {
+    const started = performance.now();
     const bytes = await deps.blobs.read(key);
     checkDeclaredType(bytes, document.type);
     const extracted = await extractDocument(bytes, document.type);
     chunks = chunkDocument(extracted, bot.chunking);
+    deps.metrics?.(
+      {
+        PagesExtracted: extracted.units,
+        ChunksCreated: chunks.length,
+        ExtractLatency: msBetween(started),
+      },
+      ref,
+    );
   } catch (error) {
     if (error instanceof ExtractionError) return fail(error.reason);
     throw error;
@@ -83,6 +95,7 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
       filename: document.filename,
       batch: n,
       chunks: batch,
+      ...(document.requestId && { requestId: document.requestId }),
     })),
   );
   logger.info('document queued for indexing', { chunks: chunks.length });

@@ -45,9 +45,9 @@ export function createTurnGuard(deps: TurnGuardDeps) {
     async record(
       bot: Pick<Bot, 'id' | 'tenantId' | 'model'>,
       usage: { inputTokens: number; outputTokens: number; modelId?: string },
-    ): Promise<void> {
+    ): Promise<{ costNanoUsd: number }> {
       const tenant = await tenantOf(bot.tenantId);
-      await recordTurn(
+      return recordTurn(
         deps,
         { tenantId: tenant.id, botId: bot.id, plan: tenant.plan },
         {

@@ -9,7 +9,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { REPO_ROOT } from '../../lib/constructs/functions.ts';
 import { API_P99_LIMIT_MS, QUEUE_AGE_LIMITS } from '../../lib/constructs/monitoring.ts';
 import type { ParleyStack } from '../../lib/parley-stack.ts';
-import { functions, metricNames, metricsNamespace, queues } from '../../shared/resources.ts';
+import { functions, metricNames, metricsNamespace, queues, routes } from '../../shared/resources.ts';
 import { build, logicalId } from './template.ts';
 
 let stack: ParleyStack;
@@ -96,18 +96,23 @@ describe('alarms', () => {
     expect(es('JVMMemoryPressure')).toMatchObject({ Threshold: 85, EvaluationPeriods: 3 });
   });
 
-  it('on Parley’s own counts: any unconfirmed reply, 5 model fallbacks or 5 reply failures in 5 minutes', () => {
+  it('on Parley’s own counts: any unconfirmed reply or quota warning; 5 model fallbacks, failed searches or reply failures in 5 minutes', () => {
     const namespace = metricsNamespace(stack.config.stage);
     const own = (name: string) => withMetric(namespace, name)[0];
     expect(own(metricNames.unconfirmedReplies)).toMatchObject({ Threshold: 1 });
+    expect(own(metricNames.quotaWarnings)).toMatchObject({ Threshold: 1 });
     expect(own(metricNames.modelFallbacks)).toMatchObject({ Threshold: 5 });
+    expect(own(metricNames.retrievalFailures)).toMatchObject({ Threshold: 5 });
     expect(own(metricNames.replyFailures)).toMatchObject({ Threshold: 5 });
     for (const name of [
       metricNames.unconfirmedReplies,
+      metricNames.quotaWarnings,
       metricNames.modelFallbacks,
+      metricNames.retrievalFailures,
       metricNames.replyFailures,
     ]) {
       expect(own(name)?.Dimensions).toEqual([{ Name: 'service', Value: 'parley' }]);
+      expect(own(name)).toMatchObject({ Statistic: 'Sum', Period: 300 });
     }
   });
 });
@@ -126,8 +131,17 @@ describe('dashboard, firewall and pager', () => {
       'Pipeline age of oldest message',
       'Channel replies',
       'Search domain',
+      'Chat stages p99 (ms)',
+      'Ingestion stages p99 (ms)',
+      'p99 latency by route (ms)',
     ]) {
       expect(body).toContain(title);
+    }
+    // Every metric Parley emits is on it, and every route but the preflights.
+    for (const name of Object.values(metricNames))
+      expect([name, new RegExp(`\\b${name}\\b`).test(body)]).toEqual([name, true]);
+    for (const route of routes.filter((r) => r.method !== 'OPTIONS')) {
+      expect(body).toContain(`${route.method} ${route.path}`);
     }
   });
 

@@ -386,11 +386,13 @@ describe('turn guard (for the chat pipeline)', () => {
 });
 
 describe('log event publisher', () => {
-  it('writes one WARN line whose counts survive secret masking', async () => {
+  it('writes one WARN line whose counts survive secret masking, and counts it for the alarm', async () => {
     const lines: [string, Record<string, unknown>][] = [];
-    const publisher = createLogEventPublisher({
-      warn: ((message: string, attrs: Record<string, unknown>) => lines.push([message, attrs])) as never,
-    });
+    const counted: unknown[] = [];
+    const publisher = createLogEventPublisher(
+      { warn: ((message: string, attrs: Record<string, unknown>) => lines.push([message, attrs])) as never },
+      (values, about) => counted.push([values, about]),
+    );
     await publisher.publish({
       type: 'quota.warning',
       tenantId: 'tnt_1',
@@ -410,5 +412,6 @@ describe('log event publisher', () => {
       messages: { used: 8, limit: 10 },
       tokens: { used: 123, limit: 1000 },
     });
+    expect(counted).toEqual([[{ QuotaWarnings: 1 }, { tenantId: 'tnt_1', period: '2026-05' }]]);
   });
 });

@@ -39,6 +39,7 @@ const FIELDS = [
   'uploadDeadline',
   'createdAt',
   'updatedAt',
+  'requestId',
 ] as const;
 
 function toDocument(item: Record<string, unknown> | undefined): KnowledgeDocument | undefined {

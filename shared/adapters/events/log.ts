@@ -1,18 +1,23 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { logger as defaultLogger } from '../../logging.ts';
+import type { RecordMetrics } from '../../metrics.ts';
 import type { EventPublisher, PlatformEvent } from '../../ports/events.ts';
 
 /**
  * Publishes events as structured log lines at WARN: `{"message": "platform event",
  * "eventType": "quota.warning", "tenantId", "period", "messages": {"used", "limit"},
  * "tokens": {"used", "limit"}}`. A CloudWatch Logs metric filter on `{ $.eventType =
- * "quota.warning" }` turns them into a metric to alarm on. Counts are nested under `messages` and
- * `tokens` because the logger masks fields whose name mentions a token (`tokensUsed` would print
- * as ••••).
+ * "quota.warning" }` finds them. Counts are nested under `messages` and `tokens` because the logger
+ * masks fields whose name mentions a token (`tokensUsed` would print as ••••). Each is also counted
+ * (QuotaWarnings, with the tenant as metadata), and an alarm on that count tells on-call.
  */
-export function createLogEventPublisher(log: Pick<Logger, 'warn'> = defaultLogger): EventPublisher {
+export function createLogEventPublisher(
+  log: Pick<Logger, 'warn'> = defaultLogger,
+  metrics?: RecordMetrics,
+): EventPublisher {
   return {
     async publish(event: PlatformEvent) {
+      metrics?.({ QuotaWarnings: 1 }, { tenantId: event.tenantId, period: event.period });
       log.warn('platform event', {
         eventType: event.type,
         tenantId: event.tenantId,
