@@ -9,6 +9,7 @@ import { functionClock } from '../../shared/config/clock.ts';
 import { readEnv, required } from '../../shared/config/env.ts';
 import { httpHandler } from '../../shared/http/handler.ts';
 import { once } from '../../shared/memo.ts';
+import { traced } from '../../shared/tracing.ts';
 import type { WebhookDeps } from '../../shared/usecases/webhooks.ts';
 import { webhookRoutes } from './routes.ts';
 
@@ -23,7 +24,7 @@ const deps = once((): WebhookDeps => {
     channels: createDynamoChannelRepository(db, env.TENANTS_TABLE),
     secretBox: lazySecretBox(),
     ledger: createDynamoReplyLedger(db, env.USAGE_TABLE),
-    replies: createSqsFifoQueue(new SQSClient({}), env.REPLY_QUEUE_URL),
+    replies: createSqsFifoQueue(traced(new SQSClient({})), env.REPLY_QUEUE_URL),
     clock: functionClock,
   };
 });

@@ -1,5 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { registerSecret } from '../logging.ts';
+import { traced } from '../tracing.ts';
 
 /** The OpenAI API key: from Secrets Manager in AWS, from OPENAI_API_KEY locally. */
 export async function resolveOpenAIKey(env: {
@@ -8,7 +9,7 @@ export async function resolveOpenAIKey(env: {
 }): Promise<string> {
   let key = env.OPENAI_API_KEY;
   if (!key && env.OPENAI_API_KEY_SECRET_ARN) {
-    const result = await new SecretsManagerClient({}).send(
+    const result = await traced(new SecretsManagerClient({})).send(
       new GetSecretValueCommand({ SecretId: env.OPENAI_API_KEY_SECRET_ARN }),
     );
     key = result.SecretString;

@@ -1,5 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { registerSecret } from '../logging.ts';
+import { traced } from '../tracing.ts';
 
 /** Where the platform operator's key comes from. */
 export interface OperatorKeySource {
@@ -24,7 +25,7 @@ export function createOperatorKeySource(env: {
   }
   if (!arn)
     throw new Error('Invalid environment: set OPERATOR_KEY_SECRET_ARN (AWS) or PARLEY_OPERATOR_KEY (local)');
-  const client = new SecretsManagerClient({});
+  const client = traced(new SecretsManagerClient({}));
   let cached: { value: string; at: number } | undefined;
   return {
     async get() {

@@ -5,6 +5,7 @@ import type { ChannelType } from '../domain/channel.ts';
 import { once } from '../memo.ts';
 import type { ChannelClient, TelegramAdmin } from '../ports/channel-client.ts';
 import type { SecretBox } from '../ports/secret-box.ts';
+import { traced } from '../tracing.ts';
 import { optional, readEnv } from './env.ts';
 
 /** The local platform's channel key, beside its other data (created on first use, mode 0600). */
@@ -21,7 +22,7 @@ export async function createSecretBoxFromEnv(): Promise<SecretBox> {
       import('@aws-sdk/client-kms'),
       import('../adapters/secret-box/kms.ts'),
     ]);
-    return createKmsSecretBox({ client: new KMSClient({}), keyId: env.CHANNEL_KEY_ID });
+    return createKmsSecretBox({ client: traced(new KMSClient({})), keyId: env.CHANNEL_KEY_ID });
   }
   if (env.PARLEY_DATA_DIR) {
     const { createLocalSecretBox } = await import('../adapters/secret-box/local.ts');

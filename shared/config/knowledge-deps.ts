@@ -5,6 +5,7 @@ import { createS3BlobStore, createS3Client } from '../adapters/s3/blob-store.ts'
 import { createSqsQueue } from '../adapters/sqs/queue.ts';
 import type { EmbedMessage } from '../ingestion/messages.ts';
 import { recordMetrics } from '../metrics.ts';
+import { traced } from '../tracing.ts';
 import type { KnowledgeDeps } from '../usecases/documents.ts';
 import { functionClock } from './clock.ts';
 import { readEnv, required } from './env.ts';
@@ -16,7 +17,7 @@ export function createKnowledgeDeps(): KnowledgeDeps {
     repos: createDynamoRepositories(createDocumentClient(), env.TENANTS_TABLE),
     clock: functionClock,
     blobs: createS3BlobStore(createS3Client(), env.DOCUMENTS_BUCKET),
-    embedQueue: createSqsQueue<EmbedMessage>(new SQSClient({}), env.EMBED_QUEUE_URL),
+    embedQueue: createSqsQueue<EmbedMessage>(traced(new SQSClient({})), env.EMBED_QUEUE_URL),
     metrics: recordMetrics,
   };
 }

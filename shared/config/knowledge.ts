@@ -30,12 +30,11 @@ export async function createEmbedderFromEnv(): Promise<Embedder> {
       return createLocalEmbedder();
     }
     case 'bedrock': {
-      const [{ BedrockRuntimeClient }, { createBedrockEmbedder }] = await Promise.all([
-        import('@aws-sdk/client-bedrock-runtime'),
-        import('../adapters/embedders/bedrock.ts'),
-      ]);
+      const { createBedrockEmbedder, createBedrockRuntimeClient } = await import(
+        '../adapters/embedders/bedrock.ts'
+      );
       return createBedrockEmbedder({
-        client: new BedrockRuntimeClient({ maxAttempts: 1 }),
+        client: createBedrockRuntimeClient(),
         modelId: env.EMBEDDING_MODEL_ID ?? 'amazon.titan-embed-text-v2:0',
         dimension,
       });

@@ -1,6 +1,8 @@
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type RouteDefinition, routes } from '../resources.ts';
+import { tracer } from '../tracing.ts';
 import type { AuthDeps } from './auth.ts';
 import { errorHandler, jsonBody, normalizeHeaders, requestLogging } from './middlewares.ts';
 import { createRouter, type RouteTable } from './router.ts';
@@ -9,7 +11,7 @@ import { createRouter, type RouteTable } from './router.ts';
 export const ADMIN_MAX_BODY_BYTES = 256 * 1024;
 
 /**
- * The middleware stack every HTTP function shares: log context, error envelope, header
+ * The middleware stack every HTTP function shares: log context, tracing, error envelope, header
  * normalisation, JSON bodies, then the route table's dispatch (authentication included).
  */
 export function httpHandler(
@@ -25,7 +27,11 @@ export function httpHandler(
   } = {},
 ) {
   const route = createRouter(options.definitions ?? routes, specs, authDeps);
-  const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>().use(requestLogging());
+  const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>()
+    .use(requestLogging())
+    // The handler's subsegment, with the cold start as an annotation. Responses stay out of the
+    // trace: some carry secrets (a new API key).
+    .use(captureLambdaHandler(tracer, { captureResponse: false }));
   if (options.outer) handler.use(options.outer);
   return handler
     .use(errorHandler())

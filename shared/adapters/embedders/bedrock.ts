@@ -9,6 +9,7 @@ import {
   InvokeModelCommand,
 } from '@aws-sdk/client-bedrock-runtime';
 import { type Embedder, EmbeddingError } from '../../ports/embedder.ts';
+import { traced } from '../../tracing.ts';
 import { mapWithConcurrency, type RetryOptions, withRetry } from '../retry.ts';
 import { normalize } from '../vector/index-name.ts';
 import { clipChars, clipUtf8 } from './text.ts';
@@ -34,7 +35,7 @@ export interface BedrockEmbedderOptions {
 
 /** A Bedrock runtime client whose own retries are off, so `withRetry` is the only retry layer. */
 export function createBedrockRuntimeClient(config: BedrockRuntimeClientConfig = {}): BedrockRuntimeClient {
-  return new BedrockRuntimeClient({ maxAttempts: 1, ...config });
+  return traced(new BedrockRuntimeClient({ maxAttempts: 1, ...config }));
 }
 
 interface SdkError {

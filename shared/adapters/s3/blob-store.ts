@@ -7,17 +7,20 @@ import {
 } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import type { BlobStore } from '../../ports/blob-store.ts';
+import { traced } from '../../tracing.ts';
 
 /**
  * One S3 client per container. Locally the endpoint comes from AWS_ENDPOINT_URL_S3 and the
  * emulator needs path-style addressing, which the SDK takes from no environment variable.
  */
 export function createS3Client(env: { S3_FORCE_PATH_STYLE?: string } = process.env): S3Client {
-  return new S3Client({
-    forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  return traced(
+    new S3Client({
+      forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
+  );
 }
 
 export function createS3BlobStore(client: S3Client, bucket: string): BlobStore {
