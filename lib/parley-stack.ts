@@ -116,6 +116,7 @@ export class ParleyStack extends Stack {
       searchDomain: this.search.domain,
       searchVolumeGb: config.openSearch.volumeSizeGb,
     });
+    this.functions.notifyOnCall(this.monitoring.topic, resources.functions);
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the REST API' });
     new CfnOutput(this, 'WebUrl', {

@@ -146,6 +146,11 @@ export interface FunctionDefinition {
    * `open` only reads them. In AWS: the channel key's GenerateDataKey and Decrypt, or Decrypt only.
    */
   readonly channelSecrets?: 'seal' | 'open';
+  /**
+   * Publishes platform events (a tenant's quota warning) to the on-call topic: sns:Publish on it,
+   * its ARN in ONCALL_TOPIC_ARN. The local platform has no on-call: its events are log lines only.
+   */
+  readonly notifiesOnCall?: boolean;
 }
 
 export const functions = {
@@ -204,6 +209,7 @@ export const functions = {
     sendsTo: [],
     search: 'read',
     models: ['embedding', 'chat'],
+    notifiesOnCall: true,
   },
   'chat-stream': {
     entry: 'functions/chat-stream/handler.ts',
@@ -215,6 +221,7 @@ export const functions = {
     sendsTo: [],
     search: 'read',
     models: ['embedding', 'chat'],
+    notifiesOnCall: true,
   },
   webhooks: {
     entry: 'functions/webhooks/handler.ts',
@@ -239,6 +246,7 @@ export const functions = {
     search: 'read',
     models: ['embedding', 'chat'],
     channelSecrets: 'open',
+    notifiesOnCall: true,
     // One message per invocation: a slow model for one user does not hold up another's batch.
     consumes: { queue: 'reply', batchSize: 1, maxConcurrency: 20 },
   },
@@ -367,7 +375,7 @@ export const metricNames = {
   ingestionLatency: 'IngestionLatency',
   /** Documents that ended failed (the reason is on the document). */
   documentsFailed: 'DocumentsFailed',
-  /** Tenants that reached 80 % of a monthly quota (each also an event on the on-call topic). */
+  /** Tenants that reached 80 % of a monthly quota (each also a message on the on-call topic). */
   quotaWarnings: 'QuotaWarnings',
 } as const;
 export type MetricName = (typeof metricNames)[keyof typeof metricNames];

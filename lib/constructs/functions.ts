@@ -12,6 +12,7 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type {
@@ -54,6 +55,8 @@ export const ENV = {
   openAiBaseUrl: 'OPENAI_BASE_URL',
   /** Functions with `channelSecrets`: the KMS key (ARN) sealing channel credentials. */
   channelKeyId: 'CHANNEL_KEY_ID',
+  /** Functions with `notifiesOnCall`: the on-call topic their events go to. */
+  onCallTopicArn: 'ONCALL_TOPIC_ARN',
 } as const;
 
 /** Object actions are granted on the bucket's key prefix (`OBJECT_KEY_PREFIXES`), listing with it as condition. */
@@ -251,6 +254,28 @@ export class Functions extends Construct {
       functions[name] = fn;
     }
     this.functions = functions as Record<FunctionName, NodejsFunction>;
+  }
+
+  /**
+   * Lets the functions whose definition says `notifiesOnCall` publish to the on-call topic (made by
+   * the monitoring construct, which needs the functions first for its alarms).
+   */
+  notifyOnCall(topic: sns.ITopic, definitions: ResourceDefinitions['functions']): void {
+    for (const [name, fn] of entries(this.functions)) {
+      if (!definitions[name].notifiesOnCall) continue;
+      // Not topic.grantPublish: it grants kms:GenerateDataKey* where publishing to an encrypted
+      // topic needs exactly a data key and Decrypt on the topic's key.
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [topic.topicArn] }));
+      if (topic.masterKey) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: [topic.masterKey.keyArn],
+          }),
+        );
+      }
+      fn.addEnvironment(ENV.onCallTopicArn, topic.topicArn);
+    }
   }
 
   /**

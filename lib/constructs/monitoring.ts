@@ -186,11 +186,6 @@ export class Monitoring extends Construct {
       threshold: 5,
       description: `At least 5 chat turns in 5 minutes could not search the bot's documents (the search domain or the embedding model failing) and got the fallback message. ${RUNBOOK}#retrieval-failures`,
     });
-    // Not a fault: a tenant nearing its plan's limit, which on-call may want to tell them about.
-    this.alarm('QuotaWarnings', {
-      metric: own(metricNames.quotaWarnings),
-      description: `A tenant reached 80 % of a monthly quota (messages or tokens). Which one: the "platform event" log lines with eventType quota.warning. ${RUNBOOK}#quota-warnings`,
-    });
     this.alarm('ReplyFailures', {
       metric: own(metricNames.replyFailures),
       threshold: 5,

@@ -3,7 +3,6 @@ import { createDynamoQuotaStore, createDynamoRateLimiter } from '../adapters/dyn
 import { createDynamoRepositories } from '../adapters/dynamodb/repositories.ts';
 import { createDynamoSessionRepository } from '../adapters/dynamodb/sessions.ts';
 import { createDynamoUsageRepository } from '../adapters/dynamodb/usage.ts';
-import { createLogEventPublisher } from '../adapters/events/log.ts';
 import { once } from '../memo.ts';
 import { recordMetrics } from '../metrics.ts';
 import type { Repositories } from '../ports/repositories.ts';
@@ -12,6 +11,7 @@ import { createTurnGuard } from '../usecases/turn-guard.ts';
 import { createChatModelFactory } from './chat-models.ts';
 import { functionClock } from './clock.ts';
 import { readEnv, required } from './env.ts';
+import { createEventPublisherFromEnv } from './events.ts';
 import { createEmbedderFromEnv, createVectorIndexFromEnv } from './knowledge.ts';
 
 /**
@@ -36,7 +36,7 @@ export function createChatDeps(db: DynamoDBDocumentClient): ChatDeps & { repos: 
       clock: functionClock,
       rateLimiter: createDynamoRateLimiter(db, env.USAGE_TABLE),
       quotas: createDynamoQuotaStore(db, env.USAGE_TABLE),
-      events: createLogEventPublisher(undefined, recordMetrics),
+      events: createEventPublisherFromEnv(),
       usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
       tenants: repos.tenants,
     }),

@@ -443,22 +443,48 @@ describe('least privilege', () => {
     }
   });
 
-  it('KMS: sealers may generate data keys and decrypt, openers only decrypt, others nothing; all on the channel key', () => {
+  it('KMS: sealers may generate data keys and decrypt, openers only decrypt, others nothing; all on the channel key (and the on-call topic key for its publishers)', () => {
     const keyArn = render(bedrock.stack.resolve(bedrock.stack.secrets.channelKey.keyArn));
+    const topicKeyArn = render(bedrock.stack.resolve(bedrock.stack.monitoring.topic.masterKey?.keyArn));
     for (const name of names) {
-      const access = (functions[name] as { channelSecrets?: 'seal' | 'open' }).channelSecrets;
+      const definition = functions[name] as { channelSecrets?: 'seal' | 'open'; notifiesOnCall?: boolean };
+      const access = definition.channelSecrets;
       const kms = grants(bedrock, name, 'kms:');
-      const expected =
+      const expected: Record<string, string[]> =
         access === 'seal'
           ? { 'kms:Decrypt': [keyArn], 'kms:GenerateDataKey': [keyArn] }
           : access === 'open'
             ? { 'kms:Decrypt': [keyArn] }
             : {};
+      if (definition.notifiesOnCall) {
+        expected['kms:Decrypt'] = [...(expected['kms:Decrypt'] ?? []), topicKeyArn].sort();
+        expected['kms:GenerateDataKey'] = [...(expected['kms:GenerateDataKey'] ?? []), topicKeyArn].sort();
+      }
       expect({ name, kms }).toEqual({ name, kms: expected });
       const variables = env(bedrock, name);
       expect({ name, key: 'CHANNEL_KEY_ID' in variables }).toEqual({ name, key: access !== undefined });
     }
     expect(names.filter((n) => 'channelSecrets' in functions[n])).toContain('admin');
+  });
+
+  it('SNS: only the functions that notify on-call may publish, to the on-call topic alone, which they are told', () => {
+    const topicArn = render(bedrock.stack.resolve(bedrock.stack.monitoring.topic.topicArn));
+    for (const name of names) {
+      const notifies = (functions[name] as { notifiesOnCall?: boolean }).notifiesOnCall === true;
+      expect({ name, sns: grants(bedrock, name, 'sns:') }).toEqual({
+        name,
+        sns: notifies ? { 'sns:Publish': [topicArn] } : {},
+      });
+      expect({ name, topic: env(bedrock, name).ONCALL_TOPIC_ARN }).toEqual({
+        name,
+        topic: notifies ? { Ref: logicalId(bedrock.stack, bedrock.stack.monitoring.topic) } : undefined,
+      });
+    }
+    expect(names.filter((n) => (functions[n] as { notifiesOnCall?: boolean }).notifiesOnCall)).toEqual([
+      'chat',
+      'chat-stream',
+      'reply',
+    ]);
   });
 
   it('SQS: each function sends to its sendsTo queues and consumes only its own queue', () => {

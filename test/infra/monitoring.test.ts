@@ -96,17 +96,15 @@ describe('alarms', () => {
     expect(es('JVMMemoryPressure')).toMatchObject({ Threshold: 85, EvaluationPeriods: 3 });
   });
 
-  it('on Parley’s own counts: any unconfirmed reply or quota warning; 5 model fallbacks, failed searches or reply failures in 5 minutes', () => {
+  it('on Parley’s own counts: any unconfirmed reply; 5 model fallbacks, failed searches or reply failures in 5 minutes', () => {
     const namespace = metricsNamespace(stack.config.stage);
     const own = (name: string) => withMetric(namespace, name)[0];
     expect(own(metricNames.unconfirmedReplies)).toMatchObject({ Threshold: 1 });
-    expect(own(metricNames.quotaWarnings)).toMatchObject({ Threshold: 1 });
     expect(own(metricNames.modelFallbacks)).toMatchObject({ Threshold: 5 });
     expect(own(metricNames.retrievalFailures)).toMatchObject({ Threshold: 5 });
     expect(own(metricNames.replyFailures)).toMatchObject({ Threshold: 5 });
     for (const name of [
       metricNames.unconfirmedReplies,
-      metricNames.quotaWarnings,
       metricNames.modelFallbacks,
       metricNames.retrievalFailures,
       metricNames.replyFailures,

@@ -1,0 +1,19 @@
+import { SNSClient } from '@aws-sdk/client-sns';
+import { createLogEventPublisher } from '../adapters/events/log.ts';
+import { createSnsEventPublisher, fanOutEvents } from '../adapters/events/sns.ts';
+import { recordMetrics } from '../metrics.ts';
+import type { EventPublisher } from '../ports/events.ts';
+import { traced } from '../tracing.ts';
+import { optional, readEnv } from './env.ts';
+
+/**
+ * Platform events from the environment: always a log line (and its count), and a message on the
+ * on-call topic where the stack gives one (ONCALL_TOPIC_ARN).
+ */
+export function createEventPublisherFromEnv(): EventPublisher {
+  const { ONCALL_TOPIC_ARN } = readEnv({ ONCALL_TOPIC_ARN: optional });
+  const log = createLogEventPublisher(undefined, recordMetrics);
+  return ONCALL_TOPIC_ARN
+    ? fanOutEvents(log, createSnsEventPublisher(traced(new SNSClient({})), ONCALL_TOPIC_ARN))
+    : log;
+}
