@@ -21,7 +21,7 @@ import {
   whatsappText,
 } from '../support/channels.ts';
 import { type ApiOptions, apiAt, queueBacklog, TEST_OUTPUT_DIR } from '../support/platform.ts';
-import { waitFor } from '../support/wait.ts';
+import { startEarlyInMinute, waitFor } from '../support/wait.ts';
 import { type GraphChannel, type GraphWireServer, startGraphServer } from '../support/wire/graph-server.ts';
 import { type OpenAIChatWireServer, startOpenAIChatServer } from '../support/wire/openai-chat-server.ts';
 import {
@@ -377,9 +377,7 @@ describe('platform failures and limits', () => {
       rateLimits: { perMinute: 100, perSecond: 100, perUserPerMinute: 1 },
     });
     const user = newUser();
-    // Windows are calendar minutes: start early in one, so all four messages fall into it.
-    const second = new Date().getUTCSeconds();
-    if (second > 40) await new Promise((resolve) => setTimeout(resolve, (61 - second) * 1000));
+    await startEarlyInMinute();
     for (const text of ['One', 'Two', 'Three', 'Four']) {
       await post('whatsapp', textDelivery('whatsapp', user, newId('whatsapp'), text), strictBot);
     }

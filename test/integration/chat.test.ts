@@ -6,6 +6,7 @@ import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/sessions.ts';
 import { uploadDocument, waitForDocument } from '../support/knowledge.ts';
 import { api, platform } from '../support/platform.ts';
+import { startEarlyInMinute } from '../support/wait.ts';
 
 const FACTS = `# Company history
 
@@ -197,6 +198,7 @@ describe('chat', () => {
     ).json.bot.id;
     // The end user of a live session is the session plus its source; a message that starts a
     // session counts for its source alone (so inventing session ids gains nothing).
+    await startEarlyInMinute();
     const first = await ask(limited, 'one', { key });
     const sessionId = first.json.sessionId;
     expect((await ask(limited, 'two', { key, sessionId })).status).toBe(200);

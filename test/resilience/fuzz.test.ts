@@ -35,6 +35,7 @@ import {
   unknownApiKey,
   usageRange,
 } from './fuzz-inputs.ts';
+import { routeTally } from './route-tally.ts';
 
 /** A request that takes longer than this is a hang. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -810,18 +811,7 @@ function problemWith(outcome: Outcome): string | undefined {
   return undefined;
 }
 
-interface RouteStats {
-  tried: number;
-  statuses: Map<string, number>;
-}
-const stats = new Map<string, RouteStats>();
-
-function count(key: string, status: string) {
-  const entry = stats.get(key) ?? { tried: 0, statuses: new Map() };
-  entry.tried++;
-  entry.statuses.set(status, (entry.statuses.get(status) ?? 0) + 1);
-  stats.set(key, entry);
-}
+const tally = routeTally(['inputs'] as const);
 
 /** The property: sends the request and throws, with everything needed to reproduce it, on a bad answer. */
 async function answersWell(key: string, request: FuzzRequest): Promise<void> {
@@ -830,12 +820,12 @@ async function answersWell(key: string, request: FuzzRequest): Promise<void> {
     outcome = await send(request);
   } catch (error) {
     const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
-    count(key, timedOut ? 'timeout' : 'network error');
+    tally.count(key, 'inputs', timedOut ? 'timeout' : 'network error');
     throw new Error(
       `${timedOut ? `no complete answer within ${REQUEST_TIMEOUT_MS / 1000} s` : `the request failed: ${String(error)}`}\n${describeRequest(request)}`,
     );
   }
-  count(key, String(outcome.status));
+  tally.count(key, 'inputs', outcome.status);
   const problem = problemWith(outcome);
   if (problem) {
     throw new Error(
@@ -847,24 +837,9 @@ async function answersWell(key: string, request: FuzzRequest): Promise<void> {
 }
 
 function report(): string {
-  const rows = routes.map((route) => {
-    const key = routeKey(route);
-    const entry = stats.get(key);
-    const statuses = entry
-      ? [...entry.statuses]
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([status, n]) => `${status}×${n}`)
-          .join(' ')
-      : 'not run';
-    return { key, tried: entry?.tried ?? 0, statuses };
-  });
-  const width = Math.max(...rows.map((row) => row.key.length));
-  const total = rows.reduce((sum, row) => sum + row.tried, 0);
   return [
-    `Fuzzed ${routes.length} routes with ${total} inputs (seed ${SEED ?? 'random, per route'}):`,
-    `${'route'.padEnd(width)}  inputs  statuses`,
-    ...rows.map((row) => `${row.key.padEnd(width)}  ${String(row.tried).padStart(6)}  ${row.statuses}`),
-    `${'total'.padEnd(width)}  ${String(total).padStart(6)}`,
+    `Fuzzed ${routes.length} routes with ${tally.total('inputs')} inputs (seed ${SEED ?? 'random, per route'}):`,
+    tally.table(),
   ].join('\n');
 }
 

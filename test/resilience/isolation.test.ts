@@ -16,6 +16,7 @@ import { type RouteDefinition, routeKey, routes } from '../../shared/resources.t
 import { messengerText, metaSignature, whatsappText } from '../support/channels.ts';
 import { uploadDocument, waitForDocument } from '../support/knowledge.ts';
 import { type ApiOptions, type ApiResponse, api, documentClientAt, platform } from '../support/platform.ts';
+import { routeTally } from './route-tally.ts';
 
 /** Lower-case: it ends up in origins, which URLs lower-case. */
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -738,23 +739,8 @@ const leaksIn = (text: string) => A().secrets.filter((secret) => text.includes(s
 
 const clip = (text: string, max = 300) => (text.length > max ? `${text.slice(0, max)}…` : text);
 
-interface RouteStats {
-  attempts: number;
-  twins: number;
-  statuses: Map<number, number>;
-}
-const stats = new Map<string, RouteStats>();
+const tally = routeTally(['attempts', 'twins'] as const);
 const problems: string[] = [];
-
-function count(route: string, status: number | undefined) {
-  const entry = stats.get(route) ?? { attempts: 0, twins: 0, statuses: new Map() };
-  if (status === undefined) entry.twins++;
-  else {
-    entry.attempts++;
-    entry.statuses.set(status, (entry.statuses.get(status) ?? 0) + 1);
-  }
-  stats.set(route, entry);
-}
 
 const send = (request: PlannedRequest) => api(request.path, request.options);
 const errorOf = (res: ApiResponse) => res.json?.error as { code?: string; message?: string } | undefined;
@@ -763,7 +749,7 @@ const errorOf = (res: ApiResponse) => res.json?.error as { code?: string; messag
 async function judge(attempt: Attempt): Promise<void> {
   const { expected } = attempt;
   const res = await send(attempt.request);
-  count(attempt.route, res.status);
+  tally.count(attempt.route, 'attempts', res.status);
   const wrong: string[] = [];
   if (res.status >= 500) wrong.push(`a ${res.status}`);
   if (res.status !== expected.status) wrong.push(`status ${res.status}, not ${expected.status}`);
@@ -777,7 +763,7 @@ async function judge(attempt: Attempt): Promise<void> {
   }
   if (attempt.twin) {
     const twin = await send(attempt.twin);
-    count(attempt.route, undefined);
+    tally.count(attempt.route, 'twins');
     const twinLeaked = leaksIn(`${JSON.stringify(twin.headers)}\n${twin.text}`);
     if (twinLeaked.length > 0) wrong.push(`the unknown-id twin's answer holds A's ${twinLeaked.join(', ')}`);
     const shape = (r: ApiResponse) =>
@@ -861,29 +847,10 @@ async function readableBy(t: TenantWorld): Promise<Record<string, unknown>> {
 }
 
 function report(): string {
-  const rows = routes.map((route) => {
-    const key = routeKey(route);
-    const entry = stats.get(key);
-    const statuses = entry
-      ? [...entry.statuses]
-          .sort(([a], [b]) => a - b)
-          .map(([status, n]) => `${status}×${n}`)
-          .join(' ')
-      : 'not run';
-    return { key, attempts: entry?.attempts ?? 0, twins: entry?.twins ?? 0, statuses };
-  });
-  const width = Math.max(...rows.map((row) => row.key.length));
-  const total = rows.reduce((sum, row) => sum + row.attempts, 0);
-  const twins = rows.reduce((sum, row) => sum + row.twins, 0);
   return [
-    `Tenant isolation: ${routes.length} routes, ${total} attempts by B (on A's ids, mixed ids, or its own, ` +
-      `checked for A's data), and ${twins} twins with unknown ids in place of A's:`,
-    `${'route'.padEnd(width)}  attempts  twins  statuses`,
-    ...rows.map(
-      (row) =>
-        `${row.key.padEnd(width)}  ${String(row.attempts).padStart(8)}  ${String(row.twins).padStart(5)}  ${row.statuses}`,
-    ),
-    `${'total'.padEnd(width)}  ${String(total).padStart(8)}  ${String(twins).padStart(5)}`,
+    `Tenant isolation: ${routes.length} routes, ${tally.total('attempts')} attempts by B (on A's ids, mixed ids, ` +
+      `or its own, checked for A's data), and ${tally.total('twins')} twins with unknown ids in place of A's:`,
+    tally.table(),
   ].join('\n');
 }
 
@@ -899,7 +866,7 @@ describe("tenant isolation: B reaches nothing of A's through any route", () => {
   }, 90_000);
 
   afterAll(() => {
-    if (stats.size > 0) console.log(report());
+    if (!tally.empty) console.log(report());
   });
 
   it('has a plan for every route in the route table, and none for a route that is gone', () => {

@@ -13,3 +13,12 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/**
+ * Rate windows are calendar minutes: a test that needs several requests to fall into one window
+ * starts in the first 40 s of a minute (waiting for the next one if need be).
+ */
+export async function startEarlyInMinute(): Promise<void> {
+  const second = new Date().getUTCSeconds();
+  if (second > 40) await new Promise((resolve) => setTimeout(resolve, (61 - second) * 1000));
+}
