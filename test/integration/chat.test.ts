@@ -4,6 +4,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/sessions.ts';
+import { makePdf } from '../fixtures/documents/pdf.ts';
 import { uploadDocument, waitForDocument } from '../support/knowledge.ts';
 import { api, platform } from '../support/platform.ts';
 import { startEarlyInMinute } from '../support/wait.ts';
@@ -20,6 +21,7 @@ The museum shop opens at 10:30 every day except Mondays.
 `;
 
 const ORIGIN = 'https://shop.example.com';
+const ORRERY_FACT = 'The brass orrery of the Vellmark observatory was rebuilt by Ilse Tarnowitz in 1911.';
 let key: string;
 let botId: string;
 let otherBotId: string;
@@ -315,6 +317,41 @@ describe('streamed chat', () => {
       ['user', 'Hello?'],
       ['assistant', 'We are offline; a person will answer soon.'],
     ]);
+  });
+
+  it('cites the page of a PDF that holds the fact, buffered and streamed', async () => {
+    const pdf = await uploadDocument(key, botId, {
+      filename: 'almanac.pdf',
+      contentType: 'application/pdf',
+      bytes: makePdf([
+        {
+          heading: 'Weather',
+          paragraphs: ['The harbour fog lifts by ten in the morning most days of spring.'],
+        },
+        { heading: 'Instruments', paragraphs: [ORRERY_FACT] },
+      ]),
+    });
+    expect((await waitForDocument(key, botId, pdf.id)).status).toBe('ready');
+    const question = 'Who rebuilt the brass orrery of the Vellmark observatory?';
+    const buffered = await ask(botId, question, { key });
+    expect(buffered.json.reply).toContain('Ilse Tarnowitz');
+    expect(buffered.json.citations[0]).toMatchObject({
+      documentId: pdf.id,
+      filename: 'almanac.pdf',
+      page: 2,
+    });
+    const streamed = parseEvents(
+      (await api(`/chat/${botId}/stream`, { key, body: { message: question } })).text,
+    );
+    const text = streamed
+      .filter((e) => e.event === 'delta')
+      .map((e) => e.data.text)
+      .join('');
+    expect(text).toContain('Ilse Tarnowitz');
+    expect(streamed.find((e) => e.event === 'citations')?.data.citations[0]).toMatchObject({
+      documentId: pdf.id,
+      page: 2,
+    });
   });
 
   it('streams session, deltas, citations and done, with the same grounded answer', async () => {
