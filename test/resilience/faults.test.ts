@@ -383,6 +383,16 @@ describe('the platform killed mid-work', () => {
     expect(ready).toBe(5);
     const { answered, unconfirmed } = await channelMessagesAccountedFor(messages, 60_000);
     expect(answered + unconfirmed).toBe(messages.length);
+    // At INFO, the logs of both runs hold no user's words, no answer and no secret.
+    const logs = platforms.map((_, n) => readFileSync(logOf(n + 1), 'utf8')).join('\n');
+    for (const secret of [
+      ...messages.map((m) => m.text),
+      answerTo(messages[0]?.text ?? ''),
+      DEFAULT_TELEGRAM_TOKEN,
+      model.apiKey,
+    ]) {
+      expect([secret, logs.includes(secret)]).toEqual([secret, false]);
+    }
     accounted.push(
       ['documents across the crash', `${ready} ready, ${ended.length - ready} failed with a reason`],
       [
