@@ -166,18 +166,8 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     existing ? undefined : deps.sessions.create(session),
   ]);
 
-  if (!passages) {
-    return {
-      bot,
-      session,
-      passages: [],
-      request: undefined,
-      startedAt: now,
-      began,
-      prepared: performance.now(),
-    };
-  }
-  const request: ChatRequest = {
+  // No request when the search failed: the turn is answered with the fallback message.
+  const request: ChatRequest | undefined = passages && {
     modelId: bot.model.id ?? '',
     system: buildSystemPrompt(bot, passages),
     messages: [
@@ -189,7 +179,15 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     temperature: bot.temperature,
     maxTokens: bot.maxTokens,
   };
-  return { bot, session, passages, request, startedAt: now, began, prepared: performance.now() };
+  return {
+    bot,
+    session,
+    passages: passages ?? [],
+    request,
+    startedAt: now,
+    began,
+    prepared: performance.now(),
+  };
 }
 
 type PreparedTurn = Awaited<ReturnType<typeof prepareTurn>>;
@@ -317,7 +315,12 @@ export async function* chatTurnStream(
     // events; `signal` ends the stream when the client goes away.
     for await (const event of model.stream({ ...turn.request, signal })) {
       if (event.type === 'delta') {
-        if (text === '') deps.metrics?.({ FirstTokenLatency: msBetween(turn.began) });
+        if (text === '') {
+          deps.metrics?.(
+            { FirstTokenLatency: msBetween(turn.began) },
+            { tenantId: turn.bot.tenantId, botId: turn.bot.id },
+          );
+        }
         text += event.text;
         yield { type: 'delta', text: event.text };
       } else {

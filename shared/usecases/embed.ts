@@ -36,16 +36,14 @@ export async function applyEmbedMessage(
         if (error instanceof EmbeddingError && !error.retryable) {
           // The provider refused the input itself: retrying cannot help, so fail it now.
           const reason = `The embedding service refused this document's text (${error.message})`;
-          await deps.repos.documents.markFailed(message, reason, deps.clock.now().toISOString());
-          deps.metrics?.({ DocumentsFailed: 1 }, documentOf(message));
+          await markFailed(deps, message, reason);
           logger.warn('document failed: embedding refused', { error });
           return;
         }
         if (finalAttempt) {
           const reason =
             'Indexing failed repeatedly (the embedding service or the index was unavailable); upload the file again';
-          await deps.repos.documents.markFailed(message, reason, deps.clock.now().toISOString());
-          deps.metrics?.({ DocumentsFailed: 1 }, documentOf(message));
+          await markFailed(deps, message, reason);
         }
         throw error;
       }
@@ -68,14 +66,19 @@ const documentOf = (message: IndexMessage) => ({
   documentId: message.documentId,
 });
 
+/** Marks the document failed, and counts it if it was (not if it was deleted meanwhile). */
+async function markFailed(deps: EmbedDeps, message: IndexMessage, reason: string): Promise<void> {
+  if (await deps.repos.documents.markFailed(message, reason, deps.clock.now().toISOString())) {
+    deps.metrics?.({ DocumentsFailed: 1 }, documentOf(message));
+  }
+}
+
 async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void> {
   const { repos, index, embedder, clock } = deps;
   const scope = { tenantId: message.tenantId, botId: message.botId };
   const ref = documentOf(message);
   logger.appendKeys({
-    tenantId: ref.tenantId,
-    botId: ref.botId,
-    documentId: ref.documentId,
+    ...ref,
     batch: message.batch,
     ...(message.requestId && { requestId: message.requestId }),
   });

@@ -48,8 +48,10 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
     return 'skipped';
   }
   const fail = async (reason: string) => {
-    await repos.documents.markFailed(ref, reason, clock.now().toISOString());
-    deps.metrics?.({ DocumentsFailed: 1 }, ref);
+    // Counted only if marked: a document deleted meanwhile did not fail.
+    if (await repos.documents.markFailed(ref, reason, clock.now().toISOString())) {
+      deps.metrics?.({ DocumentsFailed: 1 }, ref);
+    }
     logger.info('document failed', { reason });
     return 'failed' as const;
   };
