@@ -4,6 +4,7 @@
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
 export const LOCAL_REGION = 'us-east-1';
@@ -24,6 +25,8 @@ export interface LocalClients {
   readonly dynamodb: DynamoDBClient;
   readonly s3: S3Client;
   readonly sqs: SQSClient;
+  /** fauxqs serves SNS on the SQS endpoint. */
+  readonly sns: SNSClient;
   destroy(): void;
 }
 
@@ -40,14 +43,17 @@ export function createClients(endpoints: Endpoints): LocalClients {
   });
   // An explicit endpoint also keeps the SDK from sending requests to a queue URL's own host.
   const sqs = new SQSClient({ ...common, endpoint: endpoints.sqs });
+  const sns = new SNSClient({ ...common, endpoint: endpoints.sqs });
   return {
     dynamodb,
     s3,
     sqs,
+    sns,
     destroy() {
       dynamodb.destroy();
       s3.destroy();
       sqs.destroy();
+      sns.destroy();
     },
   };
 }

@@ -264,6 +264,9 @@ export function lambdaEnvironment(options: LambdaEnvironmentOptions): Record<str
     AWS_ENDPOINT_URL_DYNAMODB: options.endpoints.dynamodb,
     AWS_ENDPOINT_URL_S3: options.endpoints.s3,
     AWS_ENDPOINT_URL_SQS: options.endpoints.sqs,
+    AWS_ENDPOINT_URL_SNS: options.endpoints.sqs,
+    // In AWS only the functions that notify on-call get it; here every function shares one environment.
+    ONCALL_TOPIC_ARN: options.provisioned.onCallTopicArn,
     S3_FORCE_PATH_STYLE: 'true',
     AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',

@@ -21,6 +21,7 @@ import {
   PutBucketCorsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -83,6 +84,11 @@ export interface Provisioned {
   readonly tables: Readonly<Record<string, ProvisionedTable>>;
   readonly queues: Readonly<Record<string, ProvisionedQueue>>;
   readonly buckets: Readonly<Record<string, ProvisionedBucket>>;
+  /**
+   * The on-call topic (the stack's is made by its monitoring construct): quota warnings go there.
+   * Nobody subscribes locally; subscribe a queue to it to watch them.
+   */
+  readonly onCallTopicArn: string;
 }
 
 export const DEFAULT_PREFIX = 'parley';
@@ -96,7 +102,7 @@ export async function provision(options: ProvisionOptions): Promise<Provisioned>
   const definitions = options.definitions ?? resources;
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const logger = options.logger ?? createLogger({ level: 'SILENT' });
-  const { dynamodb, sqs, s3 } = options.clients;
+  const { dynamodb, sqs, s3, sns } = options.clients;
 
   const tables: Record<string, ProvisionedTable> = {};
   const queues: Record<string, ProvisionedQueue> = {};
@@ -136,7 +142,10 @@ export async function provision(options: ProvisionOptions): Promise<Provisioned>
     buckets[name] = { name: bucketName, envVar: definition.envVar, notifyQueue, created };
   }
 
-  return { tables, queues, buckets };
+  // CreateTopic is idempotent: the same ARN on every start.
+  const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: `${prefix}-oncall` }));
+  if (!TopicArn) throw new Error('The local SNS (fauxqs) created the on-call topic without an ARN');
+  return { tables, queues, buckets, onCallTopicArn: TopicArn };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -148,7 +148,7 @@ export interface FunctionDefinition {
   readonly channelSecrets?: 'seal' | 'open';
   /**
    * Publishes platform events (a tenant's quota warning) to the on-call topic: sns:Publish on it,
-   * its ARN in ONCALL_TOPIC_ARN. The local platform has no on-call: its events are log lines only.
+   * its ARN in ONCALL_TOPIC_ARN. Locally the topic lives in fauxqs, with nobody subscribed.
    */
   readonly notifiesOnCall?: boolean;
 }

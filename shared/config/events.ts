@@ -8,7 +8,7 @@ import { optional, readEnv } from './env.ts';
 
 /**
  * Platform events from the environment: always a log line (and its count), and a message on the
- * on-call topic where the stack gives one (ONCALL_TOPIC_ARN).
+ * on-call topic named by ONCALL_TOPIC_ARN (the stack's in AWS, fauxqs's locally).
  */
 export function createEventPublisherFromEnv(): EventPublisher {
   const { ONCALL_TOPIC_ARN } = readEnv({ ONCALL_TOPIC_ARN: optional });

@@ -215,7 +215,12 @@ describe('proxy event (REST API, payload format 1.0)', () => {
     try {
       applyLambdaEnvironment(
         lambdaEnvironment({
-          provisioned: { tables: {}, queues: {}, buckets: {} },
+          provisioned: {
+            tables: {},
+            queues: {},
+            buckets: {},
+            onCallTopicArn: 'arn:aws:sns:us-east-1:000000000000:parley-oncall',
+          },
           endpoints: { dynamodb: 'http://127.0.0.1:1', s3: 'http://127.0.0.1:2', sqs: 'http://127.0.0.1:3' },
           operatorKey: 'operator-key',
           publicBaseUrl: base,

@@ -11,6 +11,7 @@ import {
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { GetBucketCorsCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { ListTopicsCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClients, type LocalClients } from '../../local/aws.ts';
@@ -103,6 +104,11 @@ describe('provisioning', () => {
       expect(Number(deadLetter.MessageRetentionPeriod)).toBe(DLQ_RETENTION_SECONDS);
       expect(deadLetter.FifoQueue === 'true').toBe(definition.fifo);
     }
+
+    // The on-call topic, in fauxqs's SNS.
+    expect(provisioned.onCallTopicArn).toMatch(new RegExp(`^arn:aws:sns:[\\w-]+:\\d+:${prefix}-oncall$`));
+    const topics = await clients.sns.send(new ListTopicsCommand({}));
+    expect(topics.Topics?.map((t) => t.TopicArn)).toContain(provisioned.onCallTopicArn);
 
     const bucket = provisioned.buckets.documents;
     expect(bucket).toMatchObject({ name: `${prefix}-documents`, created: true, notifyQueue: 'ingest' });
