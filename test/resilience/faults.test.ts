@@ -302,6 +302,7 @@ describe('the vector index', () => {
   it('unavailable: chat answers with the fallback, indexing waits and resumes, nothing is lost', async () => {
     index.unavailable = true;
     const refusedBefore = index.refused;
+    const requestsBefore = index.requests.length;
     const documents = [
       await upload('tides.md', '# Tides\n\nThe harbour gate closes two hours before low tide.\n'),
       await upload('ferries.md', '# Ferries\n\nThe island ferry carries bicycles for free on Sundays.\n'),
@@ -316,8 +317,14 @@ describe('the vector index', () => {
     await waitFor(() => telegram.sent.some((m) => m.to === '5101' && m.text === FALLBACK), {
       what: 'the channel user getting the fallback message',
     });
-    // The embed worker has tried and failed at least once before the index comes back.
-    await waitFor(() => index.refused - refusedBefore >= 3, { what: 'indexing to hit the outage' });
+    // Both documents were read, and the embed worker has tried to write and been refused (every
+    // call is refused while the index is down) before the index comes back.
+    await waitFor(
+      async () =>
+        index.requests.slice(requestsBefore).some((r) => !r.path.endsWith('/_search')) &&
+        (await Promise.all(documents.map(documentOf))).every((d) => d.status === 'processing'),
+      { what: 'indexing to hit the outage' },
+    );
     expect((await Promise.all(documents.map(documentOf))).map((d) => d.status)).toEqual([
       'processing',
       'processing',
