@@ -2,9 +2,18 @@
 // shared/ as types only (erased from the bundle, so it never pulls in the server's validation
 // library) where the API sends the domain's own shape.
 
+import type { ChannelView } from '../../shared/domain/channel.ts';
+import type { DocumentView } from '../../shared/domain/document.ts';
 import type { toSessionView } from '../../shared/domain/session.ts';
 
+export type { DocumentStatus } from '../../shared/domain/document.ts';
 export type { Citation, StoredMessage } from '../../shared/domain/session.ts';
+export type { Plan, Tenant } from '../../shared/domain/tenant.ts';
+
+/** A document as the API shows it. */
+export type KnowledgeDocument = DocumentView;
+/** A channel connection as the API shows it (credentials masked). */
+export type Channel = ChannelView;
 
 export interface Page<T> {
   items: T[];
@@ -42,25 +51,13 @@ export interface Bot {
   updatedAt: string;
 }
 
-export type DocumentStatus = 'awaiting_upload' | 'processing' | 'ready' | 'failed';
-
-export interface KnowledgeDocument {
-  id: string;
-  filename: string;
-  contentType: string;
-  size: number;
-  status: DocumentStatus;
-  chunksTotal: number;
-  chunksIndexed: number;
-  error?: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
 export interface DocumentUpload {
   document: KnowledgeDocument;
   upload: { url: string; fields: Record<string, string> };
 }
+
+export const CHANNEL_TYPES = ['telegram', 'whatsapp', 'messenger', 'instagram'] as const;
+export type ChannelType = (typeof CHANNEL_TYPES)[number];
 
 export interface SearchResult {
   documentId: string;
@@ -69,21 +66,6 @@ export interface SearchResult {
   heading?: string;
   text: string;
   score: number;
-}
-
-export const CHANNEL_TYPES = ['telegram', 'whatsapp', 'messenger', 'instagram'] as const;
-export type ChannelType = (typeof CHANNEL_TYPES)[number];
-
-export interface Channel {
-  type: ChannelType;
-  status: 'connected' | 'error';
-  webhookUrl: string;
-  lastInboundAt: string | null;
-  lastError: string | null;
-  lastErrorAt: string | null;
-  credentials: Record<string, string>;
-  createdAt: string;
-  updatedAt: string;
 }
 
 export interface UsageCounters {
@@ -108,18 +90,3 @@ export interface UsageReport {
 
 /** A conversation as the admin API shows it: not the stored session (its `expiresAt` is an ISO time here). */
 export type ChatSession = ReturnType<typeof toSessionView>;
-
-export interface Plan {
-  monthlyMessages: number;
-  monthlyTokens: number;
-  maxUploadBytes: number;
-  maxDocuments: number;
-}
-
-export interface Tenant {
-  id: string;
-  name: string;
-  plan: Plan;
-  createdAt: string;
-  updatedAt: string;
-}
