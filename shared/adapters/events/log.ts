@@ -9,7 +9,8 @@ import type { EventPublisher, PlatformEvent } from '../../ports/events.ts';
  * "tokens": {"used", "limit"}}`. A CloudWatch Logs metric filter on `{ $.eventType =
  * "quota.warning" }` finds them. Counts are nested under `messages` and `tokens` because the logger
  * masks fields whose name mentions a token (`tokensUsed` would print as ••••). Each is also counted
- * (QuotaWarnings, with the tenant as metadata), and an alarm on that count tells on-call.
+ * (QuotaWarnings, with the tenant as metadata) for the dashboard; on-call hears of it from the topic
+ * (shared/config/events.ts).
  */
 export function createLogEventPublisher(
   log: Pick<Logger, 'warn'> = defaultLogger,
