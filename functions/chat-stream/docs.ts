@@ -5,7 +5,7 @@ import { ChatRequestSchema } from '../chat/routes.ts';
 export const chatStreamDocs: Record<string, RouteDoc> = {
   'POST /chat/{botId}/stream': {
     summary:
-      'Send a message and receive the answer as Server-Sent Events: session {sessionId}, delta {text}…, citations {citations}, done {usage, fallback}; or error {code, message}',
+      'Send a message and receive the answer as Server-Sent Events: session {sessionId}, delta {text}…, citations {citations}, done {usage, fallback, answered}; or error {code, message}',
     body: ChatRequestSchema,
     responses: {
       200: { description: 'text/event-stream' },

@@ -45,6 +45,11 @@ const ChatResponseSchema = z
     fallback: z
       .boolean()
       .describe('True when the model was unavailable and this is the bot’s fallback message'),
+    answered: z
+      .boolean()
+      .describe(
+        'False when the bot did not answer: nothing relevant was in its documents (its noAnswerMessage) or the provider was down (fallback)',
+      ),
   })
   .meta({ id: 'ChatResponse' });
 

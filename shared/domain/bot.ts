@@ -43,13 +43,26 @@ export const BotSettingsSchema = z.strictObject({
   systemPrompt: text(20_000),
   greeting: text(1000),
   fallbackMessage: text(1000).describe('Sent when the model provider stays down.'),
+  noAnswerMessage: text(1000).describe(
+    'Sent, without calling the model, when nothing relevant to the question is in the documents.',
+  ),
   unsupportedMessage: text(1000).describe(
     'Sent on messaging channels for images, voice and other non-text input.',
   ),
   model: ModelSchema,
   temperature: fraction(0, 2),
   maxTokens: z.int().min(1).max(32_000),
-  retrieval: z.strictObject({ topK: z.int().min(1).max(50), minScore: fraction(0, 1) }),
+  retrieval: z.strictObject({
+    topK: z.int().min(1).max(50),
+    minScore: fraction(0, 1).describe('The cosine a vector candidate needs to be cited.'),
+    mode: z
+      .enum(['hybrid', 'vector', 'keyword'])
+      .describe('hybrid: keyword (BM25) and vector candidates fused; or either alone.'),
+    keywordCoverage: fraction(0, 1).describe(
+      "The share of the question's words (weighted by rarity) a keyword-only candidate must hold to be cited.",
+    ),
+    rerank: z.boolean().describe('Reorder the fused candidates with the deployment’s reranking model, if one is set.'),
+  }),
   chunking: z.strictObject({ size: z.int().min(200).max(8000), overlap: z.int().min(0).max(4000) }),
   historyTurns: z.int().min(0).max(100),
   sessionTtlSeconds: z
@@ -85,10 +98,11 @@ export const DEFAULT_BOT_SETTINGS: Omit<BotSettings, 'name'> = {
   greeting: 'Hi! How can I help you today?',
   fallbackMessage: "Sorry, I can't answer right now. Please try again in a moment.",
   unsupportedMessage: 'Sorry, I can only read text messages.',
+  noAnswerMessage: "I'm sorry, I couldn't find anything about that in my documents.",
   model: { provider: 'local', id: 'extractive' },
   temperature: 0.3,
   maxTokens: 1024,
-  retrieval: { topK: 5, minScore: 0.25 },
+  retrieval: { topK: 5, minScore: 0.25, mode: 'hybrid', keywordCoverage: 0.5, rerank: false },
   chunking: { size: 1000, overlap: 200 },
   historyTurns: 10,
   sessionTtlSeconds: 604_800,
@@ -132,6 +146,20 @@ export const BotSchema = BotSettingsSchema.extend({
 }).meta({ id: 'Bot' });
 
 const NESTED = ['retrieval', 'chunking', 'rateLimits', 'branding'] as const;
+
+/**
+ * A bot as stored, brought up to today's settings: fields added since it was saved take their
+ * defaults (nested groups field by field). Defaults live here and in DEFAULT_BOT_SETTINGS rather
+ * than as zod `.default()`s, because the patch schema is derived from the settings schema and a
+ * default there would overwrite a stored value whenever a patch leaves the field out.
+ */
+export function upgradeStoredBot<T extends Partial<BotSettings>>(stored: T): T & Omit<BotSettings, 'name'> {
+  const upgraded = { ...DEFAULT_BOT_SETTINGS, ...stored } as T & Omit<BotSettings, 'name'>;
+  for (const key of NESTED) {
+    Object.assign(upgraded, { [key]: { ...DEFAULT_BOT_SETTINGS[key], ...(stored[key] ?? {}) } });
+  }
+  return upgraded;
+}
 
 /** Applies a patch to settings: nested groups merge field by field, everything else replaces. */
 export function applyBotPatch<T extends Omit<BotSettings, 'name'> & { name?: string }>(

@@ -21,6 +21,8 @@ export interface ChatSession {
 }
 
 export interface Citation {
+  /** The passage's number in the prompt, as the answer's `[n]` markers refer to it. */
+  n: number;
   documentId: string;
   filename: string;
   page?: number;
@@ -40,10 +42,13 @@ export interface StoredMessage {
   latencyMs?: number;
   citations?: Citation[];
   fallback?: boolean;
+  /** Present (false) when the bot did not answer: nothing relevant found, or the provider down. */
+  answered?: boolean;
 }
 
 export const CitationSchema = z
   .object({
+    n: z.int().describe('The number the reply’s [n] markers use for this passage'),
     documentId: z.string(),
     filename: z.string(),
     page: z.int().optional(),
@@ -74,6 +79,7 @@ export const MessageSchema = z
     latencyMs: z.number().optional(),
     citations: z.array(CitationSchema).optional(),
     fallback: z.boolean().optional(),
+    answered: z.boolean().optional(),
   })
   .meta({ id: 'Message' });
 

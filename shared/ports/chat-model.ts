@@ -20,10 +20,11 @@ export interface RetrievedPassage {
   readonly id: string;
   readonly documentId: string;
   readonly filename: string;
+  readonly title?: string;
   readonly page?: number;
   readonly heading?: string;
   readonly text: string;
-  /** Cosine similarity. */
+  /** The retrieval score (fused ranks, or the reranker's relevance): higher is better. */
   readonly score: number;
 }
 

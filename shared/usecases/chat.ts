@@ -20,10 +20,9 @@ import {
   type RetrievedPassage,
 } from '../ports/chat-model.ts';
 import { type Clock, epochSeconds } from '../ports/clock.ts';
-import type { Embedder } from '../ports/embedder.ts';
 import type { BotRepository, SessionRepository } from '../ports/repositories.ts';
-import type { VectorIndex } from '../ports/vector-index.ts';
-import { retrievePassages } from './search.ts';
+import { modelRewriter } from '../chat/rewrite.ts';
+import { type QueryRewriter, type RetrievalDeps, retrieve } from './retrieve.ts';
 
 /** Admission and accounting of a turn: rate limits and quotas before, usage after. */
 export interface TurnGuard {
@@ -40,7 +39,7 @@ export interface ChatDeps {
   bots: Pick<BotRepository, 'findById'>;
   sessions: SessionRepository;
   clock: Clock;
-  retrieval: () => Promise<{ index: VectorIndex; embedder: Embedder }>;
+  retrieval: () => Promise<Omit<RetrievalDeps, 'rewrite'>>;
   model: (provider: ChatProvider) => Promise<ChatModel>;
   guard: TurnGuard;
   /** Total time for a buffered model call, retries included (API Gateway ends calls at 29 s). */
@@ -75,6 +74,8 @@ export interface ChatTurnResult {
   citations: Citation[];
   usage: { inputTokens: number; outputTokens: number };
   fallback: boolean;
+  /** False when the bot did not answer: nothing relevant was found, or the provider was down. */
+  answered: boolean;
 }
 
 const SNIPPET_CHARS = 240;
@@ -111,7 +112,8 @@ export async function resolveBot(
   return bot;
 }
 
-const citationOf = (p: RetrievedPassage): Citation => ({
+const citationOf = (p: RetrievedPassage, n: number): Citation => ({
+  n,
   documentId: p.documentId,
   filename: p.filename,
   ...(p.page !== undefined && { page: p.page }),
@@ -120,7 +122,17 @@ const citationOf = (p: RetrievedPassage): Citation => ({
   score: p.score,
 });
 
-/** Everything before the model call: admission, session, history and retrieval (in parallel). */
+/**
+ * The follow-up rewriter of a bot with a language model: one short call to its own model. The
+ * offline model has none, so its bots use retrieval's deterministic rule.
+ */
+async function rewriterFor(deps: Pick<ChatDeps, 'model'>, bot: Bot): Promise<{ rewrite?: QueryRewriter }> {
+  if (bot.model.provider === 'local') return {};
+  const model = await deps.model(bot.model.provider);
+  return { rewrite: modelRewriter(model, bot.model.id ?? '') };
+}
+
+/** Everything before the model call: admission, session, history, then retrieval. */
 export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const began = performance.now();
   const bot = await resolveBot(deps, input.botId, input.caller);
@@ -152,38 +164,50 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     lastMessageAt: now.toISOString(),
     expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
   };
-  const [passages, history] = await Promise.all([
-    // The index or the embedder down is answered like the model down: the fallback message.
-    deps
-      .retrieval()
-      .then((retrieval) => retrievePassages(retrieval, bot, input.message))
-      .catch((error: unknown) => {
-        logger.error('retrieval failed; answering with the fallback message', { error });
-        deps.metrics?.({ RetrievalFailures: 1 }, { tenantId: bot.tenantId, botId: bot.id });
-        return undefined;
-      }),
+  // History first: a follow-up is searched with the turns before it (one Query; none for a new session).
+  const [history] = await Promise.all([
     existing ? deps.sessions.history(bot.tenantId, existing.id, bot.historyTurns * 2, now) : [],
     existing ? undefined : deps.sessions.create(session),
   ]);
+  const conversation = history.map((m) => ({ role: m.role, content: m.content }));
+  const retrieval = await deps
+    .retrieval()
+    .then(async (retrievalDeps) =>
+      retrieve(
+        { ...retrievalDeps, ...(await rewriterFor(deps, bot)) },
+        bot,
+        input.message,
+        conversation,
+      ),
+    )
+    // The index or the embedder down is answered like the model down: the fallback message.
+    .catch((error: unknown) => {
+      logger.error('retrieval failed; answering with the fallback message', { error });
+      deps.metrics?.({ RetrievalFailures: 1 }, { tenantId: bot.tenantId, botId: bot.id });
+      return undefined;
+    });
+  const passages = retrieval?.passages;
 
-  // No request when the search failed: the turn is answered with the fallback message.
-  const request: ChatRequest | undefined = passages && {
+  // No request when the search failed (the fallback message) or found nothing relevant (the
+  // no-answer message): either way no model call. Tool-using bots will let the model decide.
+  const outcome = !passages ? 'search_failed' : passages.length === 0 ? 'no_answer' : 'ready';
+  const request: ChatRequest | undefined = outcome === 'ready' && passages ? {
     modelId: bot.model.id ?? '',
     system: buildSystemPrompt(bot, passages),
-    messages: [
-      ...history.map((m) => ({ role: m.role, content: m.content })),
-      { role: 'user', content: input.message },
-    ],
+    messages: [...conversation, { role: 'user', content: input.message }],
     passages,
     question: input.message,
     temperature: bot.temperature,
     maxTokens: bot.maxTokens,
-  };
+  } : undefined;
   return {
     bot,
     session,
     passages: passages ?? [],
     request,
+    outcome,
+    /** Tokens of the follow-up's rewrite call, counted with the answer's. */
+    rewriteUsage: { inputTokens: retrieval?.usage.inputTokens ?? 0, outputTokens: retrieval?.usage.outputTokens ?? 0 },
     startedAt: now,
     began,
     prepared: performance.now(),
@@ -197,12 +221,15 @@ export async function finishTurn(
   deps: ChatDeps,
   turn: PreparedTurn,
   input: ChatTurnInput,
-  answer: { text: string; inputTokens: number; outputTokens: number; fallback: boolean },
+  answer: { text: string; inputTokens: number; outputTokens: number; fallback: boolean; answered?: boolean },
 ): Promise<ChatTurnResult> {
   const { bot, session, passages, startedAt } = turn;
-  const answered = performance.now();
+  const modelDone = performance.now();
   const done = deps.clock.now();
-  const citations = answer.fallback ? [] : passages.map(citationOf);
+  const answered = answer.answered ?? !answer.fallback;
+  const citations = answered ? citedPassages(answer.text, passages) : [];
+  const inputTokens = answer.inputTokens + turn.rewriteUsage.inputTokens;
+  const outputTokens = answer.outputTokens + turn.rewriteUsage.outputTokens;
   const messages: StoredMessage[] = [
     {
       id: newId('msg'),
@@ -218,32 +245,30 @@ export async function finishTurn(
       content: answer.text,
       // The reply sorts after the question even when both carry the same millisecond.
       createdAt: new Date(Math.max(done.getTime(), startedAt.getTime() + 1)).toISOString(),
-      inputTokens: answer.inputTokens,
-      outputTokens: answer.outputTokens,
+      inputTokens,
+      outputTokens,
       latencyMs: done.getTime() - startedAt.getTime(),
       ...(citations.length > 0 && { citations }),
       ...(answer.fallback && { fallback: true }),
+      ...(!answered && { answered: false }),
     },
   ];
   const [, cost] = await Promise.all([
     deps.sessions.append(session, messages, epochSeconds(done) + bot.sessionTtlSeconds, done.toISOString()),
-    deps.guard.record(bot, {
-      inputTokens: answer.inputTokens,
-      outputTokens: answer.outputTokens,
-      modelId: bot.model.id ?? bot.model.provider,
-    }),
+    deps.guard.record(bot, { inputTokens, outputTokens, modelId: bot.model.id ?? bot.model.provider }),
   ]);
   deps.metrics?.(
     {
       ChatTurns: 1,
-      InputTokens: answer.inputTokens,
-      OutputTokens: answer.outputTokens,
+      InputTokens: inputTokens,
+      OutputTokens: outputTokens,
       ChatCostUsd: cost.costNanoUsd / 1e9,
       PrepareLatency: msBetween(turn.began, turn.prepared),
-      ModelLatency: msBetween(turn.prepared, answered),
+      ModelLatency: msBetween(turn.prepared, modelDone),
       TurnLatency: msBetween(turn.began),
       // A fallback after a failed search is counted as RetrievalFailures instead.
       ...(answer.fallback && turn.request && { ModelFallbacks: 1 }),
+      ...(turn.outcome === 'no_answer' && { UnansweredTurns: 1 }),
     },
     { tenantId: bot.tenantId, botId: bot.id, channel: session.channel },
   );
@@ -251,9 +276,38 @@ export async function finishTurn(
     sessionId: session.id,
     reply: answer.text,
     citations,
-    usage: { inputTokens: answer.inputTokens, outputTokens: answer.outputTokens },
+    usage: { inputTokens, outputTokens },
     fallback: answer.fallback,
+    answered,
   };
+}
+
+/** The bot's no-answer message, without a model call: nothing relevant was retrieved. */
+const answerWithNoAnswer = (deps: ChatDeps, turn: PreparedTurn, input: ChatTurnInput) =>
+  finishTurn(deps, turn, input, {
+    text: turn.bot.noAnswerMessage,
+    inputTokens: 0,
+    outputTokens: 0,
+    fallback: false,
+    answered: false,
+  });
+
+/**
+ * The citations of an answer: the passages it references as `[n]` (each with its n, in the order
+ * first referenced), or every passage when it references none (a model that ignored the markers).
+ */
+export function citedPassages(text: string, passages: readonly RetrievedPassage[]): Citation[] {
+  const referenced: number[] = [];
+  for (const match of text.matchAll(/\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g)) {
+    for (const n of (match[1] ?? '').split(',').map((x) => Number(x.trim()))) {
+      if (n >= 1 && n <= passages.length && !referenced.includes(n)) referenced.push(n);
+    }
+  }
+  const numbers = referenced.length > 0 ? referenced : passages.map((_, i) => i + 1);
+  return numbers.flatMap((n) => {
+    const passage = passages[n - 1];
+    return passage ? [citationOf(passage, n)] : [];
+  });
 }
 
 /** The bot's fallback message as the turn's answer (the model or the index is down). */
@@ -271,6 +325,7 @@ const answerWithFallback = (deps: ChatDeps, turn: PreparedTurn, input: ChatTurnI
  */
 export async function chatTurn(deps: ChatDeps, input: ChatTurnInput): Promise<ChatTurnResult> {
   const turn = await prepareTurn(deps, input);
+  if (turn.outcome === 'no_answer') return answerWithNoAnswer(deps, turn, input);
   if (!turn.request) return answerWithFallback(deps, turn, input);
   try {
     const model = await deps.model(turn.bot.model.provider);
@@ -290,7 +345,12 @@ export type ChatStreamOutput =
   | { type: 'session'; sessionId: string }
   | { type: 'delta'; text: string }
   | { type: 'citations'; citations: Citation[] }
-  | { type: 'done'; usage: { inputTokens: number; outputTokens: number }; fallback: boolean };
+  | {
+      type: 'done';
+      usage: { inputTokens: number; outputTokens: number };
+      fallback: boolean;
+      answered: boolean;
+    };
 
 /**
  * One streamed turn: `session`, then `delta`s, `citations` and `done`. When the model fails before
@@ -304,6 +364,13 @@ export async function* chatTurnStream(
 ): AsyncGenerator<ChatStreamOutput> {
   const turn = await prepareTurn(deps, input);
   yield { type: 'session', sessionId: turn.session.id };
+  if (turn.outcome === 'no_answer') {
+    const result = await answerWithNoAnswer(deps, turn, input);
+    yield { type: 'delta', text: result.reply };
+    yield { type: 'citations', citations: [] };
+    yield { type: 'done', usage: result.usage, fallback: false, answered: false };
+    return;
+  }
   if (!turn.request) {
     yield* streamFallback(deps, turn, input);
     return;
@@ -326,7 +393,7 @@ export async function* chatTurnStream(
       } else {
         const result = await finishTurn(deps, turn, input, { ...event, text, fallback: false });
         yield { type: 'citations', citations: result.citations };
-        yield { type: 'done', usage: result.usage, fallback: false };
+        yield { type: 'done', usage: result.usage, fallback: false, answered: true };
       }
     }
   } catch (error) {
@@ -348,5 +415,5 @@ async function* streamFallback(
   const result = await answerWithFallback(deps, turn, input);
   yield { type: 'delta', text: turn.bot.fallbackMessage };
   yield { type: 'citations', citations: [] };
-  yield { type: 'done', usage: result.usage, fallback: true };
+  yield { type: 'done', usage: result.usage, fallback: true, answered: false };
 }

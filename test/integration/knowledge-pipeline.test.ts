@@ -219,11 +219,11 @@ describe('redelivery', () => {
     const document = await deps.repos.documents.get(ref);
     expect(document).toMatchObject({ status: 'ready', chunksTotal: 3, chunksIndexed: 3 });
     expect(await index.countDocument(ref, ref.documentId)).toBe(3);
-    const hits = await index.search(
-      ref,
-      (await embedder.embed(['when does the ferry leave?'])).vectors[0] ?? [],
-      { topK: 3, minScore: 0 },
-    );
+    const { vector: hits } = await index.candidates(ref, {
+      vector: (await embedder.embed(['when does the ferry leave?'])).vectors[0] ?? [],
+      k: 3,
+      minScore: 0,
+    });
     expect(hits[0]).toMatchObject({ chunkId: `${ref.documentId}:2`, heading: 'More' });
   });
 

@@ -5,6 +5,7 @@ import {
   BotPatchSchema,
   BotSettingsValidSchema,
   DEFAULT_BOT_SETTINGS,
+  upgradeStoredBot,
 } from '../../shared/domain/bot.ts';
 import { BadRequestError } from '../../shared/domain/errors.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
@@ -55,7 +56,7 @@ describe('bot settings', () => {
       bot,
       parseInput(BotPatchSchema, { retrieval: { minScore: 0.5 }, model: { provider: 'local' } }, 'body'),
     );
-    expect(patched.retrieval).toEqual({ topK: 8, minScore: 0.5 });
+    expect(patched.retrieval).toEqual({ ...DEFAULT_BOT_SETTINGS.retrieval, topK: 8, minScore: 0.5 });
     expect(patched.model).toEqual({ provider: 'local', id: 'extractive' });
   });
 
@@ -104,5 +105,29 @@ describe('bot settings', () => {
       'enabled',
     );
     expect((issuesOf(() => create([])) as { path: string }[])[0]?.path).toBe('');
+  });
+});
+
+describe('bots stored before a setting existed', () => {
+  // A bot as an earlier release stored it: no retrieval mode, coverage, rerank or no-answer message.
+  const { noAnswerMessage: _n, ...older } = DEFAULT_BOT_SETTINGS;
+  const stored = { ...older, name: 'Old', retrieval: { topK: 7, minScore: 0.4 } };
+
+  it('read with the new settings at their defaults, keeping what was stored', () => {
+    const bot = upgradeStoredBot(stored as never);
+    expect(bot.retrieval).toEqual({ ...DEFAULT_BOT_SETTINGS.retrieval, topK: 7, minScore: 0.4 });
+    expect(bot.noAnswerMessage).toBe(DEFAULT_BOT_SETTINGS.noAnswerMessage);
+    expect(() => parseInput(BotSettingsValidSchema, bot, 'bot')).not.toThrow();
+  });
+
+  it('accept a patch of one new field without touching the others', () => {
+    const bot = upgradeStoredBot(stored as never);
+    const patched = applyBotPatch(bot, parseInput(BotPatchSchema, { retrieval: { mode: 'keyword' } }, 'body'));
+    expect(parseInput(BotSettingsValidSchema, patched, 'bot').retrieval).toEqual({
+      ...DEFAULT_BOT_SETTINGS.retrieval,
+      topK: 7,
+      minScore: 0.4,
+      mode: 'keyword',
+    });
   });
 });

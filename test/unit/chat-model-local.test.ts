@@ -7,9 +7,9 @@ import {
   extractiveAnswer,
   NO_MODEL_INTRO,
   NOTHING_FOUND,
-  terms,
   wordGroups,
 } from '../../shared/adapters/chat/local.ts';
+import { terms } from '../../shared/domain/terms.ts';
 import { estimateTokens } from '../../shared/adapters/embedders/text.ts';
 import {
   ChatModelUnavailableError,

@@ -30,37 +30,42 @@ describe('LanceDB adapter', () => {
     const writer = createLanceVectorIndex({ dir, modelId: 'm', dimension: 2 });
     const reader = createLanceVectorIndex({ dir, modelId: 'm', dimension: 2 });
     const other = createLanceVectorIndex({ dir: `${dir}/.`, modelId: 'm', dimension: 2 });
-    expect(await reader.search({ tenantId: 't', botId: 'bot' }, [1, 0], { topK: 5, minScore: -1 })).toEqual(
+    expect((await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 })).vector).toEqual(
       [],
     );
     const batch = Array.from({ length: 30 }, (_, i) => chunk(`d:${i}`, 't', [1, i / 30]));
     await Promise.all([writer.upsert(batch), other.upsert(batch), reader.upsert(batch)]);
     expect(await reader.countDocument({ tenantId: 't', botId: 'bot' }, 'd')).toBe(30);
-    const hits = await reader.search({ tenantId: 't', botId: 'bot' }, [1, 0], { topK: 100, minScore: -1 });
+    const hits = (await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 100, minScore: -1 })).vector;
     expect(hits).toHaveLength(30);
     await writer.deleteTenant('t');
-    expect(await reader.search({ tenantId: 't', botId: 'bot' }, [1, 0], { topK: 100, minScore: -1 })).toEqual(
+    expect((await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 100, minScore: -1 })).vector).toEqual(
       [],
     );
   });
 
-  test('one table per model and dimension', async () => {
+  test('one table per model, dimension and bot', async () => {
     const dir = join(root, 'per-model');
     const small = createLanceVectorIndex({ dir, modelId: 'model-a', dimension: 2 });
     const other = createLanceVectorIndex({ dir, modelId: 'model-b', dimension: 2 });
     const wide = createLanceVectorIndex({ dir, modelId: 'model-a', dimension: 3 });
     await small.upsert([chunk('a:0', 't', [1, 0])]);
     await wide.upsert([chunk('a:0', 't', [1, 0, 0])]);
-    expect(await other.search({ tenantId: 't', botId: 'bot' }, [1, 0], { topK: 5, minScore: -1 })).toEqual(
+    expect((await other.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 })).vector).toEqual(
       [],
     );
     expect(
-      await small.search({ tenantId: 't', botId: 'bot' }, [1, 0], { topK: 5, minScore: -1 }),
+      (await small.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 })).vector,
     ).toHaveLength(1);
     const { connect } = await import('@lancedb/lancedb');
-    expect((await (await connect(dir)).tableNames()).sort()).toEqual([
-      'chunks-model-a-2',
-      'chunks-model-a-3',
-    ]);
+    const names = await (await connect(dir)).tableNames();
+    expect(names).toHaveLength(2);
+    expect(names.filter((name) => name.startsWith('chunks-model-a-2--'))).toHaveLength(1);
+    expect(names.filter((name) => name.startsWith('chunks-model-a-3--'))).toHaveLength(1);
+    // Another bot of the tenant gets a table of its own; deleting the tenant drops both.
+    await small.upsert([{ ...chunk('b:0', 't', [1, 0]), botId: 'bot-2' }]);
+    expect(await (await connect(dir)).tableNames()).toHaveLength(3);
+    await small.deleteTenant('t');
+    expect((await (await connect(dir)).tableNames()).filter((n) => n.startsWith('chunks-model-a-2'))).toEqual([]);
   });
 });

@@ -63,6 +63,13 @@ const GROUPS: readonly { title: string; fields: readonly Spec[] }[] = [
         hint: 'Sent when the model provider stays down.',
       },
       {
+        path: 'noAnswerMessage',
+        label: 'No-answer message',
+        kind: 'textarea',
+        rows: 2,
+        hint: 'Sent, without calling the model, when nothing in the documents is relevant to the question.',
+      },
+      {
         path: 'unsupportedMessage',
         label: 'Unsupported message',
         kind: 'textarea',
@@ -128,7 +135,31 @@ const GROUPS: readonly { title: string; fields: readonly Spec[] }[] = [
         kind: 'decimal',
         min: 0,
         max: 1,
-        hint: 'Passages scoring lower (0 to 1) are left out.',
+        hint: 'Vector matches with a lower cosine similarity (0 to 1) are not cited.',
+      },
+      {
+        path: 'retrieval.mode',
+        label: 'Search mode',
+        kind: 'select',
+        options: [
+          ['hybrid', 'Hybrid (keywords and meaning)'],
+          ['vector', 'Meaning only (vector)'],
+          ['keyword', 'Keywords only (BM25)'],
+        ],
+      },
+      {
+        path: 'retrieval.keywordCoverage',
+        label: 'Keyword coverage',
+        kind: 'decimal',
+        min: 0,
+        max: 1,
+        hint: "Share of the question's words (rarer words weigh more) a keyword match must hold to be cited.",
+      },
+      {
+        path: 'retrieval.rerank',
+        label: 'Rerank',
+        kind: 'checkbox',
+        hint: 'Reorder the best matches with the deployment’s reranking model (when it has one).',
       },
       {
         path: 'chunking.size',

@@ -157,6 +157,10 @@ function Conversation({ bot, sessionId, onGone }: { bot: Bot; sessionId: string;
                     <span class="pc-badge" data-status="fallback">
                       Fallback
                     </span>
+                  ) : message.answered === false ? (
+                    <span class="pc-badge" data-status="fallback">
+                      Not answered
+                    </span>
                   ) : null}
                 </p>
                 <p class="pc-message-text">{message.content}</p>

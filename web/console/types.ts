@@ -29,11 +29,18 @@ export interface Bot {
   systemPrompt: string;
   greeting: string;
   fallbackMessage: string;
+  noAnswerMessage: string;
   unsupportedMessage: string;
   model: { provider: 'local' | 'bedrock' | 'openai'; id?: string };
   temperature: number;
   maxTokens: number;
-  retrieval: { topK: number; minScore: number };
+  retrieval: {
+    topK: number;
+    minScore: number;
+    mode: 'hybrid' | 'vector' | 'keyword';
+    keywordCoverage: number;
+    rerank: boolean;
+  };
   chunking: { size: number; overlap: number };
   historyTurns: number;
   sessionTtlSeconds: number;

@@ -10,7 +10,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ApiKeyRecord } from '../../domain/api-key.ts';
-import type { Bot } from '../../domain/bot.ts';
+import { type Bot, upgradeStoredBot } from '../../domain/bot.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type {
   ApiKeyRepository,
@@ -88,6 +88,12 @@ function tenantItem(tenant: Tenant) {
     ...tenant,
   };
 }
+
+/** A stored bot with the settings added since it was saved at their defaults. */
+const botOf = (item: Record<string, unknown> | undefined): Bot | undefined => {
+  const bot = strip<Bot>(item);
+  return bot && upgradeStoredBot(bot);
+};
 
 function botItem(bot: Bot) {
   return { pk: tenantPk(bot.tenantId), sk: `BOT#${bot.id}`, gsi1pk: `BOT#${bot.id}`, gsi1sk: 'BOT', ...bot };
@@ -247,11 +253,11 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
           ConsistentRead: true,
         }),
       );
-      return strip<Bot>(result.Item);
+      return botOf(result.Item);
     },
-    list(tenantId, page) {
+    async list(tenantId, page) {
       const partition = tenantPk(tenantId);
-      return queryPage<Bot>(
+      const found = await queryPage<Bot>(
         db,
         {
           TableName: table,
@@ -262,6 +268,7 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
         { pk: partition },
         TABLE_KEYS,
       );
+      return { ...found, items: found.items.map(upgradeStoredBot) };
     },
     async update(bot, expectedUpdatedAt) {
       try {
@@ -301,7 +308,7 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
           Limit: 1,
         }),
       );
-      return strip<Bot>(result.Items?.[0]);
+      return botOf(result.Items?.[0]);
     },
   };
 

@@ -1,0 +1,233 @@
+// Retrieval, the one use-case behind search, chat, channels and evaluations (DESIGN.md §8):
+// rewrite (a follow-up) → keyword and vector candidates under the tenant+bot filter → reciprocal
+// rank fusion → optional rerank → relevance gate → top K.
+//
+// Fusion lives here, not in the index adapters, so LanceDB and OpenSearch rank alike: each list is
+// reduced to ranks (a BM25 score and a cosine are not comparable), and a chunk scores
+// Σ 1 / (RRF_K + rank) over the lists it appears in.
+//
+// The relevance gate decides what may be cited, and so when the bot abstains: a vector candidate
+// passes on its cosine (the bot's `minScore`); a keyword candidate passes when it holds enough of
+// the question's rarer words (`keywordCoverage`, rarity weighted across the candidates), since a
+// BM25 list always returns something once any word matches.
+
+import type { Bot } from '../domain/bot.ts';
+import { terms } from '../domain/terms.ts';
+import type { ChatMessage, RetrievedPassage } from '../ports/chat-model.ts';
+import type { Embedder } from '../ports/embedder.ts';
+import type { Reranker } from '../ports/reranker.ts';
+import { type CandidateQuery, type SearchHit, searchableText, type VectorIndex } from '../ports/vector-index.ts';
+
+/** RRF's damping constant: the usual 60 (Cormack et al.), so no single list's top dominates. */
+export const RRF_K = 60;
+/** Candidates each list contributes, and how many fused candidates a reranker sees. */
+export const CANDIDATES_PER_LIST = 20;
+
+export type RetrievalMode = 'hybrid' | 'vector' | 'keyword';
+
+/** Turns a follow-up and its conversation into one standalone query (a short model call). */
+export type QueryRewriter = (
+  history: readonly ChatMessage[],
+  question: string,
+) => Promise<{ query: string; inputTokens: number; outputTokens: number }>;
+
+export interface RetrievalDeps {
+  index: VectorIndex;
+  embedder: Embedder;
+  /** Reorders the fused candidates when a bot turns `retrieval.rerank` on (absent: not configured). */
+  reranker?: Reranker;
+  /** Rewrites follow-ups with the bot's model; without it, the offline rule applies. */
+  rewrite?: QueryRewriter;
+}
+
+export interface RetrievedCandidate extends RetrievedPassage {
+  /** Where it ranked (1-based) in each list it came from. */
+  readonly ranks: { readonly vector?: number; readonly keyword?: number; readonly rerank?: number };
+  /** Its cosine with the query, when the vector list returned it. */
+  readonly similarity?: number;
+  /** Whether it passed the relevance gate (only passing candidates are passages). */
+  readonly relevant: boolean;
+}
+
+export interface Retrieval {
+  /** What the bot may cite, best first, at most topK; empty when nothing relevant was found. */
+  passages: RetrievedCandidate[];
+  /** Every fused candidate, best first (for evaluations and the admin's search). */
+  candidates: RetrievedCandidate[];
+  /** The queries searched: the question, and the rewrite or the follow-up query. */
+  queries: string[];
+  usage: { embeddingTokens: number; inputTokens: number; outputTokens: number };
+}
+
+type RetrievalBot = Pick<Bot, 'id' | 'tenantId' | 'retrieval'>;
+
+/**
+ * What a bot retrieves for a question in a conversation: its own chunks only (the tenant and bot
+ * filter is part of every query), fused, gated and ranked.
+ */
+export async function retrieve(
+  deps: RetrievalDeps,
+  bot: RetrievalBot,
+  question: string,
+  history: readonly ChatMessage[] = [],
+  options: { topK?: number } = {},
+): Promise<Retrieval> {
+  const settings = bot.retrieval;
+  const topK = options.topK ?? settings.topK;
+  const usage = { embeddingTokens: 0, inputTokens: 0, outputTokens: 0 };
+  const queries = await planQueries(deps, question, history, usage);
+
+  const useVector = settings.mode !== 'keyword';
+  const useKeyword = settings.mode !== 'vector';
+  let vectors: number[][] = [];
+  if (useVector) {
+    const embedded = await deps.embedder.embed(queries);
+    vectors = embedded.vectors;
+    usage.embeddingTokens += embedded.tokens;
+  }
+  const scope = { tenantId: bot.tenantId, botId: bot.id };
+  const k = Math.max(CANDIDATES_PER_LIST, topK);
+  const lists = await Promise.all(
+    queries.map((text, i) => {
+      const query: CandidateQuery = {
+        k,
+        minScore: settings.minScore,
+        ...(useVector && { vector: vectors[i] ?? [] }),
+        ...(useKeyword && { text }),
+      };
+      return deps.index.candidates(scope, query);
+    }),
+  );
+
+  const fused = fuse(
+    lists.map((l) => l.vector),
+    lists.map((l) => l.keyword),
+  );
+  const gated = gate(fused, terms(question), new Set(queries.flatMap((q) => terms(q))), settings);
+  const ranked =
+    settings.rerank && deps.reranker && gated.length > 1
+      ? await rerankCandidates(deps.reranker, queries.at(-1) ?? question, gated)
+      : gated;
+  const passages = ranked.filter((c) => c.relevant).slice(0, topK);
+  return { passages, candidates: ranked, queries, usage };
+}
+
+/**
+ * The queries to search. No history: the question. A follow-up: the model's standalone rewrite
+ * when the bot has a language model; otherwise, or if the rewrite fails, the question and the
+ * question joined to the previous user turn, fused (the earlier turn names what "it" is).
+ */
+async function planQueries(
+  deps: RetrievalDeps,
+  question: string,
+  history: readonly ChatMessage[],
+  usage: Retrieval['usage'],
+): Promise<string[]> {
+  const previous = [...history].reverse().find((m) => m.role === 'user')?.content.trim();
+  if (!previous) return [question];
+  if (deps.rewrite) {
+    try {
+      const rewritten = await deps.rewrite(history, question);
+      usage.inputTokens += rewritten.inputTokens;
+      usage.outputTokens += rewritten.outputTokens;
+      const query = rewritten.query.trim();
+      if (query) return [question, query];
+    } catch {
+      // The rewrite is an optimisation: the offline rule still retrieves.
+    }
+  }
+  return [question, `${previous}\n${question}`];
+}
+
+interface Fused {
+  hit: SearchHit;
+  score: number;
+  ranks: { vector?: number; keyword?: number };
+  similarity?: number;
+}
+
+/** Reciprocal rank fusion of every list; ties keep the better vector rank first. */
+export function fuse(vectorLists: SearchHit[][], keywordLists: SearchHit[][]): Fused[] {
+  const byId = new Map<string, Fused>();
+  const add = (list: SearchHit[], kind: 'vector' | 'keyword') => {
+    list.forEach((hit, i) => {
+      const rank = i + 1;
+      const entry = byId.get(hit.chunkId) ?? { hit, score: 0, ranks: {} };
+      entry.score += 1 / (RRF_K + rank);
+      entry.ranks[kind] = Math.min(entry.ranks[kind] ?? rank, rank);
+      if (kind === 'vector') entry.similarity = Math.max(entry.similarity ?? -1, hit.score);
+      byId.set(hit.chunkId, entry);
+    });
+  };
+  for (const list of vectorLists) add(list, 'vector');
+  for (const list of keywordLists) add(list, 'keyword');
+  return [...byId.values()].sort(
+    (a, b) =>
+      b.score - a.score ||
+      (a.ranks.vector ?? Number.POSITIVE_INFINITY) - (b.ranks.vector ?? Number.POSITIVE_INFINITY) ||
+      a.hit.chunkId.localeCompare(b.hit.chunkId),
+  );
+}
+
+/**
+ * Marks each fused candidate relevant or not. Vector candidates already passed the cosine gate in
+ * the index. A keyword-only candidate must hold a `keywordCoverage` share of the question's words,
+ * each weighted by its rarity among the candidates (a word every candidate holds says little).
+ */
+function gate(
+  fused: Fused[],
+  questionTerms: string[],
+  allTerms: ReadonlySet<string>,
+  settings: RetrievalBot['retrieval'],
+): RetrievedCandidate[] {
+  const candidateTerms = fused.map((f) => new Set(terms(searchableText(f.hit) + ` ${f.hit.filename}`)));
+  const frequency = new Map<string, number>();
+  for (const set of candidateTerms) for (const t of allTerms) if (set.has(t)) frequency.set(t, (frequency.get(t) ?? 0) + 1);
+  const weight = (t: string) => Math.log(1 + (fused.length + 1) / ((frequency.get(t) ?? 0) + 1));
+  const wanted = [...new Set(questionTerms)];
+  const total = wanted.reduce((sum, t) => sum + weight(t), 0);
+  return fused.map((f, i) => {
+    const set = candidateTerms[i] ?? new Set<string>();
+    const covered = wanted.reduce((sum, t) => sum + (set.has(t) ? weight(t) : 0), 0);
+    const coverage = total > 0 ? covered / total : 0;
+    const relevant = f.similarity !== undefined || coverage >= settings.keywordCoverage;
+    return toCandidate(f, relevant);
+  });
+}
+
+function toCandidate(f: Fused, relevant: boolean, rerank?: number): RetrievedCandidate {
+  const { hit } = f;
+  return {
+    id: hit.chunkId,
+    documentId: hit.documentId,
+    filename: hit.filename,
+    ...(hit.title !== undefined && { title: hit.title }),
+    ...(hit.page !== undefined && { page: hit.page }),
+    ...(hit.heading !== undefined && { heading: hit.heading }),
+    text: hit.text,
+    score: f.score,
+    ranks: { ...f.ranks, ...(rerank !== undefined && { rerank }) },
+    ...(f.similarity !== undefined && { similarity: f.similarity }),
+    relevant,
+  };
+}
+
+/** The fused top candidates in the reranker's order (its score becomes the passage's score). */
+async function rerankCandidates(
+  reranker: Reranker,
+  query: string,
+  candidates: RetrievedCandidate[],
+): Promise<RetrievedCandidate[]> {
+  const top = candidates.slice(0, CANDIDATES_PER_LIST);
+  const order = await reranker.rerank(
+    query,
+    top.map((c) => c.text),
+    { topN: top.length },
+  );
+  const reranked: RetrievedCandidate[] = [];
+  order.forEach(({ index, score }, i) => {
+    const candidate = top[index];
+    if (candidate) reranked.push({ ...candidate, score, ranks: { ...candidate.ranks, rerank: i + 1 } });
+  });
+  return reranked;
+}
