@@ -1,9 +1,10 @@
 // Structure-aware splitting of extracted text into chunks of at most `size` characters.
 //
-// Each section is split on its own (a chunk never spans two pages or two headings). Inside a section
-// the text is cut into "atoms" no longer than `size`: paragraphs that fit are atoms; longer ones are
-// cut into lines, then sentences, then words, then (a last resort, for a token longer than `size`)
-// fixed runs of characters. Atoms are then packed greedily; when a chunk fills up, its end moves back
+// Each section is split on its own (a chunk never spans two pages or two headings), and each chunk
+// carries its section's page, heading and heading path. Inside a section the text is cut into
+// "atoms" no longer than `size`: paragraphs that fit are atoms; longer ones are cut into lines, then
+// sentences, then words, then (a last resort, for a token longer than `size`) fixed runs of
+// characters. Atoms are then packed greedily; when a chunk fills up, its end moves back
 // to a stronger boundary (a paragraph rather than a sentence) if that keeps it at least half full.
 // Each chunk after the first in a section starts with about `overlap` characters of the one before,
 // beginning at a sentence start when one is close enough, otherwise at a word.
@@ -417,6 +418,7 @@ function chunkSection(section: Section, size: number, overlap: number, out: Chun
   const meta = {
     ...(section.page !== undefined ? { page: section.page } : {}),
     ...(section.heading !== undefined ? { heading: section.heading } : {}),
+    ...(section.headingPath !== undefined ? { headingPath: section.headingPath } : {}),
   };
 
   let first = 0;

@@ -1,6 +1,8 @@
 // Bytes of an uploaded document to text sections, per declared type. Every failure a person could
 // act on is an `ExtractionError` with a reason to show the admin: the wrong type, a password, damage,
 // a zip bomb, a scanned PDF without text. The bytes are checked against the declared type first.
+// Each extractor also names the document's title where the format has one, and the heading path of
+// each section where it has headings.
 
 import { extractCsv } from './extract/csv.ts';
 import { DEFAULT_MAX_UNCOMPRESSED_BYTES, DEFAULT_MAX_ZIP_ENTRIES, extractDocx } from './extract/docx.ts';
@@ -51,23 +53,22 @@ export async function extractDocument(
   const { maxUncompressedBytes, maxPages, maxRows, maxZipEntries } = { ...DEFAULT_LIMITS, ...limits };
   let sections: Section[];
   let units: number | undefined;
+  let title: string | undefined;
   switch (type) {
     case 'pdf': {
       checkDeclaredType(bytes, 'pdf');
-      const pdf = await extractPdf(bytes, maxPages);
-      sections = pdf.sections;
-      units = pdf.units;
+      ({ sections, units, title } = await extractPdf(bytes, maxPages));
       break;
     }
     case 'docx':
       checkDeclaredType(bytes, 'docx');
-      sections = await extractDocx(bytes, maxUncompressedBytes, maxZipEntries);
+      ({ sections, title } = await extractDocx(bytes, maxUncompressedBytes, maxZipEntries));
       break;
     case 'html':
-      sections = extractHtml(decodeDeclaredText(bytes, 'html'));
+      ({ sections, title } = extractHtml(decodeDeclaredText(bytes, 'html')));
       break;
     case 'md':
-      sections = extractMarkdown(decodeDeclaredText(bytes, 'md'));
+      ({ sections, title } = extractMarkdown(decodeDeclaredText(bytes, 'md')));
       break;
     case 'csv':
       sections = extractCsv(decodeDeclaredText(bytes, 'csv'), maxRows);
@@ -80,5 +81,5 @@ export async function extractDocument(
   }
   sections = sections.filter((section) => hasText(section.text));
   if (sections.length === 0) throw new ExtractionError(NO_TEXT[type]);
-  return { sections, units: units ?? sections.length };
+  return { sections, units: units ?? sections.length, ...(title !== undefined && { title }) };
 }

@@ -19,12 +19,22 @@ export interface Section {
   readonly text: string;
   readonly page?: number;
   readonly heading?: string;
+  /** The headings above the text, outermost first; its last entry is `heading`. */
+  readonly headingPath?: readonly string[];
 }
 
 export interface ExtractedDocument {
   readonly sections: readonly Section[];
   /** Pages for PDFs; sections otherwise. */
   readonly units: number;
+  /** The document's own title (HTML <title>, front matter, DOCX or PDF properties, first h1). */
+  readonly title?: string;
+}
+
+/** What one format's extractor returns (`extractDocument` adds the units). */
+export interface ExtractedSections {
+  readonly sections: Section[];
+  readonly title?: string;
 }
 
 export interface Chunk {
@@ -32,6 +42,8 @@ export interface Chunk {
   readonly text: string;
   readonly page?: number;
   readonly heading?: string;
+  /** The section's heading path, outermost first (its last entry is `heading`). */
+  readonly headingPath?: readonly string[];
 }
 
 /** A document that cannot be ingested, with a reason a person understands (shown to the admin). */

@@ -5,7 +5,7 @@ import type { Clock } from '../ports/clock.ts';
 import { type Embedder, EmbeddingError } from '../ports/embedder.ts';
 import type { Repositories } from '../ports/repositories.ts';
 import type { UsageRepository } from '../ports/usage.ts';
-import { chunkId, type VectorIndex } from '../ports/vector-index.ts';
+import { chunkId, searchableText, type VectorIndex } from '../ports/vector-index.ts';
 
 export interface EmbedDeps {
   repos: Repositories;
@@ -96,10 +96,19 @@ async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void>
   }
 
   const embedStarted = performance.now();
+  // What is embedded is the chunk with where it sits: title › heading path, then its text.
+  const texts = message.chunks.map((chunk) =>
+    searchableText({
+      text: chunk.text,
+      ...(message.title !== undefined && { title: message.title }),
+      ...(chunk.heading !== undefined && { heading: chunk.heading }),
+      ...(chunk.headingPath !== undefined && { headingPath: chunk.headingPath }),
+    }),
+  );
   const vectors: number[][] = [];
   let tokens = 0;
-  for (let i = 0; i < message.chunks.length; i += embedder.maxBatch) {
-    const embedded = await embedder.embed(message.chunks.slice(i, i + embedder.maxBatch).map((c) => c.text));
+  for (let i = 0; i < texts.length; i += embedder.maxBatch) {
+    const embedded = await embedder.embed(texts.slice(i, i + embedder.maxBatch));
     vectors.push(...embedded.vectors);
     tokens += embedded.tokens;
   }
@@ -111,9 +120,11 @@ async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void>
       documentId: ref.documentId,
       ordinal: chunk.ordinal,
       filename: message.filename,
+      ...(message.title !== undefined && { title: message.title }),
       text: chunk.text,
       ...(chunk.page !== undefined && { page: chunk.page }),
       ...(chunk.heading !== undefined && { heading: chunk.heading }),
+      ...(chunk.headingPath !== undefined && { headingPath: chunk.headingPath }),
       vector: vectors[i] ?? [],
     })),
   );

@@ -1,7 +1,7 @@
 import { parseDocumentKey } from '../domain/document.ts';
 import { chunkDocument } from '../ingestion/chunker.ts';
 import { extractDocument } from '../ingestion/extract.ts';
-import type { IndexMessage } from '../ingestion/messages.ts';
+import { clip, type IndexMessage, MAX_TITLE_CHARS, wireHeadingPath } from '../ingestion/messages.ts';
 import { checkDeclaredType } from '../ingestion/sniff.ts';
 import { type Chunk, ExtractionError } from '../ingestion/types.ts';
 import { logger } from '../logging.ts';
@@ -66,12 +66,14 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
   }
 
   let chunks: Chunk[];
+  let title: string | undefined;
   try {
     const started = performance.now();
     const bytes = await deps.blobs.read(key);
     checkDeclaredType(bytes, document.type);
     const extracted = await extractDocument(bytes, document.type);
     chunks = chunkDocument(extracted, bot.chunking);
+    title = extracted.title && clip(extracted.title, MAX_TITLE_CHARS);
     deps.metrics?.(
       {
         PagesExtracted: extracted.units,
@@ -91,10 +93,11 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
     return 'skipped';
   }
   await deps.embedQueue.send(
-    toBatches(chunks).map((batch, n) => ({
+    toBatches(chunks, title).map((batch, n) => ({
       kind: 'index',
       ...ref,
       filename: document.filename,
+      ...(title && { title }),
       batch: n,
       chunks: batch,
       ...(document.requestId && { requestId: document.requestId }),
@@ -104,22 +107,27 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
   return 'queued';
 }
 
-function toBatches(chunks: Chunk[]): IndexMessage['chunks'][] {
+/** Chunks in batches of at most 16 and 128 KiB of text, heading paths and the title included. */
+function toBatches(chunks: Chunk[], title: string | undefined): IndexMessage['chunks'][] {
   const batches: IndexMessage['chunks'][] = [];
   let current: IndexMessage['chunks'] = [];
-  let bytes = 0;
+  const titleBytes = title ? Buffer.byteLength(title) : 0;
+  let bytes = titleBytes;
   for (const chunk of chunks) {
-    const size = Buffer.byteLength(chunk.text) + (chunk.heading ? Buffer.byteLength(chunk.heading) : 0);
+    const headingPath = wireHeadingPath(chunk.headingPath);
+    let size = Buffer.byteLength(chunk.text) + (chunk.heading ? Buffer.byteLength(chunk.heading) : 0);
+    for (const entry of headingPath ?? []) size += Buffer.byteLength(entry);
     if (current.length === CHUNKS_PER_BATCH || (current.length > 0 && bytes + size > MAX_BATCH_TEXT_BYTES)) {
       batches.push(current);
       current = [];
-      bytes = 0;
+      bytes = titleBytes;
     }
     current.push({
       ordinal: chunk.ordinal,
       text: chunk.text,
       ...(chunk.page !== undefined && { page: chunk.page }),
       ...(chunk.heading !== undefined && { heading: chunk.heading }),
+      ...(headingPath && { headingPath }),
     });
     bytes += size;
   }

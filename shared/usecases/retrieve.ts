@@ -16,7 +16,12 @@ import { terms } from '../domain/terms.ts';
 import type { ChatMessage, RetrievedPassage } from '../ports/chat-model.ts';
 import type { Embedder } from '../ports/embedder.ts';
 import type { Reranker } from '../ports/reranker.ts';
-import { type CandidateQuery, type SearchHit, searchableText, type VectorIndex } from '../ports/vector-index.ts';
+import {
+  type CandidateQuery,
+  type SearchHit,
+  searchableText,
+  type VectorIndex,
+} from '../ports/vector-index.ts';
 
 /** RRF's damping constant: the usual 60 (Cormack et al.), so no single list's top dominates. */
 export const RRF_K = 60;
@@ -123,7 +128,10 @@ async function planQueries(
   history: readonly ChatMessage[],
   usage: Retrieval['usage'],
 ): Promise<string[]> {
-  const previous = [...history].reverse().find((m) => m.role === 'user')?.content.trim();
+  const previous = [...history]
+    .reverse()
+    .find((m) => m.role === 'user')
+    ?.content.trim();
   if (!previous) return [question];
   if (deps.rewrite) {
     try {
@@ -182,7 +190,8 @@ function gate(
 ): RetrievedCandidate[] {
   const candidateTerms = fused.map((f) => new Set(terms(searchableText(f.hit) + ` ${f.hit.filename}`)));
   const frequency = new Map<string, number>();
-  for (const set of candidateTerms) for (const t of allTerms) if (set.has(t)) frequency.set(t, (frequency.get(t) ?? 0) + 1);
+  for (const set of candidateTerms)
+    for (const t of allTerms) if (set.has(t)) frequency.set(t, (frequency.get(t) ?? 0) + 1);
   const weight = (t: string) => Math.log(1 + (fused.length + 1) / ((frequency.get(t) ?? 0) + 1));
   const wanted = [...new Set(questionTerms)];
   const total = wanted.reduce((sum, t) => sum + weight(t), 0);

@@ -321,7 +321,8 @@ describe('the vector index', () => {
     // call is refused while the index is down) before the index comes back.
     await waitFor(
       async () =>
-        index.requests.slice(requestsBefore).some((r) => !r.path.endsWith('/_search')) &&
+        // Searches are `_search` (health) and `_msearch` (retrieval); anything else is the writer.
+        index.requests.slice(requestsBefore).some((r) => !/\/_m?search$/.test(r.path)) &&
         (await Promise.all(documents.map(documentOf))).every((d) => d.status === 'processing'),
       { what: 'indexing to hit the outage' },
     );

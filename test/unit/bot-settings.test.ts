@@ -3,6 +3,7 @@ import {
   applyBotPatch,
   BotCreateSchema,
   BotPatchSchema,
+  type BotSettings,
   BotSettingsValidSchema,
   DEFAULT_BOT_SETTINGS,
   upgradeStoredBot,
@@ -114,15 +115,18 @@ describe('bots stored before a setting existed', () => {
   const stored = { ...older, name: 'Old', retrieval: { topK: 7, minScore: 0.4 } };
 
   it('read with the new settings at their defaults, keeping what was stored', () => {
-    const bot = upgradeStoredBot(stored as never);
+    const bot = upgradeStoredBot(stored as Partial<BotSettings>);
     expect(bot.retrieval).toEqual({ ...DEFAULT_BOT_SETTINGS.retrieval, topK: 7, minScore: 0.4 });
     expect(bot.noAnswerMessage).toBe(DEFAULT_BOT_SETTINGS.noAnswerMessage);
     expect(() => parseInput(BotSettingsValidSchema, bot, 'bot')).not.toThrow();
   });
 
   it('accept a patch of one new field without touching the others', () => {
-    const bot = upgradeStoredBot(stored as never);
-    const patched = applyBotPatch(bot, parseInput(BotPatchSchema, { retrieval: { mode: 'keyword' } }, 'body'));
+    const bot = upgradeStoredBot(stored as Partial<BotSettings>);
+    const patched = applyBotPatch(
+      bot,
+      parseInput(BotPatchSchema, { retrieval: { mode: 'keyword' } }, 'body'),
+    );
     expect(parseInput(BotSettingsValidSchema, patched, 'bot').retrieval).toEqual({
       ...DEFAULT_BOT_SETTINGS.retrieval,
       topK: 7,

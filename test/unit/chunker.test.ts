@@ -119,7 +119,11 @@ function checkProperties(document: ExtractedDocument, size: number, overlap: num
 }
 
 function sameSection(chunk: Chunk, section: Section): boolean {
-  return chunk.page === section.page && chunk.heading === section.heading;
+  return (
+    chunk.page === section.page &&
+    chunk.heading === section.heading &&
+    chunk.headingPath?.join('\u0000') === section.headingPath?.join('\u0000')
+  );
 }
 
 describe('chunkDocument', () => {
@@ -129,7 +133,7 @@ describe('chunkDocument', () => {
       const sections: Section[] = Array.from({ length: 1 + Math.floor(next() * 4) }, (_, i) => ({
         text: messyText(seed * 31 + i),
         ...(next() < 0.5 ? { page: i + 1 } : {}),
-        ...(next() < 0.5 ? { heading: `Heading ${i}` } : {}),
+        ...(next() < 0.5 ? { heading: `Heading ${i}`, headingPath: ['Top', `Heading ${i}`] } : {}),
       }));
       const size = [50, 200, 1000, 1500][seed % 4] as number;
       const overlap = Math.floor(size * ([0, 0.1, 0.2, 0.5][Math.floor(seed / 4) % 4] ?? 0));
@@ -159,6 +163,29 @@ describe('chunkDocument', () => {
       { ordinal: 1, text: 'Two.', page: 2 },
       { ordinal: 2, text: 'Three.', page: 2, heading: 'H' },
     ]);
+  });
+
+  it("gives every chunk of a section the section's heading path", () => {
+    const chunks = chunkDocument(
+      doc(
+        { text: prose(5, 30), heading: 'Install', headingPath: ['Guide', 'Install'] },
+        { text: 'Short.', heading: 'On ARM', headingPath: ['Guide', 'Install', 'On ARM'] },
+        { text: 'No heading.' },
+      ),
+      { size: 300, overlap: 50 },
+    );
+    expect(chunks.length).toBeGreaterThan(3);
+    const last = chunks.length - 1;
+    for (const chunk of chunks.slice(0, last - 1)) {
+      expect(chunk).toMatchObject({ heading: 'Install', headingPath: ['Guide', 'Install'] });
+    }
+    expect(chunks[last - 1]).toEqual({
+      ordinal: last - 1,
+      text: 'Short.',
+      heading: 'On ARM',
+      headingPath: ['Guide', 'Install', 'On ARM'],
+    });
+    expect(chunks[last]).toEqual({ ordinal: last, text: 'No heading.' });
   });
 
   it('repeats about `overlap` characters between neighbours, starting at a sentence or word', () => {

@@ -37,6 +37,10 @@ const expected: Record<string, Outcome> = {
       // Pages come in order and each page's chunks are consecutive.
       const pages = chunks.map((chunk) => chunk.page ?? 0);
       expect(pages).toEqual([...pages].sort((a, b) => a - b));
+      // pdfTeX wrote no Title into its document information: none is made up from the text,
+      // and pages have no heading path.
+      expect(doc.title).toBeUndefined();
+      for (const chunk of chunks) expect(chunk.headingPath).toBeUndefined();
     },
   },
   'pdf/ArabicCIDTrueType.pdf': {
@@ -70,6 +74,8 @@ const expected: Record<string, Outcome> = {
       expect(all).toContain('A tachyon walks into a bar.');
       expect(all).toContain('Fin.');
       expect(all).not.toContain('↑');
+      // Its core properties hold an empty dc:title and it has no heading: no title.
+      expect(doc.title).toBeUndefined();
     },
   },
   'docx/simple-list.docx': {
@@ -116,5 +122,62 @@ describe(`the real documents in ${CORPUS}`, () => {
     expect(chunks.map((chunk) => chunk.ordinal)).toEqual(chunks.map((_, index) => index));
     for (const chunk of chunks) expect(chunk.text.trim()).not.toBe('');
     outcome.check?.(doc, chunks);
+  });
+});
+
+describe(`the Debian Policy Manual's Sphinx pages in ${CORPUS}/site`, () => {
+  const site = join(CORPUS, 'site/debian-policy');
+  if (!existsSync(site)) {
+    it.skip(`skipped: ${site} is missing (it lives beside the checkout)`, () => {});
+    return;
+  }
+  const read = (name: string) => extractDocument(new Uint8Array(readFileSync(join(site, name))), 'html');
+
+  it('titles a chapter from its <title> and gives nested sections their heading path', async () => {
+    const doc = await read('ch-binary.html');
+    expect(doc.title).toBe('3. Binary packages — Debian Policy Manual v4.6.2.0');
+    const dates = doc.sections.find((section) => section.heading === '3.2.1. Version numbers based on dates');
+    expect(dates?.headingPath).toEqual([
+      '3. Binary packages',
+      '3.2. The version of a package',
+      '3.2.1. Version numbers based on dates',
+    ]);
+    expect(dates?.text).toMatch(/^In general, Debian packages should use the same version numbers/);
+    // A new h2 closes the h3 above it.
+    expect(
+      doc.sections.find((section) => section.heading === '3.3. The maintainer of a package')?.headingPath,
+    ).toEqual(['3. Binary packages', '3.3. The maintainer of a package']);
+    // The sidebars (role="navigation") are chrome: no "Navigation" or "Table of Contents" section.
+    expect(doc.sections[0]?.headingPath).toEqual(['3. Binary packages']);
+    expect(doc.sections.map((section) => section.heading)).not.toContain('Table of Contents');
+
+    // Every chunk keeps its section's path.
+    const chunks = chunkDocument(doc, { size: 1000, overlap: 200 });
+    for (const chunk of chunks) expect(chunk.headingPath?.[0]).toBe('3. Binary packages');
+
+    // Four levels deep (h1 to h4).
+    const shlibs = (await read('ch-sharedlibs.html')).sections.find(
+      (section) => section.heading === '8.6.4.3. Providing a shlibs file',
+    );
+    expect(shlibs?.headingPath).toEqual([
+      '8. Shared libraries',
+      '8.6. Dependencies between the library and other packages',
+      '8.6.4. The shlibs system',
+      '8.6.4.3. Providing a shlibs file',
+    ]);
+  });
+
+  it('leaves no permalink "¶" in any heading, title or text of any page', async () => {
+    const pages = readdirSync(site).filter((name) => name.endsWith('.html'));
+    expect(pages.length).toBeGreaterThan(20);
+    for (const name of pages) {
+      const doc = await read(name);
+      expect(doc.title).toMatch(/ — Debian Policy Manual v4\.6\.2\.0$/);
+      expect(JSON.stringify(doc)).not.toContain('¶');
+      for (const section of doc.sections) {
+        expect(section.headingPath?.at(-1)).toBe(section.heading);
+        for (const heading of section.headingPath ?? []) expect(heading).toBe(heading.trim());
+      }
+    }
   });
 });

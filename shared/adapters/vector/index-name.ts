@@ -48,26 +48,38 @@ export function checkVector(vector: readonly number[], dimension: number, what: 
   }
 }
 
-/** A stored chunk as an engine returns it: absent page and heading may come back as null. */
+/**
+ * A stored chunk as an engine returns it: absent title, page, heading and heading path may come
+ * back as null (and an absent heading path as an empty list).
+ */
 export interface StoredChunk {
   readonly documentId: string;
   readonly ordinal: number;
   readonly filename: string;
+  readonly title?: string | null;
   readonly text: string;
   readonly page?: number | null;
   readonly heading?: string | null;
+  /** Any iterable of strings (an engine may hand back its own list type). */
+  readonly headingPath?: Iterable<string> | null;
 }
 
-/** The port's search hit from a stored chunk and its cosine score (nulls become absent fields). */
+/**
+ * The port's search hit from a stored chunk and its score (the cosine for vector candidates, the
+ * engine's BM25 score for keyword ones). Nulls and an empty heading path become absent fields.
+ */
 export function toSearchHit(chunkId: string, stored: StoredChunk, score: number): SearchHit {
+  const headingPath = stored.headingPath ? Array.from(stored.headingPath) : [];
   return {
     chunkId,
     documentId: stored.documentId,
     ordinal: stored.ordinal,
     filename: stored.filename,
     text: stored.text,
+    ...(stored.title === null || stored.title === undefined ? {} : { title: stored.title }),
     ...(stored.page === null || stored.page === undefined ? {} : { page: stored.page }),
     ...(stored.heading === null || stored.heading === undefined ? {} : { heading: stored.heading }),
+    ...(headingPath.length === 0 ? {} : { headingPath }),
     score,
   };
 }

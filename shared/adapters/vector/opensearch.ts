@@ -9,11 +9,25 @@
 // the filtered documents when few match), so `k` neighbours come back from the bot's own chunks.
 // OpenSearch reports an inner product `ip` as the score `1 + ip` when ip ≥ 0 and `1 / (1 − ip)`
 // otherwise; `cosineFromScore` inverts that, so a bot's `minScore` means what it means in LanceDB.
+//
+// Keyword candidates are BM25 over the chunk's text, title and heading path (the built-in
+// `english` analyzer: stemming, stop words) and its file name (`filename.text`, the `simple`
+// analyzer). `candidates` sends the knn query and the keyword query in ONE `_msearch` request,
+// each with the tenant AND bot filter, and returns the two lists unfused: fusion is the retrieval
+// use-case's, so both adapters rank alike. BM25 statistics (document frequencies, average field
+// lengths) are the shard's, over every tenant's chunks: filters select, they do not re-score.
 
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { Client, type ClientOptions, errors } from '@opensearch-project/opensearch';
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws-v3';
-import type { IndexedChunk, IndexScope, SearchHit, VectorIndex } from '../../ports/vector-index.ts';
+import type {
+  CandidateQuery,
+  Candidates,
+  IndexedChunk,
+  IndexScope,
+  SearchHit,
+  VectorIndex,
+} from '../../ports/vector-index.ts';
 import { withRetry } from '../retry.ts';
 import { checkVector, chunkIndexName, normalize, toSearchHit } from './index-name.ts';
 
@@ -76,6 +90,25 @@ export function scoreFromInnerProduct(ip: number): number {
 
 export const VECTOR_FIELD = 'vector';
 
+/**
+ * Analyzers of the keyword fields. `english` (standard tokenizer, possessives, lowercase, English
+ * stop words, Porter stemming) for prose. File names get `simple` (lowercase, split at every
+ * non-letter) rather than `standard`: the standard tokenizer follows Unicode word breaks, which
+ * keep `handbook.pdf` and `refund_policy` whole, so no word of such a name would match.
+ */
+const PROSE = { type: 'text', analyzer: 'english' } as const;
+const FILENAME = { type: 'keyword', fields: { text: { type: 'text', analyzer: 'simple' } } } as const;
+
+/** The fields a keyword query matches, with their boosts (the chunk's own text is the baseline). */
+export const KEYWORD_FIELDS = ['text', 'title^2', 'headingPath^2', 'heading^2', 'filename.text'];
+
+/**
+ * Longest keyword query sent, in characters (cut at a word boundary). Each analysed word becomes a
+ * clause per field, and the engine refuses a query over `indices.query.bool.max_clause_count`
+ * (1024 by default) clauses: a pasted page must not fail retrieval.
+ */
+export const MAX_KEYWORD_QUERY_CHARS = 512;
+
 /** The index body: k-NN on, strict mappings, faiss HNSW with inner product over unit vectors. */
 export function chunkIndexBody(dimension: number, options: { shards?: number; replicas?: number } = {}) {
   return {
@@ -93,10 +126,13 @@ export function chunkIndexBody(dimension: number, options: { shards?: number; re
         botId: { type: 'keyword' },
         documentId: { type: 'keyword' },
         ordinal: { type: 'integer' },
-        filename: { type: 'keyword' },
-        text: { type: 'text' },
+        filename: FILENAME,
+        title: PROSE,
+        text: PROSE,
         page: { type: 'integer' },
-        heading: { type: 'text' },
+        heading: PROSE,
+        // A list of strings: any field takes an array of values.
+        headingPath: PROSE,
         [VECTOR_FIELD]: {
           type: 'knn_vector',
           dimension,
@@ -112,6 +148,18 @@ export function chunkIndexBody(dimension: number, options: { shards?: number; re
   };
 }
 
+/**
+ * What an index created before keyword search lacks, as a mapping update: new fields and a new
+ * multi-field may be added to an existing index; an existing field's analyzer may not be changed,
+ * so `text` and `heading` are left out. In such an index they keep the `standard` analyzer (no
+ * stemming, no stop words) until the chunks are reindexed into an index created with this
+ * mapping, and chunks written before the update have no `title`, `headingPath` or
+ * `filename.text` until they are re-ingested: keyword search finds them by their text only.
+ */
+export function chunkMappingUpdate() {
+  return { properties: { filename: FILENAME, title: PROSE, headingPath: PROSE } };
+}
+
 const scopeFilter = (scope: IndexScope) => [
   { term: { tenantId: scope.tenantId } },
   { term: { botId: scope.botId } },
@@ -121,10 +169,19 @@ interface ChunkSource {
   documentId: string;
   ordinal: number;
   filename: string;
+  title?: string | null;
   text: string;
   page?: number | null;
   heading?: string | null;
+  headingPath?: string[] | null;
 }
+
+interface SearchResponse {
+  hits?: { hits?: { _id: string; _score: number | null; _source: ChunkSource }[] };
+}
+
+/** One search of an `_msearch`: its result, or the error it alone failed with. */
+type MsearchItem = SearchResponse & { status?: number; error?: { type?: string; reason?: string } };
 
 interface BulkItem {
   [op: string]: { _id?: string; status: number; error?: { type?: string; reason?: string } };
@@ -140,6 +197,21 @@ const errorType = (error: unknown): string | undefined =>
 const isIndexMissing = (error: unknown) =>
   statusOf(error) === 404 &&
   (errorType(error) ?? 'index_not_found_exception') === 'index_not_found_exception';
+
+/** One search of an `_msearch` failed (the request as a whole succeeded). */
+export class CandidateSearchError extends Error {
+  constructor(
+    readonly search: 'vector' | 'keyword',
+    readonly status: number | undefined,
+    readonly type: string | undefined,
+    reason: string | undefined,
+  ) {
+    super(
+      `OpenSearch refused the ${search} search (${status ?? '?'} ${type ?? 'error'}: ${reason ?? 'no reason given'})`,
+    );
+    this.name = 'CandidateSearchError';
+  }
+}
 
 /** Some bulk items were refused; `retryable` holds the ones OpenSearch throttled (429). */
 export class BulkWriteError extends Error {
@@ -164,8 +236,11 @@ export function createOpenSearchVectorIndex(options: OpenSearchVectorIndexOption
       try {
         await client.indices.create({ index, body: chunkIndexBody(dimension, options) as never });
       } catch (error) {
-        // Another writer created it first: fine, the name fixes model and dimension.
+        // Another writer created it first: fine, the name fixes model and dimension. It may predate
+        // keyword search: add the fields it lacks (a no-op on an index that has them), or the strict
+        // mapping would refuse every chunk with a title or a heading path.
         if (errorType(error) !== 'resource_already_exists_exception') throw error;
+        await client.indices.putMapping({ index, body: chunkMappingUpdate() as never });
       }
     })().catch((error: unknown) => {
       ensured = undefined;
@@ -241,42 +316,44 @@ export function createOpenSearchVectorIndex(options: OpenSearchVectorIndexOption
       for (let i = 0; i < chunks.length; i += bulkSize) await bulk(chunks.slice(i, i + bulkSize));
     },
 
-    async search(scope, vector, { topK, minScore }) {
-      checkVector(vector, dimension, 'The query vector');
-      const k = Math.min(Math.floor(topK), 10_000);
-      if (k <= 0) return [];
-      let response: { body: unknown };
+    async candidates(scope, query) {
+      if (query.vector) checkVector(query.vector, dimension, 'The query vector');
+      const k = Math.min(Math.floor(query.k), 10_000);
+      const text = keywordText(query.text);
+      const searches: { kind: 'vector' | 'keyword'; body: object }[] = [];
+      if (k > 0 && query.vector)
+        searches.push({ kind: 'vector', body: vectorSearch(scope, query.vector, k) });
+      if (k > 0 && text) searches.push({ kind: 'keyword', body: keywordSearch(scope, text, k) });
+      const result: Candidates = { vector: [], keyword: [] };
+      if (searches.length === 0) return result;
+
+      let responses: MsearchItem[];
       try {
-        response = await client.search({
+        // The index in the path (the readers' IAM policy names `<index>/_msearch`), empty headers.
+        const response = await client.msearch({
           index,
-          body: {
-            size: k,
-            _source: { excludes: [VECTOR_FIELD] },
-            query: {
-              knn: {
-                [VECTOR_FIELD]: {
-                  vector: normalize(vector),
-                  k,
-                  filter: { bool: { filter: scopeFilter(scope) } },
-                },
-              },
-            },
-          } as never,
+          body: searches.flatMap((s) => [{}, s.body]) as never,
         });
+        responses = (response.body as { responses?: MsearchItem[] }).responses ?? [];
       } catch (error) {
-        if (isIndexMissing(error)) return [];
+        if (isIndexMissing(error)) return result;
         throw error;
       }
-      const hits = (
-        response.body as { hits?: { hits?: { _id: string; _score: number; _source: ChunkSource }[] } }
-      ).hits?.hits;
-      const results: SearchHit[] = [];
-      for (const hit of hits ?? []) {
-        const score = cosineFromScore(hit._score);
-        if (!(score >= minScore)) continue;
-        results.push(toSearchHit(hit._id, hit._source, score));
+      for (const [i, { kind }] of searches.entries()) {
+        const item = responses[i];
+        if (item?.error) {
+          // Each search succeeds or fails on its own: a missing index is an empty one.
+          if (item.error.type === 'index_not_found_exception') continue;
+          throw new CandidateSearchError(kind, item.status, item.error.type, item.error.reason);
+        }
+        const hits = item?.hits?.hits ?? [];
+        if (kind === 'vector') result.vector.push(...vectorHits(hits, query, k));
+        else
+          result.keyword.push(
+            ...hits.slice(0, k).map((hit) => toSearchHit(hit._id, hit._source, hit._score ?? 0)),
+          );
       }
-      return results.sort((a, b) => b.score - a.score).slice(0, k);
+      return result;
     },
 
     async countDocument(scope, documentId) {
@@ -304,6 +381,67 @@ export function createOpenSearchVectorIndex(options: OpenSearchVectorIndexOption
   };
 }
 
+/** The knn query: the tenant AND bot filter inside the `knn` clause (efficient filtering). */
+function vectorSearch(scope: IndexScope, vector: readonly number[], k: number) {
+  return {
+    size: k,
+    _source: { excludes: [VECTOR_FIELD] },
+    query: {
+      knn: {
+        [VECTOR_FIELD]: { vector: normalize(vector), k, filter: { bool: { filter: scopeFilter(scope) } } },
+      },
+    },
+  };
+}
+
+/**
+ * The keyword query: BM25 over the chunk's fields, the tenant AND bot filter beside it (a filter
+ * clause: it selects, it does not score). `best_fields` scores a chunk by its best field plus 0.3
+ * of the others, not by their sum (`most_fields`): the fields overlap — the heading is the last
+ * entry of the heading path, the title is often the first heading —, and a sum would count one
+ * word two or three times and let a chunk under a matching heading outrank the chunk whose own
+ * text holds the words. The tie breaker still puts a chunk matching in several fields first.
+ */
+function keywordSearch(scope: IndexScope, text: string, k: number) {
+  return {
+    size: k,
+    _source: { excludes: [VECTOR_FIELD] },
+    // Top hits only: not counting every match lets the engine skip non-competitive documents.
+    track_total_hits: false,
+    query: {
+      bool: {
+        must: { multi_match: { query: text, fields: KEYWORD_FIELDS, type: 'best_fields', tie_breaker: 0.3 } },
+        filter: scopeFilter(scope),
+      },
+    },
+  };
+}
+
+/** The query's words, trimmed and cut to `MAX_KEYWORD_QUERY_CHARS`; undefined when there are none. */
+function keywordText(text: string | undefined): string | undefined {
+  const trimmed = text?.trim();
+  if (!trimmed) return undefined;
+  if (trimmed.length <= MAX_KEYWORD_QUERY_CHARS) return trimmed;
+  const cut = trimmed.slice(0, MAX_KEYWORD_QUERY_CHARS);
+  const space = cut.search(/\s\S*$/);
+  return (space > 0 ? cut.slice(0, space) : cut).trimEnd();
+}
+
+/** Vector hits as cosines, those under `minScore` dropped, best first. */
+function vectorHits(
+  hits: readonly { _id: string; _score: number | null; _source: ChunkSource }[],
+  query: CandidateQuery,
+  k: number,
+): SearchHit[] {
+  const results: SearchHit[] = [];
+  for (const hit of hits) {
+    const score = cosineFromScore(hit._score ?? 0);
+    if (!(score >= query.minScore)) continue;
+    results.push(toSearchHit(hit._id, hit._source, score));
+  }
+  return results.sort((a, b) => b.score - a.score).slice(0, k);
+}
+
 function toSource(chunk: IndexedChunk) {
   return {
     tenantId: chunk.tenantId,
@@ -311,9 +449,11 @@ function toSource(chunk: IndexedChunk) {
     documentId: chunk.documentId,
     ordinal: chunk.ordinal,
     filename: chunk.filename,
+    ...(chunk.title === undefined ? {} : { title: chunk.title }),
     text: chunk.text,
     ...(chunk.page === undefined ? {} : { page: chunk.page }),
     ...(chunk.heading === undefined ? {} : { heading: chunk.heading }),
+    ...(chunk.headingPath?.length ? { headingPath: [...chunk.headingPath] } : {}),
     [VECTOR_FIELD]: normalize(chunk.vector),
   };
 }

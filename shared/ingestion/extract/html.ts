@@ -1,9 +1,10 @@
-// HTML to sections: visible text only, one section per heading. Also used for DOCX, which mammoth
-// turns into simple HTML (headings, paragraphs, lists, tables, footnotes).
+// HTML to sections: visible text only, one section per heading, each with the path of headings
+// above it (h1–h6 by level). The title is the <title>, else the first h1. Also used for DOCX,
+// which mammoth turns into simple HTML (headings, paragraphs, lists, tables, footnotes).
 
 import { Parser } from 'htmlparser2';
-import type { Section } from '../types.ts';
-import { tidyText } from './text.ts';
+import type { ExtractedSections, Section } from '../types.ts';
+import { tidyLine, tidyText } from './text.ts';
 
 /** Elements whose content is never visible text (or is navigation chrome repeated on every page). */
 const SKIPPED = new Set([
@@ -79,19 +80,31 @@ const PARAGRAPH = 2;
 
 interface OpenSection {
   heading: string | undefined;
+  /** The headings above the section, outermost first (its last entry is `heading`). */
+  path: readonly string[];
   parts: string[];
 }
+
+/** The ARIA landmark for navigation, what <nav> is: chrome, not content (Sphinx's sidebars). */
+const NAVIGATION_ROLE = /(?:^|\s)navigation(?:\s|$)/i;
+
+/** Permalink anchors ("¶" in Sphinx and MkDocs, "#" elsewhere) carry no words of the heading. */
+const HEADER_LINK_CLASS = /(?:^|\s)headerlink(?:\s|$)/;
+const WORDS = /[\p{L}\p{N}]/u;
 
 export interface HtmlOptions {
   /** Drop mammoth's footnote and endnote back-links ("↑"). */
   readonly docx?: boolean;
 }
 
-export function extractHtml(html: string, options: HtmlOptions = {}): Section[] {
+export function extractHtml(html: string, options: HtmlOptions = {}): ExtractedSections {
   const sections: Section[] = [];
-  let current: OpenSection = { heading: undefined, parts: [] };
+  let current: OpenSection = { heading: undefined, path: [], parts: [] };
   let title: string | undefined;
+  let firstH1: string | undefined;
   let sawHeading = false;
+  /** The open headings by level (index 0 is h1); a new heading drops those at its level and below. */
+  const headings: Array<string | undefined> = [];
 
   let skipDepth = 0;
   /** Inside <head>: nothing but the <title> is read there. */
@@ -99,6 +112,9 @@ export function extractHtml(html: string, options: HtmlOptions = {}): Section[] 
   let inTitle = false;
   const titleParts: string[] = [];
   let headingParts: string[] | undefined;
+  let headingLevel = 0;
+  /** Inside a heading, the anchor being read: where its text starts and where it links. */
+  let anchor: { start: number; href: string } | undefined;
   let preDepth = 0;
   let cellDepth = 0;
   /** Break owed before the next text: NONE, LINE or PARAGRAPH. */
@@ -115,7 +131,11 @@ export function extractHtml(html: string, options: HtmlOptions = {}): Section[] 
   const flush = () => {
     const text = tidyText(current.parts.join(''));
     if (text) {
-      sections.push(current.heading === undefined ? { text } : { text, heading: current.heading });
+      sections.push(
+        current.heading === undefined
+          ? { text }
+          : { text, heading: current.heading, headingPath: current.path },
+      );
     }
   };
 
@@ -194,6 +214,8 @@ export function extractHtml(html: string, options: HtmlOptions = {}): Section[] 
           SKIPPED.has(name) ||
           'hidden' in attributes ||
           attributes['aria-hidden'] === 'true' ||
+          NAVIGATION_ROLE.test(attributes.role ?? '') ||
+          (name === 'a' && HEADER_LINK_CLASS.test(attributes.class ?? '')) ||
           (options.docx && name === 'a' && /^#(?:footnote|endnote)-ref-/.test(attributes.href ?? ''))
         ) {
           skipDepth = 1;
@@ -201,6 +223,11 @@ export function extractHtml(html: string, options: HtmlOptions = {}): Section[] 
         }
         if (HEADINGS.has(name) && cellDepth === 0 && !headingParts) {
           headingParts = [];
+          headingLevel = Number(name[1]);
+          return;
+        }
+        if (name === 'a' && headingParts) {
+          anchor = { start: headingParts.length, href: attributes.href ?? '' };
           return;
         }
         if (name === 'br') {
@@ -255,21 +282,36 @@ export function extractHtml(html: string, options: HtmlOptions = {}): Section[] 
         }
         if (inTitle && name === 'title') {
           inTitle = false;
-          title = tidyText(titleParts.join('')).replace(/\n+/g, ' ') || undefined;
-          if (!sawHeading) current.heading = title;
+          title = tidyLine(titleParts.join('')) || undefined;
+          if (!sawHeading) {
+            current.heading = title;
+            current.path = title === undefined ? [] : [title];
+          }
           return;
         }
         if (name === 'head') {
           inHead = false;
           return;
         }
+        if (name === 'a' && headingParts && anchor) {
+          // A link to its own heading with no words ("¶", "#", an icon) is a permalink: dropped.
+          const own = headingParts.slice(anchor.start).join('');
+          if (anchor.href.startsWith('#') && !WORDS.test(own)) headingParts.length = anchor.start;
+          anchor = undefined;
+          return;
+        }
         if (HEADINGS.has(name) && headingParts) {
-          const heading = tidyText(headingParts.join('')).replace(/\n+/g, ' ');
+          const heading = tidyLine(headingParts.join(''));
           headingParts = undefined;
+          anchor = undefined;
           if (heading) {
             flush();
             sawHeading = true;
-            current = { heading, parts: [] };
+            if (headingLevel === 1) firstH1 ??= heading;
+            headings.length = Math.min(headings.length, headingLevel - 1);
+            headings[headingLevel - 1] = heading;
+            const path = headings.filter((entry): entry is string => entry !== undefined);
+            current = { heading, path, parts: [] };
             pendingBreak = NONE;
             atSpace = true;
           }
@@ -292,5 +334,6 @@ export function extractHtml(html: string, options: HtmlOptions = {}): Section[] 
   parser.write(html);
   parser.end();
   flush();
-  return sections;
+  const documentTitle = title ?? firstH1;
+  return documentTitle === undefined ? { sections } : { sections, title: documentTitle };
 }

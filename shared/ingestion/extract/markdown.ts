@@ -1,8 +1,10 @@
-// Markdown to sections: ATX (`#`) and setext (`===`, `---`) headings start sections; markup that is
-// noise for retrieval is removed (emphasis markers, link URLs, fences, table rules), the text kept.
+// Markdown to sections: ATX (`#`) and setext (`===`, `---`) headings start sections, each with the
+// path of headings above it; markup that is noise for retrieval is removed (emphasis markers, link
+// URLs, fences, table rules), the text kept. The title is the front matter's `title:`, else the
+// first h1.
 
-import type { Section } from '../types.ts';
-import { tidyText } from './text.ts';
+import type { ExtractedSections, Section } from '../types.ts';
+import { tidyLine, tidyText } from './text.ts';
 
 const ATX_HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
 const SETEXT_H1 = /^ {0,3}=+[ \t]*$/;
@@ -86,29 +88,73 @@ function isTableRow(line: string, next: string | undefined, inTable: boolean): b
   return inTable || (next !== undefined && TABLE_RULE.test(next));
 }
 
-export function extractMarkdown(source: string): Section[] {
+/** YAML double-quoted escapes that can appear in a title (line breaks become spaces). */
+const YAML_ESCAPES: Record<string, string> = { n: ' ', t: ' ', '"': '"', '\\': '\\', '/': '/' };
+
+/** A YAML scalar as written after `key:` on one line: plain, 'single' or "double" quoted. */
+function yamlScalar(raw: string): string | undefined {
+  const value = raw.trim();
+  if (value.startsWith("'")) {
+    const end = /^'((?:[^']|'')*)'/.exec(value);
+    return end?.[1]?.replace(/''/g, "'");
+  }
+  if (value.startsWith('"')) {
+    const end = /^"((?:[^"\\]|\\.)*)"/.exec(value);
+    if (!end?.[1]) return undefined;
+    return end[1].replace(/\\(u[0-9a-fA-F]{4}|.)/g, (_, escaped: string) => {
+      if (escaped.length === 5) return String.fromCharCode(Number.parseInt(escaped.slice(1), 16));
+      return YAML_ESCAPES[escaped] ?? escaped;
+    });
+  }
+  // Block scalars, flow collections, aliases and tags are not a one-line title.
+  if (/^[|>[{&*!]/.test(value)) return undefined;
+  return value.replace(/\s+#.*$/, '');
+}
+
+/** The `title:` of YAML front matter (a top-level key on one line), when it has one. */
+function frontMatterTitle(lines: readonly string[]): string | undefined {
+  for (const line of lines) {
+    const match = /^title[ \t]*:(?:[ \t]+(.*))?$/.exec(line);
+    if (match) return tidyLine(yamlScalar(match[1] ?? '') ?? '') || undefined;
+  }
+  return undefined;
+}
+
+export function extractMarkdown(source: string): ExtractedSections {
   const lines = source.replace(/\r\n?/g, '\n').split('\n');
   const sections: Section[] = [];
   let heading: string | undefined;
+  /** The open headings by level (index 0 is h1); a new heading drops those at its level and below. */
+  const headings: Array<string | undefined> = [];
+  let path: readonly string[] = [];
+  let firstH1: string | undefined;
   let body: string[] = [];
 
   const flush = () => {
     const text = tidyText(body.join('\n'));
-    if (text) sections.push(heading === undefined ? { text } : { text, heading });
+    if (text) sections.push(heading === undefined ? { text } : { text, heading, headingPath: path });
     body = [];
   };
-  const startSection = (title: string) => {
-    const text = tidyText(stripInline(title)).replace(/\n+/g, ' ');
+  const startSection = (title: string, level: number) => {
+    const text = tidyLine(stripInline(title));
     if (!text) return;
     flush();
     heading = text;
+    if (level === 1) firstH1 ??= text;
+    headings.length = Math.min(headings.length, level - 1);
+    headings[level - 1] = text;
+    path = headings.filter((entry): entry is string => entry !== undefined);
   };
 
   let i = 0;
-  // YAML front matter: metadata, not content.
+  let title: string | undefined;
+  // YAML front matter: metadata, not content (its title is the document's).
   if (lines[0]?.trim() === '---') {
     const end = lines.findIndex((line, index) => index > 0 && /^(?:---|\.\.\.)\s*$/.test(line));
-    if (end > 0) i = end + 1;
+    if (end > 0) {
+      title = frontMatterTitle(lines.slice(1, end));
+      i = end + 1;
+    }
   }
 
   let fence: string | undefined;
@@ -159,7 +205,7 @@ export function extractMarkdown(source: string): Section[] {
     }
     const atx = ATX_HEADING.exec(line);
     if (atx) {
-      startSection(atx[2] ?? '');
+      startSection(atx[2] ?? '', atx[1]?.length ?? 1);
       paragraph = [];
       inTable = false;
       continue;
@@ -167,7 +213,7 @@ export function extractMarkdown(source: string): Section[] {
     if (paragraph.length > 0 && (SETEXT_H1.test(line) || SETEXT_H2.test(line))) {
       // A setext underline: the paragraph above it is a heading.
       body.splice(body.length - paragraph.length);
-      startSection(paragraph.join(' '));
+      startSection(paragraph.join(' '), SETEXT_H1.test(line) ? 1 : 2);
       paragraph = [];
       continue;
     }
@@ -199,5 +245,6 @@ export function extractMarkdown(source: string): Section[] {
     else paragraph.push(line);
   }
   flush();
-  return sections;
+  title ??= firstH1;
+  return title === undefined ? { sections } : { sections, title };
 }

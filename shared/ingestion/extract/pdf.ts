@@ -1,15 +1,17 @@
 // PDF to sections, one per page, with pdf.js (the legacy build: the default one needs DOMMatrix,
 // which Node lacks). pdf.js runs its "worker" on the main thread here: the worker module is imported
 // and handed over through `globalThis.pdfjsWorker`, so nothing is loaded from a path at run time and
-// the same code works from source, under jest and inside one esbuild bundle.
+// the same code works from source, under jest and inside one esbuild bundle. The title is the
+// document information's Title when it is a real one; PDFs get no heading path (their structure
+// is not reliably known).
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PDFDocumentProxy, TextItem } from 'pdfjs-dist/types/src/display/api.js';
-import { ExtractionError, type Section } from '../types.ts';
-import { tidyText } from './text.ts';
+import { type ExtractedSections, ExtractionError, type Section } from '../types.ts';
+import { tidyLine, tidyText } from './text.ts';
 
 export const DEFAULT_MAX_PAGES = 2000;
 
@@ -156,6 +158,39 @@ export function pageText(items: readonly TextItem[]): string {
   return tidyText(normalizeForms(out.join('')));
 }
 
+/** File extensions that give a "title" away as the name of the file it was made from. */
+const FILE_NAME =
+  /\.(?:docx?|dotx?|rtf|odt|pages|pdf|pptx?|odp|key|xlsx?|ods|csv|txt|md|tex|dvi|e?ps|ai|indd|qxd|qxp|pub|html?|xml|jpe?g|png|gif|tiff?|bmp)$/i;
+/** What tools write when nobody gave the document a title. */
+const PLACEHOLDER =
+  /^(?:untitled(?: document)?|no title|title|document|doc|presentation|powerpoint presentation|book|layout|slide|page|blank|new document)(?:[\s_-]*\d+)?$/i;
+
+/**
+ * The document information's Title when it names the document: not empty, not a placeholder
+ * ("Untitled", "Document1"), not the file it was printed from ("Microsoft Word - x.doc",
+ * "C:\\reports\\q3.docx", "paper.dvi").
+ */
+export function realTitle(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const title = tidyLine(normalizeForms(value));
+  if (!/\p{L}/u.test(title)) return undefined;
+  if (PLACEHOLDER.test(title) || FILE_NAME.test(title)) return undefined;
+  // What Office's PDF printer writes: "Microsoft Word - <file name>".
+  if (/^Microsoft\s+(?:Office\s+)?(?:Word|PowerPoint|Excel)\s+-\s/i.test(title)) return undefined;
+  if (/\\/.test(title) || /^(?:\/|~\/|file:)\S*$/i.test(title)) return undefined;
+  return title;
+}
+
+/** The info Title, if any; metadata is a nicety, so an unreadable one is no title. */
+async function documentTitle(document: PDFDocumentProxy): Promise<string | undefined> {
+  try {
+    const { info } = await document.getMetadata();
+    return realTitle((info as { Title?: unknown } | undefined)?.Title);
+  } catch {
+    return undefined;
+  }
+}
+
 function isPasswordError(error: unknown): boolean {
   return (error as { name?: string } | null)?.name === 'PasswordException';
 }
@@ -163,7 +198,7 @@ function isPasswordError(error: unknown): boolean {
 export async function extractPdf(
   bytes: Uint8Array,
   maxPages = DEFAULT_MAX_PAGES,
-): Promise<{ sections: Section[]; units: number }> {
+): Promise<ExtractedSections & { units: number }> {
   const pdfjs = await loadPdfJs();
   const task = pdfjs.getDocument({
     // pdf.js may transfer (detach) the buffer it is given: give it a copy.
@@ -208,7 +243,8 @@ export async function extractPdf(
       }
       if (text) sections.push({ text, page: number });
     }
-    return { sections, units: pages };
+    const title = await documentTitle(document);
+    return title === undefined ? { sections, units: pages } : { sections, units: pages, title };
   } finally {
     await task.destroy();
   }

@@ -85,3 +85,8 @@ export function tidyText(text: string): string {
 export function hasText(text: string): boolean {
   return /\S/.test(text);
 }
+
+/** Tidied text on one line: what a heading or a title is made of. */
+export function tidyLine(text: string): string {
+  return tidyText(text).replace(/\n+/g, ' ');
+}

@@ -1,0 +1,228 @@
+// npm run eval: how well a bot's search finds the passage that answers a question, measured on the
+// labelled set in set.ts (real documents from ../shared/corpus, questions written by reading them).
+//
+// The documents go through the platform's own ingestion code (extract → chunk → embed the
+// searchable text → the LanceDB index), into one bot, offline (the local embedder). Then every
+// question is asked through the retrieval use-case the chat and search use, once per mode —
+// vector, keyword, hybrid — side by side in this one run, and the figures printed:
+//   recall@1, recall@5   share of answerable questions whose answering passage is cited first / in the top 5
+//   MRR@5, nDCG@5        rank quality of the cited passages (binary relevance)
+//   abstention P / R     on the unanswerable questions: precision and recall of "found nothing relevant"
+//   p50 / p99 ms         time of one retrieval (query embedding and index calls)
+//
+//   npm run eval                     (EVAL_MODES=hybrid,vector EVAL_VERBOSE=1 to list the misses)
+
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLocalEmbedder } from '../../shared/adapters/embedders/local.ts';
+import { createLanceVectorIndex } from '../../shared/adapters/vector/lancedb.ts';
+import { type Bot, DEFAULT_BOT_SETTINGS } from '../../shared/domain/bot.ts';
+import { documentTypeOf } from '../../shared/domain/document.ts';
+import { chunkDocument } from '../../shared/ingestion/chunker.ts';
+import { extractDocument } from '../../shared/ingestion/extract.ts';
+import type { ChatMessage } from '../../shared/ports/chat-model.ts';
+import { chunkId, type IndexedChunk, searchableText } from '../../shared/ports/vector-index.ts';
+import { type RetrievalMode, type RetrievedCandidate, retrieve } from '../../shared/usecases/retrieve.ts';
+import { DOCUMENTS, type EvalQuestion, type EvalSource, QUESTIONS } from './set.ts';
+
+const CORPUS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/corpus');
+const MODES = (process.env.EVAL_MODES ?? 'vector,keyword,hybrid').split(',') as RetrievalMode[];
+const VERBOSE = process.env.EVAL_VERBOSE === '1';
+const K = 5;
+
+const scope = { tenantId: 'tnt_eval', botId: 'bot_eval' };
+
+interface IndexedSource {
+  documentId: string;
+  page?: number;
+  heading?: string;
+  headingPath?: readonly string[];
+}
+
+const matches = (chunk: IndexedSource, source: EvalSource) =>
+  chunk.documentId === source.doc &&
+  (source.pages === undefined || (chunk.page !== undefined && source.pages.includes(chunk.page))) &&
+  (source.headings === undefined ||
+    source.headings.some((h) => chunk.heading === h || (chunk.headingPath ?? []).includes(h)));
+
+const isAnswer = (chunk: IndexedSource, q: EvalQuestion) => q.expect.some((s) => matches(chunk, s));
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+async function ingest(
+  index: ReturnType<typeof createLanceVectorIndex>,
+  embedder: ReturnType<typeof createLocalEmbedder>,
+) {
+  const chunks: (IndexedChunk & { vector: number[] })[] = [];
+  const started = performance.now();
+  for (const doc of DOCUMENTS) {
+    const typed = documentTypeOf(doc.filename, doc.contentType);
+    if (!('type' in typed)) throw new Error(`${doc.filename}: ${typed.problem.message}`);
+    const extracted = await extractDocument(new Uint8Array(readFileSync(join(CORPUS, doc.path))), typed.type);
+    const pieces = chunkDocument(extracted, DEFAULT_BOT_SETTINGS.chunking);
+    const own = pieces.map((c) => ({
+      ...scope,
+      id: chunkId(doc.id, c.ordinal),
+      documentId: doc.id,
+      ordinal: c.ordinal,
+      filename: doc.filename,
+      ...(extracted.title !== undefined && { title: extracted.title }),
+      text: c.text,
+      ...(c.page !== undefined && { page: c.page }),
+      ...(c.heading !== undefined && { heading: c.heading }),
+      ...(c.headingPath !== undefined && { headingPath: c.headingPath }),
+      vector: [] as number[],
+    }));
+    for (let i = 0; i < own.length; i += embedder.maxBatch) {
+      const batch = own.slice(i, i + embedder.maxBatch);
+      const { vectors } = await embedder.embed(batch.map((c) => searchableText(c)));
+      batch.forEach((c, j) => {
+        c.vector = vectors[j] ?? [];
+      });
+    }
+    await index.upsert(own);
+    chunks.push(...own);
+    console.log(
+      `  ${doc.filename.padEnd(28)} ${String(pieces.length).padStart(4)} chunks  title: ${extracted.title ?? '—'}`,
+    );
+  }
+  console.log(`  ${chunks.length} chunks indexed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return chunks;
+}
+
+interface ModeResult {
+  mode: RetrievalMode;
+  recall1: number;
+  recall5: number;
+  mrr: number;
+  ndcg: number;
+  abstainPrecision: number;
+  abstainRecall: number;
+  p50: number;
+  p99: number;
+  byKind: Map<string, { n: number; recall5: number }>;
+}
+
+async function evaluate(
+  mode: RetrievalMode,
+  deps: Parameters<typeof retrieve>[0],
+  chunks: readonly IndexedSource[],
+): Promise<ModeResult> {
+  const bot: Pick<Bot, 'id' | 'tenantId' | 'retrieval'> = {
+    id: scope.botId,
+    tenantId: scope.tenantId,
+    retrieval: { ...DEFAULT_BOT_SETTINGS.retrieval, mode },
+  };
+  const answerable = QUESTIONS.filter((q) => q.kind !== 'unanswerable');
+  const unanswerable = QUESTIONS.filter((q) => q.kind === 'unanswerable');
+  let hits1 = 0;
+  let hits5 = 0;
+  let rr = 0;
+  let ndcg = 0;
+  let abstainedRight = 0;
+  let abstainedWrong = 0;
+  const latencies: number[] = [];
+  const byKind = new Map<string, { n: number; recall5: number }>();
+  const misses: string[] = [];
+
+  for (const q of QUESTIONS) {
+    const history: ChatMessage[] = (q.history ?? []).map((content) => ({ role: 'user', content }));
+    const started = performance.now();
+    const { passages } = await retrieve(deps, bot, q.question, history, { topK: K });
+    latencies.push(performance.now() - started);
+    if (q.kind === 'unanswerable') {
+      if (passages.length === 0) abstainedRight++;
+      else if (VERBOSE) misses.push(`  answered ${q.id}: ${describe(passages[0])}`);
+      continue;
+    }
+    if (passages.length === 0) abstainedWrong++;
+    const relevant = passages.map((p) => isAnswer(p, q));
+    const first = relevant.indexOf(true);
+    const kind = byKind.get(q.kind) ?? { n: 0, recall5: 0 };
+    kind.n++;
+    if (first === 0) hits1++;
+    if (first >= 0) {
+      hits5++;
+      kind.recall5++;
+      rr += 1 / (first + 1);
+    } else if (VERBOSE) {
+      misses.push(
+        `  missed ${q.id} (${q.kind}): "${q.question}" → ${passages.length ? describe(passages[0]) : 'nothing'}`,
+      );
+    }
+    byKind.set(q.kind, kind);
+    const ideal = Math.min(K, chunks.filter((c) => isAnswer(c, q)).length);
+    const dcg = relevant.reduce((sum, r, i) => sum + (r ? 1 / Math.log2(i + 2) : 0), 0);
+    const idcg = Array.from({ length: ideal }, (_, i) => 1 / Math.log2(i + 2)).reduce((a, b) => a + b, 0);
+    ndcg += idcg > 0 ? dcg / idcg : 0;
+  }
+  if (VERBOSE && misses.length) console.log(`\n${mode}:\n${misses.join('\n')}`);
+  latencies.sort((a, b) => a - b);
+  const abstained = abstainedRight + abstainedWrong;
+  return {
+    mode,
+    recall1: hits1 / answerable.length,
+    recall5: hits5 / answerable.length,
+    mrr: rr / answerable.length,
+    ndcg: ndcg / answerable.length,
+    abstainPrecision: abstained ? abstainedRight / abstained : Number.NaN,
+    abstainRecall: unanswerable.length ? abstainedRight / unanswerable.length : Number.NaN,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    byKind,
+  };
+}
+
+const describe = (p: RetrievedCandidate | undefined) =>
+  p ? `${p.documentId} ${p.page !== undefined ? `p.${p.page}` : (p.heading ?? '')}`.trim() : 'nothing';
+
+async function main() {
+  if (!existsSync(CORPUS)) {
+    console.error(`npm run eval needs the corpus folder beside the checkout: ${CORPUS}`);
+    process.exit(1);
+  }
+  const counts = new Map<string, number>();
+  for (const q of QUESTIONS) counts.set(q.kind, (counts.get(q.kind) ?? 0) + 1);
+  console.log(
+    `Evaluation set: ${QUESTIONS.length} questions over ${DOCUMENTS.length} documents (${[...counts]
+      .map(([kind, n]) => `${n} ${kind}`)
+      .join(', ')})`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'parley-eval-'));
+  try {
+    const embedder = createLocalEmbedder();
+    const index = createLanceVectorIndex({ dir, modelId: embedder.modelId, dimension: embedder.dimension });
+    const chunks = await ingest(index, embedder);
+    await retrieve(
+      { index, embedder },
+      { id: scope.botId, tenantId: scope.tenantId, retrieval: DEFAULT_BOT_SETTINGS.retrieval },
+      'warm up',
+    );
+    const results: ModeResult[] = [];
+    for (const mode of MODES) results.push(await evaluate(mode, { index, embedder }, chunks));
+
+    const pct = (x: number) => (Number.isNaN(x) ? '   —' : x.toFixed(3));
+    console.log(
+      `\nRetrieval (top ${K}, offline embedder ${embedder.modelId}, default settings: minScore ${DEFAULT_BOT_SETTINGS.retrieval.minScore}, keywordCoverage ${DEFAULT_BOT_SETTINGS.retrieval.keywordCoverage})`,
+    );
+    console.log('  mode      recall@1  recall@5  MRR@5   nDCG@5  abstain P  abstain R   p50 ms   p99 ms');
+    for (const r of results) {
+      console.log(
+        `  ${r.mode.padEnd(8)}  ${pct(r.recall1).padStart(8)}  ${pct(r.recall5).padStart(8)}  ${pct(r.mrr).padStart(6)}  ${pct(r.ndcg).padStart(6)}  ${pct(r.abstainPrecision).padStart(9)}  ${pct(r.abstainRecall).padStart(9)}  ${r.p50.toFixed(1).padStart(7)}  ${r.p99.toFixed(1).padStart(7)}`,
+      );
+    }
+    console.log('\n  recall@5 by kind');
+    for (const r of results) {
+      console.log(
+        `  ${r.mode.padEnd(8)}  ${[...r.byKind].map(([kind, v]) => `${kind} ${(v.recall5 / v.n).toFixed(3)} (${v.n})`).join('   ')}`,
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
