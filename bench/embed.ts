@@ -2,9 +2,11 @@
 //
 // 1. The local embedder (USE lite, WebAssembly) in chunks per second over ~150-word passages at
 //    batch sizes 1, 8, 32 and 64. Baseline: batch size 1; the ratios show what batching buys.
-// 2. LanceDB at 10k rows of 512-d vectors: upsert rows per second, and filtered top-5 search
-//    latency (p50/p99) for a bot holding 1k of the rows and for one holding all 10k. Baseline: a
-//    brute-force cosine scan in plain JS over the same rows held in memory (Float32Array).
+// 2. LanceDB at 10k rows of 512-d vectors: write throughput in ingestion's batches of 16 with the
+//    full-text index against a plain table without it (and what that does to ingestion's chunks/s
+//    with the local embedder), and vector and hybrid (vector + BM25) search latency p50/p99 for a
+//    bot holding 1k of the rows and for one holding all 10k. Baseline: a brute-force cosine scan
+//    in plain JS over the same rows held in memory (Float32Array).
 //
 //   node --import tsx bench/embed.ts        (BENCH_PASSAGES=300 BENCH_ROWS=10000 BENCH_QUERIES=200)
 
@@ -12,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalEmbedder } from '../shared/adapters/embedders/local.ts';
-import { createLanceVectorIndex } from '../shared/adapters/vector/lancedb.ts';
+import { chunkSchema, createLanceVectorIndex } from '../shared/adapters/vector/lancedb.ts';
 import type { IndexedChunk } from '../shared/ports/vector-index.ts';
 
 const PASSAGES = Number(process.env.BENCH_PASSAGES ?? 300);
@@ -104,8 +106,9 @@ async function benchLance() {
   const dir = mkdtempSync(join(tmpdir(), 'parley-bench-lance-'));
   try {
     const random = prng(7);
+    const texts = passages(ROWS / 10);
     // 10k rows: bot "big" holds 1k of tenant t0's rows, the rest spread over 9 more tenants' bots;
-    // a second table run measures a bot holding every row.
+    // a second run measures a bot holding every row.
     const scopeOf = (i: number) =>
       i < ROWS / 10 ? { tenantId: 't0', botId: 'big' } : { tenantId: `t${1 + (i % 9)}`, botId: `b${i % 4}` };
     const chunks: IndexedChunk[] = Array.from({ length: ROWS }, (_, i) => ({
@@ -114,29 +117,68 @@ async function benchLance() {
       documentId: `doc-${Math.floor(i / 50)}`,
       ordinal: i % 50,
       filename: 'bench.txt',
-      text: `passage ${i}`,
+      text: texts[i % texts.length] ?? '',
       vector: unitVector(random),
     }));
-    const queries = Array.from({ length: QUERIES }, () => unitVector(random));
+    const queries = Array.from({ length: QUERIES }, (_, i) => ({
+      vector: unitVector(random),
+      text: (SENTENCES[i % SENTENCES.length] ?? '').split(' ').slice(0, 8).join(' '),
+    }));
 
-    console.log(`\nLanceDB: ${ROWS} rows of ${DIM}-d, top-${TOP_K}, exact search (no ANN index)`);
+    console.log(
+      `\nLanceDB: ${ROWS} rows of ${DIM}-d, ~150-word texts, top-${TOP_K}, exact vector search + BM25`,
+    );
+    // Writes as ingestion makes them: batches of 16 chunks (one embed message). Baseline: the same
+    // rows into a plain LanceDB table with no full-text index (what the adapter wrote before).
     const index = createLanceVectorIndex({ dir, modelId: 'bench', dimension: DIM });
-    const upsertStart = performance.now();
-    for (let i = 0; i < chunks.length; i += 500) await index.upsert(chunks.slice(i, i + 500));
-    const upsertSeconds = (performance.now() - upsertStart) / 1000;
-    console.log(`  upsert (batches of 500): ${fmt(ROWS / upsertSeconds, 0)} rows/s`);
+    const bigRows = chunks.slice(0, ROWS / 10);
+    let started = performance.now();
+    for (let i = 0; i < bigRows.length; i += 16) await index.upsert(bigRows.slice(i, i + 16));
+    const withFts = bigRows.length / ((performance.now() - started) / 1000);
+    const { connect } = await import('@lancedb/lancedb');
+    const plain = await (await connect(join(dir, 'plain'))).createEmptyTable('plain', await chunkSchema(DIM));
+    started = performance.now();
+    for (let i = 0; i < bigRows.length; i += 16) {
+      await plain
+        .mergeInsert('id')
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute(
+          bigRows
+            .slice(i, i + 16)
+            .map((c) => ({
+              ...c,
+              title: null,
+              page: null,
+              heading: null,
+              headingPath: null,
+              searchText: c.text,
+            })),
+        );
+    }
+    const withoutFts = bigRows.length / ((performance.now() - started) / 1000);
+    // Ingestion is embedding plus index writes, one after the other: chunks/s for the whole path.
+    const embedPerSecond = await localEmbeddingRate(texts.slice(0, 32));
+    const ingest = (write: number) => 1 / (1 / embedPerSecond + 1 / write);
+    console.log('  writes (batches of 16)          rows/s   ingestion chunks/s (local embedder included)');
+    console.log(`  no full-text index (baseline) ${fmt(withoutFts, 0)}   ${fmt(ingest(withoutFts), 1)}`);
+    console.log(
+      `  with full-text index          ${fmt(withFts, 0)}   ${fmt(ingest(withFts), 1)}   (${fmt((ingest(withFts) / ingest(withoutFts) - 1) * 100, 1)} % vs baseline)`,
+    );
+    for (let i = ROWS / 10; i < chunks.length; i += 500) await index.upsert(chunks.slice(i, i + 500));
 
     const allInOne = createLanceVectorIndex({ dir, modelId: 'bench-one-bot', dimension: DIM });
     for (let i = 0; i < chunks.length; i += 500) {
       await allInOne.upsert(chunks.slice(i, i + 500).map((c) => ({ ...c, tenantId: 't0', botId: 'all' })));
     }
+    await new Promise((r) => setTimeout(r, 1_500)); // the adapter optimises shortly after the last write
 
-    // Baseline: the same rows in memory, filtered and scanned in plain JS.
+    // Baseline: the same rows in memory, filtered and scanned in plain JS (vectors only).
     const matrix = new Float32Array(ROWS * DIM);
     for (const [i, c] of chunks.entries()) matrix.set(c.vector, i * DIM);
     const tenants = chunks.map((c) => c.tenantId);
     const bots = chunks.map((c) => c.botId);
-    const bruteForce = (tenantId: string, botId: string | undefined, q: number[]) => {
+    const bruteForce = (tenantId: string, botId: string | undefined, q: readonly number[]) => {
       const best: { i: number; s: number }[] = [];
       for (let i = 0; i < ROWS; i++) {
         if (botId !== undefined && (tenants[i] !== tenantId || bots[i] !== botId)) continue;
@@ -152,7 +194,7 @@ async function benchLance() {
       return best;
     };
 
-    const time = async (fn: (q: number[]) => unknown) => {
+    const time = async (fn: (q: (typeof queries)[number]) => unknown) => {
       for (const q of queries.slice(0, 10)) await fn(q); // warm-up
       const samples: number[] = [];
       for (const q of queries) {
@@ -164,15 +206,10 @@ async function benchLance() {
     };
 
     console.log(
-      '  search                         p50 ms   p99 ms   baseline p50   baseline p99   p50 vs JS scan',
+      '  search                               p50 ms   p99 ms   JS scan p50   JS scan p99   p50 vs JS scan',
     );
     const cases = [
-      {
-        name: 'bot with 1k of 10k rows',
-        index,
-        scope: { tenantId: 't0', botId: 'big' },
-        filter: 'big' as string | undefined,
-      },
+      { name: 'bot with 1k of 10k rows', index, scope: { tenantId: 't0', botId: 'big' }, filter: 'big' },
       {
         name: 'bot with all 10k rows  ',
         index: allInOne,
@@ -181,18 +218,40 @@ async function benchLance() {
       },
     ];
     for (const c of cases) {
-      const hits = await c.index.search(c.scope, queries[0] ?? [], { topK: TOP_K, minScore: -1 });
-      if (hits.length !== TOP_K) throw new Error(`expected ${TOP_K} hits, got ${hits.length}`);
-      const lance = await time((q) => c.index.search(c.scope, q, { topK: TOP_K, minScore: -1 }));
-      const js = await time((q) => bruteForce(c.scope.tenantId, c.filter, q));
-      const ratio = percentile(lance, 50) / percentile(js, 50);
-      console.log(
-        `  ${c.name}      ${fmt(percentile(lance, 50), 2)} ${fmt(percentile(lance, 99), 2)}       ${fmt(percentile(js, 50), 2)}       ${fmt(percentile(js, 99), 2)}        ${fmt(ratio, 2)}x`,
-      );
+      const js = await time((q) => bruteForce(c.scope.tenantId, c.filter, q.vector));
+      for (const kind of ['vector', 'hybrid'] as const) {
+        const ask = (q: (typeof queries)[number]) =>
+          c.index.candidates(c.scope, {
+            vector: q.vector,
+            ...(kind === 'hybrid' && { text: q.text }),
+            k: TOP_K,
+            minScore: -1,
+          });
+        const first = await ask(queries[0] ?? { vector: [], text: '' });
+        if (first.vector.length !== TOP_K || (kind === 'hybrid' && first.keyword.length === 0)) {
+          throw new Error(
+            `expected ${TOP_K} vector hits and keyword hits, got ${first.vector.length}/${first.keyword.length}`,
+          );
+        }
+        const lance = await time(ask);
+        const ratio = percentile(lance, 50) / percentile(js, 50);
+        console.log(
+          `  ${c.name} ${kind.padEnd(7)}   ${fmt(percentile(lance, 50), 2)} ${fmt(percentile(lance, 99), 2)}      ${fmt(percentile(js, 50), 2)}      ${fmt(percentile(js, 99), 2)}        ${fmt(ratio, 2)}x`,
+        );
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Chunks per second the local embedder manages on these passages (batches of 16). */
+async function localEmbeddingRate(texts: string[]): Promise<number> {
+  const embedder = createLocalEmbedder({ maxBatch: 16 });
+  await embedder.embed(texts.slice(0, 2));
+  const start = performance.now();
+  for (let i = 0; i < texts.length; i += 16) await embedder.embed(texts.slice(i, i + 16));
+  return texts.length / ((performance.now() - start) / 1000);
 }
 
 console.log(`Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);

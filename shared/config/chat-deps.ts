@@ -12,7 +12,7 @@ import { createChatModelFactory } from './chat-models.ts';
 import { functionClock } from './clock.ts';
 import { readEnv, required } from './env.ts';
 import { createEventPublisherFromEnv } from './events.ts';
-import { createEmbedderFromEnv, createVectorIndexFromEnv } from './knowledge.ts';
+import { createRetrievalDepsFromEnv } from './knowledge.ts';
 
 /**
  * The chat pipeline's dependencies from the environment (the chat functions, and the reply
@@ -26,10 +26,7 @@ export function createChatDeps(db: DynamoDBDocumentClient): ChatDeps & { repos: 
     bots: repos.bots,
     sessions: createDynamoSessionRepository(db, env.SESSIONS_TABLE),
     clock: functionClock,
-    retrieval: once(async () => {
-      const embedder = await createEmbedderFromEnv();
-      return { embedder, index: await createVectorIndexFromEnv(embedder) };
-    }),
+    retrieval: once(createRetrievalDepsFromEnv),
     model: createChatModelFactory(),
     metrics: recordMetrics,
     guard: createTurnGuard({

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { Embedder } from '../ports/embedder.ts';
 import type { VectorIndex } from '../ports/vector-index.ts';
+import type { RetrievalDeps } from '../usecases/retrieve.ts';
 import { optional, readEnv } from './env.ts';
+import { createRerankerFromEnv } from './rerank.ts';
 
 // Builds the deployment's embedder and vector index from the environment. The local-only
 // packages (LanceDB, the offline TensorFlow.js model) are imported dynamically, and only when
@@ -88,4 +90,14 @@ export async function createVectorIndexFromEnv(
     modelId: embedder.modelId,
     dimension: embedder.dimension,
   });
+}
+
+/**
+ * What retrieval needs, from the environment: the embedder, the index and, when the deployment
+ * has a reranking model, the reranker. Wrap it in `once`: the offline model takes seconds to load.
+ */
+export async function createRetrievalDepsFromEnv(): Promise<Omit<RetrievalDeps, 'rewrite'>> {
+  const embedder = await createEmbedderFromEnv();
+  const [index, reranker] = await Promise.all([createVectorIndexFromEnv(embedder), createRerankerFromEnv()]);
+  return { embedder, index, ...(reranker && { reranker }) };
 }

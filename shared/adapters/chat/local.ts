@@ -5,10 +5,13 @@
 // Scoring: the best passages are cut into lines and sentences (Intl.Segmenter, so any language);
 // words are lower-cased, stop words dropped and plurals and -ed/-ing endings trimmed; a sentence
 // scores the summed rarity (inverse sentence frequency) of the question words it contains. The
-// best sentence is kept, with up to two more that score at least a third as well, in document order.
+// best sentence is quoted first, and at most one more that scores nearly as well (a second half of
+// the answer), best first: a quote that merely shares a word is noise, and each quote is cited, so
+// the citations list only what was quoted.
 // When no sentence shares a word with the question (a paraphrase that the embedding matched), the
 // start of the best passage is quoted instead.
 
+import { terms } from '../../domain/terms.ts';
 import {
   type ChatModel,
   ChatModelUnavailableError,
@@ -17,7 +20,6 @@ import {
   type ChatStreamEvent,
   type RetrievedPassage,
 } from '../../ports/chat-model.ts';
-import { terms } from '../../domain/terms.ts';
 import { estimateTokens } from '../embedders/text.ts';
 
 export const NO_MODEL_INTRO =
@@ -26,12 +28,12 @@ export const NOTHING_FOUND = "I couldn't find anything about that in this bot's 
 
 /** Passages read (best first), sentences quoted, and the longest quote before it is cut. */
 const MAX_PASSAGES = 3;
-const MAX_SENTENCES = 3;
+const MAX_SENTENCES = 2;
 const MAX_SENTENCE_CHARS = 400;
 /** Words per streamed delta. */
 const WORDS_PER_DELTA = 4;
-/** Sentences after the best one must score at least this share of it. */
-const MIN_RELATIVE_SCORE = 1 / 3;
+/** A second sentence must score at least this share of the best one. */
+const MIN_RELATIVE_SCORE = 0.6;
 
 export function createLocalChatModel(): ChatModel {
   const complete = (request: ChatRequest): ChatResult => {
@@ -85,7 +87,7 @@ export function extractiveAnswer(question: string, passages: readonly RetrievedP
   const best = ranked[0];
   let chosen: Sentence[];
   if (!best || best.score === 0) {
-    chosen = candidates.filter((c) => c.passage === 0).slice(0, 2);
+    chosen = candidates.filter((c) => c.passage === 0).slice(0, MAX_SENTENCES);
   } else {
     chosen = [];
     const seen = new Set<string>();
@@ -96,7 +98,6 @@ export function extractiveAnswer(question: string, passages: readonly RetrievedP
       seen.add(key);
       chosen.push(c);
     }
-    chosen.sort((a, b) => a.passage - b.passage || a.order - b.order);
   }
   const quotes = chosen.map((c) => `${clip(c.text, MAX_SENTENCE_CHARS)} [${c.passage + 1}]`);
   return `${NO_MODEL_INTRO}\n\n${quotes.join('\n\n')}`;

@@ -39,6 +39,7 @@ const MESSAGE_FIELDS = [
   'latencyMs',
   'citations',
   'fallback',
+  'answered',
 ] as const;
 
 function pick<T>(item: Record<string, unknown>, fields: readonly string[]): T {
