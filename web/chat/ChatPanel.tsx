@@ -58,7 +58,7 @@ function Citations({ citations }: { citations: Citation[] }) {
         <li key={`${c.documentId}-${i}`}>
           <details>
             <summary>
-              [{i + 1}] {c.filename}
+              [{c.n ?? i + 1}] {c.filename}
               {c.page !== undefined ? `, page ${c.page}` : ''}
               {c.heading ? ` — ${c.heading}` : ''}
             </summary>

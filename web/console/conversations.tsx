@@ -172,7 +172,7 @@ function Conversation({ bot, sessionId, onGone }: { bot: Bot; sessionId: string;
                     <ol>
                       {message.citations.map((citation, index) => (
                         <li key={`${citation.documentId}-${index}`}>
-                          <strong>{citation.filename}</strong>
+                          [{citation.n ?? index + 1}] <strong>{citation.filename}</strong>
                           {citation.page !== undefined ? `, page ${citation.page}` : ''}
                           {citation.heading ? ` — ${citation.heading}` : ''} (score{' '}
                           {citation.score.toFixed(3)})<blockquote>{citation.snippet}</blockquote>
