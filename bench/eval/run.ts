@@ -11,8 +11,14 @@
 //   p50 / p99 ms         time of one retrieval (query embedding and index calls)
 //
 //   npm run eval                     (EVAL_MODES=hybrid,vector EVAL_VERBOSE=1 to list the misses)
+//
+// EVAL_CACHE_DIR=dir keeps every embedding on disk, keyed by a hash of the model id and the text,
+// so a run that changes only retrieval does not re-embed the corpus (ingestion then times only
+// extraction, chunking and indexing). EVAL_DUMP=file writes each question's fused candidates
+// (ranks, cosine, answer or not) as JSON, for looking at score distributions.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,13 +29,29 @@ import { documentTypeOf } from '../../shared/domain/document.ts';
 import { chunkDocument } from '../../shared/ingestion/chunker.ts';
 import { extractDocument } from '../../shared/ingestion/extract.ts';
 import type { ChatMessage } from '../../shared/ports/chat-model.ts';
+import type { Embedder } from '../../shared/ports/embedder.ts';
 import { chunkId, type IndexedChunk, searchableText } from '../../shared/ports/vector-index.ts';
-import { type RetrievalMode, type RetrievedCandidate, retrieve } from '../../shared/usecases/retrieve.ts';
+import {
+  type Fusion,
+  type RetrievalMode,
+  type RetrievedCandidate,
+  retrieve,
+} from '../../shared/usecases/retrieve.ts';
 import { DOCUMENTS, type EvalQuestion, type EvalSource, QUESTIONS } from './set.ts';
 
 const CORPUS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/corpus');
-const MODES = (process.env.EVAL_MODES ?? 'vector,keyword,hybrid').split(',') as RetrievalMode[];
+/** What is compared: each mode, and hybrid with reciprocal rank fusion as the fusion baseline. */
+const VARIANTS: Record<string, { mode: RetrievalMode; fusion?: Fusion }> = {
+  vector: { mode: 'vector' },
+  keyword: { mode: 'keyword' },
+  'hybrid-rrf': { mode: 'hybrid', fusion: 'rrf' },
+  hybrid: { mode: 'hybrid' },
+};
+const MODES = (process.env.EVAL_MODES ?? Object.keys(VARIANTS).join(',')).split(',');
 const VERBOSE = process.env.EVAL_VERBOSE === '1';
+const CACHE_DIR = process.env.EVAL_CACHE_DIR;
+const DUMP = process.env.EVAL_DUMP;
+const dump: Record<string, unknown[]> = {};
 const K = 5;
 
 const scope = { tenantId: 'tnt_eval', botId: 'bot_eval' };
@@ -52,17 +74,51 @@ const isAnswer = (chunk: IndexedSource, q: EvalQuestion) => q.expect.some((s) =>
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
-async function ingest(
-  index: ReturnType<typeof createLanceVectorIndex>,
-  embedder: ReturnType<typeof createLocalEmbedder>,
-) {
+/** The embedder with an on-disk cache (EVAL_CACHE_DIR): vectors keyed by model id and text. */
+function cached(embedder: Embedder, dir: string): Embedder & { save(): void } {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${embedder.modelId}-${embedder.dimension}.json`);
+  const store: Record<string, number[]> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  let dirty = false;
+  const key = (text: string) => createHash('sha256').update(`${embedder.modelId}\u0000${text}`).digest('hex');
+  return {
+    modelId: embedder.modelId,
+    dimension: embedder.dimension,
+    maxBatch: embedder.maxBatch,
+    async embed(texts) {
+      const missing = [...new Set(texts.filter((t) => !store[key(t)]))];
+      let tokens = 0;
+      if (missing.length) {
+        const embedded = await embedder.embed(missing);
+        tokens = embedded.tokens;
+        missing.forEach((t, i) => {
+          store[key(t)] = embedded.vectors[i] ?? [];
+        });
+        dirty = true;
+      }
+      return { vectors: texts.map((t) => store[key(t)] ?? []), tokens };
+    },
+    save() {
+      if (dirty) writeFileSync(file, JSON.stringify(store));
+      dirty = false;
+    },
+  };
+}
+
+async function ingest(index: ReturnType<typeof createLanceVectorIndex>, embedder: Embedder) {
   const chunks: (IndexedChunk & { vector: number[] })[] = [];
   const started = performance.now();
   for (const doc of DOCUMENTS) {
     const typed = documentTypeOf(doc.filename, doc.contentType);
     if (!('type' in typed)) throw new Error(`${doc.filename}: ${typed.problem.message}`);
     const extracted = await extractDocument(new Uint8Array(readFileSync(join(CORPUS, doc.path))), typed.type);
-    const pieces = chunkDocument(extracted, DEFAULT_BOT_SETTINGS.chunking);
+    const chunking = process.env.EVAL_CHUNKING
+      ? {
+          size: Number(process.env.EVAL_CHUNKING.split('/')[0]),
+          overlap: Number(process.env.EVAL_CHUNKING.split('/')[1]),
+        }
+      : DEFAULT_BOT_SETTINGS.chunking;
+    const pieces = chunkDocument(extracted, chunking);
     const own = pieces.map((c) => ({
       ...scope,
       id: chunkId(doc.id, c.ordinal),
@@ -94,7 +150,7 @@ async function ingest(
 }
 
 interface ModeResult {
-  mode: RetrievalMode;
+  mode: string;
   recall1: number;
   recall5: number;
   mrr: number;
@@ -107,10 +163,11 @@ interface ModeResult {
 }
 
 async function evaluate(
-  mode: RetrievalMode,
+  variant: string,
   deps: Parameters<typeof retrieve>[0],
   chunks: readonly IndexedSource[],
 ): Promise<ModeResult> {
+  const { mode, fusion } = VARIANTS[variant] ?? { mode: variant as RetrievalMode };
   const bot: Pick<Bot, 'id' | 'tenantId' | 'retrieval'> = {
     id: scope.botId,
     tenantId: scope.tenantId,
@@ -131,8 +188,30 @@ async function evaluate(
   for (const q of QUESTIONS) {
     const history: ChatMessage[] = (q.history ?? []).map((content) => ({ role: 'user', content }));
     const started = performance.now();
-    const { passages } = await retrieve(deps, bot, q.question, history, { topK: K });
+    const { passages, candidates } = await retrieve(deps, bot, q.question, history, {
+      topK: K,
+      ...(fusion && { fusion }),
+    });
     latencies.push(performance.now() - started);
+    if (DUMP) {
+      const entries = dump[mode] ?? [];
+      dump[mode] = entries;
+      entries.push({
+        id: q.id,
+        kind: q.kind,
+        question: q.question,
+        history: q.history,
+        candidates: candidates.map((c) => ({
+          id: c.id,
+          page: c.page ?? c.heading,
+          score: c.score,
+          ranks: c.ranks,
+          similarity: c.similarity,
+          relevant: c.relevant,
+          answer: isAnswer(c, q),
+        })),
+      });
+    }
     if (q.kind === 'unanswerable') {
       if (passages.length === 0) abstainedRight++;
       else if (VERBOSE) misses.push(`  answered ${q.id}: ${describe(passages[0])}`);
@@ -163,7 +242,7 @@ async function evaluate(
   latencies.sort((a, b) => a - b);
   const abstained = abstainedRight + abstainedWrong;
   return {
-    mode,
+    mode: variant,
     recall1: hits1 / answerable.length,
     recall5: hits5 / answerable.length,
     mrr: rr / answerable.length,
@@ -193,9 +272,12 @@ async function main() {
   );
   const dir = mkdtempSync(join(tmpdir(), 'parley-eval-'));
   try {
-    const embedder = createLocalEmbedder();
+    const local = createLocalEmbedder();
+    const cache = CACHE_DIR ? cached(local, CACHE_DIR) : undefined;
+    const embedder: Embedder = cache ?? local;
     const index = createLanceVectorIndex({ dir, modelId: embedder.modelId, dimension: embedder.dimension });
     const chunks = await ingest(index, embedder);
+    cache?.save();
     await retrieve(
       { index, embedder },
       { id: scope.botId, tenantId: scope.tenantId, retrieval: DEFAULT_BOT_SETTINGS.retrieval },
@@ -203,21 +285,24 @@ async function main() {
     );
     const results: ModeResult[] = [];
     for (const mode of MODES) results.push(await evaluate(mode, { index, embedder }, chunks));
+    cache?.save();
+    if (DUMP)
+      writeFileSync(DUMP, JSON.stringify({ ...dump, chunks: chunks.map((c) => [c.id, searchableText(c)]) }));
 
     const pct = (x: number) => (Number.isNaN(x) ? '   —' : x.toFixed(3));
     console.log(
       `\nRetrieval (top ${K}, offline embedder ${embedder.modelId}, default settings: minScore ${DEFAULT_BOT_SETTINGS.retrieval.minScore}, keywordCoverage ${DEFAULT_BOT_SETTINGS.retrieval.keywordCoverage})`,
     );
-    console.log('  mode      recall@1  recall@5  MRR@5   nDCG@5  abstain P  abstain R   p50 ms   p99 ms');
+    console.log('  mode        recall@1  recall@5  MRR@5   nDCG@5  abstain P  abstain R   p50 ms   p99 ms');
     for (const r of results) {
       console.log(
-        `  ${r.mode.padEnd(8)}  ${pct(r.recall1).padStart(8)}  ${pct(r.recall5).padStart(8)}  ${pct(r.mrr).padStart(6)}  ${pct(r.ndcg).padStart(6)}  ${pct(r.abstainPrecision).padStart(9)}  ${pct(r.abstainRecall).padStart(9)}  ${r.p50.toFixed(1).padStart(7)}  ${r.p99.toFixed(1).padStart(7)}`,
+        `  ${r.mode.padEnd(10)}  ${pct(r.recall1).padStart(8)}  ${pct(r.recall5).padStart(8)}  ${pct(r.mrr).padStart(6)}  ${pct(r.ndcg).padStart(6)}  ${pct(r.abstainPrecision).padStart(9)}  ${pct(r.abstainRecall).padStart(9)}  ${r.p50.toFixed(1).padStart(7)}  ${r.p99.toFixed(1).padStart(7)}`,
       );
     }
     console.log('\n  recall@5 by kind');
     for (const r of results) {
       console.log(
-        `  ${r.mode.padEnd(8)}  ${[...r.byKind].map(([kind, v]) => `${kind} ${(v.recall5 / v.n).toFixed(3)} (${v.n})`).join('   ')}`,
+        `  ${r.mode.padEnd(10)}  ${[...r.byKind].map(([kind, v]) => `${kind} ${(v.recall5 / v.n).toFixed(3)} (${v.n})`).join('   ')}`,
       );
     }
   } finally {

@@ -59,6 +59,12 @@ export interface CandidateQuery {
 export interface Candidates {
   readonly vector: SearchHit[];
   readonly keyword: SearchHit[];
+  /**
+   * For a query with both a vector and a text, when the engine can tell at no extra round trip
+   * (LanceDB does; absent otherwise): each keyword hit's cosine with the vector, in list order.
+   * Lets fusion weigh every candidate by meaning, not only those the vector list returned.
+   */
+  readonly keywordSimilarity?: readonly number[];
 }
 
 export interface VectorIndex {
@@ -92,7 +98,9 @@ export function contextLine(chunk: Pick<IndexedChunk, 'title' | 'headingPath' | 
 }
 
 /** What is embedded and keyword-indexed for a chunk: its context line, then its text. */
-export function searchableText(chunk: Pick<IndexedChunk, 'title' | 'headingPath' | 'heading' | 'text'>): string {
+export function searchableText(
+  chunk: Pick<IndexedChunk, 'title' | 'headingPath' | 'heading' | 'text'>,
+): string {
   const context = contextLine(chunk);
   return context ? `${context}\n\n${chunk.text}` : chunk.text;
 }

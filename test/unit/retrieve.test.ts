@@ -9,7 +9,7 @@ import type { Embedder } from '../../shared/ports/embedder.ts';
 import type { Reranker } from '../../shared/ports/reranker.ts';
 import type { CandidateQuery, SearchHit, VectorIndex } from '../../shared/ports/vector-index.ts';
 import { citedPassages } from '../../shared/usecases/chat.ts';
-import { fuse, type RetrievalMode, RRF_K, retrieve } from '../../shared/usecases/retrieve.ts';
+import { fuse, type RetrievalMode, retrieve, VECTOR_WEIGHT } from '../../shared/usecases/retrieve.ts';
 
 const hit = (id: string, score: number, text = `text of ${id}`): SearchHit => ({
   chunkId: id,
@@ -54,18 +54,30 @@ const bot = (mode: RetrievalMode = 'hybrid', extra: Partial<typeof DEFAULT_BOT_S
   retrieval: { ...DEFAULT_BOT_SETTINGS.retrieval, mode, ...extra },
 });
 
-describe('reciprocal rank fusion', () => {
-  test('a chunk in both lists beats one at the top of a single list; each keeps its ranks', () => {
+describe('score fusion', () => {
+  test('a chunk high in both lists beats one at the top of a single list; each keeps its ranks', () => {
     const fused = fuse([[hit('a:0', 0.9), hit('b:0', 0.8)]], [[hit('b:0', 12), hit('c:0', 9)]]);
-    expect(fused.map((f) => f.hit.chunkId)).toEqual(['b:0', 'a:0', 'c:0']);
+    expect(fused.map((f) => f.hit.chunkId)).toEqual(['b:0', 'c:0', 'a:0']);
     expect(fused[0]).toMatchObject({ ranks: { vector: 2, keyword: 1 }, similarity: 0.8 });
-    expect(fused[0]?.score).toBeCloseTo(1 / (RRF_K + 2) + 1 / (RRF_K + 1), 12);
-    expect(fused[2]?.similarity).toBeUndefined();
+    expect(fused[0]?.score).toBeCloseTo(VECTOR_WEIGHT * 0.8 + (1 - VECTOR_WEIGHT) * 1, 12);
+    // c:0 has no cosine of its own: it takes the vector list's last one (0.8), an upper bound.
+    expect(fused[1]?.score).toBeCloseTo(VECTOR_WEIGHT * 0.8 + (1 - VECTOR_WEIGHT) * 0.75, 12);
+    expect(fused[1]?.similarity).toBeUndefined();
+  });
+
+  test('a keyword hit that carries its cosine is scored with it', () => {
+    const fused = fuse([[hit('a:0', 0.9)]], [[{ ...hit('k:0', 4), similarity: 0.2 }]]);
+    expect(fused.map((f) => [f.hit.chunkId, f.similarity])).toEqual([
+      ['k:0', 0.2],
+      ['a:0', 0.9],
+    ]);
   });
 
   test('ties go to the better vector rank, then the chunk id (deterministic)', () => {
     const fused = fuse([[hit('v:0', 0.5)]], [[hit('k:0', 3)]]);
-    expect(fused.map((f) => f.hit.chunkId)).toEqual(['v:0', 'k:0']);
+    expect(fused.map((f) => f.hit.chunkId)).toEqual(['k:0', 'v:0']);
+    const tied = fuse([[hit('v:0', 0.5), hit('w:0', 0.5)]], []);
+    expect(tied.map((f) => f.hit.chunkId)).toEqual(['v:0', 'w:0']);
   });
 });
 

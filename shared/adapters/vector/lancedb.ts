@@ -70,7 +70,17 @@ type Row = {
 
 type StoredRow = Omit<Row, 'vector' | 'tenantId' | 'botId' | 'searchText'>;
 
-const COLUMNS = ['id', 'documentId', 'ordinal', 'filename', 'title', 'text', 'page', 'heading', 'headingPath'];
+const COLUMNS = [
+  'id',
+  'documentId',
+  'ordinal',
+  'filename',
+  'title',
+  'text',
+  'page',
+  'heading',
+  'headingPath',
+];
 
 /** A SQL string literal for a LanceDB filter: ids are validated upstream, but quote them anyway. */
 export const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
@@ -79,7 +89,8 @@ const scopeFilter = (scope: IndexScope) =>
   `\`tenantId\` = ${sqlString(scope.tenantId)} AND \`botId\` = ${sqlString(scope.botId)}`;
 
 /** Table names allow only [A-Za-z0-9_.-]: ids are digested (any string stays a valid name). */
-const digest = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 24);
+const digest = (...parts: string[]) =>
+  createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 24);
 
 /** Per table: the tail of the queue of writes, shared across adapter instances in this process. */
 const writeQueues = new Map<string, Promise<unknown>>();
@@ -133,7 +144,8 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
   const dir = resolve(options.dir);
   const base = chunkIndexName(modelId, dimension);
   const tenantPrefix = (tenantId: string) => `${base}--${digest(tenantId)}--`;
-  const tableNameOf = (scope: IndexScope) => `${tenantPrefix(scope.tenantId)}${digest(scope.tenantId, scope.botId)}`;
+  const tableNameOf = (scope: IndexScope) =>
+    `${tenantPrefix(scope.tenantId)}${digest(scope.tenantId, scope.botId)}`;
   const queueKey = (name: string) => `${dir}\u0000${name}`;
 
   let connection: Promise<Connection> | undefined;
@@ -295,9 +307,11 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
                   .query()
                   .fullTextSearch(new MatchQuery(text, 'searchText'))
                   .where(filter)
-                  .select([...COLUMNS, '_score'])
+                  // With a query vector, the rows' vectors too: their cosine is a dot product here
+                  // (both unit length), so the caller can weigh every keyword candidate by meaning.
+                  .select([...COLUMNS, '_score', ...(query.vector ? ['vector'] : [])])
                   .limit(k)
-                  .toArray() as Promise<Array<StoredRow & { _score: number }>>,
+                  .toArray() as Promise<Array<StoredRow & { _score: number; vector?: Iterable<number> }>>,
             )
           : [],
       ]);
@@ -307,8 +321,21 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
         const score = 1 - row._distance;
         if (score >= query.minScore) vector.push(hitOf(row, score));
       }
-      const keyword = keywordRows.map((row) => hitOf(row, row._score)).sort((a, b) => b.score - a.score);
-      return { vector: dedupe(vector), keyword: dedupe(keyword) };
+      const unit = query.vector ? normalize(query.vector) : undefined;
+      const keyword = dedupe(
+        keywordRows
+          .map((row) => ({
+            hit: hitOf(row, row._score),
+            cosine: unit && row.vector ? dot(unit, row.vector) : 0,
+          }))
+          .sort((a, b) => b.hit.score - a.hit.score),
+        (k) => k.hit.chunkId,
+      );
+      return {
+        vector: dedupe(vector, (hit) => hit.chunkId),
+        keyword: keyword.map((k) => k.hit),
+        ...(unit && keyword.length > 0 && { keywordSimilarity: keyword.map((k) => k.cosine) }),
+      };
     },
 
     async countDocument(scope, documentId) {
@@ -320,7 +347,9 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
     async deleteDocument(scope, documentId) {
       const name = tableNameOf(scope);
       if (!(await existingTable(name))) return;
-      await write(name, (t) => t.delete(`${scopeFilter(scope)} AND \`documentId\` = ${sqlString(documentId)}`));
+      await write(name, (t) =>
+        t.delete(`${scopeFilter(scope)} AND \`documentId\` = ${sqlString(documentId)}`),
+      );
       await noteWritten(name, 0);
     },
 
@@ -339,10 +368,18 @@ function hitOf(row: StoredRow, score: number): SearchHit {
   return toSearchHit(row.id, { ...row, headingPath }, score);
 }
 
+/** The dot product of a query vector and a stored one (an Arrow vector or an array). */
+function dot(a: readonly number[], b: Iterable<number>): number {
+  let sum = 0;
+  let i = 0;
+  for (const x of b) sum += (a[i++] ?? 0) * x;
+  return sum;
+}
+
 /** Keeps the first (best) hit of each chunk id. */
-function dedupe(hits: SearchHit[]): SearchHit[] {
+function dedupe<T>(hits: T[], idOf: (hit: T) => string): T[] {
   const seen = new Set<string>();
-  return hits.filter((hit) => !seen.has(hit.chunkId) && seen.add(hit.chunkId));
+  return hits.filter((hit) => !seen.has(idOf(hit)) && seen.add(idOf(hit)));
 }
 
 function toRow(chunk: IndexedChunk): Row {
