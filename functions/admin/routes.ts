@@ -19,8 +19,10 @@ import {
   listBots,
   updateBot,
 } from '../../shared/usecases/bots.ts';
+import type { StartEvaluationDeps } from '../../shared/usecases/evaluations.ts';
 import { checkHealth, type HealthCheck } from '../../shared/usecases/health.ts';
-import { type RetrievalDeps, searchKnowledge } from '../../shared/usecases/search.ts';
+import type { RetrievalDeps } from '../../shared/usecases/retrieve.ts';
+import { searchKnowledge } from '../../shared/usecases/search.ts';
 import {
   createTenant,
   deleteTenant,
@@ -30,20 +32,31 @@ import {
 } from '../../shared/usecases/tenants.ts';
 import type { UsageReadDeps } from '../../shared/usecases/usage.ts';
 import { channelRoutes } from './channel-routes.ts';
+import { evaluationRoutes } from './evaluation-routes.ts';
 import { usageRoute } from './usage-route.ts';
 
-export interface AdminDeps extends CascadeDeps, AuthDeps, UsageReadDeps {
+export interface AdminDeps extends CascadeDeps, AuthDeps, UsageReadDeps, StartEvaluationDeps {
+  testQuestions: StartEvaluationDeps['testQuestions'];
+  evaluations: StartEvaluationDeps['evaluations'];
   /** Webhook URLs shown to admins start with it when set (a custom domain). */
   publicBaseUrl?: string;
   sessions: SessionRepository;
   usage: UsageRepository;
-  retrieval: () => Promise<Pick<RetrievalDeps, 'index' | 'embedder'>>;
+  retrieval: () => Promise<RetrievalDeps>;
   healthChecks: readonly HealthCheck[];
   openApi: () => unknown;
 }
 
 const SearchSchema = z
-  .strictObject({ query: z.string().trim().min(1).max(2000), topK: z.int().min(1).max(50).optional() })
+  .strictObject({
+    query: z.string().trim().min(1).max(2000),
+    topK: z.int().min(1).max(50).optional(),
+    history: z
+      .array(z.strictObject({ role: z.enum(['user', 'assistant']), content: z.string().max(8000) }))
+      .max(40)
+      .optional()
+      .describe('Earlier turns, oldest first: the query is searched as a follow-up of them, as in a chat'),
+  })
   .meta({ id: 'SearchRequest' });
 
 const SearchResultsSchema = z
@@ -55,7 +68,18 @@ const SearchResultsSchema = z
         page: z.int().optional(),
         heading: z.string().optional(),
         text: z.string(),
-        score: z.number().describe('Cosine similarity, the scale of the bot’s retrieval.minScore'),
+        score: z
+          .number()
+          .describe('The fused score (reciprocal rank fusion of the lists it came from), or the reranker’s'),
+        ranks: z
+          .object({ vector: z.int().optional(), keyword: z.int().optional(), rerank: z.int().optional() })
+          .describe('Where it ranked in each list it came from (1 is best)'),
+        similarity: z
+          .number()
+          .optional()
+          .describe(
+            'Cosine similarity with the query, the scale of the bot’s retrieval.minScore (vector candidates)',
+          ),
       }),
     ),
   })
@@ -189,6 +213,7 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
     }),
     'GET /admin/usage': usageRoute(deps),
     ...channelRoutes(deps),
+    ...evaluationRoutes(deps),
     'POST /admin/bots/{botId}/search': defineRoute({
       summary: 'What the bot would retrieve for a query, with scores and metadata',
       body: SearchSchema,

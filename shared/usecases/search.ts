@@ -1,3 +1,4 @@
+import type { ChatMessage } from '../ports/chat-model.ts';
 import { getBot } from './bots.ts';
 import { type RetrievalDeps, retrieve } from './retrieve.ts';
 import type { TenantDeps } from './tenants.ts';
@@ -18,10 +19,16 @@ export async function searchKnowledge(
   deps: TenantDeps & RetrievalDeps,
   tenantId: string,
   botId: string,
-  input: { query: string; topK?: number },
+  input: { query: string; topK?: number; history?: readonly ChatMessage[] },
 ): Promise<SearchResult[]> {
   const bot = await getBot(deps, tenantId, botId);
-  const { passages } = await retrieve(deps, bot, input.query, [], input.topK ? { topK: input.topK } : {});
+  const { passages } = await retrieve(
+    deps,
+    bot,
+    input.query,
+    input.history ?? [],
+    input.topK ? { topK: input.topK } : {},
+  );
   return passages.map((p) => ({
     documentId: p.documentId,
     filename: p.filename,

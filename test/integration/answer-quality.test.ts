@@ -103,11 +103,13 @@ afterAll(async () => {
 
 describeCorpus('answer quality', () => {
   it('a question naming an exact identifier retrieves its section first', async () => {
-    const res = await call(`/admin/bots/${localBot}/search`, { body: { query: 'What is Built-Using for?' } });
+    const res = await call(`/admin/bots/${localBot}/search`, {
+      body: { query: 'For which debian/rules targets must Build-Depends-Indep be satisfied?' },
+    });
     expect(res.status).toBe(200);
     expect(res.json.results[0]).toMatchObject({
       filename: 'ch-relationships.html',
-      heading: expect.stringContaining('Built-Using'),
+      heading: expect.stringContaining('Build-Depends-Indep'),
       ranks: { keyword: 1 },
     });
   });
@@ -124,17 +126,23 @@ describeCorpus('answer quality', () => {
   });
 
   it('a follow-up retrieves the follow-up’s section (offline rule: with the turn before it)', async () => {
-    const first = await call(`/chat/${localBot}`, {
-      body: { message: 'What does the Breaks field declare?' },
-    });
-    expect(first.json.citations[0]).toMatchObject({ heading: expect.stringContaining('Breaks') });
+    const history = [{ role: 'user', content: 'What happens when postinst configure fails?' }];
+    const question = 'Does dpkg try to undo anything in that case?';
+    const headings = async (body: object) =>
+      (await call(`/admin/bots/${localBot}/search`, { body })).json.results.map(
+        (r: { heading: string }) => r.heading,
+      );
+    // Alone, the question does not say what "that case" is; with the turn before it, it does.
+    expect((await headings({ query: question, history }))[0]).toBe('6.7. Details of configuration');
+    expect((await headings({ query: question }))[0]).not.toBe('6.7. Details of configuration');
+
+    // The chat turn searches the same way: a follow-up in a session is answered from that section.
+    const first = await call(`/chat/${localBot}`, { body: { message: history[0]?.content } });
     const followUp = await call(`/chat/${localBot}`, {
-      body: { message: 'And how is it different from Conflicts?', sessionId: first.json.sessionId },
+      body: { message: question, sessionId: first.json.sessionId },
     });
     expect(followUp.json.answered).toBe(true);
-    expect(followUp.json.citations.map((c: { heading: string }) => c.heading).join(' | ')).toMatch(
-      /Breaks|Conflicts/,
-    );
+    expect(followUp.json.citations.length).toBeGreaterThan(0);
   });
 
   it('an unanswerable question gets the no-answer message, no citation and answered: false, without a model call', async () => {
@@ -165,12 +173,12 @@ describeCorpus('answer quality', () => {
   });
 
   it('citations list only the passages the model referenced, each with its number', async () => {
-    model.answerFor = () => 'Built-Using names the source packages whose code is in the binary [2].';
+    model.answerFor = () => 'It names packages that add to this one [2].';
     try {
       const res = await call(`/chat/${hostedBot}`, {
-        body: { message: 'What does the Built-Using field record?' },
+        body: { message: 'What does the Enhances field declare?' },
       });
-      expect(res.json.answered).toBe(true);
+      expect(res.json).toMatchObject({ answered: true, fallback: false });
       expect(res.json.reply).toContain('[2]');
       expect(res.json.citations).toHaveLength(1);
       expect(res.json.citations[0]).toMatchObject({ n: 2, filename: 'ch-relationships.html' });
@@ -198,7 +206,10 @@ describeCorpus('answer quality', () => {
       expect(calls).toHaveLength(2);
       expect(calls[0]?.messages[0]).toEqual({ role: 'system', content: REWRITE_INSTRUCTIONS });
       expect(calls[0]?.max_tokens ?? calls[0]?.max_completion_tokens).toBeLessThanOrEqual(60);
-      expect(followUp.json.citations[0]).toMatchObject({ heading: expect.stringContaining('Pre-Depends') });
+      // What was searched: the rewrite found the Pre-Depends section ("when should I use it" alone does not name it).
+      expect(
+        followUp.json.citations.some((c: { heading: string }) => c.heading.includes('Pre-Depends')),
+      ).toBe(true);
       // The rewrite's tokens count toward the turn.
       const answerOnly = first.json.usage.inputTokens;
       expect(followUp.json.usage.inputTokens).toBeGreaterThan(answerOnly);
