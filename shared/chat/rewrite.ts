@@ -20,7 +20,8 @@ export const REWRITE_INSTRUCTIONS = [
 ].join('\n');
 
 const fenceSafe = (text: string) => text.replace(/<(\/?)conversation\b/gi, '‹$1conversation');
-const cut = (text: string) => (text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS)}…` : text);
+const cut = (text: string) =>
+  text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS)}…` : text;
 
 export function modelRewriter(model: ChatModel, modelId: string): QueryRewriter {
   return async (history, question) => {

@@ -61,7 +61,9 @@ export const BotSettingsSchema = z.strictObject({
     keywordCoverage: fraction(0, 1).describe(
       "The share of the question's words (weighted by rarity) a keyword-only candidate must hold to be cited.",
     ),
-    rerank: z.boolean().describe('Reorder the fused candidates with the deployment’s reranking model, if one is set.'),
+    rerank: z
+      .boolean()
+      .describe('Reorder the fused candidates with the deployment’s reranking model, if one is set.'),
   }),
   chunking: z.strictObject({ size: z.int().min(200).max(8000), overlap: z.int().min(0).max(4000) }),
   historyTurns: z.int().min(0).max(100),

@@ -1,4 +1,5 @@
 import { buildSystemPrompt } from '../chat/prompt.ts';
+import { modelRewriter } from '../chat/rewrite.ts';
 import type { Bot } from '../domain/bot.ts';
 import { BotDisabledError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
 import { channelSessionId, newId, sha256Hex } from '../domain/ids.ts';
@@ -21,7 +22,6 @@ import {
 } from '../ports/chat-model.ts';
 import { type Clock, epochSeconds } from '../ports/clock.ts';
 import type { BotRepository, SessionRepository } from '../ports/repositories.ts';
-import { modelRewriter } from '../chat/rewrite.ts';
 import { type QueryRewriter, type RetrievalDeps, retrieve } from './retrieve.ts';
 
 /** Admission and accounting of a turn: rate limits and quotas before, usage after. */
@@ -173,12 +173,7 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const retrieval = await deps
     .retrieval()
     .then(async (retrievalDeps) =>
-      retrieve(
-        { ...retrievalDeps, ...(await rewriterFor(deps, bot)) },
-        bot,
-        input.message,
-        conversation,
-      ),
+      retrieve({ ...retrievalDeps, ...(await rewriterFor(deps, bot)) }, bot, input.message, conversation),
     )
     // The index or the embedder down is answered like the model down: the fallback message.
     .catch((error: unknown) => {
@@ -191,15 +186,18 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   // No request when the search failed (the fallback message) or found nothing relevant (the
   // no-answer message): either way no model call. Tool-using bots will let the model decide.
   const outcome = !passages ? 'search_failed' : passages.length === 0 ? 'no_answer' : 'ready';
-  const request: ChatRequest | undefined = outcome === 'ready' && passages ? {
-    modelId: bot.model.id ?? '',
-    system: buildSystemPrompt(bot, passages),
-    messages: [...conversation, { role: 'user', content: input.message }],
-    passages,
-    question: input.message,
-    temperature: bot.temperature,
-    maxTokens: bot.maxTokens,
-  } : undefined;
+  const request: ChatRequest | undefined =
+    outcome === 'ready' && passages
+      ? {
+          modelId: bot.model.id ?? '',
+          system: buildSystemPrompt(bot, passages),
+          messages: [...conversation, { role: 'user', content: input.message }],
+          passages,
+          question: input.message,
+          temperature: bot.temperature,
+          maxTokens: bot.maxTokens,
+        }
+      : undefined;
   return {
     bot,
     session,
@@ -207,7 +205,10 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     request,
     outcome,
     /** Tokens of the follow-up's rewrite call, counted with the answer's. */
-    rewriteUsage: { inputTokens: retrieval?.usage.inputTokens ?? 0, outputTokens: retrieval?.usage.outputTokens ?? 0 },
+    rewriteUsage: {
+      inputTokens: retrieval?.usage.inputTokens ?? 0,
+      outputTokens: retrieval?.usage.outputTokens ?? 0,
+    },
     startedAt: now,
     began,
     prepared: performance.now(),

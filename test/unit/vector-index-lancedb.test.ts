@@ -30,18 +30,22 @@ describe('LanceDB adapter', () => {
     const writer = createLanceVectorIndex({ dir, modelId: 'm', dimension: 2 });
     const reader = createLanceVectorIndex({ dir, modelId: 'm', dimension: 2 });
     const other = createLanceVectorIndex({ dir: `${dir}/.`, modelId: 'm', dimension: 2 });
-    expect((await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 })).vector).toEqual(
-      [],
-    );
+    expect(
+      (await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 }))
+        .vector,
+    ).toEqual([]);
     const batch = Array.from({ length: 30 }, (_, i) => chunk(`d:${i}`, 't', [1, i / 30]));
     await Promise.all([writer.upsert(batch), other.upsert(batch), reader.upsert(batch)]);
     expect(await reader.countDocument({ tenantId: 't', botId: 'bot' }, 'd')).toBe(30);
-    const hits = (await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 100, minScore: -1 })).vector;
+    const hits = (
+      await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 100, minScore: -1 })
+    ).vector;
     expect(hits).toHaveLength(30);
     await writer.deleteTenant('t');
-    expect((await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 100, minScore: -1 })).vector).toEqual(
-      [],
-    );
+    expect(
+      (await reader.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 100, minScore: -1 }))
+        .vector,
+    ).toEqual([]);
   });
 
   test('one table per model, dimension and bot', async () => {
@@ -51,11 +55,13 @@ describe('LanceDB adapter', () => {
     const wide = createLanceVectorIndex({ dir, modelId: 'model-a', dimension: 3 });
     await small.upsert([chunk('a:0', 't', [1, 0])]);
     await wide.upsert([chunk('a:0', 't', [1, 0, 0])]);
-    expect((await other.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 })).vector).toEqual(
-      [],
-    );
     expect(
-      (await small.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 })).vector,
+      (await other.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 }))
+        .vector,
+    ).toEqual([]);
+    expect(
+      (await small.candidates({ tenantId: 't', botId: 'bot' }, { vector: [1, 0], k: 5, minScore: -1 }))
+        .vector,
     ).toHaveLength(1);
     const { connect } = await import('@lancedb/lancedb');
     const names = await (await connect(dir)).tableNames();
@@ -66,6 +72,8 @@ describe('LanceDB adapter', () => {
     await small.upsert([{ ...chunk('b:0', 't', [1, 0]), botId: 'bot-2' }]);
     expect(await (await connect(dir)).tableNames()).toHaveLength(3);
     await small.deleteTenant('t');
-    expect((await (await connect(dir)).tableNames()).filter((n) => n.startsWith('chunks-model-a-2'))).toEqual([]);
+    expect((await (await connect(dir)).tableNames()).filter((n) => n.startsWith('chunks-model-a-2'))).toEqual(
+      [],
+    );
   });
 });
