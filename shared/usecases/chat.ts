@@ -283,15 +283,21 @@ export async function finishTurn(
   };
 }
 
-/** The bot's no-answer message, without a model call: nothing relevant was retrieved. */
-const answerWithNoAnswer = (deps: ChatDeps, turn: PreparedTurn, input: ChatTurnInput) =>
-  finishTurn(deps, turn, input, {
-    text: turn.bot.noAnswerMessage,
-    inputTokens: 0,
-    outputTokens: 0,
-    fallback: false,
-    answered: false,
-  });
+/**
+ * A turn the bot does not answer, with one of its messages and no model tokens: the no-answer
+ * message (nothing relevant was retrieved) or the fallback message (the model or the index is down).
+ */
+const answerWithout =
+  (reason: 'no_answer' | 'fallback') => (deps: ChatDeps, turn: PreparedTurn, input: ChatTurnInput) =>
+    finishTurn(deps, turn, input, {
+      text: reason === 'fallback' ? turn.bot.fallbackMessage : turn.bot.noAnswerMessage,
+      inputTokens: 0,
+      outputTokens: 0,
+      fallback: reason === 'fallback',
+      answered: false,
+    });
+const answerWithNoAnswer = answerWithout('no_answer');
+const answerWithFallback = answerWithout('fallback');
 
 /**
  * The citations of an answer: the passages it references as `[n]` (each with its n, in the order
@@ -310,15 +316,6 @@ export function citedPassages(text: string, passages: readonly RetrievedPassage[
     return passage ? [citationOf(passage, n)] : [];
   });
 }
-
-/** The bot's fallback message as the turn's answer (the model or the index is down). */
-const answerWithFallback = (deps: ChatDeps, turn: PreparedTurn, input: ChatTurnInput) =>
-  finishTurn(deps, turn, input, {
-    text: turn.bot.fallbackMessage,
-    inputTokens: 0,
-    outputTokens: 0,
-    fallback: true,
-  });
 
 /**
  * One buffered turn: the answer, or the bot's fallback message when the model stays down or the
@@ -365,15 +362,13 @@ export async function* chatTurnStream(
 ): AsyncGenerator<ChatStreamOutput> {
   const turn = await prepareTurn(deps, input);
   yield { type: 'session', sessionId: turn.session.id };
-  if (turn.outcome === 'no_answer') {
-    const result = await answerWithNoAnswer(deps, turn, input);
-    yield { type: 'delta', text: result.reply };
-    yield { type: 'citations', citations: [] };
-    yield { type: 'done', usage: result.usage, fallback: false, answered: false };
-    return;
-  }
-  if (!turn.request) {
-    yield* streamFallback(deps, turn, input);
+  if (turn.outcome === 'no_answer' || !turn.request) {
+    yield* streamUnanswered(
+      turn.outcome === 'no_answer' ? answerWithNoAnswer : answerWithFallback,
+      deps,
+      turn,
+      input,
+    );
     return;
   }
   let text = '';
@@ -404,17 +399,19 @@ export async function* chatTurnStream(
       throw error;
     }
     logger.warn('model unavailable; streaming the fallback message', { error, reason: error.reason });
-    yield* streamFallback(deps, turn, input);
+    yield* streamUnanswered(answerWithFallback, deps, turn, input);
   }
 }
 
-async function* streamFallback(
+/** A turn the bot does not answer, streamed: its message as one delta, no citations. */
+async function* streamUnanswered(
+  answer: typeof answerWithFallback,
   deps: ChatDeps,
   turn: PreparedTurn,
   input: ChatTurnInput,
 ): AsyncGenerator<ChatStreamOutput> {
-  const result = await answerWithFallback(deps, turn, input);
-  yield { type: 'delta', text: turn.bot.fallbackMessage };
+  const result = await answer(deps, turn, input);
+  yield { type: 'delta', text: result.reply };
   yield { type: 'citations', citations: [] };
-  yield { type: 'done', usage: result.usage, fallback: true, answered: false };
+  yield { type: 'done', usage: result.usage, fallback: result.fallback, answered: false };
 }
