@@ -76,4 +76,22 @@ describe('LanceDB adapter', () => {
       [],
     );
   });
+
+  test("a row of another bot that found its way into a bot's table is never returned", async () => {
+    const dir = join(root, 'foreign-row');
+    const index = createLanceVectorIndex({ dir, modelId: 'm', dimension: 2, optimizeDelayMs: 0 });
+    await index.upsert([{ ...chunk('own:0', 't', [1, 0]), text: 'shared words' }]);
+    const { connect } = await import('@lancedb/lancedb');
+    const db = await connect(dir);
+    const [name] = await db.tableNames();
+    const table = await db.openTable(name ?? '');
+    const [own] = (await table.query().limit(1).toArray()) as Record<string, unknown>[];
+    await table.add([{ ...own, id: 'foreign:0', documentId: 'foreign', botId: 'other-bot', vector: [1, 0] }]);
+    const found = await index.candidates(
+      { tenantId: 't', botId: 'bot' },
+      { vector: [1, 0], text: 'shared words', k: 10, minScore: -1 },
+    );
+    expect(found.vector.map((h) => h.chunkId)).toEqual(['own:0']);
+    expect(found.keyword.map((h) => h.chunkId)).toEqual(['own:0']);
+  });
 });
