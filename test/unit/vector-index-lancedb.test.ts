@@ -94,4 +94,49 @@ describe('LanceDB adapter', () => {
     expect(found.vector.map((h) => h.chunkId)).toEqual(['own:0']);
     expect(found.keyword.map((h) => h.chunkId)).toEqual(['own:0']);
   });
+
+  test('a data directory from before tables were per bot: its shared table moves into the bots’ tables', async () => {
+    const dir = join(root, 'legacy');
+    const { connect } = await import('@lancedb/lancedb');
+    const { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } = await import('apache-arrow');
+    // The shared table's schema as the adapter wrote it before (no title, heading path or searchText).
+    const legacySchema = new Schema([
+      ...['id', 'tenantId', 'botId', 'documentId'].map((name) => new Field(name, new Utf8(), false)),
+      new Field('ordinal', new Int32(), false),
+      new Field('filename', new Utf8(), false),
+      new Field('text', new Utf8(), false),
+      new Field('page', new Int32(), true),
+      new Field('heading', new Utf8(), true),
+      new Field('vector', new FixedSizeList(2, new Field('item', new Float32(), true)), false),
+    ]);
+    const db = await connect(dir);
+    const legacy = await db.createEmptyTable('chunks-m-2', legacySchema);
+    const row = (id: string, botId: string) => ({
+      id,
+      tenantId: 't',
+      botId,
+      documentId: id.split(':')[0],
+      ordinal: 0,
+      filename: 'f.txt',
+      text: `refund policy of ${botId}`,
+      page: 3,
+      heading: null,
+      vector: [1, 0],
+    });
+    await legacy.add([row('a:0', 'bot'), row('b:0', 'other')]);
+
+    const index = createLanceVectorIndex({ dir, modelId: 'm', dimension: 2 });
+    const found = await index.candidates(
+      { tenantId: 't', botId: 'bot' },
+      { vector: [1, 0], text: 'refund', k: 5, minScore: -1 },
+    );
+    expect(found.vector).toEqual([
+      expect.objectContaining({ chunkId: 'a:0', page: 3, text: 'refund policy of bot' }),
+    ]);
+    expect(found.keyword.map((h) => h.chunkId)).toEqual(['a:0']);
+    expect(await index.countDocument({ tenantId: 't', botId: 'other' }, 'b')).toBe(1);
+    const names = await (await connect(dir)).tableNames();
+    expect(names).not.toContain('chunks-m-2');
+    expect(names).toHaveLength(2);
+  });
 });

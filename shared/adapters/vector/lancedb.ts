@@ -114,6 +114,9 @@ function serialize<T>(key: string, write: () => Promise<T>): Promise<T> {
  */
 const openTables = new Map<string, Promise<Table>>();
 
+/** Per directory and model: the one-time move of a pre-per-bot shared table into bots' tables. */
+const legacyMigrations = new Map<string, Promise<void>>();
+
 /** Per table: rows written since its last optimisation, and the timer that will optimise it. */
 const pending = new Map<string, { rows: number; timer?: NodeJS.Timeout }>();
 
@@ -259,12 +262,63 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
     }
   };
 
+  /**
+   * Data written before tables were per bot sits in one shared table named `base`: its rows move
+   * into their bots' tables (without title or heading path, which it never stored), then it is
+   * dropped. Once per process and directory; every method waits for it.
+   */
+  const migrated = () => {
+    const key = queueKey(base);
+    let done = legacyMigrations.get(key);
+    if (!done) {
+      done = (async () => {
+        const conn = await db();
+        if (!(await conn.tableNames()).includes(base)) return;
+        const legacy = await conn.openTable(base);
+        const byTable = new Map<string, Row[]>();
+        for (const row of (await legacy.query().toArray()) as Array<
+          Omit<IndexedChunk, 'vector'> & {
+            vector: Iterable<number>;
+            page: number | null;
+            heading: string | null;
+          }
+        >) {
+          const chunk: IndexedChunk = {
+            id: row.id,
+            tenantId: row.tenantId,
+            botId: row.botId,
+            documentId: row.documentId,
+            ordinal: row.ordinal,
+            filename: row.filename,
+            text: row.text,
+            ...(row.page !== null && { page: row.page }),
+            ...(row.heading !== null && { heading: row.heading }),
+            vector: Array.from(row.vector),
+          };
+          const name = tableNameOf(chunk);
+          byTable.set(name, [...(byTable.get(name) ?? []), toRow(chunk)]);
+        }
+        for (const [name, rows] of byTable) {
+          await write(name, (t) =>
+            t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows),
+          );
+          await noteWritten(name, rows.length);
+        }
+        await serialize(key, () => conn.dropTable(base));
+      })();
+      legacyMigrations.set(key, done);
+      done.catch(() => legacyMigrations.delete(key));
+    }
+    return done;
+  };
+
   const tenantTables = async (tenantId: string) =>
     (await (await db()).tableNames()).filter((name) => name.startsWith(tenantPrefix(tenantId)));
 
   return {
     async upsert(chunks) {
       if (chunks.length === 0) return;
+      await migrated();
       const byTable = new Map<string, Map<string, Row>>();
       for (const chunk of chunks) {
         checkVector(chunk.vector, dimension, `The vector of chunk ${chunk.id}`);
@@ -287,6 +341,7 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
 
     async candidates(scope, query): Promise<Candidates> {
       if (query.vector) checkVector(query.vector, dimension, 'The query vector');
+      await migrated();
       const k = Math.min(Math.floor(query.k), 10_000);
       const text = query.text?.trim() ?? '';
       const t = await existingTable(tableNameOf(scope));
@@ -344,12 +399,14 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
     },
 
     async countDocument(scope, documentId) {
+      await migrated();
       const t = await existingTable(tableNameOf(scope));
       if (!t) return 0;
       return t.countRows(`${scopeFilter(scope)} AND \`documentId\` = ${sqlString(documentId)}`);
     },
 
     async deleteDocument(scope, documentId) {
+      await migrated();
       const name = tableNameOf(scope);
       if (!(await existingTable(name))) return;
       await write(name, (t) =>
@@ -358,9 +415,15 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
       await noteWritten(name, 0);
     },
 
-    deleteBot: (scope) => dropTables([tableNameOf(scope)]),
+    deleteBot: async (scope) => {
+      await migrated();
+      await dropTables([tableNameOf(scope)]);
+    },
 
-    deleteTenant: async (tenantId) => dropTables(await tenantTables(tenantId)),
+    deleteTenant: async (tenantId) => {
+      await migrated();
+      await dropTables(await tenantTables(tenantId));
+    },
 
     async ping() {
       await (await db()).tableNames();
