@@ -1,6 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
 import { z } from 'zod';
+import { RERANK_MODEL_ID } from '../shared/config/rerank.ts';
 import { type FunctionName, functions } from '../shared/resources.ts';
 
 // Deployment configuration, read from CDK context and validated once, before any construct exists.
@@ -12,7 +13,7 @@ import { type FunctionName, functions } from '../shared/resources.ts';
 //        cdk synth -c stage=prod -c alarmEmail=oncall@example.com -c logRetentionDays=90
 //      (`stage`, `publicBaseUrl`, `alarmEmail`, `embeddingProvider`, `embeddingModelId`,
 //      `embeddingDimension`, `openAiSecretArn`, `openAiBaseUrl`, `defaultChatModelId`,
-//      `logRetentionDays`).
+//      `rerankModelId`, `logRetentionDays`).
 //      Nested settings (`openSearch`, `apiThrottle`) go through `parley`.
 // Command-line context values arrive as strings, so numbers and booleans are coerced. Unknown keys
 // inside `parley` are rejected, so a typo fails the synth instead of being silently ignored.
@@ -34,6 +35,15 @@ const TITAN_V2 = /^amazon\.titan-embed-text-v2(:|$)/;
  * embedding functions' InvokeModel grant can never become a wildcard.
  */
 const BEDROCK_MODEL_ID = /^[a-z0-9-]+\.[A-Za-z0-9._:-]+$/;
+
+/**
+ * The reranking model when `rerankModelId` is not set. Cohere Rerank 3.5 is offered in every region
+ * that offers Amazon Rerank 1.0 (ap-northeast-1, ca-central-1, eu-central-1, us-west-2) and in
+ * us-east-1 too, where Amazon's is not (Bedrock user guide, "Supported Regions and models for
+ * reranking"). It is a third-party model: its first call in an account subscribes the account
+ * through AWS Marketplace, which the functions' roles may not do, so enable it once as an admin.
+ */
+export const DEFAULT_RERANK_MODEL_ID = 'cohere.rerank-v3-5:0';
 
 /** A complete Secrets Manager secret ARN, with the six-character suffix Secrets Manager appends. */
 const SECRET_ARN =
@@ -116,6 +126,18 @@ export const configSchema = z
     /** An OpenAI-compatible server instead of api.openai.com, for embedding and chat alike. */
     openAiBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
     defaultChatModelId: z.string().min(1).default('anthropic.claude-3-5-haiku-20241022-v1:0'),
+    /**
+     * The Bedrock reranking model (Rerank API) that retrieval may reorder its candidates with, for
+     * the bots whose `retrieval.rerank` is on; `none` leaves the retrieving functions without it
+     * (no RERANK_MODEL_ID, no grant), for regions that offer no reranking model.
+     */
+    rerankModelId: z
+      .string()
+      .refine(
+        (id) => id === 'none' || RERANK_MODEL_ID.test(id),
+        'must be a Bedrock reranking model id like cohere.rerank-v3-5:0 or amazon.rerank-v1:0, or none',
+      )
+      .default(DEFAULT_RERANK_MODEL_ID),
     openSearch: openSearchSchema.prefault({}),
     logRetentionDays: z.coerce
       .number()
@@ -181,9 +203,11 @@ export const configSchema = z
       });
     }
   })
-  .transform((config) => ({
+  .transform(({ rerankModelId, ...config }) => ({
     ...config,
     embeddingModelId: config.embeddingModelId ?? DEFAULT_EMBEDDING_MODELS[config.embeddingProvider],
+    /** Undefined when reranking is off for the deployment (`none`). */
+    rerankModelId: rerankModelId === 'none' ? undefined : rerankModelId,
   }));
 
 export type ParleyConfig = z.output<typeof configSchema>;
@@ -212,6 +236,7 @@ export const FLAT_CONTEXT_KEYS = [
   'openAiSecretArn',
   'openAiBaseUrl',
   'defaultChatModelId',
+  'rerankModelId',
   'logRetentionDays',
 ] as const;
 

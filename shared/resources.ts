@@ -97,6 +97,17 @@ export const queues = {
     maxReceiveCount: 5,
     retentionDays: 4,
   },
+  /**
+   * Evaluation runs to do (one message per run). Three deliveries of at most 6 minutes each stay
+   * within a run's 30-minute deadline (shared/domain/evaluation.ts), after which it shows failed.
+   */
+  evaluate: {
+    envVar: 'EVALUATE_QUEUE_URL',
+    fifo: false,
+    visibilityTimeoutSeconds: 360,
+    maxReceiveCount: 3,
+    retentionDays: 1,
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof queues;
@@ -137,8 +148,11 @@ export interface FunctionDefinition {
   readonly buckets?: { readonly [B in BucketName]?: readonly BucketAccess[] };
   /** Vector index access: `write` only for the index's one writer (embed), `read` for searchers. */
   readonly search?: 'read' | 'write';
-  /** Bedrock models the function may invoke: the deployment's embedding model, any chat model. */
-  readonly models?: readonly ('embedding' | 'chat')[];
+  /**
+   * Bedrock models the function may invoke: the deployment's embedding model, any chat model, the
+   * deployment's reranking model (`rerank`: the Rerank API, for functions that run retrieval).
+   */
+  readonly models?: readonly ('embedding' | 'chat' | 'rerank')[];
   /** Runs on a timer (EventBridge in AWS, a timer in the local platform). */
   readonly schedule?: { readonly rateMinutes: number };
   /**
@@ -160,11 +174,12 @@ export const functions = {
     timeoutSeconds: 29,
     streaming: false,
     tables: ['tenants', 'sessions', 'usage'],
-    // Bot and tenant deletes remove document objects and send index deletions to the embed queue.
-    sendsTo: ['embed'],
+    // Bot and tenant deletes remove document objects and send index deletions to the embed queue;
+    // evaluation runs are queued for the evaluate function.
+    sendsTo: ['embed', 'evaluate'],
     buckets: { documents: ['delete'] },
     search: 'read',
-    models: ['embedding'],
+    models: ['embedding', 'rerank'],
     // Connecting a channel seals its credentials; disconnecting opens them (Telegram's webhook).
     channelSecrets: 'seal',
   },
@@ -208,7 +223,7 @@ export const functions = {
     tables: ['tenants', 'sessions', 'usage'],
     sendsTo: [],
     search: 'read',
-    models: ['embedding', 'chat'],
+    models: ['embedding', 'chat', 'rerank'],
     notifiesOnCall: true,
   },
   'chat-stream': {
@@ -220,7 +235,7 @@ export const functions = {
     tables: ['tenants', 'sessions', 'usage'],
     sendsTo: [],
     search: 'read',
-    models: ['embedding', 'chat'],
+    models: ['embedding', 'chat', 'rerank'],
     notifiesOnCall: true,
   },
   webhooks: {
@@ -244,11 +259,26 @@ export const functions = {
     tables: ['tenants', 'sessions', 'usage'],
     sendsTo: [],
     search: 'read',
-    models: ['embedding', 'chat'],
+    models: ['embedding', 'chat', 'rerank'],
     channelSecrets: 'open',
     notifiesOnCall: true,
     // One message per invocation: a slow model for one user does not hold up another's batch.
     consumes: { queue: 'reply', batchSize: 1, maxConcurrency: 20 },
+  },
+  evaluate: {
+    entry: 'functions/evaluate/handler.ts',
+    memoryMb: 1024,
+    // Up to 200 questions, each an embedding call and an index query (4 at a time).
+    timeoutSeconds: 300,
+    streaming: false,
+    // Bots, test questions and documents (tenants); runs, their results and usage (usage).
+    tables: ['tenants', 'usage'],
+    sendsTo: [],
+    search: 'read',
+    // Retrieval exactly as the bot's: the embedding model, and the reranker for bots that use one.
+    models: ['embedding', 'rerank'],
+    // One run per invocation; a few at a time, so runs do not crowd out the index's other readers.
+    consumes: { queue: 'evaluate', batchSize: 1, maxConcurrency: 5 },
   },
   sweeper: {
     entry: 'functions/sweeper/handler.ts',
@@ -308,6 +338,28 @@ export const routes = [
   { method: 'GET', path: '/admin/usage', function: 'admin', auth: 'tenant' },
   { method: 'GET', path: '/admin/bots/{botId}/sessions', function: 'admin', auth: 'tenant' },
   { method: 'GET', path: '/admin/bots/{botId}/sessions/{sessionId}', function: 'admin', auth: 'tenant' },
+  { method: 'POST', path: '/admin/bots/{botId}/test-questions', function: 'admin', auth: 'tenant' },
+  { method: 'GET', path: '/admin/bots/{botId}/test-questions', function: 'admin', auth: 'tenant' },
+  {
+    method: 'PUT',
+    path: '/admin/bots/{botId}/test-questions/{questionId}',
+    function: 'admin',
+    auth: 'tenant',
+  },
+  {
+    method: 'DELETE',
+    path: '/admin/bots/{botId}/test-questions/{questionId}',
+    function: 'admin',
+    auth: 'tenant',
+  },
+  { method: 'POST', path: '/admin/bots/{botId}/evaluations', function: 'admin', auth: 'tenant' },
+  { method: 'GET', path: '/admin/bots/{botId}/evaluations', function: 'admin', auth: 'tenant' },
+  {
+    method: 'GET',
+    path: '/admin/bots/{botId}/evaluations/{evaluationId}',
+    function: 'admin',
+    auth: 'tenant',
+  },
   // Chat: a tenant key, or anonymous calls to public bots from their allowed origins (the
   // function tells them apart, so the table says `none`); OPTIONS answers browsers' preflights.
   { method: 'GET', path: '/chat/{botId}', function: 'chat', auth: 'none' },

@@ -1,18 +1,24 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDynamoChannelRepository } from '../../shared/adapters/dynamodb/channels.ts';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
+import { createDynamoEvaluationRepository } from '../../shared/adapters/dynamodb/evaluations.ts';
 import { createDynamoReplyLedger } from '../../shared/adapters/dynamodb/reply-ledger.ts';
 import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/sessions.ts';
+import { createDynamoTestQuestionRepository } from '../../shared/adapters/dynamodb/test-questions.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { createOperatorKeySource } from '../../shared/adapters/operator-key.ts';
+import { createSqsQueue } from '../../shared/adapters/sqs/queue.ts';
 import { createTelegramFromEnv, lazySecretBox } from '../../shared/config/channels.ts';
 import { optional, readEnv, required } from '../../shared/config/env.ts';
 import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
 import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
+import type { EvaluateMessage } from '../../shared/domain/evaluation.ts';
 import { httpHandler } from '../../shared/http/handler.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { once } from '../../shared/memo.ts';
 import { routes } from '../../shared/resources.ts';
+import { traced } from '../../shared/tracing.ts';
 import { chatRoutes } from '../chat/routes.ts';
 import { chatStreamDocs } from '../chat-stream/docs.ts';
 import { uploadRoutes } from '../upload/routes.ts';
@@ -30,6 +36,7 @@ const deps = once((): AdminDeps => {
     TENANTS_TABLE: required,
     USAGE_TABLE: required,
     SESSIONS_TABLE: required,
+    EVALUATE_QUEUE_URL: required,
     PARLEY_OPERATOR_KEY: optional,
     OPERATOR_KEY_SECRET_ARN: optional,
     PUBLIC_BASE_URL: optional,
@@ -45,6 +52,9 @@ const deps = once((): AdminDeps => {
     secretBox: lazySecretBox(),
     telegram: createTelegramFromEnv(),
     sessions: createDynamoSessionRepository(db, env.SESSIONS_TABLE),
+    testQuestions: createDynamoTestQuestionRepository(db, env.TENANTS_TABLE),
+    evaluations: createDynamoEvaluationRepository(db, env.USAGE_TABLE),
+    evaluateQueue: createSqsQueue<EvaluateMessage>(traced(new SQSClient({})), env.EVALUATE_QUEUE_URL),
     keys: knowledge.repos.keys,
     operatorKey: createOperatorKeySource(env),
     // The embedder and index load on the first search only: the offline model takes seconds.

@@ -49,6 +49,8 @@ export const ENV = {
   embeddingModelId: 'EMBEDDING_MODEL_ID',
   /** Vector size, as a decimal string. */
   embeddingDimension: 'EMBEDDING_DIMENSION',
+  /** Functions whose definition lists the `rerank` model (unless `rerankModelId` is `none`). */
+  rerankModelId: 'RERANK_MODEL_ID',
   /** With the openai embedding provider, and for chat when configured: the secret holding the OpenAI API key. */
   openAiApiKeySecretArn: 'OPENAI_API_KEY_SECRET_ARN',
   /** With the OpenAI key and an `openAiBaseUrl`: the OpenAI-compatible server to call. */
@@ -183,7 +185,14 @@ export class Functions extends Construct {
         props.search.grant(role, def.search);
         environment[ENV.openSearchEndpoint] = props.search.endpointUrl;
       }
-      this.grantModels(role, def, config);
+      // Statements on any resource ("*") share one cdk-nag finding per role: its reasons, joined.
+      const anyResource = [
+        'X-Ray tracing (Tracing.ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions.',
+      ];
+      this.grantModels(role, def, config, anyResource);
+      if (def.models?.includes('rerank') && config.rerankModelId) {
+        environment[ENV.rerankModelId] = config.rerankModelId;
+      }
       if (def.models?.includes('embedding')) {
         environment[ENV.embeddingProvider] = config.embeddingProvider;
         environment[ENV.embeddingModelId] = config.embeddingModelId;
@@ -229,11 +238,7 @@ export class Functions extends Construct {
         environment,
         bundling: nodejsBundling(join(REPO_ROOT, 'tsconfig.json'), bundleExtras(name)),
       });
-      acknowledgeWildcardResource(
-        role,
-        '*',
-        'X-Ray tracing (Tracing.ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions.',
-      );
+      acknowledgeWildcardResource(role, '*', anyResource.join(' '));
 
       if (def.consumes) {
         const queueDef = resources.queues[def.consumes.queue];
@@ -298,7 +303,13 @@ export class Functions extends Construct {
     });
   }
 
-  private grantModels(role: iam.Role, def: FunctionDefinition, config: ParleyConfig): void {
+  /** `anyResource` collects the reasons for grants that must name every resource ("*"). */
+  private grantModels(
+    role: iam.Role,
+    def: FunctionDefinition,
+    config: ParleyConfig,
+    anyResource: string[],
+  ): void {
     const stack = Stack.of(this);
     const models = new Set(def.models ?? []);
     // With the openai provider the embedding functions call OpenAI instead (their API key's secret
@@ -344,6 +355,28 @@ export class Functions extends Construct {
           'Each bot picks its Bedrock chat model at run time (any model, possibly through a cross-region inference profile); invocation only, no management actions.',
         );
       }
+    }
+    if (models.has('rerank') && config.rerankModelId) {
+      // The Rerank API authorises two actions: bedrock:Rerank, which has no resource-level
+      // permissions, and bedrock:InvokeModel on the reranking model (Bedrock user guide,
+      // "Permissions for reranking"); the latter is what pins the one model.
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['bedrock:Rerank'], resources: ['*'] }));
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['bedrock:InvokeModel'],
+          resources: [
+            stack.formatArn({
+              service: 'bedrock',
+              account: '',
+              resource: 'foundation-model',
+              resourceName: config.rerankModelId,
+            }),
+          ],
+        }),
+      );
+      anyResource.push(
+        'bedrock:Rerank supports no resource-level permissions (Resource "*" is required); the reranking model itself is pinned by bedrock:InvokeModel on its one foundation-model ARN, which Rerank also requires.',
+      );
     }
   }
 }

@@ -41,6 +41,8 @@ export const QUEUE_AGE_LIMITS: Record<QueueName, number> = {
   // Documents take minutes; half an hour of backlog means the pipeline is stuck or starved.
   ingest: 1800,
   embed: 1800,
+  // A tenant watches the run's status; a run takes seconds, and gives up after 30 minutes.
+  evaluate: 900,
 };
 
 /** API p99 latency that pages (ms): chat turns take model time (up to 25 s with retries). */

@@ -16,6 +16,27 @@ export function randomBase62(length: number): string {
 /** Opaque, unguessable ids (~131 bits), prefixed by kind so a misplaced id is obvious in logs. */
 export const newId = (prefix: 'tnt' | 'bot' | 'doc' | 'ses' | 'msg') => `${prefix}_${randomBase62(22)}`;
 
+/** Base62 digits of a non-negative integer, left-padded with zeros to `width`. */
+function base62Fixed(value: number, width: number): string {
+  let out = '';
+  let rest = Math.max(0, Math.floor(value));
+  for (let i = 0; i < width; i++) {
+    out = ALPHABET[rest % 62] + out;
+    rest = Math.floor(rest / 62);
+  }
+  return out;
+}
+
+/**
+ * Ids that sort by creation time, for records listed in that order from their sort key alone
+ * (test questions oldest first, evaluation runs newest first): 8 base62 characters of the
+ * creation time in milliseconds (enough until the year 8900), then 14 random ones (~83 bits, still
+ * unguessable). They have the shape of every other id (ID_PATTERN); they tell when they were made,
+ * which the records show anyway.
+ */
+export const newTimeOrderedId = (prefix: 'tqn' | 'evl', at: Date) =>
+  `${prefix}_${base62Fixed(at.getTime(), 8)}${randomBase62(14)}`;
+
 export const ID_PATTERN = /^[a-z]{3}_[0-9A-Za-z]{22}$/;
 /** An admin key's id (the part between `pk_` and the secret). */
 export const KEY_ID_PATTERN = /^[0-9A-Za-z]{16}$/;

@@ -38,6 +38,8 @@ const ID_SHAPES: Readonly<Record<string, RegExp>> = {
   botId: ID_PATTERN,
   documentId: ID_PATTERN,
   sessionId: ID_PATTERN,
+  questionId: ID_PATTERN,
+  evaluationId: ID_PATTERN,
   keyId: KEY_ID_PATTERN,
 };
 

@@ -8,6 +8,7 @@ import {
 import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parseInput } from '../domain/validation.ts';
+import type { EvaluationRepository, TestQuestionRepository } from '../ports/evaluations.ts';
 import type { ReplyLedger } from '../ports/reply-ledger.ts';
 import type { Page, PageRequest, SessionRepository } from '../ports/repositories.ts';
 import type { UsageRepository } from '../ports/usage.ts';
@@ -63,26 +64,30 @@ export async function updateBot(
 
 /**
  * What deleting a bot reaches: its channels (Telegram's webhook deleted) and their de-duplication
- * and send records (which hold replies still to send), documents, objects, chunks and
- * conversations; deleting a tenant also its usage records. (A bot's usage stays with its tenant's
- * history.)
+ * and send records (which hold replies still to send), documents, objects, chunks,
+ * conversations, test questions and evaluation runs; deleting a tenant also its usage records. (A
+ * bot's usage stays with its tenant's history.)
  */
 export interface CascadeDeps extends KnowledgeDeps, ChannelDeps {
   sessions: Pick<SessionRepository, 'deleteAllOfBot'>;
   usage: Pick<UsageRepository, 'deleteTenant'>;
   replyLedger: Pick<ReplyLedger, 'deleteBot'>;
+  testQuestions: Pick<TestQuestionRepository, 'deleteAllOfBot'>;
+  evaluations: Pick<EvaluationRepository, 'deleteAllOfBot'>;
 }
 
 /**
  * Removes a bot and everything it owns: its record first (so nothing new starts for it), then
- * its conversations, its documents with their objects, then its chunks. False if there was no
- * such bot.
+ * its conversations, test questions and evaluation runs, its documents with their objects, then
+ * its chunks. False if there was no such bot.
  */
 export async function deleteBotCascade(deps: CascadeDeps, tenantId: string, botId: string): Promise<boolean> {
   const existed = await deps.repos.bots.delete(tenantId, botId);
   await disconnectAllChannels(deps, tenantId, botId);
   await deps.replyLedger.deleteBot({ tenantId, botId });
   await deps.sessions.deleteAllOfBot(tenantId, botId);
+  await deps.testQuestions.deleteAllOfBot({ tenantId, botId });
+  await deps.evaluations.deleteAllOfBot({ tenantId, botId });
   const documents = await deps.repos.documents.listAll(tenantId, botId);
   for (const document of documents) {
     await deps.repos.documents.delete({ tenantId, botId, documentId: document.id });

@@ -144,6 +144,35 @@ describe('console', () => {
     await screenshot(page, 'console-usage');
   });
 
+  it('adds a test question (a bad page refused at its field), runs an evaluation and shows its figures', async () => {
+    await page.goto(`${consoleUrl()}#/bots/${botId}/tests`);
+    expect(await waitForText(page.locator('h2').first(), 'Test questions')).toBe('Test questions');
+    await waitForText(page.locator('main'), 'No evaluation has run yet.');
+    await page.getByLabel('Question', { exact: true }).fill('What does the reading room lend on Thursdays?');
+    await page.getByLabel('Expected document').selectOption({ label: 'handbook.pdf' });
+    await page.getByLabel('Expected page (optional)').fill('0');
+    await page.getByRole('button', { name: 'Add question' }).click();
+    await waitForText(page.locator('.pc-field-invalid .pc-field-error'), />=\s*1/);
+    await page.getByLabel('Expected page (optional)').fill('2');
+    await page.getByRole('button', { name: 'Add question' }).click();
+    const list = page.getByRole('list', { name: 'Test questions' });
+    await waitForText(list, 'Expects handbook.pdf, page 2');
+
+    await page.getByRole('button', { name: 'Run evaluation' }).click();
+    const run = page.getByRole('region', { name: 'Evaluation run' });
+    await page.locator('.pc-run[data-status="done"]').waitFor({ timeout: 30_000 });
+    expect(await waitForText(run.locator('[data-figure="recall"]'), '%')).toBe('100%');
+    expect(await run.locator('[data-figure="mrr"]').innerText()).toBe('1.000');
+    const row = run.getByRole('table', { name: 'Results per question' }).locator('tbody tr').first();
+    await waitForText(row, 'reading room');
+    expect(await row.getByRole('img', { name: 'Retrieved: yes' }).count()).toBe(1);
+    expect(await row.getByRole('img', { name: 'Cited: yes' }).count()).toBe(1);
+    await waitForText(row, 'handbook.pdf, p. 2');
+    const history = page.getByRole('table', { name: 'Evaluation runs' });
+    await waitForText(history, '100%');
+    await screenshot(page, 'console-evaluations');
+  });
+
   it('changes the greeting and the widget on the site shows it', async () => {
     await page.goto(`${consoleUrl()}#/bots/${botId}/settings`);
     await page.getByLabel('Greeting').fill('Hello, reader. Ask me anything.');

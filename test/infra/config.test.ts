@@ -12,6 +12,7 @@ describe('deployment config', () => {
       embeddingModelId: 'amazon.titan-embed-text-v2:0',
       embeddingDimension: 1024,
       defaultChatModelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+      rerankModelId: 'cohere.rerank-v3-5:0',
       openSearch: {
         instanceType: 't3.small.search',
         instanceCount: 1,

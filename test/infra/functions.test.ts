@@ -87,6 +87,7 @@ describe('function settings', () => {
       'chat',
       'chat-stream',
       'embed',
+      'evaluate',
       'ingest',
       'reply',
       'sweeper',
@@ -103,8 +104,53 @@ describe('queue consumers', () => {
     | 'embed'
   )[];
 
-  it('are ingest, embed and reply', () => {
-    expect(consumers.sort()).toEqual(['embed', 'ingest', 'reply']);
+  it('are ingest, embed, reply and evaluate', () => {
+    expect(consumers.sort()).toEqual(['embed', 'evaluate', 'ingest', 'reply']);
+  });
+
+  it('evaluate takes one run per invocation from its own queue, which only admin may send to', () => {
+    const queue = bedrock.stack.queues.queues.evaluate;
+    bedrock.template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: Match.stringLikeRegexp('-evaluate$'),
+      VisibilityTimeout: queues.evaluate.visibilityTimeoutSeconds,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: queues.evaluate.maxReceiveCount }),
+    });
+    bedrock.template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: Match.stringLikeRegexp('-evaluate-dlq$'),
+    });
+    bedrock.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(bedrock.stack, bedrock.stack.functions.functions.evaluate) },
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(bedrock.stack, queue), 'Arn'] },
+      BatchSize: 1,
+    });
+    const queueArn = render(bedrock.stack.resolve(queue.queueArn));
+    const senders = names.filter((name) =>
+      (grants(bedrock, name, 'sqs:')['sqs:SendMessage'] ?? []).includes(queueArn),
+    );
+    expect(senders).toEqual(['admin']);
+    expect(env(bedrock, 'admin')).toHaveProperty('EVALUATE_QUEUE_URL');
+    expect(env(bedrock, 'evaluate')).not.toHaveProperty('EVALUATE_QUEUE_URL');
+  });
+
+  it('evaluate reads runs, questions and bots, searches the index and embeds, and nothing more', () => {
+    expect(env(bedrock, 'evaluate')).toMatchObject({
+      TENANTS_TABLE: { Ref: logicalId(bedrock.stack, bedrock.stack.data.tables.tenants) },
+      USAGE_TABLE: { Ref: logicalId(bedrock.stack, bedrock.stack.data.tables.usage) },
+    });
+    expect(env(bedrock, 'evaluate')).not.toHaveProperty('SESSIONS_TABLE');
+    expect(grants(bedrock, 'evaluate', 's3:')).toEqual({});
+    expect(grants(bedrock, 'evaluate', 'es:')).toEqual(grants(bedrock, 'admin', 'es:'));
+    expect(Object.keys(grants(bedrock, 'evaluate', 'es:'))).not.toContain('es:ESHttpPut');
+    const model = 'arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/amazon.titan-embed-text-v2:0';
+    expect(grants(bedrock, 'evaluate', 'bedrock:')['bedrock:InvokeModel']).toEqual(
+      grants(bedrock, 'admin', 'bedrock:')['bedrock:InvokeModel'],
+    );
+    expect(grants(bedrock, 'evaluate', 'bedrock:')['bedrock:InvokeModel']).toContain(model);
+    expect(grants(bedrock, 'evaluate', 'bedrock:')).not.toHaveProperty(
+      'bedrock:InvokeModelWithResponseStream',
+    );
+    expect(grants(bedrock, 'evaluate', 'kms:')).toEqual({});
+    expect(grants(bedrock, 'evaluate', 'sns:')).toEqual({});
   });
 
   it('reply consumes the FIFO reply queue one message per invocation; webhooks may only send to it', () => {
@@ -254,6 +300,7 @@ describe('environment', () => {
       'chat',
       'chat-stream',
       'embed',
+      'evaluate',
       'reply',
     ]);
   });
@@ -403,11 +450,15 @@ describe('least privilege', () => {
     });
   });
 
-  it('Bedrock: embed and admin invoke only the embedding model; chat also the chat models bots choose', () => {
+  it('Bedrock: embed invokes only the embedding model, admin also the reranking model; chat also the chat models bots choose', () => {
     const model = 'arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/amazon.titan-embed-text-v2:0';
-    for (const name of ['embed', 'admin'] as const) {
-      expect(grants(bedrock, name, 'bedrock:')).toEqual({ 'bedrock:InvokeModel': [model] });
-    }
+    const reranker = 'arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/cohere.rerank-v3-5:0';
+    expect(grants(bedrock, 'embed', 'bedrock:')).toEqual({ 'bedrock:InvokeModel': [model] });
+    // bedrock:Rerank has no resource-level permissions (test/infra/rerank.test.ts).
+    expect(grants(bedrock, 'admin', 'bedrock:')).toEqual({
+      'bedrock:InvokeModel': [model, reranker].sort(),
+      'bedrock:Rerank': ['*'],
+    });
     const chat = grants(bedrock, 'chat', 'bedrock:');
     expect(chat['bedrock:InvokeModel']).toEqual(
       expect.arrayContaining([model, 'arn:<AWS::Partition>:bedrock:*::foundation-model/*']),
@@ -426,11 +477,19 @@ describe('least privilege', () => {
     const chats = (n: FunctionName) =>
       (functions[n] as { models?: readonly string[] }).models?.includes('chat');
     expect(names.filter(chats).sort()).toEqual(['chat', 'chat-stream', 'reply']);
-    for (const name of names.filter((n) => !chats(n))) expect(grants(openai, name, 'bedrock:')).toEqual({});
+    // Reranking is Bedrock's whoever embeds (test/infra/rerank.test.ts).
+    const reranks = (n: FunctionName) =>
+      (functions[n] as { models?: readonly string[] }).models?.includes('rerank');
+    for (const name of names.filter((n) => !chats(n))) {
+      expect(Object.keys(grants(openai, name, 'bedrock:')).sort()).toEqual(
+        reranks(name) ? ['bedrock:InvokeModel', 'bedrock:Rerank'] : [],
+      );
+    }
     for (const name of names.filter(chats)) {
-      expect(Object.keys(grants(openai, name, 'bedrock:'))).toEqual([
+      expect(Object.keys(grants(openai, name, 'bedrock:')).sort()).toEqual([
         'bedrock:InvokeModel',
         'bedrock:InvokeModelWithResponseStream',
+        'bedrock:Rerank',
       ]);
     }
     for (const name of ['embed', 'admin'] as const) {

@@ -33,19 +33,19 @@ const worker: FunctionDefinition = {
   consumes: { queue: 'ingest', batchSize: 5, maxConcurrency: 2 },
   buckets: { documents: ['read', 'put', 'delete', 'list'] },
   search: 'write',
-  models: ['embedding', 'chat'],
+  models: ['embedding', 'chat', 'rerank'],
 };
 const streamer: FunctionDefinition = {
   ...functions.admin,
   streaming: true,
   search: 'read',
-  models: ['embedding', 'chat'],
+  models: ['embedding', 'chat', 'rerank'],
 };
 const everyGrant = {
   ...resources,
   functions: {
     ...resources.functions,
-    admin: { ...functions.admin, search: 'read', models: ['embedding'] },
+    admin: { ...functions.admin, search: 'read', models: ['embedding', 'rerank'] },
     worker,
     streamer,
   },
@@ -99,6 +99,7 @@ const cases: [string, ParleyConfigInput, ResourceDefinitions | undefined][] = [
     undefined,
   ],
   ['every kind of grant', {}, everyGrant],
+  ['reranking off', { rerankModelId: 'none' }, everyGrant],
   [
     'the openai embedding provider',
     {

@@ -274,10 +274,17 @@ describe('search domain', () => {
     const statements =
       (domain.Properties?.AccessPolicies as { Statement?: Statement[] } | undefined)?.Statement ?? [];
     const principals = new Set(statements.map((s) => render((s.Principal as { AWS: unknown }).AWS)));
-    const roleArn = (name: 'admin' | 'chat' | 'chat-stream' | 'embed' | 'reply') =>
+    const roleArn = (name: 'admin' | 'chat' | 'chat-stream' | 'embed' | 'evaluate' | 'reply') =>
       `<${logicalId(stack, stack.functions.functions[name].role as never)}.Arn>`;
     expect([...principals].sort()).toEqual(
-      [roleArn('admin'), roleArn('chat'), roleArn('chat-stream'), roleArn('embed'), roleArn('reply')].sort(),
+      [
+        roleArn('admin'),
+        roleArn('chat'),
+        roleArn('chat-stream'),
+        roleArn('embed'),
+        roleArn('evaluate'),
+        roleArn('reply'),
+      ].sort(),
     );
     expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
   });

@@ -93,7 +93,14 @@ interface Fixtures {
   publicBotId: string;
   documentIds: string[];
   sessions: { botId: string; sessionId: string }[];
-  cursors: Record<'tenants' | 'keys' | 'bots' | 'documents' | 'sessions', string>;
+  /** On the private bot. */
+  questionIds: string[];
+  /** Finished runs of the private bot. */
+  evaluationIds: string[];
+  cursors: Record<
+    'tenants' | 'keys' | 'bots' | 'documents' | 'sessions' | 'questions' | 'evaluations',
+    string
+  >;
 }
 
 let fx: Fixtures;
@@ -162,6 +169,27 @@ async function newSession(botId: string, headers: { key?: string; origin?: strin
   return res.json.sessionId;
 }
 
+async function newQuestion(apiKey: string, botId: string, documentId: string): Promise<string> {
+  const res = await expectStatus(`/admin/bots/${botId}/test-questions`, 201, {
+    method: 'POST',
+    key: apiKey,
+    body: { question: 'What is the refund policy?', expectedDocumentId: documentId },
+  });
+  return res.json.question.id;
+}
+
+/** A finished evaluation run of the bot (which must have test questions). */
+async function newEvaluation(apiKey: string, botId: string): Promise<string> {
+  const path = `/admin/bots/${botId}/evaluations`;
+  const id: string = (await expectStatus(path, 202, { method: 'POST', key: apiKey })).json.evaluation.id;
+  for (let waited = 0; waited < 30_000; waited += 100) {
+    const run = await expectStatus(`${path}/${id}`, 200, { key: apiKey });
+    if (run.json.evaluation.status !== 'running') return id;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`fixture setup: evaluation ${id} still running`);
+}
+
 async function connect(apiKey: string, botId: string, channel: string, credentials: object) {
   await expectStatus(`/admin/bots/${botId}/channels/${channel}`, 200, {
     method: 'PUT',
@@ -200,6 +228,11 @@ async function createFixtures(): Promise<Fixtures> {
     { botId, sessionId: await newSession(botId, { key: main.apiKey }) },
     { botId: publicBotId, sessionId: await newSession(publicBotId, { origin: ALLOWED_ORIGIN }) },
   ];
+  const questionIds = [
+    await newQuestion(main.apiKey, botId, documentIds[0] ?? ''),
+    await newQuestion(main.apiKey, botId, documentIds[1] ?? ''),
+  ];
+  const evaluationIds = [await newEvaluation(main.apiKey, botId), await newEvaluation(main.apiKey, botId)];
   return {
     ...main,
     otherTenantId: other.tenantId,
@@ -211,12 +244,16 @@ async function createFixtures(): Promise<Fixtures> {
     publicBotId,
     documentIds,
     sessions,
+    questionIds,
+    evaluationIds,
     cursors: {
       tenants: await cursorOf('/admin/tenants', operator()),
       keys: await cursorOf('/admin/keys', main.apiKey),
       bots: await cursorOf('/admin/bots', main.apiKey),
       documents: await cursorOf(`/admin/bots/${botId}/documents`, main.apiKey),
       sessions: await cursorOf(`/admin/bots/${botId}/sessions`, main.apiKey),
+      questions: await cursorOf(`/admin/bots/${botId}/test-questions`, main.apiKey),
+      evaluations: await cursorOf(`/admin/bots/${botId}/evaluations`, main.apiKey),
     },
   };
 }
@@ -238,12 +275,16 @@ function defaultParams(): RealParams {
       channel: CHANNEL_TYPES,
       documentId: fx.documentIds,
       sessionId: fx.sessions.map((session) => session.sessionId),
+      questionId: fx.questionIds,
+      evaluationId: fx.evaluationIds,
     },
     combos: [
       { botId: fx.botId, channel: 'whatsapp' },
       { botId: fx.publicBotId, channel: 'messenger' },
       ...fx.documentIds.map((documentId) => ({ botId: fx.botId, documentId })),
       ...fx.sessions,
+      ...fx.questionIds.map((questionId) => ({ botId: fx.botId, questionId })),
+      ...fx.evaluationIds.map((evaluationId) => ({ botId: fx.botId, evaluationId })),
     ],
   };
 }
@@ -287,6 +328,32 @@ const ownFixtures: Partial<Record<string, () => Promise<RealParams>>> = {
       pools: { botId: [fx.botId], documentId: documentIds },
       combos: documentIds.map((documentId) => ({ botId: fx.botId, documentId })),
     };
+  },
+  // A question of its own on the shared bot, whose documents the valid bodies name.
+  'PUT /admin/bots/{botId}/test-questions/{questionId}': async () => {
+    const questionId = await newQuestion(fx.apiKey, fx.botId, fx.documentIds[0] ?? '');
+    return {
+      pools: { botId: [fx.botId, fx.otherBotId], questionId: [questionId] },
+      combos: [{ botId: fx.botId, questionId }],
+    };
+  },
+  'DELETE /admin/bots/{botId}/test-questions/{questionId}': async () => {
+    const botId = await newBot(fx.apiKey);
+    const documentId = await newDocument(fx.apiKey, botId, 'victim.txt');
+    const questionIds = [
+      await newQuestion(fx.apiKey, botId, documentId),
+      await newQuestion(fx.apiKey, botId, documentId),
+    ];
+    return {
+      pools: { botId: [botId], questionId: questionIds },
+      combos: questionIds.map((questionId) => ({ botId, questionId })),
+    };
+  },
+  // Runs start (202) or meet the one running (409) on a bot of their own, not the shared one.
+  'POST /admin/bots/{botId}/evaluations': async () => {
+    const botId = await newBot(fx.apiKey);
+    await newQuestion(fx.apiKey, botId, await newDocument(fx.apiKey, botId, 'evaluated.txt'));
+    return { pools: { botId: [botId, fx.otherBotId] }, combos: [] };
   },
   'DELETE /chat/{botId}/sessions/{sessionId}': async () => {
     const sessions = [
@@ -452,6 +519,19 @@ function routeInputs(key: string): RouteInputs {
       };
     case 'GET /admin/usage':
       return { query: usageQuery() };
+    case 'POST /admin/bots/{botId}/test-questions':
+    case 'PUT /admin/bots/{botId}/test-questions/{questionId}':
+      return {
+        fields: { question: null, expectedDocumentId: null, expectedPage: null },
+        valid: fx.documentIds.flatMap((expectedDocumentId) => [
+          { question: 'What is the refund policy?', expectedDocumentId },
+          { question: 'On which page?', expectedDocumentId, expectedPage: 2 },
+        ]),
+      };
+    case 'GET /admin/bots/{botId}/test-questions':
+      return { query: pageQuery(cursors('questions')) };
+    case 'GET /admin/bots/{botId}/evaluations':
+      return { query: pageQuery(cursors('evaluations')) };
     case 'POST /chat/{botId}':
     case 'POST /chat/{botId}/stream':
       return {

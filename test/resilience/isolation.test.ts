@@ -11,7 +11,7 @@
 
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { newId } from '../../shared/domain/ids.ts';
+import { newId, newTimeOrderedId } from '../../shared/domain/ids.ts';
 import { type RouteDefinition, routeKey, routes } from '../../shared/resources.ts';
 import { messengerText, metaSignature, whatsappText } from '../support/channels.ts';
 import { uploadDocument, waitForDocument } from '../support/knowledge.ts';
@@ -41,9 +41,17 @@ const VARIANTS: readonly Variant[] = ['private', 'public'];
 type MetaChannel = 'whatsapp' | 'messenger';
 /** The channel each bot is connected to. */
 const CHANNEL_OF: Record<Variant, MetaChannel> = { private: 'whatsapp', public: 'messenger' };
-type IdSlot = 'tenantId' | 'keyId' | 'botId' | 'documentId' | 'sessionId';
-const ID_SLOTS: readonly string[] = ['tenantId', 'keyId', 'botId', 'documentId', 'sessionId'];
-type ListName = 'keys' | 'bots' | 'documents' | 'sessions';
+type IdSlot = 'tenantId' | 'keyId' | 'botId' | 'documentId' | 'sessionId' | 'questionId' | 'evaluationId';
+const ID_SLOTS: readonly string[] = [
+  'tenantId',
+  'keyId',
+  'botId',
+  'documentId',
+  'sessionId',
+  'questionId',
+  'evaluationId',
+];
+type ListName = 'keys' | 'bots' | 'documents' | 'sessions' | 'questions' | 'evaluations';
 
 interface Credentials {
   whatsapp: { phoneNumberId: string; accessToken: string; appSecret: string; verifyToken: string };
@@ -63,6 +71,10 @@ interface TenantWorld {
   documents: Record<Variant, string[]>;
   /** Two on the private bot through the key, one on the public bot from its site. */
   sessions: Record<Variant, string[]>;
+  /** Test questions: two on the private bot, one on the public bot. */
+  questions: Record<Variant, string[]>;
+  /** Finished evaluation runs: two on the private bot, one on the public bot. */
+  evaluations: Record<Variant, string[]>;
   /** `nextCursor` of a first page of one item. */
   cursors: Record<ListName, string>;
   /** Everything only this tenant's things hold: found in an answer to the other tenant, it leaked. */
@@ -187,6 +199,38 @@ async function createTenant(owner: Owner): Promise<TenantWorld> {
     public: [await turn(bots.public, { headers: { origin } }, 3)],
   };
 
+  const question = async (variant: Variant, n: number) => {
+    const res = await expectStatus(`/admin/bots/${bots[variant]}/test-questions`, 201, {
+      method: 'POST',
+      key,
+      body: {
+        question: `${mark(`test-question-${n}`)} ${QUESTION}`,
+        expectedDocumentId: documents[variant][0],
+      },
+    });
+    return res.json.question.id as string;
+  };
+  const questions = {
+    private: [await question('private', 1), await question('private', 2)],
+    public: [await question('public', 3)],
+  };
+  /** A run, waited for: its bot may run one at a time, and a finished run reads the same before and after. */
+  const evaluation = async (variant: Variant) => {
+    const path = `/admin/bots/${bots[variant]}/evaluations`;
+    const id = (await expectStatus(path, 202, { method: 'POST', key })).json.evaluation.id as string;
+    for (let waited = 0; ; waited += 100) {
+      const run = await expectStatus(`${path}/${id}`, 200, { key });
+      if (run.json.evaluation.status === 'done') return id;
+      if (run.json.evaluation.status !== 'running' || waited > 30_000)
+        throw new Error(`set-up: evaluation ${id} ${run.json.evaluation.status}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  const evaluations = {
+    private: [await evaluation('private'), await evaluation('private')],
+    public: [await evaluation('public')],
+  };
+
   const cursorOf = async (path: string) => {
     const res = await expectStatus(`${path}?limit=1`, 200, { key });
     if (typeof res.json.nextCursor !== 'string') throw new Error(`set-up: ${path} has one page only`);
@@ -197,6 +241,8 @@ async function createTenant(owner: Owner): Promise<TenantWorld> {
     bots: await cursorOf('/admin/bots'),
     documents: await cursorOf(`/admin/bots/${bots.private}/documents`),
     sessions: await cursorOf(`/admin/bots/${bots.private}/sessions`),
+    questions: await cursorOf(`/admin/bots/${bots.private}/test-questions`),
+    evaluations: await cursorOf(`/admin/bots/${bots.private}/evaluations`),
   };
 
   secrets.push(
@@ -205,6 +251,8 @@ async function createTenant(owner: Owner): Promise<TenantWorld> {
     ...Object.values(bots),
     ...Object.values(documents).flat(),
     ...Object.values(sessions).flat(),
+    ...Object.values(questions).flat(),
+    ...Object.values(evaluations).flat(),
     ...Object.values(credentials.whatsapp),
     ...Object.values(credentials.messenger),
   );
@@ -217,6 +265,8 @@ async function createTenant(owner: Owner): Promise<TenantWorld> {
     credentials,
     documents,
     sessions,
+    questions,
+    evaluations,
     cursors,
     secrets,
   };
@@ -230,6 +280,8 @@ function idOf(tenant: TenantWorld, slot: IdSlot, variant: Variant): string {
     botId: tenant.bots[variant],
     documentId: tenant.documents[variant][0],
     sessionId: tenant.sessions[variant][0],
+    questionId: tenant.questions[variant][0],
+    evaluationId: tenant.evaluations[variant][0],
   }[slot];
   if (value === undefined) throw new Error(`no ${slot} for ${tenant.owner}'s ${variant} bot`);
   return value;
@@ -239,7 +291,9 @@ function idOf(tenant: TenantWorld, slot: IdSlot, variant: Variant): string {
 const unknownId = (slot: IdSlot): string =>
   slot === 'keyId'
     ? newId('tnt').slice(4, 20)
-    : newId(({ tenantId: 'tnt', botId: 'bot', documentId: 'doc', sessionId: 'ses' } as const)[slot]);
+    : slot === 'questionId' || slot === 'evaluationId'
+      ? newTimeOrderedId(slot === 'questionId' ? 'tqn' : 'evl', new Date())
+      : newId(({ tenantId: 'tnt', botId: 'bot', documentId: 'doc', sessionId: 'ses' } as const)[slot]);
 
 /** A delivery for the target's connected account, signed with the signer's app secret. */
 function delivery(target: TenantWorld, signer: TenantWorld, channel: MetaChannel) {
@@ -423,6 +477,30 @@ const plans: Readonly<Record<string, RoutePlan>> = {
     ownIds: 200,
   },
   'GET /admin/bots/{botId}/sessions/{sessionId}': { family: 'tenant', ownIds: 200 },
+  // Bodies name B's own document for the bot's variant: what answers is the bot's and the question's owner.
+  'POST /admin/bots/{botId}/test-questions': {
+    family: 'tenant',
+    body: (call) => ({ question: 'Asked by B?', expectedDocumentId: B().documents[call.variant][0] }),
+  },
+  'GET /admin/bots/{botId}/test-questions': {
+    family: 'tenant',
+    query: () => ({ limit: '100' }),
+    cursor: 'questions',
+    ownIds: 200,
+  },
+  'PUT /admin/bots/{botId}/test-questions/{questionId}': {
+    family: 'tenant',
+    body: (call) => ({ question: 'Rewritten by B?', expectedDocumentId: B().documents[call.variant][0] }),
+  },
+  'DELETE /admin/bots/{botId}/test-questions/{questionId}': { family: 'tenant' },
+  'POST /admin/bots/{botId}/evaluations': { family: 'tenant' },
+  'GET /admin/bots/{botId}/evaluations': {
+    family: 'tenant',
+    query: () => ({ limit: '100' }),
+    cursor: 'evaluations',
+    ownIds: 200,
+  },
+  'GET /admin/bots/{botId}/evaluations/{evaluationId}': { family: 'tenant', ownIds: 200 },
   // A key reads a public bot's page only: its own private bot is 404 there.
   'GET /chat/{botId}': { family: 'chat', ownIds: (call) => (call.variant === 'public' ? 200 : 404) },
   'POST /chat/{botId}': {
@@ -841,6 +919,10 @@ async function readableBy(t: TenantWorld): Promise<Record<string, unknown>> {
       view[`document ${documentId}`] = await read(`/admin/bots/${botId}/documents/${documentId}`);
     for (const sessionId of t.sessions[variant])
       view[`session ${sessionId}`] = await read(`/admin/bots/${botId}/sessions/${sessionId}`);
+    view[`${variant} test questions`] = await read(`/admin/bots/${botId}/test-questions?limit=100`);
+    view[`${variant} evaluations`] = await read(`/admin/bots/${botId}/evaluations?limit=100`);
+    for (const evaluationId of t.evaluations[variant])
+      view[`evaluation ${evaluationId}`] = await read(`/admin/bots/${botId}/evaluations/${evaluationId}`);
   }
   view['public page'] = await read(`/chat/${t.bots.public}`, { headers: { origin: t.origin } });
   return view;

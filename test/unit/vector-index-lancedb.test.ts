@@ -139,4 +139,20 @@ describe('LanceDB adapter', () => {
     expect(names).not.toContain('chunks-m-2');
     expect(names).toHaveLength(2);
   });
+
+  test('a table dropped by another process reads as empty, not as an error', async () => {
+    const dir = join(root, 'dropped-elsewhere');
+    const index = createLanceVectorIndex({ dir, modelId: 'm', dimension: 2 });
+    const scope = { tenantId: 't', botId: 'bot' };
+    await index.upsert([chunk('d:0', 't', [1, 0])]);
+    expect(await index.countDocument(scope, 'd')).toBe(1); // the table is open now
+    const { connect } = await import('@lancedb/lancedb');
+    const other = await connect(dir); // another process's connection
+    await other.dropTable((await other.tableNames())[0] ?? '');
+    expect(await index.countDocument(scope, 'd')).toBe(0);
+    expect(await index.candidates(scope, { vector: [1, 0], text: 'd', k: 5, minScore: -1 })).toEqual({
+      vector: [],
+      keyword: [],
+    });
+  });
 });

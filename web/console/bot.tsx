@@ -1,10 +1,11 @@
-// One bot: its name, the tabs (settings, playground, documents, search, channels, conversations)
-// and the tab the hash names. A bot deleted elsewhere says so instead of failing tab by tab.
+// One bot: its name, the tabs (settings, playground, documents, search, test questions, channels,
+// conversations) and the tab the hash names. A bot deleted elsewhere says so instead of failing tab by tab.
 
 import { BotSettings } from './bot-settings.tsx';
 import { Channels } from './channels.tsx';
 import { Conversations } from './conversations.tsx';
 import { Documents } from './documents.tsx';
+import { Evaluations } from './evaluations.tsx';
 import { Playground } from './playground.tsx';
 import { href } from './router.ts';
 import { Search } from './search.tsx';
@@ -17,6 +18,7 @@ const TABS = [
   ['playground', 'Playground'],
   ['documents', 'Documents'],
   ['search', 'Search'],
+  ['tests', 'Test questions'],
   ['channels', 'Channels'],
   ['conversations', 'Conversations'],
 ] as const;
@@ -101,6 +103,8 @@ function TabPanel(props: {
       return <Documents key={bot.id} bot={bot} onGone={props.onGone} />;
     case 'search':
       return <Search key={bot.id} bot={bot} onGone={props.onGone} />;
+    case 'tests':
+      return <Evaluations key={bot.id} bot={bot} onGone={props.onGone} />;
     case 'channels':
       return <Channels key={bot.id} bot={bot} onGone={props.onGone} />;
     case 'conversations':

@@ -181,6 +181,26 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
     return opened;
   };
 
+  /**
+   * Runs a read on a bot's table, or answers `absent` when it has none. A table dropped by
+   * another process (a bot deleted through the platform while a test or tool holds it open)
+   * fails its next read with "Not found": the stale handle is forgotten and the read tried again.
+   */
+  const readTable = async <T>(name: string, absent: T, read: (t: Table) => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      const t = await existingTable(name);
+      if (!t) return absent;
+      try {
+        return await read(t);
+      } catch (error) {
+        // Not `instanceof Error`: the native module's errors may come from another realm (jest's vm).
+        const message = String((error as { message?: unknown } | undefined)?.message ?? '');
+        if (attempt > 0 || !/not found/i.test(message)) throw error;
+        openTables.delete(queueKey(name));
+      }
+    }
+  };
+
   /** Opens or creates a bot's table with its full-text index; only called inside its write queue. */
   const writableTable = async (name: string): Promise<Table> => {
     const found = await existingTable(name);
@@ -344,36 +364,39 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
       await migrated();
       const k = Math.min(Math.floor(query.k), 10_000);
       const text = query.text?.trim() ?? '';
-      const t = await existingTable(tableNameOf(scope));
-      if (!t || k <= 0) return { vector: [], keyword: [] };
+      if (k <= 0) return { vector: [], keyword: [] };
       // The table holds this bot's rows only, so no SQL filter runs inside the scans (it cost
       // about a third of a hybrid search: bench/embed); each row's tenant and bot are still
       // checked below, so a row in the wrong table could never be returned.
       const ours = (row: { tenantId: string; botId: string }) =>
         row.tenantId === scope.tenantId && row.botId === scope.botId;
-      const [vectorRows, keywordRows] = await Promise.all([
-        query.vector
-          ? (t
-              .vectorSearch(normalize(query.vector))
-              .distanceType('cosine')
-              .select([...COLUMNS, 'tenantId', 'botId', '_distance'])
-              .limit(k)
-              .toArray() as Promise<Array<ScopedRow & { _distance: number }>>)
-          : [],
-        text
-          ? import('@lancedb/lancedb').then(
-              ({ MatchQuery }) =>
-                t
-                  .query()
-                  .fullTextSearch(new MatchQuery(text, 'searchText'))
-                  // With a query vector, the rows' vectors too: their cosine is a dot product here
-                  // (both unit length), so the caller can weigh every keyword candidate by meaning.
-                  .select([...COLUMNS, 'tenantId', 'botId', '_score', ...(query.vector ? ['vector'] : [])])
-                  .limit(k)
-                  .toArray() as Promise<Array<ScopedRow & { _score: number; vector?: Iterable<number> }>>,
-            )
-          : [],
-      ]);
+      const lists = await readTable(tableNameOf(scope), undefined, (t) =>
+        Promise.all([
+          query.vector
+            ? (t
+                .vectorSearch(normalize(query.vector))
+                .distanceType('cosine')
+                .select([...COLUMNS, 'tenantId', 'botId', '_distance'])
+                .limit(k)
+                .toArray() as Promise<Array<ScopedRow & { _distance: number }>>)
+            : [],
+          text
+            ? import('@lancedb/lancedb').then(
+                ({ MatchQuery }) =>
+                  t
+                    .query()
+                    .fullTextSearch(new MatchQuery(text, 'searchText'))
+                    // With a query vector, the rows' vectors too: their cosine is a dot product here
+                    // (both unit length), so the caller can weigh every keyword candidate by meaning.
+                    .select([...COLUMNS, 'tenantId', 'botId', '_score', ...(query.vector ? ['vector'] : [])])
+                    .limit(k)
+                    .toArray() as Promise<Array<ScopedRow & { _score: number; vector?: Iterable<number> }>>,
+              )
+            : [],
+        ]),
+      );
+      if (!lists) return { vector: [], keyword: [] };
+      const [vectorRows, keywordRows] = lists;
       const vector: SearchHit[] = [];
       for (const row of vectorRows.filter(ours)) {
         // LanceDB's cosine distance is 1 − cos(θ).
@@ -400,9 +423,9 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
 
     async countDocument(scope, documentId) {
       await migrated();
-      const t = await existingTable(tableNameOf(scope));
-      if (!t) return 0;
-      return t.countRows(`${scopeFilter(scope)} AND \`documentId\` = ${sqlString(documentId)}`);
+      return readTable(tableNameOf(scope), 0, (t) =>
+        t.countRows(`${scopeFilter(scope)} AND \`documentId\` = ${sqlString(documentId)}`),
+      );
     },
 
     async deleteDocument(scope, documentId) {

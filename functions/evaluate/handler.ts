@@ -1,0 +1,54 @@
+import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
+import { createDynamoEvaluationRepository } from '../../shared/adapters/dynamodb/evaluations.ts';
+import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
+import { createDynamoTestQuestionRepository } from '../../shared/adapters/dynamodb/test-questions.ts';
+import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
+import { functionClock } from '../../shared/config/clock.ts';
+import { readEnv, required } from '../../shared/config/env.ts';
+import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
+import { createRerankerFromEnv } from '../../shared/config/rerank.ts';
+import { EvaluateMessageSchema } from '../../shared/domain/evaluation.ts';
+import { logger } from '../../shared/logging.ts';
+import { once } from '../../shared/memo.ts';
+import { queues } from '../../shared/resources.ts';
+import { isFinalAttempt, sqsHandler } from '../../shared/sqs.ts';
+import { type RunEvaluationDeps, runEvaluation } from '../../shared/usecases/evaluations.ts';
+
+const deps = once((): RunEvaluationDeps => {
+  const env = readEnv({ TENANTS_TABLE: required, USAGE_TABLE: required });
+  const db = createDocumentClient();
+  return {
+    repos: createDynamoRepositories(db, env.TENANTS_TABLE),
+    clock: functionClock,
+    testQuestions: createDynamoTestQuestionRepository(db, env.TENANTS_TABLE),
+    evaluations: createDynamoEvaluationRepository(db, env.USAGE_TABLE),
+    usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
+    // Loaded on the first run: the offline model takes seconds.
+    retrieval: once(async () => {
+      const embedder = await createEmbedderFromEnv();
+      const [index, reranker] = await Promise.all([
+        createVectorIndexFromEnv(embedder),
+        createRerankerFromEnv(),
+      ]);
+      return { embedder, index, ...(reranker && { reranker }) };
+    }),
+  };
+});
+
+// One run per message (batch size 1). A malformed message throws and, retried to the limit, lands
+// in the dead-letter queue.
+export const handler = sqsHandler(async (record) => {
+  const message = EvaluateMessageSchema.parse(JSON.parse(record.body));
+  logger.appendKeys({
+    tenantId: message.tenantId,
+    botId: message.botId,
+    evaluationId: message.evaluationId,
+    ...(message.requestId && { requestId: message.requestId }),
+  });
+  const outcome = await runEvaluation(
+    deps(),
+    message,
+    isFinalAttempt(record, queues.evaluate.maxReceiveCount),
+  );
+  logger.debug('evaluation message handled', { outcome });
+});
