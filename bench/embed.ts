@@ -144,16 +144,14 @@ async function benchLance() {
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute(
-          bigRows
-            .slice(i, i + 16)
-            .map((c) => ({
-              ...c,
-              title: null,
-              page: null,
-              heading: null,
-              headingPath: null,
-              searchText: c.text,
-            })),
+          bigRows.slice(i, i + 16).map((c) => ({
+            ...c,
+            title: null,
+            page: null,
+            heading: null,
+            headingPath: null,
+            searchText: c.text,
+          })),
         );
     }
     const withoutFts = bigRows.length / ((performance.now() - started) / 1000);

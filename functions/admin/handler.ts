@@ -11,7 +11,7 @@ import { createOperatorKeySource } from '../../shared/adapters/operator-key.ts';
 import { createSqsQueue } from '../../shared/adapters/sqs/queue.ts';
 import { createTelegramFromEnv, lazySecretBox } from '../../shared/config/channels.ts';
 import { optional, readEnv, required } from '../../shared/config/env.ts';
-import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
+import { createRetrievalDepsFromEnv } from '../../shared/config/knowledge.ts';
 import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
 import type { EvaluateMessage } from '../../shared/domain/evaluation.ts';
 import { httpHandler } from '../../shared/http/handler.ts';
@@ -58,10 +58,7 @@ const deps = once((): AdminDeps => {
     keys: knowledge.repos.keys,
     operatorKey: createOperatorKeySource(env),
     // The embedder and index load on the first search only: the offline model takes seconds.
-    retrieval: once(async () => {
-      const embedder = await createEmbedderFromEnv();
-      return { embedder, index: await createVectorIndexFromEnv(embedder) };
-    }),
+    retrieval: once(createRetrievalDepsFromEnv),
     healthChecks: [
       {
         name: 'dynamodb',

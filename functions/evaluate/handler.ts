@@ -5,8 +5,7 @@ import { createDynamoTestQuestionRepository } from '../../shared/adapters/dynamo
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { functionClock } from '../../shared/config/clock.ts';
 import { readEnv, required } from '../../shared/config/env.ts';
-import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
-import { createRerankerFromEnv } from '../../shared/config/rerank.ts';
+import { createRetrievalDepsFromEnv } from '../../shared/config/knowledge.ts';
 import { EvaluateMessageSchema } from '../../shared/domain/evaluation.ts';
 import { logger } from '../../shared/logging.ts';
 import { once } from '../../shared/memo.ts';
@@ -24,14 +23,7 @@ const deps = once((): RunEvaluationDeps => {
     evaluations: createDynamoEvaluationRepository(db, env.USAGE_TABLE),
     usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
     // Loaded on the first run: the offline model takes seconds.
-    retrieval: once(async () => {
-      const embedder = await createEmbedderFromEnv();
-      const [index, reranker] = await Promise.all([
-        createVectorIndexFromEnv(embedder),
-        createRerankerFromEnv(),
-      ]);
-      return { embedder, index, ...(reranker && { reranker }) };
-    }),
+    retrieval: once(createRetrievalDepsFromEnv),
   };
 });
 

@@ -63,12 +63,16 @@ describe('local chat model', () => {
     );
     // Scored against the question, not taken in passage order: the best quote comes from passage 3.
     expect(extractiveAnswer('How do I request a refund?', PASSAGES)).toBe(
-      [NO_MODEL_INTRO, 'To request a refund, email support@example.com with your order number. [3]'].join('\n\n'),
+      [NO_MODEL_INTRO, 'To request a refund, email support@example.com with your order number. [3]'].join(
+        '\n\n',
+      ),
     );
     // A second sentence when it answers nearly as well, best first, each citing its own passage.
     const both = [passage(1, 'Gift cards are valid in every store.'), passage(2, 'Gift cards never expire.')];
     expect(extractiveAnswer('Where are gift cards valid, and do they expire?', both)).toBe(
-      [NO_MODEL_INTRO, 'Gift cards are valid in every store. [1]', 'Gift cards never expire. [2]'].join('\n\n'),
+      [NO_MODEL_INTRO, 'Gift cards are valid in every store. [1]', 'Gift cards never expire. [2]'].join(
+        '\n\n',
+      ),
     );
     // Nothing unrelated: not the shipping sentence, nothing from the opening hours.
     expect(result.text).not.toMatch(/Shipping|Sundays/);
