@@ -266,7 +266,7 @@ describe('OpenSearch adapter on the wire', () => {
           header: {},
           body: {
             size: 4,
-            _source: { excludes: ['vector'] },
+            _source: true,
             track_total_hits: false,
             query: {
               bool: {
@@ -404,6 +404,15 @@ describe('OpenSearch adapter on the wire', () => {
     const [first, second] = keyword.map((h) => h.score);
     expect(first).toBeGreaterThan(second ?? Number.POSITIVE_INFINITY);
     expect(second).toBeGreaterThan(0);
+    // Without a query vector the hits' vectors are not fetched, and no cosines come back.
+    expect(await index.candidates(scope, { text: 'ferry', k: 10, minScore: 0 })).not.toHaveProperty(
+      'keywordSimilarity',
+    );
+    // With one, each keyword hit carries its cosine with the query, in list order.
+    const both = await index.candidates(scope, { vector: [1, 0], text: 'ferry', k: 10, minScore: 0.99 });
+    expect(both.keyword.map((h) => h.ordinal)).toEqual([0, 1]);
+    expect(both.keywordSimilarity?.map((c) => Math.round(c * 1000) / 1000)).toEqual([1, -1]);
+    expect(both.vector.map((h) => h.ordinal)).toEqual([0, 2]);
   });
 
   test('deletes are _delete_by_query with term filters and refresh; counts are _count', async () => {

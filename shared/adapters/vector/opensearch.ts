@@ -174,6 +174,8 @@ interface ChunkSource {
   page?: number | null;
   heading?: string | null;
   headingPath?: string[] | null;
+  /** Only in keyword hits asked with a query vector (see `keywordSearch`). */
+  vector?: number[];
 }
 
 interface SearchResponse {
@@ -323,7 +325,8 @@ export function createOpenSearchVectorIndex(options: OpenSearchVectorIndexOption
       const searches: { kind: 'vector' | 'keyword'; body: object }[] = [];
       if (k > 0 && query.vector)
         searches.push({ kind: 'vector', body: vectorSearch(scope, query.vector, k) });
-      if (k > 0 && text) searches.push({ kind: 'keyword', body: keywordSearch(scope, text, k) });
+      if (k > 0 && text)
+        searches.push({ kind: 'keyword', body: keywordSearch(scope, text, k, query.vector !== undefined) });
       const result: Candidates = { vector: [], keyword: [] };
       if (searches.length === 0) return result;
 
@@ -348,10 +351,20 @@ export function createOpenSearchVectorIndex(options: OpenSearchVectorIndexOption
         }
         const hits = item?.hits?.hits ?? [];
         if (kind === 'vector') result.vector.push(...vectorHits(hits, query, k));
-        else
+        else {
+          const keywordHits = hits.slice(0, k);
           result.keyword.push(
-            ...hits.slice(0, k).map((hit) => toSearchHit(hit._id, hit._source, hit._score ?? 0)),
+            ...keywordHits.map((hit) => toSearchHit(hit._id, hit._source, hit._score ?? 0)),
           );
+          // Each keyword hit's cosine with the query, from its stored (unit) vector: the use-case
+          // weighs keyword candidates by meaning too, as it does with LanceDB's.
+          const unit = query.vector && normalize(query.vector);
+          if (unit && keywordHits.length > 0) {
+            Object.assign(result, {
+              keywordSimilarity: keywordHits.map((hit) => dot(unit, hit._source.vector ?? [])),
+            });
+          }
+        }
       }
       return result;
     },
@@ -402,10 +415,11 @@ function vectorSearch(scope: IndexScope, vector: readonly number[], k: number) {
  * word two or three times and let a chunk under a matching heading outrank the chunk whose own
  * text holds the words. The tie breaker still puts a chunk matching in several fields first.
  */
-function keywordSearch(scope: IndexScope, text: string, k: number) {
+function keywordSearch(scope: IndexScope, text: string, k: number, withVectors: boolean) {
   return {
     size: k,
-    _source: { excludes: [VECTOR_FIELD] },
+    // With a query vector, the hits' vectors too (k of them): their cosine is a dot product.
+    _source: withVectors ? true : { excludes: [VECTOR_FIELD] },
     // Top hits only: not counting every match lets the engine skip non-competitive documents.
     track_total_hits: false,
     query: {
@@ -456,4 +470,12 @@ function toSource(chunk: IndexedChunk) {
     ...(chunk.headingPath?.length ? { headingPath: [...chunk.headingPath] } : {}),
     [VECTOR_FIELD]: normalize(chunk.vector),
   };
+}
+
+/** The dot product of two vectors (the cosine when both are unit length); 0 for a missing one. */
+function dot(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length) return 0;
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i] ?? 0) * (b[i] ?? 0);
+  return sum;
 }

@@ -402,7 +402,11 @@ interface Scored {
 }
 
 /** One `_search` body against one index: a `knn` query, or a scored/filtered query. */
-function search(name: string, index: StubIndex, body: { size?: number; query?: Query }) {
+function search(
+  name: string,
+  index: StubIndex,
+  body: { size?: number; query?: Query; _source?: boolean | { excludes?: string[] } },
+) {
   const query = body.query ?? { match_all: {} };
   let scored: Scored[];
   if ('knn' in query) {
@@ -430,8 +434,11 @@ function search(name: string, index: StubIndex, body: { size?: number; query?: Q
     // Ties keep index order, as Lucene's do (by doc id).
     scored.sort((a, b) => b.score - a.score);
   }
+  // `_source` as OpenSearch reads it: `true` or absent returns the whole document, `{excludes}`
+  // leaves those fields out.
+  const excluded = typeof body._source === 'object' ? (body._source.excludes ?? []) : [];
   const hits = scored.slice(0, body.size ?? 10).map(({ id, doc, score }) => {
-    const { vector: _omitted, ...source } = doc;
+    const source = Object.fromEntries(Object.entries(doc).filter(([field]) => !excluded.includes(field)));
     return { _index: name, _id: id, _score: score, _source: source };
   });
   return { took: 1, timed_out: false, hits: { total: { value: hits.length, relation: 'eq' }, hits } };
