@@ -250,7 +250,12 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
     const state = pending.get(queueKey(name));
     if (state?.timer) clearTimeout(state.timer);
     pending.delete(queueKey(name));
-    return write(name, (t) => t.optimize({ cleanupOlderThan: new Date(Date.now() - 60_000) })).catch(
+    // In the table's write queue, and only if the table still exists: a bot deleted meanwhile
+    // (here or by another process) must not get an empty table back.
+    return serialize(queueKey(name), async () => {
+      const t = await existingTable(name);
+      await t?.optimize({ cleanupOlderThan: new Date(Date.now() - 60_000) });
+    }).catch(
       () => undefined, // the next write schedules it again; search stays correct meanwhile
     );
   };
