@@ -61,6 +61,11 @@ export const BotSettingsSchema = z.strictObject({
     keywordCoverage: fraction(0, 1).describe(
       "The share of the question's words (weighted by rarity) a keyword-only candidate must hold to be cited.",
     ),
+    abstain: z
+      .boolean()
+      .describe(
+        'Answer only from the documents: when nothing relevant is found, send noAnswerMessage without calling the model. Off: the model answers without passages.',
+      ),
     rerank: z
       .boolean()
       .describe('Reorder the fused candidates with the deployment’s reranking model, if one is set.'),
@@ -104,7 +109,7 @@ export const DEFAULT_BOT_SETTINGS: Omit<BotSettings, 'name'> = {
   model: { provider: 'local', id: 'extractive' },
   temperature: 0.3,
   maxTokens: 1024,
-  retrieval: { topK: 5, minScore: 0.25, mode: 'hybrid', keywordCoverage: 0.5, rerank: false },
+  retrieval: { topK: 5, minScore: 0.25, mode: 'hybrid', keywordCoverage: 0.5, abstain: true, rerank: false },
   chunking: { size: 1000, overlap: 200 },
   historyTurns: 10,
   sessionTtlSeconds: 604_800,

@@ -184,8 +184,13 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const passages = retrieval?.passages;
 
   // No request when the search failed (the fallback message) or found nothing relevant (the
-  // no-answer message): either way no model call. Tool-using bots will let the model decide.
-  const outcome = !passages ? 'search_failed' : passages.length === 0 ? 'no_answer' : 'ready';
+  // no-answer message, unless the bot turned `retrieval.abstain` off): either way no model call.
+  // Tool-using bots will let the model decide.
+  const outcome = !passages
+    ? 'search_failed'
+    : passages.length === 0 && bot.retrieval.abstain
+      ? 'no_answer'
+      : 'ready';
   const request: ChatRequest | undefined =
     outcome === 'ready' && passages
       ? {

@@ -270,6 +270,11 @@ describe('tenant isolation', () => {
         'POST /admin/keys': { name: 'intruder' },
         'POST /admin/bots/{botId}/documents': { filename: 'x.txt', contentType: 'text/plain', size: 10 },
         'POST /admin/bots/{botId}/search': { query: 'teapot' },
+        'POST /admin/bots/{botId}/test-questions': { question: 'teapot?', expectedDocumentId: 'doc_x' },
+        'PUT /admin/bots/{botId}/test-questions/{questionId}': {
+          question: 'teapot?',
+          expectedDocumentId: 'doc_x',
+        },
         'PUT /admin/bots/{botId}/channels/{channel}': {
           phoneNumberId: '1065403522',
           accessToken: 'EAAG-intruder-token',

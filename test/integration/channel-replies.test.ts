@@ -83,7 +83,7 @@ function textDelivery(channel: ChannelType, user: string, id: string, text: stri
 async function botOn(channel: GraphChannel, tenantKey: string, settings: Record<string, unknown>) {
   const bot = await call('/admin/bots', {
     key: tenantKey,
-    body: { model: { provider: 'openai', id: 'gpt-4o-mini' }, ...settings },
+    body: { model: { provider: 'openai', id: 'gpt-4o-mini' }, retrieval: { abstain: false }, ...settings },
   });
   const id: string = bot.json.bot.id;
   const body = credentialsFor(channel);
@@ -149,6 +149,8 @@ beforeAll(async () => {
     body: {
       name: 'Concierge',
       model: { provider: 'openai', id: 'gpt-4o-mini' },
+      // No documents: the model answers every message (abstention has its own tests).
+      retrieval: { abstain: false },
       maxTokens: 4000,
       unsupportedMessage: 'I can only read text, sorry.',
       rateLimits: { perMinute: 10_000, perSecond: 1_000, perUserPerMinute: 1_000 },

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type OwnPlatform, spawnOwnPlatform } from '../../local/spawn.ts';
 import { DOCUMENTS_CLOSE, DOCUMENTS_OPEN } from '../../shared/chat/prompt.ts';
+import { REWRITE_INSTRUCTIONS } from '../../shared/chat/rewrite.ts';
 import { type ApiOptions, apiAt, TEST_OUTPUT_DIR } from '../support/platform.ts';
 import { type OpenAIChatWireServer, startOpenAIChatServer } from '../support/wire/openai-chat-server.ts';
 
@@ -73,7 +74,15 @@ describe('the prompt a hosted model receives', () => {
     });
     expect(second.json.sessionId).toBe(first.json.sessionId);
 
-    const sent = model.requests.filter((r) => r.path.endsWith('/chat/completions')).map((r) => r.body);
+    const all = model.requests.filter((r) => r.path.endsWith('/chat/completions')).map((r) => r.body);
+    // The follow-up is first rewritten into a standalone search query (one short call, fenced).
+    const isRewrite = (body: (typeof all)[number]) => body.messages[0]?.content === REWRITE_INSTRUCTIONS;
+    const rewrites = all.filter(isRewrite);
+    expect(rewrites).toHaveLength(1);
+    expect(rewrites[0]?.messages[1]?.content).toMatch(
+      /^<conversation>\n[\s\S]*And does that count from delivery\?\n<\/conversation>$/,
+    );
+    const sent = all.filter((body) => !isRewrite(body));
     expect(sent).toHaveLength(2);
     const followUp = sent[1] as { model: string; messages: { role: string; content: string }[] };
     expect(followUp.model).toBe('gpt-4o-mini');

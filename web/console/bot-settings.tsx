@@ -156,6 +156,12 @@ const GROUPS: readonly { title: string; fields: readonly Spec[] }[] = [
         hint: "Share of the question's words (rarer words weigh more) a keyword match must hold to be cited.",
       },
       {
+        path: 'retrieval.abstain',
+        label: 'Answer only from the documents',
+        kind: 'checkbox',
+        hint: 'When nothing relevant is found, send the no-answer message without asking the model.',
+      },
+      {
         path: 'retrieval.rerank',
         label: 'Rerank',
         kind: 'checkbox',

@@ -39,6 +39,7 @@ export interface Bot {
     minScore: number;
     mode: 'hybrid' | 'vector' | 'keyword';
     keywordCoverage: number;
+    abstain: boolean;
     rerank: boolean;
   };
   chunking: { size: number; overlap: number };
