@@ -12,6 +12,7 @@ import {
   type Message,
 } from '@aws-sdk/client-bedrock-runtime';
 import type { ChatMessage, ChatModel, ChatRequest, ChatStreamEvent } from '../../ports/chat-model.ts';
+import { BEDROCK_REFUSALS } from '../bedrock-errors.ts';
 import { estimateTokens } from '../embedders/text.ts';
 import { MalformedAnswerError } from './errors.ts';
 import { type ChatProviderDriver, createHostedChatModel, type HostedChatOptions } from './hosted.ts';
@@ -28,18 +29,6 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
-/** Refusals: the same request cannot succeed later (bad input or model id, no access). */
-const REJECTED = new Set([
-  'ValidationException',
-  'AccessDeniedException',
-  'ResourceNotFoundException',
-  'ServiceQuotaExceededException',
-  'ConflictException',
-  'UnrecognizedClientException',
-  'InvalidSignatureException',
-  'ExpiredTokenException',
-]);
-
 /** 4xx errors that are still worth another try (the model, not the request, failed). */
 const RETRYABLE = new Set([
   'ThrottlingException',
@@ -55,7 +44,7 @@ const RETRYABLE = new Set([
 export function isBedrockRejection(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const { name, $metadata } = error as SdkError;
-  if (name && REJECTED.has(name)) return true;
+  if (name && BEDROCK_REFUSALS.has(name)) return true;
   if (name && RETRYABLE.has(name)) return false;
   const status = $metadata?.httpStatusCode;
   return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;

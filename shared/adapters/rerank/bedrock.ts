@@ -26,6 +26,7 @@ import {
 } from '@aws-sdk/client-bedrock-agent-runtime';
 import { RerankError, type RerankedDocument, type Reranker } from '../../ports/reranker.ts';
 import { traced } from '../../tracing.ts';
+import { BEDROCK_REFUSALS } from '../bedrock-errors.ts';
 import { AttemptTimeoutError, isConnectionError } from '../chat/errors.ts';
 import { clipChars } from '../embedders/text.ts';
 import { parseRetryAfter, withRetry } from '../retry.ts';
@@ -80,18 +81,6 @@ interface SdkError {
   $response?: { headers?: Record<string, string | undefined> };
 }
 
-/** Refusals: the same call cannot succeed later (bad input or model, no access, over a quota). */
-const REJECTED = new Set([
-  'ValidationException',
-  'AccessDeniedException',
-  'ResourceNotFoundException',
-  'ServiceQuotaExceededException',
-  'ConflictException',
-  'UnrecognizedClientException',
-  'InvalidSignatureException',
-  'ExpiredTokenException',
-]);
-
 /** Worth another try: the service or the model, not the call, failed. */
 const RETRYABLE = new Set([
   'ThrottlingException',
@@ -111,7 +100,7 @@ const RETRYABLE = new Set([
 export function isRetryableRerankError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const { name, $metadata } = error as SdkError;
-  if (name && REJECTED.has(name)) return false;
+  if (name && BEDROCK_REFUSALS.has(name)) return false;
   if (name && RETRYABLE.has(name)) return true;
   const status = $metadata?.httpStatusCode;
   if (status !== undefined) return status === 429 || status >= 500;
