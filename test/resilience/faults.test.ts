@@ -84,6 +84,9 @@ beforeAll(async () => {
       model: { provider: 'openai', id: 'gpt-4o-mini' },
       fallbackMessage: FALLBACK,
       rateLimits: { perMinute: 10_000, perSecond: 1_000, perUserPerMinute: 1_000 },
+      // The faults are the model's and the index's: every question goes to the model, relevant
+      // documents or not (abstention has tests of its own).
+      retrieval: { abstain: false },
     },
   });
   botId = bot.json.bot.id;
