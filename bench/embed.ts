@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { createLocalEmbedder } from '../shared/adapters/embedders/local.ts';
 import { chunkSchema, createLanceVectorIndex } from '../shared/adapters/vector/lancedb.ts';
 import type { IndexedChunk } from '../shared/ports/vector-index.ts';
+import { percentile } from './support.ts';
 
 const PASSAGES = Number(process.env.BENCH_PASSAGES ?? 300);
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000);
@@ -64,9 +65,6 @@ function passages(count: number): string[] {
     return words.slice(0, 150).join(' ');
   });
 }
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(8);
 

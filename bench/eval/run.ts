@@ -37,6 +37,7 @@ import {
   type RetrievedCandidate,
   retrieve,
 } from '../../shared/usecases/retrieve.ts';
+import { percentile } from '../support.ts';
 import { DOCUMENTS, type EvalQuestion, type EvalSource, QUESTIONS } from './set.ts';
 
 const CORPUS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/corpus');
@@ -70,9 +71,6 @@ const matches = (chunk: IndexedSource, source: EvalSource) =>
     source.headings.some((h) => chunk.heading === h || (chunk.headingPath ?? []).includes(h)));
 
 const isAnswer = (chunk: IndexedSource, q: EvalQuestion) => q.expect.some((s) => matches(chunk, s));
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 /** The embedder with an on-disk cache (EVAL_CACHE_DIR): vectors keyed by model id and text. */
 function cached(embedder: Embedder, dir: string): Embedder & { save(): void } {

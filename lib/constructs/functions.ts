@@ -312,20 +312,21 @@ export class Functions extends Construct {
   ): void {
     const stack = Stack.of(this);
     const models = new Set(def.models ?? []);
+    /** One foundation model's ARN in this region (foundation models have no account). */
+    const foundationModel = (modelId: string) =>
+      stack.formatArn({
+        service: 'bedrock',
+        account: '',
+        resource: 'foundation-model',
+        resourceName: modelId,
+      });
     // With the openai provider the embedding functions call OpenAI instead (their API key's secret
     // is granted with their environment); with bedrock, exactly the one embedding model.
     if (models.has('embedding') && config.embeddingProvider === 'bedrock') {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           actions: ['bedrock:InvokeModel'],
-          resources: [
-            stack.formatArn({
-              service: 'bedrock',
-              account: '',
-              resource: 'foundation-model',
-              resourceName: config.embeddingModelId,
-            }),
-          ],
+          resources: [foundationModel(config.embeddingModelId)],
         }),
       );
     }
@@ -364,14 +365,7 @@ export class Functions extends Construct {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           actions: ['bedrock:InvokeModel'],
-          resources: [
-            stack.formatArn({
-              service: 'bedrock',
-              account: '',
-              resource: 'foundation-model',
-              resourceName: config.rerankModelId,
-            }),
-          ],
+          resources: [foundationModel(config.rerankModelId)],
         }),
       );
       anyResource.push(

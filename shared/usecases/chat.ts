@@ -123,13 +123,17 @@ const citationOf = (p: RetrievedPassage, n: number): Citation => ({
 });
 
 /**
- * The follow-up rewriter of a bot with a language model: one short call to its own model. The
- * offline model has none, so its bots use retrieval's deterministic rule.
+ * The follow-up rewriter of a bot with a language model: one short call to its own model, made
+ * only when there is a follow-up to rewrite (its model is reached then, so a model that cannot be
+ * reached fails the rewrite, which retrieval survives, not the search). The offline model has
+ * none, so its bots use retrieval's deterministic rule.
  */
-async function rewriterFor(deps: Pick<ChatDeps, 'model'>, bot: Bot): Promise<{ rewrite?: QueryRewriter }> {
+function rewriterFor(deps: Pick<ChatDeps, 'model'>, bot: Bot): { rewrite?: QueryRewriter } {
   if (bot.model.provider === 'local') return {};
-  const model = await deps.model(bot.model.provider);
-  return { rewrite: modelRewriter(model, bot.model.id ?? '') };
+  const { provider, id = '' } = bot.model;
+  return {
+    rewrite: async (history, question) => modelRewriter(await deps.model(provider), id)(history, question),
+  };
 }
 
 /** Everything before the model call: admission, session, history, then retrieval. */
@@ -172,8 +176,8 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const conversation = history.map((m) => ({ role: m.role, content: m.content }));
   const retrieval = await deps
     .retrieval()
-    .then(async (retrievalDeps) =>
-      retrieve({ ...retrievalDeps, ...(await rewriterFor(deps, bot)) }, bot, input.message, conversation),
+    .then((retrievalDeps) =>
+      retrieve({ ...retrievalDeps, ...rewriterFor(deps, bot) }, bot, input.message, conversation),
     )
     // The index or the embedder down is answered like the model down: the fallback message.
     .catch((error: unknown) => {

@@ -275,7 +275,7 @@ function gate(
   });
 }
 
-function toCandidate(f: Fused, relevant: boolean, rerank?: number): RetrievedCandidate {
+function toCandidate(f: Fused, relevant: boolean): RetrievedCandidate {
   const { hit } = f;
   return {
     id: hit.chunkId,
@@ -286,7 +286,7 @@ function toCandidate(f: Fused, relevant: boolean, rerank?: number): RetrievedCan
     ...(hit.heading !== undefined && { heading: hit.heading }),
     text: hit.text,
     score: f.score,
-    ranks: { ...f.ranks, ...(rerank !== undefined && { rerank }) },
+    ranks: { ...f.ranks },
     ...(f.similarity !== undefined && { similarity: f.similarity }),
     relevant,
   };

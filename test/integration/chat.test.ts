@@ -292,6 +292,8 @@ describe('streamed chat', () => {
         name: 'Unkeyed',
         model: { provider: 'openai', id: 'gpt-4o-mini' },
         fallbackMessage: 'We are offline; a person will answer soon.',
+        // No documents: without this the turn would abstain before it ever needed the model.
+        retrieval: { abstain: false },
       },
     });
     const unkeyed = bot.json.bot.id;

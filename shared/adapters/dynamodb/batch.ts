@@ -81,11 +81,15 @@ export const putItems = (db: DynamoDBDocumentClient, table: string, items: reado
     'unwritten',
   );
 
-/** Deletes every item of partition `pk` (a table keyed pk/sk), a page of keys at a time; returns how many. */
+/**
+ * Deletes every item of partition `pk` (a table keyed pk/sk), or only those whose sort key starts
+ * with `skPrefix`, a page of keys at a time; returns how many.
+ */
 export async function deletePartition(
   db: DynamoDBDocumentClient,
   table: string,
   pk: string,
+  skPrefix?: string,
 ): Promise<number> {
   let deleted = 0;
   let start: Key | undefined;
@@ -93,8 +97,8 @@ export async function deletePartition(
     const page = await db.send(
       new QueryCommand({
         TableName: table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': pk },
+        KeyConditionExpression: skPrefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk, ...(skPrefix !== undefined && { ':prefix': skPrefix }) },
         ProjectionExpression: 'pk, sk',
         ConsistentRead: true,
         ExclusiveStartKey: start,

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -9,6 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { KnowledgeDocument } from '../../domain/document.ts';
 import type { DocumentRef, DocumentRepository } from '../../ports/repositories.ts';
+import { conditionFailed, pickFields } from './items.ts';
 import { encodeCursor, queryFrom } from './pagination.ts';
 
 // Documents live in their tenant's partition: pk TENANT#<tenantId>, sk DOC#<botId>#<documentId>,
@@ -42,17 +42,8 @@ const FIELDS = [
   'requestId',
 ] as const;
 
-function toDocument(item: Record<string, unknown> | undefined): KnowledgeDocument | undefined {
-  if (!item) return undefined;
-  const document: Record<string, unknown> = {};
-  for (const field of FIELDS) if (item[field] !== undefined) document[field] = item[field];
-  return document as unknown as KnowledgeDocument;
-}
-
-const conditionFailed = (error: unknown) =>
-  error instanceof ConditionalCheckFailedException ||
-  (error instanceof TransactionCanceledException &&
-    (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed'));
+const toDocument = (item: Record<string, unknown> | undefined): KnowledgeDocument | undefined =>
+  item && pickFields<KnowledgeDocument>(item, FIELDS);
 
 export function createDynamoDocumentRepository(
   db: DynamoDBDocumentClient,

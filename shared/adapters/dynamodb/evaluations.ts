@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -11,6 +10,7 @@ import { randomBase62 } from '../../domain/ids.ts';
 import { epochSeconds } from '../../ports/clock.ts';
 import type { BotScope, EvaluationRepository } from '../../ports/evaluations.ts';
 import { deletePartition, getKeys, putItems } from './batch.ts';
+import { conditionFailed, pickFields } from './items.ts';
 import { encodeCursor, queryFrom } from './pagination.ts';
 
 // Evaluation runs live in the usage table, one partition per bot, pk EVAL#<tenantId>#<botId>:
@@ -53,17 +53,8 @@ const FIELDS = [
   'requestId',
 ] as const;
 
-function toRun(item: Record<string, unknown> | undefined): EvaluationRun | undefined {
-  if (!item) return undefined;
-  const run: Record<string, unknown> = {};
-  for (const field of FIELDS) if (item[field] !== undefined) run[field] = item[field];
-  return run as unknown as EvaluationRun;
-}
-
-const conditionFailed = (error: unknown) =>
-  error instanceof ConditionalCheckFailedException ||
-  (error instanceof TransactionCanceledException &&
-    (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed'));
+const toRun = (item: Record<string, unknown> | undefined): EvaluationRun | undefined =>
+  item && pickFields<EvaluationRun>(item, FIELDS);
 
 /** Results in consecutive parts, each under PART_BYTES (a part holds at least one result). */
 export function splitResults(

@@ -9,6 +9,7 @@ import type { ChatSession, StoredMessage } from '../../domain/session.ts';
 import { epochSeconds } from '../../ports/clock.ts';
 import type { SessionRepository } from '../../ports/repositories.ts';
 import { deletePartition } from './batch.ts';
+import { pickFields } from './items.ts';
 import { encodeCursor, queryFrom } from './pagination.ts';
 
 // sessions table: one partition per session, pk TENANT#<tenantId>#SESSION#<sessionId>, with the
@@ -42,12 +43,6 @@ const MESSAGE_FIELDS = [
   'answered',
 ] as const;
 
-function pick<T>(item: Record<string, unknown>, fields: readonly string[]): T {
-  const out: Record<string, unknown> = {};
-  for (const field of fields) if (item[field] !== undefined) out[field] = item[field];
-  return out as T;
-}
-
 export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table: string): SessionRepository {
   const repository: SessionRepository = {
     async get(tenantId, botId, sessionId, now) {
@@ -59,7 +54,7 @@ export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table:
         }),
       );
       if (!Item || Item.botId !== botId || (Item.expiresAt as number) <= epochSeconds(now)) return undefined;
-      return pick<ChatSession>(Item, SESSION_FIELDS);
+      return pickFields<ChatSession>(Item, SESSION_FIELDS);
     },
 
     async create(session) {
@@ -102,7 +97,7 @@ export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table:
       return (Items ?? [])
         .slice(0, limit)
         .reverse()
-        .map((item) => pick<StoredMessage>(item, MESSAGE_FIELDS));
+        .map((item) => pickFields<StoredMessage>(item, MESSAGE_FIELDS));
     },
 
     async append(session, messages, expiresAt, at) {
@@ -148,7 +143,7 @@ export function createDynamoSessionRepository(db: DynamoDBDocumentClient, table:
         ['pk', 'sk', 'gsi1pk', 'gsi1sk'],
       );
       return {
-        items: (result.Items ?? []).map((item) => pick<ChatSession>(item, SESSION_FIELDS)),
+        items: (result.Items ?? []).map((item) => pickFields<ChatSession>(item, SESSION_FIELDS)),
         nextCursor: encodeCursor(result.LastEvaluatedKey),
       };
     },

@@ -1,15 +1,14 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
-  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { TestQuestion } from '../../domain/evaluation.ts';
 import type { BotScope, TestQuestionRepository } from '../../ports/evaluations.ts';
-import { deleteKeys } from './batch.ts';
+import { deletePartition } from './batch.ts';
+import { conditionFailed, pickFields } from './items.ts';
 import { encodeCursor, queryFrom } from './pagination.ts';
 
 // Test questions live in their tenant's partition of the tenants table: pk TENANT#<tenantId>,
@@ -36,17 +35,8 @@ const FIELDS = [
   'updatedAt',
 ] as const;
 
-function toQuestion(item: Record<string, unknown> | undefined): TestQuestion | undefined {
-  if (!item) return undefined;
-  const question: Record<string, unknown> = {};
-  for (const field of FIELDS) if (item[field] !== undefined) question[field] = item[field];
-  return question as unknown as TestQuestion;
-}
-
-const conditionFailed = (error: unknown) =>
-  error instanceof ConditionalCheckFailedException ||
-  (error instanceof TransactionCanceledException &&
-    (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed'));
+const toQuestion = (item: Record<string, unknown> | undefined): TestQuestion | undefined =>
+  item && pickFields<TestQuestion>(item, FIELDS);
 
 export function createDynamoTestQuestionRepository(
   db: DynamoDBDocumentClient,
@@ -191,27 +181,7 @@ export function createDynamoTestQuestionRepository(
     },
 
     async deleteAllOfBot(scope) {
-      let deleted = 0;
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await db.send(
-          new QueryCommand({
-            TableName: table,
-            KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
-            ExpressionAttributeValues: {
-              ':p': tenantPk(scope.tenantId),
-              ':prefix': questionPrefix(scope.botId),
-            },
-            ProjectionExpression: 'pk, sk',
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        );
-        const keys = page.Items ?? [];
-        await deleteKeys(db, table, keys);
-        deleted += keys.length;
-        start = page.LastEvaluatedKey;
-      } while (start);
+      const deleted = await deletePartition(db, table, tenantPk(scope.tenantId), questionPrefix(scope.botId));
       // The counter last: questions added meanwhile (by a request that read the bot before its
       // deletion) would otherwise count against nothing.
       const { Attributes } = await db.send(
