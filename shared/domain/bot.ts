@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type ChunkOptions, maxOverlap } from '../ingestion/chunker.ts';
 
 // The bot's settings. One strict schema for stored bots; create and patch inputs are derived from
 // it, so a field added here is validated, defaulted, stored and published in OpenAPI at once.
@@ -70,7 +71,10 @@ export const BotSettingsSchema = z.strictObject({
       .boolean()
       .describe('Reorder the fused candidates with the deployment’s reranking model, if one is set.'),
   }),
-  chunking: z.strictObject({ size: z.int().min(200).max(8000), overlap: z.int().min(0).max(4000) }),
+  chunking: z.strictObject({
+    size: z.int().min(200).max(8000),
+    overlap: z.int().min(0).max(2000).describe('At most a quarter of size.'),
+  }),
   historyTurns: z.int().min(0).max(100),
   sessionTtlSeconds: z
     .int()
@@ -191,11 +195,20 @@ export const BotSettingsValidSchema = BotSettingsSchema.superRefine((bot, ctx) =
       message: `is required for provider ${bot.model.provider}`,
     });
   }
-  if (bot.chunking.overlap >= bot.chunking.size) {
+  if (bot.chunking.overlap > maxOverlap(bot.chunking.size)) {
     ctx.addIssue({
       code: 'custom',
       path: ['chunking', 'overlap'],
-      message: 'must be smaller than chunking.size',
+      message: `must be at most a quarter of chunking.size (${maxOverlap(bot.chunking.size)})`,
     });
   }
+});
+
+/**
+ * The chunking a bot's documents are cut with. Bots stored before overlaps were capped may hold
+ * more than a quarter of the size: they are cut with the cap.
+ */
+export const chunkingOf = (bot: Pick<BotSettings, 'chunking'>): ChunkOptions => ({
+  size: bot.chunking.size,
+  overlap: Math.min(bot.chunking.overlap, maxOverlap(bot.chunking.size)),
 });

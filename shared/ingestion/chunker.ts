@@ -13,13 +13,33 @@
 // the text's length: no string is built up piece by piece, and every character is looked at a
 // bounded number of times.
 
-import type { Chunk, ExtractedDocument, Section } from './types.ts';
+import { type Chunk, type ExtractedDocument, ExtractionError, type Section } from './types.ts';
 
 export interface ChunkOptions {
   /** Most characters (UTF-16 code units, as `String.length` counts) in a chunk. */
   readonly size: number;
-  /** Characters a chunk repeats from the end of the one before it (less than `size`). */
+  /** Characters a chunk repeats from the end of the one before it: at most a quarter of `size`. */
   readonly overlap: number;
+  /** Most chunks the document may make (default: `maxChunksFor` its text). */
+  readonly maxChunks?: number;
+}
+
+/**
+ * The largest overlap for a chunk size. A chunk repeating most of the one before it multiplies
+ * the text (8,000/7,999 turned 138 KB into 18,646 chunks); a quarter keeps the copy under 1.34×.
+ */
+export const maxOverlap = (size: number) => Math.floor(size / 4);
+
+/**
+ * Most chunks a document's text may make: four per `size` characters, plus one per section. Packing
+ * makes about one per `size` less overlap; the worst honest case, short paragraphs each followed by
+ * one that fills a chunk alone, makes two. Past the cap something is wrong, and the document fails
+ * before anything is embedded.
+ */
+export function maxChunksFor(doc: ExtractedDocument, size: number): number {
+  let characters = 0;
+  for (const section of doc.sections) characters += section.text.length;
+  return doc.sections.length + Math.ceil((4 * characters) / size);
 }
 
 /** Boundary strengths, strongest first: what separates an atom from the one before it. */
@@ -409,7 +429,11 @@ function overlapStart(text: string, from: number, end: number, wanted: number): 
   return at < end && isUnspacedScript(text.charCodeAt(at)) ? at : end;
 }
 
-function chunkSection(section: Section, size: number, overlap: number, out: Chunk[]): void {
+function chunkSection(
+  section: Section,
+  { size, overlap, maxChunks }: Required<ChunkOptions>,
+  out: Chunk[],
+): void {
   const { text } = section;
   const atoms = new Atoms();
   new Splitter(text, size, atoms).split(0, text.length, PARAGRAPH, PARAGRAPH);
@@ -441,6 +465,9 @@ function chunkSection(section: Section, size: number, overlap: number, out: Chun
       }
     }
     const end = ends[last] as number;
+    if (out.length === maxChunks) {
+      throw new ExtractionError(`The document makes more than ${maxChunks} chunks; it cannot be indexed`);
+    }
     out.push({ ordinal: out.length, text: text.slice(chunkStart, end), ...meta });
 
     first = last + 1;
@@ -461,16 +488,17 @@ function chunkSection(section: Section, size: number, overlap: number, out: Chun
 /**
  * Splits a document into chunks: never across sections, each at most `size` characters, neighbours
  * sharing about `overlap` characters, ordinals 0..n-1, no empty chunks, the same output for the same
- * input.
+ * input. Throws an `ExtractionError` past `maxChunks`.
  */
 export function chunkDocument(doc: ExtractedDocument, options: ChunkOptions): Chunk[] {
   const { size, overlap } = options;
   if (!Number.isInteger(size) || size < 1)
     throw new RangeError(`Chunk size must be a positive integer: ${size}`);
-  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= size) {
-    throw new RangeError(`Chunk overlap must be an integer from 0 to size - 1: ${overlap}`);
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap > maxOverlap(size)) {
+    throw new RangeError(`Chunk overlap must be an integer from 0 to a quarter of size: ${overlap}`);
   }
+  const limits = { size, overlap, maxChunks: options.maxChunks ?? maxChunksFor(doc, size) };
   const chunks: Chunk[] = [];
-  for (const section of doc.sections) chunkSection(section, size, overlap, chunks);
+  for (const section of doc.sections) chunkSection(section, limits, chunks);
   return chunks;
 }

@@ -1,3 +1,4 @@
+import { chunkingOf } from '../domain/bot.ts';
 import { parseDocumentKey } from '../domain/document.ts';
 import { chunkDocument } from '../ingestion/chunker.ts';
 import { extractDocument } from '../ingestion/extract.ts';
@@ -72,7 +73,7 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
     const bytes = await deps.blobs.read(key);
     checkDeclaredType(bytes, document.type);
     const extracted = await extractDocument(bytes, document.type);
-    chunks = chunkDocument(extracted, bot.chunking);
+    chunks = chunkDocument(extracted, chunkingOf(bot));
     title = extracted.title && clip(extracted.title, MAX_TITLE_CHARS);
     deps.metrics?.(
       {

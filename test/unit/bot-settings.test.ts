@@ -5,6 +5,7 @@ import {
   BotPatchSchema,
   type BotSettings,
   BotSettingsValidSchema,
+  chunkingOf,
   DEFAULT_BOT_SETTINGS,
   upgradeStoredBot,
 } from '../../shared/domain/bot.ts';
@@ -97,6 +98,21 @@ describe('bot settings', () => {
       'chunking.overlap',
       'model.id',
     ]);
+  });
+
+  // Audit finding: overlap < size was the only rule; 4000/3999 was accepted.
+  it('caps the chunk overlap at a quarter of the size, and cuts stored bots with the cap', () => {
+    const refusal = issuesOf(() => create({ name: 'A', chunking: { size: 4000, overlap: 3999 } }));
+    expect(refusal).toEqual([expect.objectContaining({ path: 'chunking.overlap' })]);
+    expect(issuesOf(() => create({ name: 'A', chunking: { size: 3000, overlap: 1500 } }))).toEqual([
+      { path: 'chunking.overlap', message: 'must be at most a quarter of chunking.size (750)' },
+    ]);
+    expect(create({ name: 'A', chunking: { size: 4000, overlap: 1000 } }).chunking).toEqual({
+      size: 4000,
+      overlap: 1000,
+    });
+    expect(chunkingOf({ chunking: { size: 8000, overlap: 7999 } })).toEqual({ size: 8000, overlap: 2000 });
+    expect(chunkingOf({ chunking: { size: 1000, overlap: 200 } })).toEqual({ size: 1000, overlap: 200 });
   });
 
   it('refuses a missing or blank name and wrong types', () => {

@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { chunkDocument } from '../../shared/ingestion/chunker.ts';
-import type { Chunk, ExtractedDocument, Section } from '../../shared/ingestion/types.ts';
+import { chunkDocument, maxChunksFor } from '../../shared/ingestion/chunker.ts';
+import {
+  type Chunk,
+  type ExtractedDocument,
+  ExtractionError,
+  type Section,
+} from '../../shared/ingestion/types.ts';
 import { prose } from '../fixtures/documents/pdf.ts';
 
 // Properties of the splitter, on hand-made and generated documents.
@@ -76,7 +81,9 @@ function locate(section: Section, chunks: readonly Chunk[], overlap: number): Ar
 }
 
 function checkProperties(document: ExtractedDocument, size: number, overlap: number): Chunk[] {
+  // The cap fails a document past it: every generated document of every shape stays under it.
   const chunks = chunkDocument(document, { size, overlap });
+  expect(chunks.length).toBeLessThanOrEqual(maxChunksFor(document, size));
   expect(chunks.map((chunk) => chunk.ordinal)).toEqual(chunks.map((_, index) => index));
   let next = 0;
   for (const section of document.sections) {
@@ -136,7 +143,7 @@ describe('chunkDocument', () => {
         ...(next() < 0.5 ? { heading: `Heading ${i}`, headingPath: ['Top', `Heading ${i}`] } : {}),
       }));
       const size = [50, 200, 1000, 1500][seed % 4] as number;
-      const overlap = Math.floor(size * ([0, 0.1, 0.2, 0.5][Math.floor(seed / 4) % 4] ?? 0));
+      const overlap = Math.floor(size * ([0, 0.1, 0.2, 0.25][Math.floor(seed / 4) % 4] ?? 0));
       checkProperties(doc(...sections), size, overlap);
     }
   });
@@ -213,7 +220,7 @@ describe('chunkDocument', () => {
     const text = Array.from({ length: 40 }, (_, i) => `Sentence number ${i} says a few words here.`).join(
       ' ',
     );
-    const chunks = chunkDocument(doc({ text }), { size: 300, overlap: 100 });
+    const chunks = chunkDocument(doc({ text }), { size: 300, overlap: 75 });
     for (const chunk of chunks) expect(chunk.text).toMatch(/^Sentence number \d+/);
     for (const chunk of chunks) expect(chunk.text).toMatch(/here\.$/);
   });
@@ -289,5 +296,38 @@ describe('chunkDocument', () => {
     expect(() => chunkDocument(document, { size: 100, overlap: 100 })).toThrow(RangeError);
     expect(() => chunkDocument(document, { size: 100, overlap: -1 })).toThrow(RangeError);
     expect(() => chunkDocument(document, { size: 10.5, overlap: 1 })).toThrow(RangeError);
+  });
+
+  // Audit finding: overlap < size was the only rule, and 8000/7999 turned 138 KB of words without
+  // sentence marks into 22,610 chunks (181 MB), each moving on by one word.
+  const words = (characters: number) => {
+    const vocabulary = 'the quick brown fox jumps over a lazy dog while parley indexes pages'.split(' ');
+    const out: string[] = [];
+    for (let i = 0, length = 0; length < characters; i++) {
+      const word = vocabulary[i % vocabulary.length] as string;
+      out.push(word);
+      length += word.length + 1;
+    }
+    return out.join(' ');
+  };
+
+  it('refuses an overlap above a quarter of the size, and keeps the copied text under 1.34×', () => {
+    const document = doc({ text: words(138_000) });
+    expect(() => chunkDocument(document, { size: 8000, overlap: 7999 })).toThrow(RangeError);
+    expect(() => chunkDocument(document, { size: 8000, overlap: 2001 })).toThrow(RangeError);
+    const chunks = chunkDocument(document, { size: 8000, overlap: 2000 });
+    const copied = chunks.reduce((sum, chunk) => sum + chunk.text.length, 0);
+    expect(chunks.length).toBeLessThanOrEqual(24);
+    expect(copied / 138_000).toBeLessThan(1.34);
+  });
+
+  it('fails the document, with a reason, past its most chunks', () => {
+    const document = doc({ text: words(19_990) }, { text: 'A second section.' });
+    // 2 sections, and 4 per 1,000 characters of their 20,007.
+    expect(maxChunksFor(document, 1000)).toBe(2 + 81);
+    expect(chunkDocument(document, { size: 1000, overlap: 250 }).length).toBeLessThanOrEqual(28);
+    expect(() => chunkDocument(document, { size: 1000, overlap: 250, maxChunks: 10 })).toThrow(
+      new ExtractionError('The document makes more than 10 chunks; it cannot be indexed'),
+    );
   });
 });
