@@ -66,6 +66,7 @@ export const handler = awslambda.streamifyResponse(async (event: APIGatewayProxy
       caller,
       channel: caller.kind === 'tenant' ? 'api' : 'web',
       userIdentity: sourceIp(event),
+      ...(body.userId !== undefined && { userId: body.userId }),
     });
     // The first event comes after admission: refusals are still plain HTTP errors.
     const first = await turns.next();

@@ -33,6 +33,15 @@ export const ChatRequestSchema = z
   .strictObject({
     message: z.string().trim().min(1).max(4000),
     sessionId: z.string().min(1).max(100).optional(),
+    userId: z
+      .string()
+      .trim()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe(
+        'With a tenant key only: your end user’s id, for per-user rate limits when your backend serves many people from one address',
+      ),
   })
   .meta({ id: 'ChatRequest' });
 
@@ -176,6 +185,7 @@ export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
           caller,
           channel: caller.kind === 'tenant' ? 'api' : 'web',
           userIdentity: sourceIp(event),
+          ...(body.userId !== undefined && { userId: body.userId }),
         });
         return json(200, result);
       },

@@ -51,3 +51,26 @@ export function buildSystemPrompt(
   parts.push(`${DOCUMENTS_OPEN}\n${documents}\n${DOCUMENTS_CLOSE}`);
   return parts.join('\n\n');
 }
+
+/**
+ * Characters a token takes at the fewest, for holding quota: English takes about four, code,
+ * numbers and other scripts fewer. A turn holds its bound at admission and settles what it used.
+ */
+const CHARS_PER_TOKEN_AT_LEAST = 2;
+/** A passage's frame in the prompt (its `<document …>` tag with filename, page and section). */
+const PASSAGE_FRAME_CHARS = 400;
+
+/**
+ * The most tokens one answer's model call can use: the system prompt with the bot's `topK`
+ * passages at their largest, the conversation and the question in, `maxTokens` out.
+ */
+export function answerTokenBound(
+  bot: Pick<Bot, 'name' | 'systemPrompt' | 'persona' | 'retrieval' | 'chunking' | 'maxTokens'>,
+  conversation: readonly { readonly content: string }[],
+  question: string,
+): number {
+  let characters = buildSystemPrompt(bot, []).length + question.length;
+  characters += bot.retrieval.topK * (bot.chunking.size + PASSAGE_FRAME_CHARS);
+  for (const message of conversation) characters += message.content.length + 20;
+  return Math.ceil(characters / CHARS_PER_TOKEN_AT_LEAST) + bot.maxTokens;
+}

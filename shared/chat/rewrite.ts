@@ -19,6 +19,11 @@ export const REWRITE_INSTRUCTIONS = [
   'Reply with the query only: no quotes, no explanation.',
 ].join('\n');
 
+/** The most tokens one rewrite call can use (two characters a token at the fewest, as for turns). */
+export const REWRITE_TOKEN_BOUND =
+  Math.ceil((REWRITE_INSTRUCTIONS.length + (MAX_MESSAGES + 1) * (MAX_MESSAGE_CHARS + 20) + 100) / 2) +
+  MAX_QUERY_TOKENS;
+
 const fenceSafe = (text: string) => text.replace(/<(\/?)conversation\b/gi, '‹$1conversation');
 const cut = (text: string) =>
   text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS)}…` : text;

@@ -29,8 +29,11 @@ export interface RateWindow {
 export interface RateScope {
   readonly tenantId: string;
   readonly botId: string;
-  /** The end user's key (`endUserKey`): a hash, never a raw address. */
-  readonly userKey: string;
+  /**
+   * The end user's keys (`endUserKey`: hashes, never raw addresses), one window each: the address
+   * and, once there is one, the session, so neither new sessions nor a roaming session escape.
+   */
+  readonly userKeys: readonly string[];
 }
 
 const SECOND = 1000;
@@ -61,19 +64,22 @@ export const rateUserPk = (tenantId: string, botId: string, userKey: string) =>
   `${rateBotPk(tenantId, botId)}#USER#${userKey}`;
 
 /**
- * The windows one request must fit in, the end user's first: it is the narrowest counter, so a
- * user over their own limit is refused before touching (and contending for) the bot's counters.
+ * The windows one request must fit in: the end user's (one per key) first, then the bot's. The
+ * user's are the narrowest counters, so a user over their own limit is refused before touching
+ * (and contending for) the bot's.
  */
 export function rateWindows(scope: RateScope, limits: RateLimits, now: Date): RateWindow[] {
   const nowMs = now.getTime();
   const bot = rateBotPk(scope.tenantId, scope.botId);
   return [
-    fixedWindow(
-      'user-minute',
-      rateUserPk(scope.tenantId, scope.botId, scope.userKey),
-      'MIN',
-      limits.perUserPerMinute,
-      nowMs,
+    ...scope.userKeys.map((userKey) =>
+      fixedWindow(
+        'user-minute',
+        rateUserPk(scope.tenantId, scope.botId, userKey),
+        'MIN',
+        limits.perUserPerMinute,
+        nowMs,
+      ),
     ),
     fixedWindow('bot-second', bot, 'SEC', limits.perSecond, nowMs),
     fixedWindow('bot-minute', bot, 'MIN', limits.perMinute, nowMs),
@@ -86,25 +92,40 @@ export function retryAfterSeconds(window: Pick<RateWindow, 'endsAtMs'>, now: Dat
 }
 
 /**
- * Who an end user is for per-user limits: the session plus the source IP on the web and the API,
- * the platform's user id on messaging channels. A request without a session is keyed by its IP
- * alone, so leaving the session out does not escape the limit.
+ * One of the identities an end user is counted under for per-user limits: a source address, a
+ * session, a platform's user on a messaging channel, or a user id a tenant's backend names.
  */
 export type EndUser =
-  | { readonly kind: 'web'; readonly sessionId?: string; readonly sourceIp: string }
+  | { readonly kind: 'address'; readonly sourceIp: string }
+  | { readonly kind: 'session'; readonly sessionId: string }
   | { readonly kind: 'channel'; readonly channel: string; readonly platformUserId: string }
-  /** An identity the caller already composed (it is hashed like the others). */
-  | { readonly kind: 'identity'; readonly identity: string };
+  | { readonly kind: 'user'; readonly userId: string };
+
+/**
+ * Who a web or API turn is counted as: its address always (a client opening a new session for
+ * every message is still one address), and its session once there is one. A tenant's backend
+ * serving many people from one address names each by `userId` instead of the address.
+ */
+export function webEndUsers(input: { sourceIp: string; sessionId?: string; userId?: string }): EndUser[] {
+  return [
+    input.userId !== undefined
+      ? { kind: 'user', userId: input.userId }
+      : { kind: 'address', sourceIp: input.sourceIp },
+    ...(input.sessionId !== undefined ? [{ kind: 'session', sessionId: input.sessionId } as const] : []),
+  ];
+}
 
 /** SHA-256 (hex) of the end user's identity: raw IP addresses and platform ids are never stored. */
 export function endUserKey(user: EndUser): string {
   // JSON of an array: unambiguous whatever characters the parts contain.
   const identity =
-    user.kind === 'web'
-      ? ['web', user.sessionId ?? '', user.sourceIp]
-      : user.kind === 'channel'
-        ? ['channel', user.channel, user.platformUserId]
-        : ['identity', user.identity];
+    user.kind === 'address'
+      ? ['address', user.sourceIp]
+      : user.kind === 'session'
+        ? ['session', user.sessionId]
+        : user.kind === 'channel'
+          ? ['channel', user.channel, user.platformUserId]
+          : ['user', user.userId];
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
 }
 

@@ -15,9 +15,9 @@ export type RateDecision =
 
 export interface RateLimiter {
   /**
-   * Counts one request in the end user's minute, the bot's second and the bot's minute, or in none
-   * of them: refused when any is full. Never admits more than a window's limit, however many
-   * callers race.
+   * Counts one request in each of the end user's minutes, the bot's second and the bot's minute,
+   * or in none of them: refused when any is full. Never admits more than a window's limit, however
+   * many callers race.
    */
   admit(request: RateScope & { readonly limits: RateLimits; readonly now: Date }): Promise<RateDecision>;
 }
@@ -32,13 +32,16 @@ export type Reservation =
 
 export interface QuotaStore {
   /**
-   * Counts one message in the tenant's period unless its messages or its tokens already reached
-   * their limit; atomic, so concurrent callers never exceed `messages`.
+   * Counts one message in the tenant's period and holds `holdTokens` of its tokens for the turn,
+   * unless that would take the messages or the held tokens (used plus still held) past their
+   * limits; atomic, so concurrent callers never exceed either. The turn's `usage.add` settles the
+   * hold with what it used.
    */
   reserveMessage(
     tenantId: string,
     period: string,
     limits: { readonly messages: number; readonly tokens: number },
+    holdTokens: number,
   ): Promise<Reservation>;
   /** Records that the period's 80 % warning is being sent; true for exactly one caller per period. */
   markWarned(tenantId: string, period: string, at: string): Promise<boolean>;

@@ -19,6 +19,8 @@ export interface PeriodUsage {
   messages: number;
   /** Input, output and embedding tokens. */
   tokens: number;
+  /** The tokens used plus those the turns in flight hold (what admission checks). */
+  held: number;
   /** When the 80 % warning was sent for this period, if it was. */
   warnedAt?: string;
 }
@@ -26,14 +28,15 @@ export interface PeriodUsage {
 export interface UsageRepository {
   /**
    * Adds to the bot's and the tenant's counters of `day` (YYYY-MM-DD, UTC), and the tokens among
-   * them to the tenant's period of that day. Returns the period after the addition when tokens
-   * were added.
+   * them to the tenant's period of that day, settling `heldTokens` an admission held for them.
+   * Returns the period after the addition when its tokens changed.
    */
   add(
     tenantId: string,
     botId: string,
     day: string,
     counters: UsageCounters,
+    heldTokens?: number,
   ): Promise<PeriodUsage | undefined>;
   /** The recorded days of a range (both ends included), per bot or for the tenant; absent days are not in the map. */
   days(

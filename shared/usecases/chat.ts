@@ -1,8 +1,9 @@
-import { buildSystemPrompt } from '../chat/prompt.ts';
-import { modelRewriter } from '../chat/rewrite.ts';
+import { answerTokenBound, buildSystemPrompt } from '../chat/prompt.ts';
+import { modelRewriter, REWRITE_TOKEN_BOUND } from '../chat/rewrite.ts';
 import type { Bot } from '../domain/bot.ts';
-import { BotDisabledError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
-import { channelSessionId, newId, sha256Hex } from '../domain/ids.ts';
+import { BadRequestError, BotDisabledError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
+import { channelSessionId, newId } from '../domain/ids.ts';
+import { type EndUser, endUserKey, webEndUsers } from '../domain/limits.ts';
 import {
   type ChatSession,
   type Citation,
@@ -26,12 +27,18 @@ import { type QueryRewriter, type RetrievalDeps, retrieve } from './retrieve.ts'
 
 /** Admission and accounting of a turn: rate limits and quotas before, usage after. */
 export interface TurnGuard {
-  /** Throws RateLimitedError or QuotaExceededError when the turn may not run. */
-  admit(bot: Bot, userKey: string): Promise<void>;
-  /** Records what the turn used (per tenant, bot and day, and toward the monthly quota); returns its cost. */
+  /**
+   * Counts the turn for each of the end user's identities and holds the most tokens it may use.
+   * Throws RateLimitedError or QuotaExceededError when the turn may not run.
+   */
+  admit(bot: Bot, endUsers: readonly EndUser[], holdTokens: number): Promise<{ heldTokens: number }>;
+  /**
+   * Records what the turn used (per tenant, bot and day, and toward the monthly quota), settling
+   * what its admission held; returns its cost.
+   */
   record(
     bot: Bot,
-    usage: { inputTokens: number; outputTokens: number; modelId: string },
+    usage: { inputTokens: number; outputTokens: number; modelId: string; heldTokens: number },
   ): Promise<{ costNanoUsd: number }>;
 }
 
@@ -64,8 +71,10 @@ export interface ChatTurnInput {
   sessionId?: string;
   caller: ChatCaller;
   channel: SessionChannel;
-  /** What identifies the end user for rate limits: the session plus source IP, or a platform user. */
+  /** Who the end user is for rate limits: the source address, or a messaging platform's user. */
   userIdentity: string;
+  /** A tenant's backend serving many people from one address names each (tenant callers only). */
+  userId?: string;
 }
 
 export interface ChatTurnResult {
@@ -139,41 +148,55 @@ function rewriterFor(deps: Pick<ChatDeps, 'model'>, bot: Bot): { rewrite?: Query
 /** Everything before the model call: admission, session, history, then retrieval. */
 export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const began = performance.now();
+  if (input.userId !== undefined && input.caller.kind !== 'tenant') {
+    throw new BadRequestError('userId is accepted only with the tenant’s API key', [
+      { path: 'userId', message: 'requires an API key' },
+    ]);
+  }
   const bot = await resolveBot(deps, input.botId, input.caller);
   const now = deps.clock.now();
   const channelUser = isMessagingChannel(input.channel);
   const sessionId = channelUser
     ? channelSessionId(bot.tenantId, bot.id, input.channel, input.userIdentity)
     : input.sessionId;
-  let existing = sessionId ? await deps.sessions.get(bot.tenantId, bot.id, sessionId, now) : undefined;
+  // The session and its history at once: the history bounds the tokens the turn holds.
+  const [found, stored] = sessionId
+    ? await Promise.all([
+        deps.sessions.get(bot.tenantId, bot.id, sessionId, now),
+        deps.sessions.history(bot.tenantId, sessionId, bot.historyTurns * 2, now),
+      ])
+    : [undefined, []];
   // A messaging channel's session is its user's alone: the chat API cannot continue it.
-  if (existing && isMessagingChannel(existing.channel) && existing.channel !== input.channel) {
-    existing = undefined;
-  }
+  const existing =
+    found && isMessagingChannel(found.channel) && found.channel !== input.channel ? undefined : found;
+  const history = existing ? stored : [];
   // The end user is the platform user on a messaging channel. On the web and the API it is the
-  // session plus its source, once the session is real: a client inventing a new session id for
-  // every message is still the same source (the IP alone).
-  const identity = channelUser
-    ? `${input.channel}:${input.userIdentity}`
-    : `${input.channel}:${existing ? `${existing.id}|` : ''}${input.userIdentity}`;
-  await deps.guard.admit(bot, identity);
+  // source address (or the tenant's own user id) and, once the session is real, the session too:
+  // a client inventing a new session id for every message is still the same address.
+  const endUsers: EndUser[] = channelUser
+    ? [{ kind: 'channel', channel: input.channel, platformUserId: input.userIdentity }]
+    : webEndUsers({
+        sourceIp: input.userIdentity,
+        ...(existing && { sessionId: existing.id }),
+        ...(input.userId !== undefined && { userId: input.userId }),
+      });
+  const conversation = history.map((m) => ({ role: m.role, content: m.content }));
+  const hold =
+    answerTokenBound(bot, conversation, input.message) +
+    (conversation.length > 0 && bot.model.provider !== 'local' ? REWRITE_TOKEN_BOUND : 0);
+  const { heldTokens } = await deps.guard.admit(bot, endUsers, hold);
 
   const session: ChatSession = existing ?? {
     id: channelUser && sessionId ? sessionId : newId('ses'),
     tenantId: bot.tenantId,
     botId: bot.id,
     channel: input.channel,
-    userKey: sha256Hex(identity),
+    userKey: endUserKey(endUsers[0] as EndUser),
     createdAt: now.toISOString(),
     lastMessageAt: now.toISOString(),
     expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
   };
-  // History first: a follow-up is searched with the turns before it (one Query; none for a new session).
-  const [history] = await Promise.all([
-    existing ? deps.sessions.history(bot.tenantId, existing.id, bot.historyTurns * 2, now) : [],
-    existing ? undefined : deps.sessions.create(session),
-  ]);
-  const conversation = history.map((m) => ({ role: m.role, content: m.content }));
+  if (!existing) await deps.sessions.create(session);
   const retrieval = await deps
     .retrieval()
     .then((retrievalDeps) =>
@@ -218,6 +241,7 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
       inputTokens: retrieval?.usage.inputTokens ?? 0,
       outputTokens: retrieval?.usage.outputTokens ?? 0,
     },
+    heldTokens,
     startedAt: now,
     began,
     prepared: performance.now(),
@@ -265,7 +289,12 @@ export async function finishTurn(
   ];
   const [, cost] = await Promise.all([
     deps.sessions.append(session, messages, epochSeconds(done) + bot.sessionTtlSeconds, done.toISOString()),
-    deps.guard.record(bot, { inputTokens, outputTokens, modelId: bot.model.id ?? bot.model.provider }),
+    deps.guard.record(bot, {
+      inputTokens,
+      outputTokens,
+      modelId: bot.model.id ?? bot.model.provider,
+      heldTokens: turn.heldTokens,
+    }),
   ]);
   deps.metrics?.(
     {

@@ -29,6 +29,8 @@ export interface Admission {
   readonly period: string;
   /** The period's counters with this message. */
   readonly usage: PeriodUsage;
+  /** The tokens held for the turn, which recording its usage settles. */
+  readonly heldTokens: number;
 }
 
 const RATE_MESSAGES: Record<RateWindowKind, string> = {
@@ -39,8 +41,10 @@ const RATE_MESSAGES: Record<RateWindowKind, string> = {
 
 /**
  * Admits one chat message or throws: the bot's and the end user's rate limits first (a refused
- * request must not spend quota), then the tenant's monthly quota. Call it before any model or
- * retrieval work, and call `recordTurn` for every admitted message (fallbacks included).
+ * request must not spend quota), then the tenant's monthly quota, holding `holdTokens` (the most
+ * the turn may use) so that concurrent turns cannot pass the plan together. Call it before any
+ * model or retrieval work, and call `recordTurn` with the hold for every admitted message
+ * (fallbacks included).
  *
  * @throws RateLimitedError (429 `rate_limited`, `Retry-After`) when a window is full.
  * @throws QuotaExceededError (429 `quota_exceeded`) when the month's messages or tokens are used up.
@@ -50,15 +54,17 @@ export async function admitMessage(
   input: {
     tenant: { id: string; plan: QuotaPlan };
     bot: { id: string; rateLimits: RateLimits };
-    endUser: EndUser;
+    /** Every identity of the end user (`webEndUsers`), or a platform's user. */
+    endUsers: readonly EndUser[];
+    holdTokens?: number;
   },
 ): Promise<Admission> {
-  const { tenant, bot } = input;
+  const { tenant, bot, holdTokens = 0 } = input;
   const now = deps.clock.now();
   const decision = await deps.rateLimiter.admit({
     tenantId: tenant.id,
     botId: bot.id,
-    userKey: endUserKey(input.endUser),
+    userKeys: input.endUsers.map(endUserKey),
     limits: bot.rateLimits,
     now,
   });
@@ -73,10 +79,12 @@ export async function admitMessage(
   const { monthlyMessages, monthlyTokens } = tenant.plan;
   const reservation =
     monthlyMessages > 0 && monthlyTokens > 0
-      ? await deps.quotas.reserveMessage(tenant.id, period, {
-          messages: monthlyMessages,
-          tokens: monthlyTokens,
-        })
+      ? await deps.quotas.reserveMessage(
+          tenant.id,
+          period,
+          { messages: monthlyMessages, tokens: monthlyTokens },
+          holdTokens,
+        )
       : ({ admitted: false, exhausted: monthlyMessages > 0 ? 'tokens' : 'messages' } as const);
   if (!reservation.admitted) {
     const what = reservation.exhausted === undefined ? 'usage' : reservation.exhausted;
@@ -86,7 +94,7 @@ export async function admitMessage(
     });
   }
   await warnIfNearQuota(deps, tenant.id, tenant.plan, reservation.usage);
-  return { period, usage: reservation.usage };
+  return { period, usage: reservation.usage, heldTokens: holdTokens };
 }
 
 /**

@@ -119,8 +119,14 @@ async function compose(deps: ReplyDeps, job: ReplyJob, scope: ReplyScope): Promi
   try {
     if (message.kind === 'unsupported') {
       // Not for the model, but a message all the same: limited, counted and metered.
-      await deps.guard.admit(bot, `${message.channel}:${message.userId}`);
-      await deps.guard.record(bot, { inputTokens: 0, outputTokens: 0, modelId: bot.model.id ?? 'none' });
+      const endUser = { kind: 'channel', channel: message.channel, platformUserId: message.userId } as const;
+      const { heldTokens } = await deps.guard.admit(bot, [endUser], 0);
+      await deps.guard.record(bot, {
+        inputTokens: 0,
+        outputTokens: 0,
+        modelId: bot.model.id ?? 'none',
+        heldTokens,
+      });
       logger.info('unsupported message; answering with the bot’s unsupportedMessage', {
         ...log,
         type: message.unsupportedType,

@@ -1,5 +1,6 @@
 import type { Bot } from '../domain/bot.ts';
 import { NotFoundError } from '../domain/errors.ts';
+import type { EndUser } from '../domain/limits.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import type { TenantRepository } from '../ports/repositories.ts';
 import { admitMessage, type LimitsDeps } from './limits.ts';
@@ -14,10 +15,10 @@ export interface TurnGuardDeps extends LimitsDeps, UsageDeps {
 
 /**
  * Admission and accounting of chat turns for the chat pipeline: `admit` before any retrieval or
- * model work (rate limits, then the monthly quota; throws RateLimitedError or QuotaExceededError),
- * `record` after every admitted turn, fallbacks included (zero tokens then). `userIdentity` is
- * what identifies the end user (session plus source IP, or the platform user); it is hashed
- * before it is stored.
+ * model work (rate limits, then the monthly quota, holding the most tokens the turn may use;
+ * throws RateLimitedError or QuotaExceededError), `record` after every admitted turn, fallbacks
+ * included (zero tokens then), settling the hold. The end users' identities (address and session,
+ * or the platform user) are hashed before they are stored.
  */
 export function createTurnGuard(deps: TurnGuardDeps) {
   const plans = new Map<string, { tenant: Tenant; at: number }>();
@@ -33,18 +34,24 @@ export function createTurnGuard(deps: TurnGuardDeps) {
   }
 
   return {
-    async admit(bot: Pick<Bot, 'id' | 'tenantId' | 'rateLimits'>, userIdentity: string): Promise<void> {
+    async admit(
+      bot: Pick<Bot, 'id' | 'tenantId' | 'rateLimits'>,
+      endUsers: readonly EndUser[],
+      holdTokens: number,
+    ): Promise<{ heldTokens: number }> {
       const tenant = await tenantOf(bot.tenantId);
-      await admitMessage(deps, {
+      const { heldTokens } = await admitMessage(deps, {
         tenant: { id: tenant.id, plan: tenant.plan },
         bot: { id: bot.id, rateLimits: bot.rateLimits },
-        endUser: { kind: 'identity', identity: userIdentity },
+        endUsers,
+        holdTokens,
       });
+      return { heldTokens };
     },
 
     async record(
       bot: Pick<Bot, 'id' | 'tenantId' | 'model'>,
-      usage: { inputTokens: number; outputTokens: number; modelId?: string },
+      usage: { inputTokens: number; outputTokens: number; modelId?: string; heldTokens: number },
     ): Promise<{ costNanoUsd: number }> {
       const tenant = await tenantOf(bot.tenantId);
       return recordTurn(
@@ -54,6 +61,7 @@ export function createTurnGuard(deps: TurnGuardDeps) {
           inputTokens: usage.inputTokens,
           outputTokens: usage.outputTokens,
           model: { provider: bot.model.provider, id: usage.modelId ?? bot.model.id },
+          heldTokens: usage.heldTokens,
         },
       );
     },

@@ -39,20 +39,26 @@ function priced(model: ModelRef, tokens: { inputTokens?: number; outputTokens?: 
  * Records one answered chat message: the bot's and the tenant's day (a message, its tokens, its
  * cost from the price table) and the period's tokens; when the tokens reach 80 % of the plan's,
  * the period's quota warning goes out (once). Call it for every message `admitMessage` admitted,
- * with zero tokens when the model did not answer.
+ * with zero tokens when the model did not answer, and the tokens its admission held.
  */
 export async function recordTurn(
   deps: UsageDeps,
   scope: { tenantId: string; botId: string; plan: QuotaPlan },
-  turn: { inputTokens: number; outputTokens: number; model: ModelRef },
+  turn: { inputTokens: number; outputTokens: number; model: ModelRef; heldTokens?: number },
 ): Promise<{ costNanoUsd: number; priced: boolean }> {
   const cost = priced(turn.model, turn);
-  const period = await deps.usage.add(scope.tenantId, scope.botId, dayOf(deps.clock.now()), {
-    messages: 1,
-    inputTokens: turn.inputTokens,
-    outputTokens: turn.outputTokens,
-    costNanoUsd: cost.costNanoUsd,
-  });
+  const period = await deps.usage.add(
+    scope.tenantId,
+    scope.botId,
+    dayOf(deps.clock.now()),
+    {
+      messages: 1,
+      inputTokens: turn.inputTokens,
+      outputTokens: turn.outputTokens,
+      costNanoUsd: cost.costNanoUsd,
+    },
+    turn.heldTokens,
+  );
   if (period) await warnIfNearQuota(deps, scope.tenantId, scope.plan, period);
   return { costNanoUsd: cost.costNanoUsd, priced: cost.known };
 }

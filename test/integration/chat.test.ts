@@ -198,16 +198,35 @@ describe('chat', () => {
         body: { name: 'Strict', rateLimits: { perMinute: 100, perSecond: 50, perUserPerMinute: 2 } },
       })
     ).json.bot.id;
-    // The end user of a live session is the session plus its source; a message that starts a
-    // session counts for its source alone (so inventing session ids gains nothing).
+    // Every message counts for its source address, and a live session's also for the session:
+    // opening a new session for every message gains nothing (audit: 12 a minute at a limit of 3).
     await startEarlyInMinute();
     const first = await ask(limited, 'one', { key });
-    const sessionId = first.json.sessionId;
-    expect((await ask(limited, 'two', { key, sessionId })).status).toBe(200);
-    expect((await ask(limited, 'three', { key, sessionId })).status).toBe(200);
-    const fourth = await ask(limited, 'four', { key, sessionId });
-    expect([fourth.status, fourth.json.error?.code]).toEqual([429, 'rate_limited']);
-    expect(Number(fourth.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(first.status).toBe(200);
+    expect((await ask(limited, 'two', { key })).status).toBe(200);
+    const third = await ask(limited, 'three', { key });
+    expect([third.status, third.json.error?.code]).toEqual([429, 'rate_limited']);
+    expect(Number(third.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    const continued = await ask(limited, 'four', { key, sessionId: first.json.sessionId });
+    expect(continued.status).toBe(429);
+    // A tenant's backend names its users: each has their own allowance on the shared address.
+    const asUser = (userId: string) =>
+      api(`/chat/${limited}`, { method: 'POST', key, body: { message: 'hello', userId } });
+    expect((await asUser('crm-1')).status).toBe(200);
+    expect((await asUser('crm-1')).status).toBe(200);
+    expect((await asUser('crm-1')).status).toBe(429);
+    expect((await asUser('crm-2')).status).toBe(200);
+    // Anonymous visitors cannot choose who they are.
+    const anonymous = await api(`/chat/${botId}`, {
+      method: 'POST',
+      headers: { origin: ORIGIN },
+      body: { message: 'hello', userId: 'someone-else' },
+    });
+    expect([anonymous.status, anonymous.json.error.code, anonymous.json.error.details[0].path]).toEqual([
+      400,
+      'bad_request',
+      'userId',
+    ]);
   });
 
   it('shows the turns in the tenant’s usage', async () => {

@@ -3,14 +3,14 @@
 // more than the limit get in. Time comes from a test clock; it stays ahead of the real clock so
 // DynamoDB Local's TTL never removes a counter mid-test.
 
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoQuotaStore, createDynamoRateLimiter } from '../../shared/adapters/dynamodb/limits.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { QuotaExceededError, RateLimitedError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
-import { type EndUser, endUserKey, type RateLimits } from '../../shared/domain/limits.ts';
+import { type EndUser, endUserKey, type RateLimits, webEndUsers } from '../../shared/domain/limits.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { PlatformEvent } from '../../shared/ports/events.ts';
 import { admitMessage, type LimitsDeps } from '../../shared/usecases/limits.ts';
@@ -59,11 +59,9 @@ function setup(start: number) {
 
 const generous: RateLimits = { perSecond: 10_000, perMinute: 100_000, perUserPerMinute: 10_000 };
 const bigPlan = { monthlyMessages: 1_000_000, monthlyTokens: 1_000_000_000 };
-const user = (n: number | string, ip = '198.51.100.7'): EndUser => ({
-  kind: 'web',
-  sessionId: `ses_${n}`,
-  sourceIp: ip,
-});
+/** A web visitor: their address and their session. */
+const user = (n: number | string, ip = '198.51.100.7'): readonly EndUser[] =>
+  webEndUsers({ sourceIp: ip, sessionId: `ses_${n}` });
 
 /** Runs the admissions at once; returns the admitted count and every refusal. */
 async function race(
@@ -71,7 +69,7 @@ async function race(
   requests: {
     tenant: { id: string; plan: typeof bigPlan };
     bot: { id: string; rateLimits: RateLimits };
-    endUser: EndUser;
+    endUsers: readonly EndUser[];
   }[],
 ) {
   const outcomes = await Promise.allSettled(requests.map((request) => admitMessage(deps, request)));
@@ -100,7 +98,7 @@ describe('rate limits (DynamoDB, fixed windows)', () => {
     const bot = { id: newId('bot'), rateLimits: { ...generous, perMinute: 20 } };
     const outcomes = await Promise.allSettled(
       Array.from({ length: 50 }, (_, i) =>
-        admitMessage(containers[i % 5] as LimitsDeps, { tenant, bot, endUser: user(i) }),
+        admitMessage(containers[i % 5] as LimitsDeps, { tenant, bot, endUsers: user(i) }),
       ),
     );
     const result = {
@@ -126,7 +124,7 @@ describe('rate limits (DynamoDB, fixed windows)', () => {
     const tenant = { id: newId('tnt'), plan: bigPlan };
     const bot = { id: newId('bot'), rateLimits: { ...generous, perSecond: 5 } };
     const requests = (from: number) =>
-      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUser: user(from + i) }));
+      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUsers: user(from + i) }));
 
     const first = await race(deps, requests(0));
     expect(first.admitted).toBe(5);
@@ -143,31 +141,50 @@ describe('rate limits (DynamoDB, fixed windows)', () => {
     expect(await counter(`RATE#${tenant.id}#${bot.id}`, `MIN#${minute}`)).toBe(10);
   });
 
-  it('limits each end user separately: one user’s flood leaves another user’s allowance', async () => {
+  // Audit finding: the window was keyed by session plus address, so with perUserPerMinute=3 one
+  // address sent 12 messages a minute by opening new sessions (here: 6 from two sessions).
+  it('counts a visitor under their address and their session: new sessions do not add allowance', async () => {
     const start = futureMinute(30_000);
     const { deps } = setup(start);
     const tenant = { id: newId('tnt'), plan: bigPlan };
     const bot = { id: newId('bot'), rateLimits: { ...generous, perUserPerMinute: 3 } };
     const alice = user('alice', '203.0.113.1');
     const bob = user('bob', '203.0.113.1');
-    const aliceElsewhere = user('alice', '203.0.113.2');
     const result = await race(deps, [
-      ...Array.from({ length: 25 }, () => ({ tenant, bot, endUser: alice })),
-      ...Array.from({ length: 25 }, () => ({ tenant, bot, endUser: bob })),
+      ...Array.from({ length: 25 }, () => ({ tenant, bot, endUsers: alice })),
+      ...Array.from({ length: 25 }, () => ({ tenant, bot, endUsers: bob })),
     ]);
-    expect(result.admitted).toBe(6);
-    const admittedFor = (from: number) =>
-      result.outcomes.slice(from, from + 25).filter((outcome) => outcome.status === 'fulfilled').length;
-    expect([admittedFor(0), admittedFor(25)]).toEqual([3, 3]);
+    expect(result.admitted).toBe(3);
     for (const error of result.refused)
       expect((error as RateLimitedError).headers).toEqual({ 'Retry-After': '30' });
-    expect((await race(deps, [{ tenant, bot, endUser: aliceElsewhere }])).admitted).toBe(1);
+    // Another address has its own allowance.
+    expect((await race(deps, [{ tenant, bot, endUsers: user('carol', '203.0.113.9') }])).admitted).toBe(1);
     // The same user on another bot is counted there.
     const other = { ...bot, id: newId('bot') };
-    expect((await race(deps, [{ tenant, bot: other, endUser: alice }])).admitted).toBe(1);
-    // Only hashes are stored.
+    expect((await race(deps, [{ tenant, bot: other, endUsers: alice }])).admitted).toBe(1);
+    // Only hashes are stored; refused requests gave their session slots back.
     const minute = Math.floor(start / MINUTE);
-    expect(await counter(`RATE#${tenant.id}#${bot.id}#USER#${endUserKey(alice)}`, `MIN#${minute}`)).toBe(3);
+    const count = (endUser: EndUser) =>
+      counter(`RATE#${tenant.id}#${bot.id}#USER#${endUserKey(endUser)}`, `MIN#${minute}`);
+    expect(await count(alice[0] as EndUser)).toBe(3);
+    expect((await count(alice[1] as EndUser)) + (await count(bob[1] as EndUser))).toBe(3);
+  });
+
+  it('keeps counting a session that moves to another address, and a tenant’s users by their id', async () => {
+    const start = futureMinute(30_000);
+    const { deps } = setup(start);
+    const tenant = { id: newId('tnt'), plan: bigPlan };
+    const bot = { id: newId('bot'), rateLimits: { ...generous, perUserPerMinute: 3 } };
+    const one = async (endUsers: readonly EndUser[]) =>
+      (await race(deps, [{ tenant, bot, endUsers }])).admitted;
+    for (let i = 0; i < 3; i++) expect(await one(user('roamer', '203.0.113.1'))).toBe(1);
+    expect(await one(user('roamer', '203.0.113.2'))).toBe(0);
+    expect(await one(user('fresh', '203.0.113.2'))).toBe(1);
+    // A tenant's backend on the full address names its users: each has its own allowance.
+    const backend = (userId: string) => webEndUsers({ sourceIp: '203.0.113.1', userId });
+    for (let i = 0; i < 3; i++) expect(await one(backend('crm-1'))).toBe(1);
+    expect(await one(backend('crm-1'))).toBe(0);
+    expect(await one(backend('crm-2'))).toBe(1);
   });
 
   it('holds every window at once under a mixed race, leaving no slot taken by a refused request', async () => {
@@ -176,16 +193,18 @@ describe('rate limits (DynamoDB, fixed windows)', () => {
     const tenant = { id: newId('tnt'), plan: bigPlan };
     const limits = { perSecond: 10_000, perMinute: 12, perUserPerMinute: 4 };
     const bot = { id: newId('bot'), rateLimits: limits };
-    const users = Array.from({ length: 5 }, (_, i) => user(`u${i}`));
+    const users = Array.from({ length: 5 }, (_, i) => user(`u${i}`, `198.51.100.${10 + i}`));
     const result = await race(
       deps,
-      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUser: users[i % 5] as EndUser })),
+      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUsers: users[i % 5] as readonly EndUser[] })),
     );
     expect(result.admitted).toBe(12);
     const minute = Math.floor(start / MINUTE);
     expect(await counter(`RATE#${tenant.id}#${bot.id}`, `MIN#${minute}`)).toBe(12);
     const perUser = await Promise.all(
-      users.map((u) => counter(`RATE#${tenant.id}#${bot.id}#USER#${endUserKey(u)}`, `MIN#${minute}`)),
+      users.map((u) =>
+        counter(`RATE#${tenant.id}#${bot.id}#USER#${endUserKey(u[1] as EndUser)}`, `MIN#${minute}`),
+      ),
     );
     for (const count of perUser) expect(count).toBeLessThanOrEqual(4);
     expect(perUser.reduce((a, b) => a + b, 0)).toBe(12);
@@ -196,7 +215,7 @@ describe('rate limits (DynamoDB, fixed windows)', () => {
     const { deps, clock } = setup(start);
     const tenant = { id: newId('tnt'), plan: bigPlan };
     const bot = { id: newId('bot'), rateLimits: { ...generous, perMinute: 3 } };
-    const one = async (n: number) => (await race(deps, [{ tenant, bot, endUser: user(n) }])).refused[0];
+    const one = async (n: number) => (await race(deps, [{ tenant, bot, endUsers: user(n) }])).refused[0];
     for (let i = 0; i < 3; i++) expect(await one(i)).toBeUndefined();
     expect((await one(3)) as RateLimitedError).toMatchObject({ headers: { 'Retry-After': '40' } });
     clock.advance(39_500);
@@ -214,7 +233,7 @@ describe('monthly quotas', () => {
     const bot = { id: newId('bot'), rateLimits: generous };
     const result = await race(
       deps,
-      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUser: user(i) })),
+      Array.from({ length: 50 }, (_, i) => ({ tenant, bot, endUsers: user(i) })),
     );
     expect(result.admitted).toBe(30);
     for (const error of result.refused) {
@@ -254,7 +273,7 @@ describe('monthly quotas', () => {
     const { deps, clock, events } = setup(futureMinute());
     const tenant = { id: newId('tnt'), plan: { monthlyMessages: 5, monthlyTokens: 1_000_000 } };
     const bot = { id: newId('bot'), rateLimits: generous };
-    const requests = Array.from({ length: 10 }, (_, i) => ({ tenant, bot, endUser: user(i) }));
+    const requests = Array.from({ length: 10 }, (_, i) => ({ tenant, bot, endUsers: user(i) }));
     expect((await race(deps, requests)).admitted).toBe(5);
     const now = clock.now();
     clock.set(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
@@ -284,7 +303,7 @@ describe('monthly quotas', () => {
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'quota.warning', tokensLimit: 10_000 });
     expect((events[0] as PlatformEvent).tokensUsed).toBeGreaterThanOrEqual(8_000);
-    const error = await admitMessage(deps, { tenant, bot, endUser: user(1) }).catch((e: unknown) => e);
+    const error = await admitMessage(deps, { tenant, bot, endUsers: user(1) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QuotaExceededError);
     expect((error as Error).message).toMatch(/monthly tokens quota/);
 
@@ -305,16 +324,70 @@ describe('monthly quotas', () => {
     });
   });
 
+  // Audit finding: a 300-token plan under 30 parallel chats admitted 13 turns and used 1,742
+  // tokens: admission looked at tokens used, and every turn in flight had used none yet.
+  it('holds each turn’s bound at admission, so 30 concurrent turns never pass the plan’s tokens', async () => {
+    const start = futureMinute();
+    const { deps } = setup(start);
+    const plan = { monthlyMessages: 1000, monthlyTokens: 3_000 };
+    const tenant = { id: newId('tnt'), plan };
+    const bot = { id: newId('bot'), rateLimits: generous };
+    const model = { provider: 'openai', id: 'gpt-4o-mini-2024-07-18' };
+    /** A turn that may use 400 tokens and uses 300 (250 in, 50 out). */
+    const turn = async (n: number) => {
+      const admission = await admitMessage(deps, { tenant, bot, endUsers: user(n), holdTokens: 400 });
+      await recordTurn(
+        deps,
+        { tenantId: tenant.id, botId: bot.id, plan },
+        { inputTokens: 250, outputTokens: 50, model, heldTokens: admission.heldTokens },
+      );
+    };
+    const admitted = (outcomes: PromiseSettledResult<void>[]) =>
+      outcomes.filter((outcome) => outcome.status === 'fulfilled').length;
+    // 7 holds fit in 3,000 at once; a few more when turns settle while others are admitted.
+    const first = await Promise.allSettled(Array.from({ length: 30 }, (_, n) => turn(n)));
+    expect(admitted(first)).toBeGreaterThanOrEqual(7);
+    expect(admitted(first)).toBeLessThanOrEqual(9);
+    for (const outcome of first)
+      if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(QuotaExceededError);
+    // Settled, the unused part of each hold came back: turns fit until a hold no longer does.
+    const second = await Promise.allSettled(Array.from({ length: 30 }, (_, n) => turn(100 + n)));
+    expect(admitted(first) + admitted(second)).toBe(9);
+    const period = await deps.usage.period(tenant.id, new Date(start).toISOString().slice(0, 7));
+    expect(period).toMatchObject({ tokens: 2_700, held: 2_700 });
+    expect(period.tokens).toBeLessThanOrEqual(plan.monthlyTokens);
+  });
+
+  it('starts holding on a period recorded before holds existed', async () => {
+    const start = futureMinute();
+    const { deps } = setup(start);
+    const tenant = { id: newId('tnt'), plan: { monthlyMessages: 1000, monthlyTokens: 3_000 } };
+    const bot = { id: newId('bot'), rateLimits: generous };
+    const period = new Date(start).toISOString().slice(0, 7);
+    await db.send(
+      new PutCommand({
+        TableName: table,
+        Item: { pk: `TENANT#${tenant.id}`, sk: `PERIOD#${period}`, messages: 5, tokens: 2_900 },
+      }),
+    );
+    const refused = admitMessage(deps, { tenant, bot, endUsers: user(1), holdTokens: 200 });
+    await expect(refused).rejects.toThrow(/tokens quota/);
+    await expect(deps.usage.period(tenant.id, period)).resolves.toMatchObject({ tokens: 2_900, held: 2_900 });
+    await expect(
+      admitMessage(deps, { tenant, bot, endUsers: user(2), holdTokens: 100 }),
+    ).resolves.toMatchObject({ heldTokens: 100, usage: { held: 3_000 } });
+  });
+
   it('counts embedding tokens the embed worker records toward the month’s tokens', async () => {
     const start = futureMinute();
     const { deps } = setup(start);
     const tenant = { id: newId('tnt'), plan: { monthlyMessages: 100, monthlyTokens: 1_000 } };
     const bot = { id: newId('bot'), rateLimits: generous };
     const day = new Date(start).toISOString().slice(0, 10);
-    await expect(admitMessage(deps, { tenant, bot, endUser: user(1) })).resolves.toMatchObject({
+    await expect(admitMessage(deps, { tenant, bot, endUsers: user(1) })).resolves.toMatchObject({
       usage: { messages: 1, tokens: 0 },
     });
     await deps.usage.add(tenant.id, bot.id, day, { embeddingTokens: 1_000 });
-    await expect(admitMessage(deps, { tenant, bot, endUser: user(1) })).rejects.toThrow(/tokens quota/);
+    await expect(admitMessage(deps, { tenant, bot, endUsers: user(1) })).rejects.toThrow(/tokens quota/);
   });
 });

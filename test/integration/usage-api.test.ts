@@ -23,7 +23,7 @@ import { api, platform } from '../support/platform.ts';
 
 const DAY = 86_400_000;
 const rateLimits = { perSecond: 1000, perMinute: 10_000, perUserPerMinute: 1000 };
-const endUser = { kind: 'web', sessionId: 'ses_x', sourceIp: '192.0.2.5' } as const;
+const endUsers = [{ kind: 'address', sourceIp: '192.0.2.5' }] as const;
 const zeroDay = { messages: 0, inputTokens: 0, outputTokens: 0, embeddingTokens: 0, costUsd: 0 };
 
 let deps: LimitsDeps & UsageDeps & UsageReadDeps;
@@ -72,7 +72,7 @@ async function turn(
   await admitMessage(deps, {
     tenant: { id: tenant.tenantId, plan: tenant.plan },
     bot: { id: botId, rateLimits },
-    endUser,
+    endUsers,
   });
   await recordTurn(deps, { tenantId: tenant.tenantId, botId, plan: tenant.plan }, { ...tokens, model });
 }

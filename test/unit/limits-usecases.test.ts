@@ -30,17 +30,19 @@ function memoryQuotas(): QuotaStore & { periods: Map<string, PeriodUsage> } {
   const periods = new Map<string, PeriodUsage>();
   const get = (tenantId: string, period: string) => {
     const key = `${tenantId}/${period}`;
-    const usage = periods.get(key) ?? { period, messages: 0, tokens: 0 };
+    const usage = periods.get(key) ?? { period, messages: 0, tokens: 0, held: 0 };
     periods.set(key, usage);
     return usage;
   };
   return {
     periods,
-    async reserveMessage(tenantId, period, limits) {
+    async reserveMessage(tenantId, period, limits, holdTokens) {
       const usage = get(tenantId, period);
       if (usage.messages >= limits.messages) return { admitted: false, exhausted: 'messages' };
-      if (usage.tokens >= limits.tokens) return { admitted: false, exhausted: 'tokens' };
+      if (usage.held + Math.max(holdTokens, 1) > limits.tokens)
+        return { admitted: false, exhausted: 'tokens' };
       usage.messages++;
+      usage.held += holdTokens;
       return { admitted: true, usage: { ...usage } };
     },
     async markWarned(tenantId, period, at) {
@@ -69,7 +71,7 @@ function memoryUsage(
   });
   return {
     rows,
-    async add(tenantId, botId, day, counters) {
+    async add(tenantId, botId, day, counters, heldTokens = 0) {
       for (const key of [`${tenantId}/${day}/${botId}`, `${tenantId}/${day}/ALL`]) {
         const row = rows.get(key) ?? zero();
         for (const [name, value] of Object.entries(counters)) row[name as keyof DayCounters] += value ?? 0;
@@ -77,11 +79,12 @@ function memoryUsage(
       }
       const tokens =
         (counters.inputTokens ?? 0) + (counters.outputTokens ?? 0) + (counters.embeddingTokens ?? 0);
-      if (!tokens) return undefined;
+      if (!tokens && !heldTokens) return undefined;
       const period = day.slice(0, 7);
       const key = `${tenantId}/${period}`;
-      const usage = quotas.periods.get(key) ?? { period, messages: 0, tokens: 0 };
+      const usage = quotas.periods.get(key) ?? { period, messages: 0, tokens: 0, held: 0 };
       usage.tokens += tokens;
+      usage.held += tokens - heldTokens;
       quotas.periods.set(key, usage);
       return { ...usage };
     },
@@ -95,7 +98,9 @@ function memoryUsage(
       return result;
     },
     async period(tenantId, period) {
-      return { ...(quotas.periods.get(`${tenantId}/${period}`) ?? { period, messages: 0, tokens: 0 }) };
+      return {
+        ...(quotas.periods.get(`${tenantId}/${period}`) ?? { period, messages: 0, tokens: 0, held: 0 }),
+      };
     },
     async deleteTenant(tenantId) {
       const mine = [...rows.keys()].filter((key) => key.startsWith(`${tenantId}/`));
@@ -107,7 +112,10 @@ function memoryUsage(
 
 const tenant = { id: 'tnt_1', plan: { monthlyMessages: 10, monthlyTokens: 1000 } };
 const bot = { id: 'bot_1', rateLimits: { perSecond: 2, perMinute: 60, perUserPerMinute: 5 } };
-const endUser = { kind: 'web', sessionId: 'ses_1', sourceIp: '192.0.2.1' } as const;
+const endUsers = [
+  { kind: 'address', sourceIp: '192.0.2.1' },
+  { kind: 'session', sessionId: 'ses_1' },
+] as const;
 
 function setup(decision: RateDecision = { admitted: true }) {
   const events: PlatformEvent[] = [];
@@ -132,14 +140,18 @@ function setup(decision: RateDecision = { admitted: true }) {
 describe('admitMessage', () => {
   it('checks the rate limits with a hashed end-user key, then reserves a message', async () => {
     const { deps, rateCalls, quotas } = setup();
-    const admission = await admitMessage(deps, { tenant, bot, endUser });
-    expect(admission).toEqual({ period: '2026-05', usage: { period: '2026-05', messages: 1, tokens: 0 } });
+    const admission = await admitMessage(deps, { tenant, bot, endUsers });
+    expect(admission).toEqual({
+      period: '2026-05',
+      usage: { period: '2026-05', messages: 1, tokens: 0, held: 0 },
+      heldTokens: 0,
+    });
     expect(rateCalls).toEqual([
       expect.objectContaining({
         tenantId: 'tnt_1',
         botId: 'bot_1',
         limits: bot.rateLimits,
-        userKey: expect.stringMatching(/^[0-9a-f]{64}$/),
+        userKeys: [expect.stringMatching(/^[0-9a-f]{64}$/), expect.stringMatching(/^[0-9a-f]{64}$/)],
       }),
     ]);
     expect(JSON.stringify(rateCalls)).not.toContain('192.0.2.1');
@@ -148,7 +160,7 @@ describe('admitMessage', () => {
 
   it('refuses a rate-limited request with Retry-After, without spending quota', async () => {
     const { deps, quotas } = setup({ admitted: false, window: 'user-minute', retryAfterSeconds: 42 });
-    const error = await admitMessage(deps, { tenant, bot, endUser }).catch((e: unknown) => e);
+    const error = await admitMessage(deps, { tenant, bot, endUsers }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RateLimitedError);
     expect(error).toMatchObject({ status: 429, code: 'rate_limited', headers: { 'Retry-After': '42' } });
     expect((error as Error).message).toMatch(/from you this minute; retry in 42 s/);
@@ -157,8 +169,8 @@ describe('admitMessage', () => {
 
   it('refuses past the monthly messages, naming the renewal day', async () => {
     const { deps } = setup();
-    for (let i = 0; i < 10; i++) await admitMessage(deps, { tenant, bot, endUser });
-    const error = await admitMessage(deps, { tenant, bot, endUser }).catch((e: unknown) => e);
+    for (let i = 0; i < 10; i++) await admitMessage(deps, { tenant, bot, endUsers });
+    const error = await admitMessage(deps, { tenant, bot, endUsers }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QuotaExceededError);
     expect(error).toMatchObject({
       status: 429,
@@ -173,14 +185,14 @@ describe('admitMessage', () => {
   it('refuses everything when a plan allows nothing', async () => {
     const { deps } = setup();
     const none = { id: 'tnt_0', plan: { monthlyMessages: 0, monthlyTokens: 1000 } };
-    await expect(admitMessage(deps, { tenant: none, bot, endUser })).rejects.toThrow(/messages quota/);
+    await expect(admitMessage(deps, { tenant: none, bot, endUsers })).rejects.toThrow(/messages quota/);
     const noTokens = { id: 'tnt_0', plan: { monthlyMessages: 10, monthlyTokens: 0 } };
-    await expect(admitMessage(deps, { tenant: noTokens, bot, endUser })).rejects.toThrow(/tokens quota/);
+    await expect(admitMessage(deps, { tenant: noTokens, bot, endUsers })).rejects.toThrow(/tokens quota/);
   });
 
   it('warns once per period when messages reach 80 %, and again next month', async () => {
     const { deps, events } = setup();
-    for (let i = 0; i < 10; i++) await admitMessage(deps, { tenant, bot, endUser });
+    for (let i = 0; i < 10; i++) await admitMessage(deps, { tenant, bot, endUsers });
     expect(events).toEqual([
       {
         type: 'quota.warning',
@@ -193,7 +205,7 @@ describe('admitMessage', () => {
       },
     ]);
     (deps.clock as ReturnType<typeof fakeClock>).set('2026-06-01T00:00:00Z');
-    for (let i = 0; i < 10; i++) await admitMessage(deps, { tenant, bot, endUser });
+    for (let i = 0; i < 10; i++) await admitMessage(deps, { tenant, bot, endUsers });
     expect(events.map((e) => e.period)).toEqual(['2026-05', '2026-06']);
   });
 
@@ -206,10 +218,10 @@ describe('admitMessage', () => {
         events.push(event);
       },
     };
-    for (let i = 0; i < 8; i++) await admitMessage(deps, { tenant, bot, endUser });
+    for (let i = 0; i < 8; i++) await admitMessage(deps, { tenant, bot, endUsers });
     expect(events).toHaveLength(0);
     fail = false;
-    await admitMessage(deps, { tenant, bot, endUser });
+    await admitMessage(deps, { tenant, bot, endUsers });
     expect(events).toEqual([expect.objectContaining({ messagesUsed: 9 })]);
   });
 });
@@ -277,7 +289,7 @@ describe('getUsage', () => {
     const { deps } = setup();
     const scope = { tenantId: 'tnt_1', botId: 'bot_1', plan: tenant.plan };
     const model = { provider: 'openai', id: 'gpt-4o-mini' };
-    await admitMessage(deps, { tenant, bot, endUser });
+    await admitMessage(deps, { tenant, bot, endUsers });
     await recordTurn(deps, scope, { inputTokens: 1000, outputTokens: 200, model });
     await deps.usage.add('tnt_1', 'bot_2', '2026-05-18', { embeddingTokens: 40 });
     const report = await getUsage({ ...deps, repos }, 'tnt_1', { from: '2026-05-17', to: '2026-05-20' });
@@ -366,11 +378,19 @@ describe('turn guard (for the chat pipeline)', () => {
       rateLimits: bot.rateLimits,
       model: { provider: 'bedrock' as const, id: 'amazon.nova-lite-v1:0' },
     };
-    await guard.admit(chatBot, 'ses_1|192.0.2.1');
-    await guard.record(chatBot, { inputTokens: 100, outputTokens: 10, modelId: 'us.amazon.nova-lite-v1:0' });
+    const { heldTokens } = await guard.admit(chatBot, endUsers, 500);
+    expect(heldTokens).toBe(500);
+    expect(quotas.periods.get('tnt_1/2026-05')).toMatchObject({ messages: 1, tokens: 0, held: 500 });
+    await guard.record(chatBot, {
+      inputTokens: 100,
+      outputTokens: 10,
+      modelId: 'us.amazon.nova-lite-v1:0',
+      heldTokens,
+    });
     expect(reads).toBe(1);
     expect(JSON.stringify(rateCalls)).not.toContain('192.0.2.1');
-    expect(quotas.periods.get('tnt_1/2026-05')).toMatchObject({ messages: 1, tokens: 110 });
+    // The hold is settled: what was used stays held, the rest goes back.
+    expect(quotas.periods.get('tnt_1/2026-05')).toMatchObject({ messages: 1, tokens: 110, held: 110 });
     const usage = deps.usage as ReturnType<typeof memoryUsage>;
     expect(usage.rows.get('tnt_1/2026-05-20/bot_1')).toMatchObject({
       messages: 1,
@@ -379,9 +399,11 @@ describe('turn guard (for the chat pipeline)', () => {
     (deps.clock as ReturnType<typeof fakeClock>).set(
       new Date(Date.parse('2026-05-20T10:00:00Z') + PLAN_CACHE_MS).toISOString(),
     );
-    await guard.admit(chatBot, 'ses_1|192.0.2.1');
+    await guard.admit(chatBot, endUsers, 0);
     expect(reads).toBe(2);
-    await expect(guard.admit({ ...chatBot, tenantId: 'tnt_gone' }, 'x')).rejects.toThrow(NotFoundError);
+    await expect(guard.admit({ ...chatBot, tenantId: 'tnt_gone' }, endUsers, 0)).rejects.toThrow(
+      NotFoundError,
+    );
   });
 });
 

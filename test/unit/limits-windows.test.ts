@@ -10,9 +10,10 @@ import {
   rateWindows,
   reachesWarning,
   retryAfterSeconds,
+  webEndUsers,
 } from '../../shared/domain/limits.ts';
 
-const scope = { tenantId: 'tnt_a', botId: 'bot_b', userKey: 'u1' };
+const scope = { tenantId: 'tnt_a', botId: 'bot_b', userKeys: ['u1'] };
 const limits = { perSecond: 2, perMinute: 60, perUserPerMinute: 5 };
 
 describe('rate windows', () => {
@@ -73,31 +74,48 @@ describe('rate windows', () => {
 });
 
 describe('end-user keys', () => {
-  it('hash the session and IP, or the channel user, and never contain them', () => {
-    const key = endUserKey({ kind: 'web', sessionId: 'ses_123', sourceIp: '203.0.113.9' });
+  it('hash the address, the session, the channel user or the tenant’s user id, and never contain them', () => {
+    const key = endUserKey({ kind: 'address', sourceIp: '203.0.113.9' });
     expect(key).toMatch(/^[0-9a-f]{64}$/);
     expect(key).not.toContain('203');
-    expect(endUserKey({ kind: 'web', sessionId: 'ses_123', sourceIp: '203.0.113.9' })).toBe(key);
+    expect(endUserKey({ kind: 'address', sourceIp: '203.0.113.9' })).toBe(key);
     const others = [
-      endUserKey({ kind: 'web', sessionId: 'ses_124', sourceIp: '203.0.113.9' }),
-      endUserKey({ kind: 'web', sessionId: 'ses_123', sourceIp: '203.0.113.10' }),
-      endUserKey({ kind: 'web', sourceIp: '203.0.113.9' }),
+      endUserKey({ kind: 'address', sourceIp: '203.0.113.10' }),
+      endUserKey({ kind: 'session', sessionId: '203.0.113.9' }),
       endUserKey({ kind: 'channel', channel: 'telegram', platformUserId: '203.0.113.9' }),
       endUserKey({ kind: 'channel', channel: 'whatsapp', platformUserId: '203.0.113.9' }),
-      endUserKey({ kind: 'identity', identity: '203.0.113.9' }),
+      endUserKey({ kind: 'user', userId: '203.0.113.9' }),
     ];
-    expect(new Set([key, ...others]).size).toBe(7);
+    expect(new Set([key, ...others]).size).toBe(6);
   });
 
-  it('key a request without a session by its IP alone, so dropping the session does not escape', () => {
-    expect(endUserKey({ kind: 'web', sourceIp: '198.51.100.1' })).toBe(
-      endUserKey({ kind: 'web', sourceIp: '198.51.100.1' }),
-    );
+  // Audit finding: the per-user window was keyed by session plus address, so each new session
+  // opened a new window (one address sent 12 messages a minute at perUserPerMinute=3).
+  it('count a web or API turn under its address always, and under its session once it has one', () => {
+    expect(webEndUsers({ sourceIp: '198.51.100.1' })).toEqual([
+      { kind: 'address', sourceIp: '198.51.100.1' },
+    ]);
+    expect(webEndUsers({ sourceIp: '198.51.100.1', sessionId: 'ses_1' })).toEqual([
+      { kind: 'address', sourceIp: '198.51.100.1' },
+      { kind: 'session', sessionId: 'ses_1' },
+    ]);
+    // A tenant's backend names its users: the user id replaces the shared address.
+    expect(webEndUsers({ sourceIp: '198.51.100.1', sessionId: 'ses_1', userId: 'crm-42' })).toEqual([
+      { kind: 'user', userId: 'crm-42' },
+      { kind: 'session', sessionId: 'ses_1' },
+    ]);
+    const windows = rateWindows({ ...scope, userKeys: ['a', 's'] }, limits, new Date('2026-03-01T12:00:00Z'));
+    expect(windows.map((w) => [w.kind, w.pk])).toEqual([
+      ['user-minute', 'RATE#tnt_a#bot_b#USER#a'],
+      ['user-minute', 'RATE#tnt_a#bot_b#USER#s'],
+      ['bot-second', 'RATE#tnt_a#bot_b'],
+      ['bot-minute', 'RATE#tnt_a#bot_b'],
+    ]);
   });
 
   it('cannot be confused by separators inside the parts', () => {
-    expect(endUserKey({ kind: 'web', sessionId: 'a', sourceIp: 'b\u0000c' })).not.toBe(
-      endUserKey({ kind: 'web', sessionId: 'a\u0000b', sourceIp: 'c' }),
+    expect(endUserKey({ kind: 'channel', channel: 'a', platformUserId: 'b\u0000c' })).not.toBe(
+      endUserKey({ kind: 'channel', channel: 'a\u0000b', platformUserId: 'c' }),
     );
   });
 });

@@ -16,12 +16,18 @@ import type { PeriodUsage } from '../../ports/usage.ts';
 //   pk RATE#<tenantId>#<botId>                    sk SEC#<epochSecond>   count, expiresAt
 //   pk RATE#<tenantId>#<botId>                    sk MIN#<epochMinute>   count, expiresAt
 //   pk RATE#<tenantId>#<botId>#USER#<sha256>      sk MIN#<epochMinute>   count, expiresAt
-//   pk TENANT#<tenantId>                          sk PERIOD#<YYYY-MM>    messages, tokens, warnedAt, expiresAt
+//   pk TENANT#<tenantId>                          sk PERIOD#<YYYY-MM>    messages, tokens, held, warnedAt, expiresAt
 //
 // Each window admits with one conditional UpdateItem (`ADD count 1` if `count < limit`), so the
 // count can never pass the limit whatever the concurrency. A request must fit in the user's
-// minute first, then in the bot's second and minute (those two in parallel); when a later window
-// refuses, the slots already taken are given back (`ADD count -1`).
+// minutes first (its address and its session, one after the other), then in the bot's second and
+// minute (those two in parallel); when a later window refuses, the slots already taken are given
+// back (`ADD count -1`).
+//
+// The period's `held` is the tokens used plus the tokens turns in flight hold: admission adds a
+// turn's bound if `held` stays within the plan, and the turn's usage settles it (`usage.add`
+// adds what was used less what was held). So tokens used never pass the plan, however many turns
+// run at once; a turn that crashes before settling leaves its hold until the month ends.
 //
 // Why not one TransactWriteItems over the three counters: DynamoDB cancels a transaction whose
 // item is part of another ongoing transaction (TransactionConflict), and the bot's counters are
@@ -83,14 +89,20 @@ export function createDynamoRateLimiter(db: DynamoDBDocumentClient, table: strin
   }
 
   return {
-    async admit({ tenantId, botId, userKey, limits, now }) {
-      const [user, ...bot] = rateWindows({ tenantId, botId, userKey }, limits, now);
-      if (!user) throw new Error('no rate window for the end user');
-      if (!(await take(user))) return refusal([user], now);
+    async admit({ tenantId, botId, userKeys, limits, now }) {
+      const windows = rateWindows({ tenantId, botId, userKeys }, limits, now);
+      const user = windows.filter((window) => window.kind === 'user-minute');
+      const bot = windows.filter((window) => window.kind !== 'user-minute');
+      if (user.length === 0) throw new Error('no rate window for the end user');
+      for (const [n, window] of user.entries()) {
+        if (await take(window)) continue;
+        await release(user.slice(0, n));
+        return refusal([window], now);
+      }
       const results = await Promise.allSettled(bot.map(take));
       const taken = bot.filter((_, i) => results[i]?.status === 'fulfilled' && results[i].value);
       if (taken.length === bot.length) return { admitted: true };
-      await release([user, ...taken]);
+      await release([...user, ...taken]);
       const failure = results.find((result) => result.status === 'rejected');
       if (failure) throw failure.reason;
       return refusal(
@@ -101,7 +113,7 @@ export function createDynamoRateLimiter(db: DynamoDBDocumentClient, table: strin
   };
 }
 
-const PERIOD_NAMES = { '#messages': 'messages', '#tokens': 'tokens', '#expiresAt': 'expiresAt' };
+const PERIOD_NAMES = { '#messages': 'messages', '#held': 'held', '#expiresAt': 'expiresAt' };
 
 /** The period item's counters as the port shows them. */
 export function toPeriodUsage(period: string, item: Record<string, unknown> | undefined): PeriodUsage {
@@ -109,6 +121,7 @@ export function toPeriodUsage(period: string, item: Record<string, unknown> | un
     period,
     messages: Number(item?.messages ?? 0),
     tokens: Number(item?.tokens ?? 0),
+    held: Number(item?.held ?? item?.tokens ?? 0),
   };
   if (typeof item?.warnedAt === 'string') usage.warnedAt = item.warnedAt;
   return usage;
@@ -124,22 +137,46 @@ export function createDynamoQuotaStore(db: DynamoDBDocumentClient, table: string
     sk: usagePeriodSk(period),
   });
 
+  /** A period recorded before holds existed starts holding what it used; false if one already did. */
+  async function startHolding(tenantId: string, period: string): Promise<boolean> {
+    try {
+      await db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: key(tenantId, period),
+          UpdateExpression: 'SET #held = #tokens',
+          ConditionExpression: 'attribute_not_exists(#held) AND attribute_exists(#tokens)',
+          ExpressionAttributeNames: { '#held': 'held', '#tokens': 'tokens' },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   return {
-    async reserveMessage(tenantId, period, limits) {
+    async reserveMessage(tenantId, period, limits, holdTokens) {
+      // Tokens are refused once none is left, or when the hold cannot fit at all.
+      const room = Math.min(limits.tokens - holdTokens, limits.tokens - 1);
+      if (room < 0) return { admitted: false, exhausted: 'tokens' };
       try {
         const result = await db.send(
           new UpdateCommand({
             TableName: table,
             Key: key(tenantId, period),
-            UpdateExpression: 'ADD #messages :one SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+            UpdateExpression:
+              'ADD #messages :one, #held :hold SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
             ConditionExpression:
               '(attribute_not_exists(#messages) OR #messages < :maxMessages) AND ' +
-              '(attribute_not_exists(#tokens) OR #tokens < :maxTokens)',
-            ExpressionAttributeNames: PERIOD_NAMES,
+              '((attribute_not_exists(#held) AND attribute_not_exists(#tokens)) OR #held <= :room)',
+            ExpressionAttributeNames: { ...PERIOD_NAMES, '#tokens': 'tokens' },
             ExpressionAttributeValues: {
               ':one': 1,
+              ':hold': holdTokens,
               ':maxMessages': limits.messages,
-              ':maxTokens': limits.tokens,
+              ':room': room,
               ':expiresAt': periodExpiresAt(period),
             },
             ReturnValues: 'ALL_NEW',
@@ -151,6 +188,9 @@ export function createDynamoQuotaStore(db: DynamoDBDocumentClient, table: string
         if (!isConditionFailure(error)) throw error;
         const old = error.Item;
         if (!old) return { admitted: false };
+        if (old.held === undefined && old.tokens !== undefined && (await startHolding(tenantId, period))) {
+          return this.reserveMessage(tenantId, period, limits, holdTokens);
+        }
         return {
           admitted: false,
           exhausted: rawNumber(old, 'messages') >= limits.messages ? 'messages' : 'tokens',

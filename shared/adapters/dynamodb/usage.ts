@@ -26,12 +26,12 @@ function toDayCounters(item: Record<string, unknown>): DayCounters {
 
 export function createDynamoUsageRepository(db: DynamoDBDocumentClient, table: string): UsageRepository {
   return {
-    async add(tenantId, botId, day, counters) {
+    async add(tenantId, botId, day, counters, heldTokens = 0) {
       const entries = COUNTERS.flatMap((name) => {
         const value = counters[name];
         return typeof value === 'number' && value !== 0 ? [[name, value] as const] : [];
       });
-      if (entries.length === 0) return undefined;
+      if (entries.length === 0 && heldTokens === 0) return undefined;
       const expression = `ADD ${entries.map(([name]) => `#${name} :${name}`).join(', ')}`;
       const names = Object.fromEntries(entries.map(([name]) => [`#${name}`, name]));
       const values = Object.fromEntries(entries.map(([name, value]) => [`:${name}`, value]));
@@ -39,20 +39,25 @@ export function createDynamoUsageRepository(db: DynamoDBDocumentClient, table: s
         (counters.inputTokens ?? 0) + (counters.outputTokens ?? 0) + (counters.embeddingTokens ?? 0);
       const period = day.slice(0, 7);
       const [periodResult] = await Promise.all([
-        tokens > 0
+        tokens > 0 || heldTokens > 0
           ? db.send(
               new UpdateCommand({
                 TableName: table,
                 Key: { pk: usageTenantPk(tenantId), sk: usagePeriodSk(period) },
+                // `held` counts what was used and drops what was held for it (limits.ts).
                 UpdateExpression:
-                  'ADD #tokens :tokens SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
-                ExpressionAttributeNames: { '#tokens': 'tokens', '#expiresAt': 'expiresAt' },
-                ExpressionAttributeValues: { ':tokens': tokens, ':expiresAt': periodExpiresAt(period) },
+                  'ADD #tokens :tokens, #held :settled SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+                ExpressionAttributeNames: { '#tokens': 'tokens', '#held': 'held', '#expiresAt': 'expiresAt' },
+                ExpressionAttributeValues: {
+                  ':tokens': tokens,
+                  ':settled': tokens - heldTokens,
+                  ':expiresAt': periodExpiresAt(period),
+                },
                 ReturnValues: 'ALL_NEW',
               }),
             )
           : undefined,
-        ...[usageDaySk(day, botId), usageDaySk(day)].map((sk) =>
+        ...(entries.length === 0 ? [] : [usageDaySk(day, botId), usageDaySk(day)]).map((sk) =>
           db.send(
             new UpdateCommand({
               TableName: table,
