@@ -198,7 +198,8 @@ export const functions = {
     memoryMb: 2048,
     timeoutSeconds: 300,
     streaming: false,
-    tables: ['tenants'],
+    // Documents (tenants); the month's tokens a document's embedding must fit in (usage).
+    tables: ['tenants', 'usage'],
     sendsTo: ['embed'],
     buckets: { documents: ['read'] },
     // One document per invocation: extraction is CPU- and memory-bound.

@@ -1,11 +1,11 @@
 import type { S3Event } from 'aws-lambda';
-import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
+import { createIngestDeps } from '../../shared/config/knowledge-deps.ts';
 import { logger } from '../../shared/logging.ts';
 import { once } from '../../shared/memo.ts';
 import { sqsHandler } from '../../shared/sqs.ts';
 import { ingestObject } from '../../shared/usecases/ingest.ts';
 
-const deps = once(createKnowledgeDeps);
+const deps = once(createIngestDeps);
 
 /** S3 event keys arrive URL-encoded, with `+` for spaces. */
 const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, ' '));

@@ -129,6 +129,10 @@ export function endUserKey(user: EndUser): string {
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
 }
 
+/** A rough token count (about four characters a token in English) where a provider reports none. */
+export const estimateTokens = (texts: readonly string[]) =>
+  texts.reduce((sum, text) => sum + Math.ceil(text.length / 4), 0);
+
 // Days and billing periods (UTC).
 
 const DAY = 24 * 60 * 60 * 1000;

@@ -1,5 +1,7 @@
 import { chunkingOf } from '../domain/bot.ts';
 import { parseDocumentKey } from '../domain/document.ts';
+import { estimateTokens, nextPeriodStart, periodOf } from '../domain/limits.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { chunkDocument } from '../ingestion/chunker.ts';
 import { extractDocument } from '../ingestion/extract.ts';
 import { clip, type IndexMessage, MAX_TITLE_CHARS, wireHeadingPath } from '../ingestion/messages.ts';
@@ -7,7 +9,14 @@ import { checkDeclaredType } from '../ingestion/sniff.ts';
 import { type Chunk, ExtractionError } from '../ingestion/types.ts';
 import { logger } from '../logging.ts';
 import { msBetween } from '../metrics.ts';
+import type { UsageRepository } from '../ports/usage.ts';
+import { searchableText } from '../ports/vector-index.ts';
 import type { KnowledgeDeps } from './documents.ts';
+
+export interface IngestDeps extends KnowledgeDeps {
+  /** The month's token counters, which the document's embedding must fit in. */
+  usage: Pick<UsageRepository, 'period'>;
+}
 
 /** Chunks per embed message: small enough for SQS (256 KiB) and for one embedding call. */
 const CHUNKS_PER_BATCH = 16;
@@ -22,7 +31,7 @@ export type IngestOutcome = 'queued' | 'failed' | 'skipped';
  * (wrong type, no text, too large, password) end the document `failed` with a reason; anything
  * else (S3 or DynamoDB unavailable) throws, so the queue retries and finally dead-letters it.
  */
-export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<IngestOutcome> {
+export async function ingestObject(deps: IngestDeps, key: string): Promise<IngestOutcome> {
   const ref = parseDocumentKey(key);
   if (!ref) {
     logger.warn('object is not a document upload; ignored', { key });
@@ -88,6 +97,8 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
     throw error;
   }
   if (chunks.length === 0) return fail('No extractable text: the document contains no text');
+  const overBudget = await embeddingOverBudget(deps, tenant, chunks, title);
+  if (overBudget) return fail(overBudget);
 
   if (!(await repos.documents.setChunksTotal(ref, chunks.length, clock.now().toISOString()))) {
     logger.info('document was deleted while it was being read; dropped');
@@ -106,6 +117,35 @@ export async function ingestObject(deps: KnowledgeDeps, key: string): Promise<In
   );
   logger.info('document queued for indexing', { chunks: chunks.length });
   return 'queued';
+}
+
+/**
+ * Why the document's embedding does not fit in what is left of the month's tokens, if it does not:
+ * checked before anything is queued, so a document the plan cannot pay for costs nothing.
+ */
+async function embeddingOverBudget(
+  deps: IngestDeps,
+  tenant: Tenant,
+  chunks: readonly Chunk[],
+  title: string | undefined,
+): Promise<string | undefined> {
+  const texts = chunks.map((chunk) =>
+    searchableText({
+      text: chunk.text,
+      ...(title !== undefined && { title }),
+      ...(chunk.heading !== undefined && { heading: chunk.heading }),
+      ...(chunk.headingPath !== undefined && { headingPath: chunk.headingPath }),
+    }),
+  );
+  const needed = estimateTokens(texts);
+  const period = periodOf(deps.clock.now());
+  const used = (await deps.usage.period(tenant.id, period)).held;
+  const left = Math.max(0, tenant.plan.monthlyTokens - used);
+  if (needed <= left) return undefined;
+  return (
+    `Indexing this document needs about ${needed.toLocaleString('en-US')} tokens; this plan has ` +
+    `${left.toLocaleString('en-US')} left this month (it renews on ${nextPeriodStart(period)})`
+  );
 }
 
 /** Chunks in batches of at most 16 and 128 KiB of text, heading paths and the title included. */

@@ -18,23 +18,22 @@ import {
 } from '../../shared/adapters/embedders/local.ts';
 import { createS3Client } from '../../shared/adapters/s3/blob-store.ts';
 import { createLanceVectorIndex } from '../../shared/adapters/vector/lancedb.ts';
-import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
+import { createIngestDeps } from '../../shared/config/knowledge-deps.ts';
 import type { KnowledgeDocument } from '../../shared/domain/document.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { IndexMessage } from '../../shared/ingestion/messages.ts';
 import { type Embedder, EmbeddingError } from '../../shared/ports/embedder.ts';
 import type { Repositories } from '../../shared/ports/repositories.ts';
-import type { KnowledgeDeps } from '../../shared/usecases/documents.ts';
 import { sweepExpiredUploads } from '../../shared/usecases/documents.ts';
 import { applyEmbedMessage, type EmbedDeps } from '../../shared/usecases/embed.ts';
-import { ingestObject } from '../../shared/usecases/ingest.ts';
+import { type IngestDeps, ingestObject } from '../../shared/usecases/ingest.ts';
 import { eventually, uploadDocument, waitForDocument } from '../support/knowledge.ts';
 import { api, platform } from '../support/platform.ts';
 
 const text = (value: string) => new TextEncoder().encode(value);
 const NOTES = `# Notes\n\nThe lighthouse keeper feeds the cat at dawn.\n\n## More\n\nThe ferry leaves at noon on Tuesdays.\n`;
 
-let deps: KnowledgeDeps;
+let deps: IngestDeps;
 const platformIndex = () =>
   createLanceVectorIndex({
     dir: join(platform().dataDir, 'lancedb'),
@@ -45,7 +44,7 @@ const platformIndex = () =>
 beforeAll(() => {
   // The functions' environment (table names, emulator endpoints, credentials) for the adapters here.
   Object.assign(process.env, platform().env);
-  deps = createKnowledgeDeps();
+  deps = createIngestDeps();
 });
 
 async function tenantWithBots(name: string, bots = 1) {
@@ -281,6 +280,36 @@ describe('the sweeper and unexpected uploads', () => {
       status: 'failed',
       error: 'The upload never arrived; upload the file again',
     });
+  });
+
+  // Audit finding: nothing checked the quota before embedding a document's chunks.
+  it('fails a document whose embedding does not fit in the month’s tokens, before queueing any', async () => {
+    const created = await api('/admin/tenants', {
+      method: 'POST',
+      key: platform().operatorKey,
+      body: { name: 'Small plan', plan: { monthlyTokens: 300 } },
+    });
+    const key: string = created.json.apiKey;
+    const botId: string = (await api('/admin/bots', { method: 'POST', key, body: { name: 'Small' } })).json
+      .bot.id;
+    const text = 'Parley answers from the documents of each bot, with citations. '.repeat(40);
+    const small = await uploadDocument(key, botId, {
+      filename: 'small.txt',
+      contentType: 'text/plain',
+      bytes: new TextEncoder().encode('Opening hours: nine to five.'),
+    });
+    expect((await waitForDocument(key, botId, small.id)).status).toBe('ready');
+    const large = await uploadDocument(key, botId, {
+      filename: 'large.txt',
+      contentType: 'text/plain',
+      bytes: new TextEncoder().encode(text),
+    });
+    const failed = await waitForDocument(key, botId, large.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(
+      /^Indexing this document needs about [\d,]+ tokens; this plan has [\d,]+ left this month \(it renews on \d{4}-\d{2}-01\)$/,
+    );
+    expect(failed.chunksTotal).toBe(0);
   });
 
   it('drops an object that belongs to no document, with its object', async () => {

@@ -9,7 +9,7 @@ import {
   NOTHING_FOUND,
   wordGroups,
 } from '../../shared/adapters/chat/local.ts';
-import { estimateTokens } from '../../shared/adapters/embedders/text.ts';
+import { estimateTokens } from '../../shared/domain/limits.ts';
 import { terms } from '../../shared/domain/terms.ts';
 import {
   ChatModelUnavailableError,

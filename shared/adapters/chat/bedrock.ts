@@ -11,9 +11,9 @@ import {
   ConverseStreamCommand,
   type Message,
 } from '@aws-sdk/client-bedrock-runtime';
+import { estimateTokens } from '../../domain/limits.ts';
 import type { ChatMessage, ChatModel, ChatRequest, ChatStreamEvent } from '../../ports/chat-model.ts';
 import { BEDROCK_REFUSALS } from '../bedrock-errors.ts';
-import { estimateTokens } from '../embedders/text.ts';
 import { MalformedAnswerError } from './errors.ts';
 import { type ChatProviderDriver, createHostedChatModel, type HostedChatOptions } from './hosted.ts';
 

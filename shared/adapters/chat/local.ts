@@ -11,6 +11,7 @@
 // When no sentence shares a word with the question (a paraphrase that the embedding matched), the
 // start of the best passage is quoted instead.
 
+import { estimateTokens } from '../../domain/limits.ts';
 import { terms } from '../../domain/terms.ts';
 import {
   type ChatModel,
@@ -20,7 +21,6 @@ import {
   type ChatStreamEvent,
   type RetrievedPassage,
 } from '../../ports/chat-model.ts';
-import { estimateTokens } from '../embedders/text.ts';
 
 export const NO_MODEL_INTRO =
   'No language model is configured for this bot, so here is what its documents say:';

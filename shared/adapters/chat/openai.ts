@@ -18,9 +18,9 @@ import type {
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
+import { estimateTokens } from '../../domain/limits.ts';
 import type { ChatModel, ChatRequest, ChatStreamEvent } from '../../ports/chat-model.ts';
 import { isRetryableOpenAIError } from '../embedders/openai.ts';
-import { estimateTokens } from '../embedders/text.ts';
 import { parseRetryAfter } from '../retry.ts';
 import { MalformedAnswerError } from './errors.ts';
 import { type ChatProviderDriver, createHostedChatModel, type HostedChatOptions } from './hosted.ts';

@@ -6,9 +6,10 @@
 // USE lite costs time in proportion to the tokens it reads and about 0.1 s for a 90-word passage
 // on two cores: batching saves the per-call overhead (see bench/embed.ts for the figures).
 
+import { estimateTokens } from '../../domain/limits.ts';
 import type { Embedder } from '../../ports/embedder.ts';
 import { normalize } from '../vector/index-name.ts';
-import { clipChars, estimateTokens } from './text.ts';
+import { clipChars } from './text.ts';
 
 export const LOCAL_EMBEDDING_MODEL = 'universal-sentence-encoder-lite';
 export const LOCAL_EMBEDDING_DIMENSION = 512;

@@ -20,8 +20,5 @@ export function clipUtf8(text: string, maxBytes: number): string {
   return bytes.subarray(0, end).toString('utf8');
 }
 
-/** A rough token count (about four characters a token in English) where a provider reports none. */
-export const estimateTokens = (texts: readonly string[]) =>
-  texts.reduce((sum, text) => sum + Math.ceil(text.length / 4), 0);
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
