@@ -18,6 +18,8 @@ export const handler = sqsHandler(async (record) => {
   }
   for (const s3Record of body.Records ?? []) {
     if (!s3Record.eventName?.startsWith('ObjectCreated:')) continue;
-    await ingestObject(deps(), decodeKey(s3Record.s3.object.key));
+    // The message id names the attempt: its redelivery may take the document over, another
+    // delivery of the same upload may not.
+    await ingestObject(deps(), decodeKey(s3Record.s3.object.key), record.messageId);
   }
 });

@@ -5,7 +5,7 @@ import { readEnv, required } from '../../shared/config/env.ts';
 import { logger } from '../../shared/logging.ts';
 import { once } from '../../shared/memo.ts';
 import { recordMetrics } from '../../shared/metrics.ts';
-import { sweepExpiredUploads } from '../../shared/usecases/documents.ts';
+import { sweepDocuments } from '../../shared/usecases/documents.ts';
 
 const deps = once(() => {
   const env = readEnv({ TENANTS_TABLE: required });
@@ -16,9 +16,10 @@ const deps = once(() => {
   };
 });
 
-/** Runs on a schedule: documents whose upload never arrived end `failed` with a reason. */
+/** Runs on a schedule: documents whose upload never arrived, or stuck processing, end `failed` with a reason. */
 export const handler = async (): Promise<{ swept: number }> => {
-  const swept = await sweepExpiredUploads(deps());
-  if (swept > 0) logger.info('expired uploads marked failed', { swept });
+  const swept = await sweepDocuments(deps());
+  if (swept > 0)
+    logger.info('documents whose upload never arrived or whose processing died marked failed', { swept });
   return { swept };
 };

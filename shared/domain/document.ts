@@ -22,6 +22,8 @@ export interface KnowledgeDocument {
   key: string;
   /** When an upload that never arrived is given up (ISO time). */
   uploadDeadline: string;
+  /** The ingestion attempt that claimed it (the queue message's id): one attempt at a time. */
+  attemptId?: string;
   createdAt: string;
   updatedAt: string;
   /** The id of the API request that added it, carried into the ingest and embed logs. */

@@ -71,10 +71,14 @@ export interface DocumentRepository {
   listAll(tenantId: string, botId: string): Promise<KnowledgeDocument[]>;
   /** Deletes the record and gives the tenant its document slot back; the deleted record, if any. */
   delete(ref: DocumentRef): Promise<KnowledgeDocument | undefined>;
-  /** awaiting_upload → processing (also a retry of processing); false when missing or finished. */
-  startProcessing(ref: DocumentRef, at: string): Promise<boolean>;
-  /** Records how many chunks the document has (before any is sent for indexing). */
-  setChunksTotal(ref: DocumentRef, chunksTotal: number, at: string): Promise<boolean>;
+  /**
+   * Claims the document for one ingestion attempt: awaiting_upload → processing, or processing →
+   * processing for the same attempt (its redelivery). False when missing, finished, or claimed by
+   * another attempt, so two deliveries never ingest it at once. Past `staleAt` the sweeper fails it.
+   */
+  startProcessing(ref: DocumentRef, attempt: { id: string; at: string; staleAt: string }): Promise<boolean>;
+  /** Records how many chunks the document has (before any is sent for indexing), for its attempt. */
+  setChunksTotal(ref: DocumentRef, chunksTotal: number, attemptId: string, at: string): Promise<boolean>;
   /**
    * Counts a batch of indexed chunks once: a redelivered batch is recognised by its number.
    * Returns the document after counting, `already` for a batch counted before, `missing` if gone.
@@ -91,6 +95,8 @@ export interface DocumentRepository {
   markFailed(ref: DocumentRef, reason: string, at: string): Promise<boolean>;
   /** Documents still awaiting their upload after their deadline (oldest first). */
   listExpiredUploads(now: string, limit: number): Promise<KnowledgeDocument[]>;
+  /** Documents still processing after their attempt went stale (oldest first). */
+  listStaleProcessing(now: string, limit: number): Promise<KnowledgeDocument[]>;
 }
 
 export interface SessionRepository {

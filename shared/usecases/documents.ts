@@ -12,6 +12,7 @@ import type { RecordMetrics } from '../metrics.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { MessageQueue } from '../ports/queue.ts';
 import type { DocumentRef, Page, PageRequest } from '../ports/repositories.ts';
+import { queues } from '../resources.ts';
 import { getBot } from './bots.ts';
 import { getTenant, type TenantDeps } from './tenants.ts';
 
@@ -26,6 +27,20 @@ export interface KnowledgeDeps extends TenantDeps {
 export const UPLOAD_EXPIRES_SECONDS = 15 * 60;
 /** After this, a document whose upload never arrived is marked failed by the sweeper. */
 export const UPLOAD_GRACE_SECONDS = 5 * 60;
+
+/**
+ * After this, a document still processing is failed by the sweeper: every delivery of its upload
+ * event and of its chunk batches has had its full visibility timeout, and an hour more for a
+ * backlog on the embed queue. Only a crash or a lost message leaves a document processing so long.
+ */
+export const PROCESSING_STALE_SECONDS =
+  queues.ingest.visibilityTimeoutSeconds * queues.ingest.maxReceiveCount +
+  queues.embed.visibilityTimeoutSeconds * queues.embed.maxReceiveCount +
+  3600;
+
+/** When a claim made at `at` goes stale (ISO time). */
+export const processingStaleAt = (at: Date) =>
+  new Date(at.getTime() + PROCESSING_STALE_SECONDS * 1000).toISOString();
 
 export async function requestUpload(
   deps: KnowledgeDeps,
@@ -109,21 +124,38 @@ export async function deleteDocument(deps: KnowledgeDeps, ref: DocumentRef): Pro
   if (!(await removeDocument(deps, ref))) throw new NotFoundError('No such document');
 }
 
-/** Marks documents whose upload never arrived as failed; returns how many. */
-export async function sweepExpiredUploads(
+/** Fails documents whose upload never arrived, and documents stuck processing; returns how many. */
+export async function sweepDocuments(deps: TenantDeps & Pick<KnowledgeDeps, 'metrics'>): Promise<number> {
+  const { documents } = deps.repos;
+  const uploads = await sweep(
+    deps,
+    documents.listExpiredUploads,
+    'The upload never arrived; upload the file again',
+  );
+  const stale = await sweep(
+    deps,
+    documents.listStaleProcessing,
+    'Processing did not finish (reading or indexing the file failed repeatedly); upload it again',
+  );
+  return uploads + stale;
+}
+
+async function sweep(
   deps: TenantDeps & Pick<KnowledgeDeps, 'metrics'>,
+  list: (now: string, limit: number) => Promise<KnowledgeDocument[]>,
+  reason: string,
 ): Promise<number> {
   const now = deps.clock.now().toISOString();
   let swept = 0;
   for (;;) {
-    const expired = await deps.repos.documents.listExpiredUploads(now, 100);
-    if (expired.length === 0) return swept;
-    for (const document of expired) {
+    const due = await list(now, 100);
+    let marked = 0;
+    for (const document of due) {
       const ref = { tenantId: document.tenantId, botId: document.botId, documentId: document.id };
-      if (await deps.repos.documents.markFailed(ref, 'The upload never arrived; upload the file again', now))
-        swept++;
+      if (await deps.repos.documents.markFailed(ref, reason, now)) marked++;
     }
-    if (swept > 0) deps.metrics?.({ DocumentsFailed: swept });
-    if (expired.length < 100) return swept;
+    if (marked > 0) deps.metrics?.({ DocumentsFailed: marked });
+    swept += marked;
+    if (due.length < 100) return swept;
   }
 }

@@ -11,7 +11,7 @@ import { logger } from '../logging.ts';
 import { msBetween } from '../metrics.ts';
 import type { UsageRepository } from '../ports/usage.ts';
 import { searchableText } from '../ports/vector-index.ts';
-import type { KnowledgeDeps } from './documents.ts';
+import { type KnowledgeDeps, processingStaleAt } from './documents.ts';
 
 export interface IngestDeps extends KnowledgeDeps {
   /** The month's token counters, which the document's embedding must fit in. */
@@ -31,7 +31,7 @@ export type IngestOutcome = 'queued' | 'failed' | 'skipped';
  * (wrong type, no text, too large, password) end the document `failed` with a reason; anything
  * else (S3 or DynamoDB unavailable) throws, so the queue retries and finally dead-letters it.
  */
-export async function ingestObject(deps: IngestDeps, key: string): Promise<IngestOutcome> {
+export async function ingestObject(deps: IngestDeps, key: string, attemptId: string): Promise<IngestOutcome> {
   const ref = parseDocumentKey(key);
   if (!ref) {
     logger.warn('object is not a document upload; ignored', { key });
@@ -50,8 +50,10 @@ export async function ingestObject(deps: IngestDeps, key: string): Promise<Inges
     if (!document) await deps.blobs.delete(key);
     return 'skipped';
   }
-  if (document.key !== key || !(await repos.documents.startProcessing(ref, clock.now().toISOString()))) {
-    logger.info('document is not awaiting this upload; duplicate event ignored', {
+  const at = clock.now();
+  const claim = { id: attemptId, at: at.toISOString(), staleAt: processingStaleAt(at) };
+  if (document.key !== key || !(await repos.documents.startProcessing(ref, claim))) {
+    logger.info('document is not awaiting this upload, or another delivery has it; ignored', {
       key,
       status: document.status,
     });
@@ -100,8 +102,8 @@ export async function ingestObject(deps: IngestDeps, key: string): Promise<Inges
   const overBudget = await embeddingOverBudget(deps, tenant, chunks, title);
   if (overBudget) return fail(overBudget);
 
-  if (!(await repos.documents.setChunksTotal(ref, chunks.length, clock.now().toISOString()))) {
-    logger.info('document was deleted while it was being read; dropped');
+  if (!(await repos.documents.setChunksTotal(ref, chunks.length, attemptId, clock.now().toISOString()))) {
+    logger.info('document was deleted or failed while it was being read; dropped');
     return 'skipped';
   }
   await deps.embedQueue.send(

@@ -24,7 +24,7 @@ import { newId } from '../../shared/domain/ids.ts';
 import type { IndexMessage } from '../../shared/ingestion/messages.ts';
 import { type Embedder, EmbeddingError } from '../../shared/ports/embedder.ts';
 import type { Repositories } from '../../shared/ports/repositories.ts';
-import { sweepExpiredUploads } from '../../shared/usecases/documents.ts';
+import { processingStaleAt, sweepDocuments } from '../../shared/usecases/documents.ts';
 import { applyEmbedMessage, type EmbedDeps } from '../../shared/usecases/embed.ts';
 import { type IngestDeps, ingestObject } from '../../shared/usecases/ingest.ts';
 import { eventually, uploadDocument, waitForDocument } from '../support/knowledge.ts';
@@ -155,8 +155,9 @@ describe('redelivery', () => {
     };
     const ref = { tenantId, botId, documentId: id };
     expect(await deps.repos.documents.create(document, 100)).toBe('created');
-    expect(await deps.repos.documents.startProcessing(ref, now)).toBe(true);
-    expect(await deps.repos.documents.setChunksTotal(ref, 3, now)).toBe(true);
+    const attempt = { id: 'msg-1', at: now, staleAt: processingStaleAt(new Date()) };
+    expect(await deps.repos.documents.startProcessing(ref, attempt)).toBe(true);
+    expect(await deps.repos.documents.setChunksTotal(ref, 3, 'msg-1', now)).toBe(true);
     const batch = (n: number, chunks: IndexMessage['chunks']): IndexMessage => ({
       kind: 'index',
       ...ref,
@@ -273,8 +274,8 @@ describe('the sweeper and unexpected uploads', () => {
       });
     const waiting = (await request('never.txt')).json.document;
     const later = new Date(Date.now() + 60 * 60 * 1000);
-    expect(await sweepExpiredUploads({ ...deps, clock: { now: () => new Date() } })).toBe(0);
-    expect(await sweepExpiredUploads({ ...deps, clock: { now: () => later } })).toBeGreaterThanOrEqual(1);
+    expect(await sweepDocuments({ ...deps, clock: { now: () => new Date() } })).toBe(0);
+    expect(await sweepDocuments({ ...deps, clock: { now: () => later } })).toBeGreaterThanOrEqual(1);
     const swept = await api(`/admin/bots/${botId}/documents/${waiting.id}`, { key });
     expect(swept.json.document).toMatchObject({
       status: 'failed',
@@ -312,14 +313,45 @@ describe('the sweeper and unexpected uploads', () => {
     expect(failed.chunksTotal).toBe(0);
   });
 
+  // Audit finding: an ingest crash or timeout left a document processing forever, and a second
+  // delivery of its upload event ingested it again in parallel.
+  it('lets one delivery at a time claim a document, and fails one stuck processing', async () => {
+    const { key, tenantId, botIds } = await tenantWithBots('Stuck');
+    const botId = botIds[0] as string;
+    const requested = await api(`/admin/bots/${botId}/documents`, {
+      method: 'POST',
+      key,
+      body: { filename: 'stuck.txt', contentType: 'text/plain', size: 5 },
+    });
+    const ref = { tenantId, botId, documentId: requested.json.document.id as string };
+    const now = new Date();
+    const claim = (id: string, staleAt = processingStaleAt(now)) =>
+      deps.repos.documents.startProcessing(ref, { id, at: now.toISOString(), staleAt });
+    expect(await claim('msg-a')).toBe(true);
+    expect(await claim('msg-b')).toBe(false);
+    expect(await deps.repos.documents.setChunksTotal(ref, 2, 'msg-b', now.toISOString())).toBe(false);
+    // The same message redelivered (its first delivery died) takes the document over.
+    expect(await claim('msg-a', new Date(now.getTime() + 1000).toISOString())).toBe(true);
+
+    const clockAt = (ms: number) => ({ now: () => new Date(ms) });
+    expect(await sweepDocuments({ ...deps, clock: clockAt(now.getTime() + 500) })).toBe(0);
+    expect(await sweepDocuments({ ...deps, clock: clockAt(now.getTime() + 2000) })).toBeGreaterThanOrEqual(1);
+    const swept = await api(`/admin/bots/${botId}/documents/${ref.documentId}`, { key });
+    expect(swept.json.document).toMatchObject({
+      status: 'failed',
+      error: 'Processing did not finish (reading or indexing the file failed repeatedly); upload it again',
+    });
+    expect(await claim('msg-a')).toBe(false);
+  });
+
   it('drops an object that belongs to no document, with its object', async () => {
     const s3 = createS3Client();
     const orphan = `tenants/tnt_nobody/bots/bot_nobody/documents/${newId('doc')}/x.txt`;
     await s3.send(
       new PutObjectCommand({ Bucket: platform().env.DOCUMENTS_BUCKET, Key: orphan, Body: 'hello' }),
     );
-    expect(await ingestObject(deps, orphan)).toBe('skipped');
+    expect(await ingestObject(deps, orphan, 'msg-orphan')).toBe('skipped');
     expect(await deps.blobs.size(orphan)).toBeUndefined();
-    expect(await ingestObject(deps, 'somewhere/else.txt')).toBe('skipped');
+    expect(await ingestObject(deps, 'somewhere/else.txt', 'msg-else')).toBe('skipped');
   });
 });

@@ -14,9 +14,12 @@ import { encodeCursor, queryFrom } from './pagination.ts';
 // Documents live in their tenant's partition: pk TENANT#<tenantId>, sk DOC#<botId>#<documentId>,
 // so a bot's documents are one Query and another tenant's ids are simply not found. While a
 // document awaits its upload it is also in the sparse index gsi1 (UPLOADS_PENDING / <deadline>#<id>)
-// for the sweeper. The tenant record counts documents (documentCount) for the plan's limit.
+// for the sweeper, and while it is processing (PROCESSING / <staleAt>#<id>), so one whose ingestion
+// or indexing died is failed rather than left processing forever. The tenant record counts
+// documents (documentCount) for the plan's limit.
 
 const PENDING = 'UPLOADS_PENDING';
+const PROCESSING = 'PROCESSING';
 const tenantPk = (tenantId: string) => `TENANT#${tenantId}`;
 const keyOf = (ref: DocumentRef) => ({
   pk: tenantPk(ref.tenantId),
@@ -37,6 +40,7 @@ const FIELDS = [
   'error',
   'key',
   'uploadDeadline',
+  'attemptId',
   'createdAt',
   'updatedAt',
   'requestId',
@@ -54,6 +58,20 @@ export function createDynamoDocumentRepository(
     botId: d.botId,
     documentId: d.id,
   });
+
+  /** Documents of one gsi1 partition whose time (the sort key's start) is before `now`. */
+  async function listDue(partition: string, now: string, limit: number): Promise<KnowledgeDocument[]> {
+    const result = await db.send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :partition AND gsi1sk < :now',
+        ExpressionAttributeValues: { ':partition': partition, ':now': now },
+        Limit: limit,
+      }),
+    );
+    return (result.Items ?? []).map((item) => toDocument(item) as KnowledgeDocument);
+  }
 
   /** A conditional update that reports a failed condition as false. */
   async function update(
@@ -192,22 +210,29 @@ export function createDynamoDocumentRepository(
       }
     },
 
-    startProcessing(target, at) {
+    startProcessing(target, attempt) {
       return update(
         target,
-        'SET #status = :processing, updatedAt = :at REMOVE gsi1pk, gsi1sk',
-        'attribute_exists(pk) AND #status IN (:awaiting, :processing)',
-        { ':processing': 'processing', ':awaiting': 'awaiting_upload', ':at': at },
+        'SET #status = :processing, attemptId = :attempt, updatedAt = :at, gsi1pk = :stale, gsi1sk = :staleKey',
+        'attribute_exists(pk) AND (#status = :awaiting OR (#status = :processing AND attemptId = :attempt))',
+        {
+          ':processing': 'processing',
+          ':awaiting': 'awaiting_upload',
+          ':attempt': attempt.id,
+          ':at': attempt.at,
+          ':stale': PROCESSING,
+          ':staleKey': `${attempt.staleAt}#${target.documentId}`,
+        },
         { '#status': 'status' },
       );
     },
 
-    setChunksTotal(target, chunksTotal, at) {
+    setChunksTotal(target, chunksTotal, attemptId, at) {
       return update(
         target,
         'SET chunksTotal = :total, updatedAt = :at',
-        'attribute_exists(pk) AND #status = :processing',
-        { ':total': chunksTotal, ':processing': 'processing', ':at': at },
+        'attribute_exists(pk) AND #status = :processing AND attemptId = :attempt',
+        { ':total': chunksTotal, ':processing': 'processing', ':attempt': attemptId, ':at': at },
         { '#status': 'status' },
       );
     },
@@ -240,7 +265,7 @@ export function createDynamoDocumentRepository(
     markReady(target, at) {
       return update(
         target,
-        'SET #status = :ready, updatedAt = :at',
+        'SET #status = :ready, updatedAt = :at REMOVE gsi1pk, gsi1sk',
         'attribute_exists(pk) AND #status = :processing AND chunksIndexed >= chunksTotal',
         { ':ready': 'ready', ':processing': 'processing', ':at': at },
         { '#status': 'status' },
@@ -263,18 +288,8 @@ export function createDynamoDocumentRepository(
       );
     },
 
-    async listExpiredUploads(now, limit) {
-      const result = await db.send(
-        new QueryCommand({
-          TableName: table,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :pending AND gsi1sk < :now',
-          ExpressionAttributeValues: { ':pending': PENDING, ':now': now },
-          Limit: limit,
-        }),
-      );
-      return (result.Items ?? []).map((item) => toDocument(item) as KnowledgeDocument);
-    },
+    listExpiredUploads: (now, limit) => listDue(PENDING, now, limit),
+    listStaleProcessing: (now, limit) => listDue(PROCESSING, now, limit),
   };
   return repository;
 }
