@@ -1,5 +1,5 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { logger } from './logging.ts';
+import { logger, withLogContext } from './logging.ts';
 
 /**
  * An SQS-triggered handler with partial batch failures: each record is processed on its own, and
@@ -23,7 +23,7 @@ export function sqsHandler(
         receiveCount: record.attributes.ApproximateReceiveCount,
       });
       try {
-        await processRecord(record);
+        await withLogContext(() => processRecord(record));
       } catch (error) {
         logger.error('message failed; it will be retried', { error });
         batchItemFailures.push({ itemIdentifier: record.messageId });

@@ -7,7 +7,7 @@ import {
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
 } from '../domain/errors.ts';
-import { logger } from '../logging.ts';
+import { enterLogContext, logger } from '../logging.ts';
 import { errorResponse } from './response.ts';
 
 type HttpRequest = Request<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>;
@@ -34,6 +34,7 @@ export function requestLogging(): MiddlewareObj<APIGatewayProxyEvent, APIGateway
   return {
     before: (request) => {
       started.set(request, Date.now());
+      enterLogContext();
       logger.resetKeys();
       logger.appendKeys({ requestId: requestIdOf(request) });
     },

@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { generateApiKey, matchesHash, newId, parseApiKey, secretsEqual } from '../../shared/domain/ids.ts';
-import { maskSecrets, maskText, registerSecret } from '../../shared/logging.ts';
+import {
+  maskSecrets,
+  maskText,
+  registerContextSecret,
+  registerSecret,
+  withLogContext,
+} from '../../shared/logging.ts';
 
 describe('api keys', () => {
   it('round-trips a generated key and checks its secret against the stored hash only', () => {
@@ -56,5 +62,39 @@ describe('log masking', () => {
     expect(record).not.toContain('operator-secret-value-123');
     expect(record).toContain('application/json');
     expect(maskText(apiKey)).toBe(`${apiKey.slice(0, 20)}••••`);
+  });
+
+  // Audit finding: every credential went into one container-wide, unbounded list, so a tenant's
+  // appSecret equal to another tenant's id masked that id in every later log line.
+  it('masks a tenant’s credentials only in its own log context, never ids, in bounded lists', async () => {
+    const otherTenant = 'tnt_0123456789abcdefABCDEF';
+    const line = (extra: Record<string, unknown> = {}) =>
+      JSON.stringify(
+        { message: `reply sent for ${otherTenant}`, tenantId: otherTenant, ...extra },
+        maskSecrets,
+      );
+    await withLogContext(async () => {
+      registerContextSecret(otherTenant);
+      registerContextSecret('hunter2-app-secret');
+      await Promise.resolve();
+      expect(maskText('signature with hunter2-app-secret')).toBe('signature with ••••');
+      // An id is shown as it is, even in the context that registered it.
+      expect(JSON.parse(line())).toEqual({ message: `reply sent for ${otherTenant}`, tenantId: otherTenant });
+      expect(JSON.parse(JSON.stringify({ botId: 'hunter2-app-secret' }, maskSecrets)).botId).toBe(
+        'hunter2-app-secret',
+      );
+    });
+    await withLogContext(async () => {
+      expect(line()).toBe(
+        JSON.stringify({ message: `reply sent for ${otherTenant}`, tenantId: otherTenant }),
+      );
+      expect(maskText('signature with hunter2-app-secret')).toContain('hunter2-app-secret');
+    });
+    // Bounded: a context that opens many credentials keeps the last 64.
+    await withLogContext(async () => {
+      for (let i = 0; i < 100; i++) registerContextSecret(`credential-number-${i}`);
+      expect(maskText('credential-number-99')).toBe('••••');
+      expect(maskText('credential-number-0')).toBe('credential-number-0');
+    });
   });
 });

@@ -10,7 +10,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { createKmsSecretBox } from '../../shared/adapters/secret-box/kms.ts';
 import { createLocalSecretBox } from '../../shared/adapters/secret-box/local.ts';
-import { maskText } from '../../shared/logging.ts';
+import { maskText, withLogContext } from '../../shared/logging.ts';
 import { type SecretBox, SecretBoxError } from '../../shared/ports/secret-box.ts';
 import { type KmsWireServer, startKmsServer } from '../support/wire/kms-server.ts';
 
@@ -171,16 +171,18 @@ describe.each(boxes)('%s SecretBox', (kind, makeBox, partCount) => {
     expect(decrypts()).toBe(0);
   });
 
-  test('opened secrets are masked in later logs, JSON credentials field by field', async () => {
+  test('opened secrets are masked in the rest of their log context, JSON credentials field by field', async () => {
     const box = makeBox();
     const token = `123456789:AAH${randomBytes(16).toString('hex')}`;
     const plaintext = JSON.stringify({ credentials: { botToken: token }, webhookSecret: 'whsec-a1b2c3d4e5' });
     const sealed = await box.seal(plaintext, context);
-    await box.open(sealed, context);
-    expect(maskText(`sendMessage failed for https://api.telegram.org/bot${token}/sendMessage`)).not.toContain(
-      token,
-    );
-    expect(maskText('secret_token=whsec-a1b2c3d4e5')).not.toContain('whsec-a1b2c3d4e5');
+    await withLogContext(async () => {
+      await box.open(sealed, context);
+      expect(
+        maskText(`sendMessage failed for https://api.telegram.org/bot${token}/sendMessage`),
+      ).not.toContain(token);
+      expect(maskText('secret_token=whsec-a1b2c3d4e5')).not.toContain('whsec-a1b2c3d4e5');
+    });
   });
 });
 

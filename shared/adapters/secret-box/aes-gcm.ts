@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { registerSecret } from '../../logging.ts';
+import { registerContextSecret } from '../../logging.ts';
 import { SecretBoxError } from '../../ports/secret-box.ts';
 
 // The sealing primitives both SecretBoxes share (local.ts with a key file, kms.ts with KMS data
@@ -99,11 +99,12 @@ export function parseSealed(sealed: string, kind: SealedKind, partCount: number)
 }
 
 /**
- * Masks an opened secret in later logs: the value itself and, when it is JSON (channel
- * credentials are), each string in it, since a log line would hold a token rather than the JSON.
+ * Masks an opened secret in the rest of its request's logs: the value itself and, when it is JSON
+ * (channel credentials are), each string in it, since a log line would hold a token rather than
+ * the JSON.
  */
 export function registerOpenedSecret(plaintext: string): void {
-  registerSecret(plaintext);
+  registerContextSecret(plaintext);
   let parsed: unknown;
   try {
     parsed = JSON.parse(plaintext);
@@ -111,7 +112,7 @@ export function registerOpenedSecret(plaintext: string): void {
     return;
   }
   const visit = (value: unknown): void => {
-    if (typeof value === 'string') registerSecret(value);
+    if (typeof value === 'string') registerContextSecret(value);
     else if (Array.isArray(value)) value.forEach(visit);
     else if (typeof value === 'object' && value !== null) Object.values(value).forEach(visit);
   };
