@@ -2,6 +2,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
 import { z } from 'zod';
 import { RERANK_MODEL_ID } from '../shared/config/rerank.ts';
+import { parseModels } from '../shared/domain/models.ts';
 import { type FunctionName, functions } from '../shared/resources.ts';
 
 // Deployment configuration, read from CDK context and validated once, before any construct exists.
@@ -11,9 +12,10 @@ import { type FunctionName, functions } from '../shared/resources.ts';
 //        cdk synth -c parley='{"stage":"prod","openSearch":{"instanceCount":2,"zoneAwareness":true}}'
 //   2. flat keys for the top-level scalar settings:
 //        cdk synth -c stage=prod -c alarmEmail=oncall@example.com -c logRetentionDays=90
-//      (`stage`, `publicBaseUrl`, `alarmEmail`, `embeddingProvider`, `embeddingModelId`,
-//      `embeddingDimension`, `openAiSecretArn`, `openAiBaseUrl`, `defaultChatModelId`,
-//      `rerankModelId`, `logRetentionDays`).
+//      (`stage`, `publicBaseUrl`, `alarmEmail`, `wafRateLimit`, `wafTenantRateLimit`,
+//      `originSecretVersionId`, `embeddingProvider`, `embeddingModelId`, `embeddingDimension`,
+//      `openAiSecretArn`, `openAiBaseUrl`, `defaultChatModelId`, `models`, `rerankModelId`,
+//      `logRetentionDays`).
 //      Nested settings (`openSearch`, `apiThrottle`) go through `parley`.
 // Command-line context values arrive as strings, so numbers and booleans are coerced. Unknown keys
 // inside `parley` are rejected, so a typo fails the synth instead of being silently ignored.
@@ -103,6 +105,20 @@ export const configSchema = z
     /** The WAF's limit of API requests per viewer IP in any 5 minutes (then blocked for a while). */
     wafRateLimit: count(100, 2_000_000_000).default(3000),
     /**
+     * The WAF's limit of requests per tenant key, and per bot's chat path, in any 5 minutes: one
+     * tenant cannot take the stage's rate (apiThrottle).
+     */
+    wafTenantRateLimit: count(100, 2_000_000_000).default(6000),
+    /**
+     * The version of the origin secret CloudFront, the WAF and the chat functions use (the VersionId
+     * `put-secret-value` prints): setting a new one is how the secret is rotated (docs/ARCHITECTURE.md,
+     * "The edge"). Unset: the version current at the first deploy.
+     */
+    originSecretVersionId: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{32,64}$/, 'must be a Secrets Manager VersionId (a UUID)')
+      .optional(),
+    /**
      * Who embeds documents and queries. The model is a deployment setting, not a bot's: documents
      * are indexed with it, one vector index per model and dimension.
      */
@@ -126,6 +142,25 @@ export const configSchema = z
     /** An OpenAI-compatible server instead of api.openai.com, for embedding and chat alike. */
     openAiBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
     defaultChatModelId: z.string().min(1).default('anthropic.claude-3-5-haiku-20241022-v1:0'),
+    /**
+     * The chat models bots may choose, with their prices (shared/domain/models.ts): a JSON array of
+     * "provider:model" or {provider, id, inputPerMillion, outputPerMillion}. The functions get it as
+     * PARLEY_MODELS, and the chat functions may invoke only its Bedrock models. Defaults to the price
+     * table's chat models and the offline one.
+     */
+    models: z
+      .unknown()
+      .optional()
+      .transform((value, ctx) => {
+        try {
+          return parseModels(
+            value === undefined ? undefined : typeof value === 'string' ? value : JSON.stringify(value),
+          );
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
     /**
      * The Bedrock reranking model (Rerank API) that retrieval may reorder its candidates with, for
      * the bots whose `retrieval.rerank` is on; `none` leaves the retrieving functions without it
@@ -230,12 +265,15 @@ export const FLAT_CONTEXT_KEYS = [
   'alarmEmail',
   'alarmHttpsEndpoint',
   'wafRateLimit',
+  'wafTenantRateLimit',
+  'originSecretVersionId',
   'embeddingProvider',
   'embeddingModelId',
   'embeddingDimension',
   'openAiSecretArn',
   'openAiBaseUrl',
   'defaultChatModelId',
+  'models',
   'rerankModelId',
   'logRetentionDays',
 ] as const;

@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { chunkIndexName } from '../shared/adapters/vector/index-name.ts';
+import { ORIGIN_SECRET_ENV } from '../shared/http/edge.ts';
 import { resources as defaultResources, type ResourceDefinitions } from '../shared/resources.ts';
 import type { ParleyConfig } from './config.ts';
 import { Api } from './constructs/api.ts';
@@ -97,12 +98,23 @@ export class ParleyStack extends Stack {
       functions: this.functions.functions,
       apiThrottle: config.apiThrottle,
       wafRateLimit: config.wafRateLimit,
+      wafTenantRateLimit: config.wafTenantRateLimit,
+      originSecretVersionId: config.originSecretVersionId,
       logRetention,
     });
+    // The chat functions trust CloudFront's forwarded headers only with this value (shared/http/edge.ts).
+    // It is the resolved secret in their environment: a Secrets Manager read would cost every cold start.
+    for (const name of ['chat', 'chat-stream'] as const) {
+      this.functions.functions[name].addEnvironment(
+        ORIGIN_SECRET_ENV,
+        this.api.originSecretValue.unsafeUnwrap(),
+      );
+    }
     this.web = new Web(this, 'Web', {
       api: this.api.restApi,
       documentsBucket: this.data.buckets.documents,
       accessLogsBucket: this.data.accessLogsBucket,
+      originSecret: this.api.originSecretValue,
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: config.stage,

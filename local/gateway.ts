@@ -74,6 +74,15 @@ function gatewayAnswer(type: string, status?: number): GatewayAnswer {
 
 const NOT_FOUND = gatewayAnswer('MISSING_AUTHENTICATION_TOKEN');
 const TOO_LARGE = gatewayAnswer('REQUEST_TOO_LARGE');
+/**
+ * Local only: a body under API Gateway's 10 MB but over what a function accepts (Lambda's 6 MB
+ * invocation payload). AWS would answer 502; locally the caller learns what was wrong.
+ */
+const TOO_LARGE_FOR_FUNCTION: GatewayAnswer = {
+  status: 413,
+  code: 'payload_too_large',
+  message: `Request body is larger than the ${LAMBDA_PAYLOAD_LIMIT_BYTES / 1024 / 1024} MB a function accepts`,
+};
 /** A function that failed, answered malformed, or broke Lambda's payload limits: API Gateway's 502. */
 const BAD_GATEWAY = gatewayAnswer('DEFAULT_5XX', 502);
 const TIMED_OUT = gatewayAnswer('DEFAULT_5XX', 504);
@@ -418,13 +427,13 @@ export class Gateway {
       requestId,
     );
     // Only a large body can push the event over the limit; small requests skip the measuring.
+    // (A body just under 6 MB can still make an event over it: base64, headers.)
     if (body.length > 1024 * 1024 && Buffer.byteLength(JSON.stringify(event)) > LAMBDA_PAYLOAD_LIMIT_BYTES) {
-      // Under API Gateway's 10 MB but over Lambda's 6 MB invocation limit: the invocation fails.
       this.logger.warn('the event exceeds Lambda’s 6 MB invocation payload limit', {
         requestId,
         bytes: body.length,
       });
-      return this.sendError(res, BAD_GATEWAY, requestId, timing);
+      return this.sendError(res, TOO_LARGE_FOR_FUNCTION, requestId, timing);
     }
 
     const functionName = match.route.function;
@@ -450,15 +459,18 @@ export class Gateway {
     this.writeBuffered(res, outcome, functionName, requestId, timing);
   }
 
-  /** Reads the body up to the limit; over it, answers 413 and stops reading. */
+  /**
+   * Reads the body up to what a function can be handed (API Gateway's limit, and Lambda's 6 MB
+   * below it); over it, answers 413 and keeps nothing more.
+   */
   private readBody(
     req: IncomingMessage,
     res: ServerResponse,
     requestId: string,
     timing: Timing,
   ): Promise<Buffer | undefined> {
-    const tooLarge = () => {
-      this.sendError(res, TOO_LARGE, requestId, timing);
+    const tooLarge = (answer: GatewayAnswer) => {
+      this.sendError(res, answer, requestId, timing);
       // The answer goes out at once and nothing more is kept. The rest of the body is read and
       // dropped, up to a bound, and the connection stays open meanwhile: clients such as fetch
       // report a connection closed under an upload as a network error instead of the 413.
@@ -473,9 +485,11 @@ export class Gateway {
       req.once('close', () => clearTimeout(cut));
       req.resume();
     };
+    const readLimit = Math.min(this.maxBodyBytes, LAMBDA_PAYLOAD_LIMIT_BYTES);
+    const answerOver = this.maxBodyBytes <= readLimit ? TOO_LARGE : TOO_LARGE_FOR_FUNCTION;
     const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > this.maxBodyBytes) {
-      tooLarge();
+    if (Number.isFinite(declared) && declared > readLimit) {
+      tooLarge(declared > this.maxBodyBytes ? TOO_LARGE : answerOver);
       return Promise.resolve(undefined);
     }
     return new Promise((resolve, reject) => {
@@ -484,11 +498,11 @@ export class Gateway {
       let done = false;
       const onData = (chunk: Buffer) => {
         size += chunk.length;
-        if (size > this.maxBodyBytes) {
+        if (size > readLimit) {
           done = true;
           req.off('data', onData);
           chunks.length = 0;
-          tooLarge();
+          tooLarge(answerOver);
           resolve(undefined);
           return;
         }
@@ -635,9 +649,6 @@ export class Gateway {
   ): Promise<void> {
     let finished = false;
     const invokeStarted = performance.now();
-    res.once('close', () => {
-      finished = true;
-    });
     const stream = new LocalResponseStream({
       head: (head: ResponseHead) => {
         if (finished) return;
@@ -676,6 +687,12 @@ export class Gateway {
         res.destroy();
       }
     };
+    // A client that leaves mid-stream destroys the handler's stream, which tells the handler
+    // (chat-stream stops its model call). Lambda has no such signal; this is the local bonus.
+    res.once('close', () => {
+      if (!res.writableEnded && !stream.destroyed) stream.destroy();
+      finished = true;
+    });
     stream.on('error', (error) => this.logger.warn('response stream error', { requestId, error }));
     const invocation = countAwsCalls(timing.awsCalls, () =>
       functions.invokeStreaming(functionName, event, stream),

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseModels } from '../shared/domain/models.ts';
 import { type ResourceDefinitions, resources } from '../shared/resources.ts';
 import { createLogger, parseLogLevel } from './log.ts';
 import { type Platform, startPlatform } from './platform.ts';
@@ -97,6 +98,8 @@ async function main() {
   const logLevel = parseLogLevel(process.env.LOG_LEVEL);
   const logger = createLogger({ level: logLevel });
   const port = parsePort(process.env.PORT);
+  // The allow-list of chat models (shared/domain/models.ts): a bad list stops the start, named.
+  parseModels(process.env.PARLEY_MODELS);
   const dataDir = resolve(process.env.PARLEY_DATA_DIR || '.parley');
 
   let platform: Platform | undefined;

@@ -72,12 +72,27 @@ export interface QueueDefinition {
   readonly retentionDays: number;
 }
 
+/**
+ * How long each queue's consumer may run. A queue's visibility timeout is derived from it below,
+ * and the function definitions take their timeouts from here, so the two cannot drift apart.
+ */
+const consumerTimeoutSeconds = { ingest: 300, embed: 120, reply: 90, evaluate: 300 } as const;
+
+/**
+ * The rule: a queue's visibility timeout is six times its consumer's timeout (AWS's advice for
+ * Lambda event sources), so a message is not redelivered while a throttled or retried invocation
+ * may still be working on it.
+ */
+export const VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT = 6;
+const visibilityFor = (queue: keyof typeof consumerTimeoutSeconds) =>
+  VISIBILITY_TIMEOUT_PER_FUNCTION_TIMEOUT * consumerTimeoutSeconds[queue];
+
 export const queues = {
   /** S3 ObjectCreated notifications for uploaded documents. */
   ingest: {
     envVar: 'INGEST_QUEUE_URL',
     fifo: false,
-    visibilityTimeoutSeconds: 360,
+    visibilityTimeoutSeconds: visibilityFor('ingest'),
     maxReceiveCount: 3,
     retentionDays: 4,
   },
@@ -85,7 +100,7 @@ export const queues = {
   embed: {
     envVar: 'EMBED_QUEUE_URL',
     fifo: false,
-    visibilityTimeoutSeconds: 180,
+    visibilityTimeoutSeconds: visibilityFor('embed'),
     maxReceiveCount: 5,
     retentionDays: 4,
   },
@@ -93,18 +108,18 @@ export const queues = {
   reply: {
     envVar: 'REPLY_QUEUE_URL',
     fifo: true,
-    visibilityTimeoutSeconds: 120,
+    visibilityTimeoutSeconds: visibilityFor('reply'),
     maxReceiveCount: 5,
     retentionDays: 4,
   },
   /**
-   * Evaluation runs to do (one message per run). Three deliveries of at most 6 minutes each stay
-   * within a run's 30-minute deadline (shared/domain/evaluation.ts), after which it shows failed.
+   * Evaluation runs to do (one message per run). A run still running past its 30-minute deadline
+   * (shared/domain/evaluation.ts) shows failed, whatever redelivery is still to come.
    */
   evaluate: {
     envVar: 'EVALUATE_QUEUE_URL',
     fifo: false,
-    visibilityTimeoutSeconds: 360,
+    visibilityTimeoutSeconds: visibilityFor('evaluate'),
     maxReceiveCount: 3,
     retentionDays: 1,
   },
@@ -135,7 +150,12 @@ export interface FunctionDefinition {
   readonly timeoutSeconds: number;
   /** Lambda response streaming (`awslambda.streamifyResponse`). */
   readonly streaming: boolean;
+  /** Tables the function reads and writes (it gets each one's name in the table's `envVar`). */
   readonly tables: readonly TableName[];
+  /** Of `tables`, those it only reads: no PutItem, UpdateItem, DeleteItem or BatchWriteItem on them. */
+  readonly readOnlyTables?: readonly TableName[];
+  /** The global secondary indexes it queries, per table; it may query no other index. */
+  readonly queriesIndexes?: { readonly [T in TableName]?: readonly string[] };
   /** Queues the function sends to. */
   readonly sendsTo: readonly QueueName[];
   /** Queue the function consumes, with Lambda event source settings. */
@@ -174,6 +194,8 @@ export const functions = {
     timeoutSeconds: 29,
     streaming: false,
     tables: ['tenants', 'sessions', 'usage'],
+    // Tenant and key lists, bots by id (tenants); a bot's sessions, listed and cascade-deleted (sessions).
+    queriesIndexes: { tenants: ['gsi1'], sessions: ['gsi1'] },
     // Bot and tenant deletes remove document objects and send index deletions to the embed queue;
     // evaluation runs are queued for the evaluate function.
     sendsTo: ['embed', 'evaluate'],
@@ -196,10 +218,11 @@ export const functions = {
   ingest: {
     entry: 'functions/ingest/handler.ts',
     memoryMb: 2048,
-    timeoutSeconds: 300,
+    timeoutSeconds: consumerTimeoutSeconds.ingest,
     streaming: false,
     // Documents (tenants); the month's tokens a document's embedding must fit in (usage).
     tables: ['tenants', 'usage'],
+    readOnlyTables: ['usage'],
     sendsTo: ['embed'],
     buckets: { documents: ['read'] },
     // One document per invocation: extraction is CPU- and memory-bound.
@@ -208,7 +231,7 @@ export const functions = {
   embed: {
     entry: 'functions/embed/handler.ts',
     memoryMb: 1024,
-    timeoutSeconds: 120,
+    timeoutSeconds: consumerTimeoutSeconds.embed,
     streaming: false,
     tables: ['tenants', 'usage'],
     sendsTo: [],
@@ -221,7 +244,9 @@ export const functions = {
     memoryMb: 1024,
     timeoutSeconds: 29,
     streaming: false,
+    // Writes to tenants only a key's lastUsedAt; the bot is read by id through gsi1.
     tables: ['tenants', 'sessions', 'usage'],
+    queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: [],
     search: 'read',
     models: ['embedding', 'chat', 'rerank'],
@@ -233,7 +258,9 @@ export const functions = {
     // Streams outlive API Gateway's 29 s buffered limit; the model adapter bounds silences.
     timeoutSeconds: 120,
     streaming: true,
+    // Writes to tenants only a key's lastUsedAt; the bot is read by id through gsi1.
     tables: ['tenants', 'sessions', 'usage'],
+    queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: [],
     search: 'read',
     models: ['embedding', 'chat', 'rerank'],
@@ -246,6 +273,8 @@ export const functions = {
     streaming: false,
     // Bots and connections (tenants); de-duplication records (usage).
     tables: ['tenants', 'usage'],
+    // The bot by id (gsi1); a connection's lastInboundAt is its one write to tenants.
+    queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: ['reply'],
     // Opens the connection's secrets to check signatures and the verify token.
     channelSecrets: 'open',
@@ -253,11 +282,12 @@ export const functions = {
   reply: {
     entry: 'functions/reply/handler.ts',
     memoryMb: 1024,
-    // A chat turn (25 s of model time at most) and a send (30 s with its retries), with room to
-    // spare; under the reply queue's 120 s visibility timeout.
-    timeoutSeconds: 90,
+    // A chat turn (25 s of model time at most) and a send (30 s with its retries), with room to spare.
+    timeoutSeconds: consumerTimeoutSeconds.reply,
     streaming: false,
+    // The bot by id (gsi1); a connection's delivery status is its one write to tenants.
     tables: ['tenants', 'sessions', 'usage'],
+    queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: [],
     search: 'read',
     models: ['embedding', 'chat', 'rerank'],
@@ -270,10 +300,11 @@ export const functions = {
     entry: 'functions/evaluate/handler.ts',
     memoryMb: 1024,
     // Up to 200 questions, each an embedding call and an index query (4 at a time).
-    timeoutSeconds: 300,
+    timeoutSeconds: consumerTimeoutSeconds.evaluate,
     streaming: false,
-    // Bots, test questions and documents (tenants); runs, their results and usage (usage).
+    // Reads bots and test questions (tenants); writes runs, their results and usage (usage).
     tables: ['tenants', 'usage'],
+    readOnlyTables: ['tenants'],
     sendsTo: [],
     search: 'read',
     // Retrieval exactly as the bot's: the embedding model, and the reranker for bots that use one.
@@ -287,6 +318,8 @@ export const functions = {
     timeoutSeconds: 60,
     streaming: false,
     tables: ['tenants'],
+    // Documents due to be swept, listed through gsi1.
+    queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: [],
     schedule: { rateMinutes: 5 },
   },

@@ -55,19 +55,29 @@ export const handler = awslambda.streamifyResponse(async (event: APIGatewayProxy
   const botId = event.pathParameters?.botId ?? '';
   let started = false;
   let output: Writable = responseStream;
+  // The local gateway destroys the stream when the client leaves: the model call stops then.
+  // (Lambda gives no such signal; there the use-case's deadline and token cap bound the stream.)
+  const clientGone = new AbortController();
+  responseStream.once('close', () => {
+    if (!responseStream.writableFinished) clientGone.abort(new Error('the client disconnected'));
+  });
   try {
     const body = parseInput(ChatRequestSchema, parseBody(event), 'body');
     const d = deps();
     const { caller } = await botFor(d, event, botId);
-    const turns = chatTurnStream(d, {
-      botId,
-      message: body.message,
-      sessionId: body.sessionId,
-      caller,
-      channel: caller.kind === 'tenant' ? 'api' : 'web',
-      userIdentity: sourceIp(event),
-      ...(body.userId !== undefined && { userId: body.userId }),
-    });
+    const turns = chatTurnStream(
+      d,
+      {
+        botId,
+        message: body.message,
+        sessionId: body.sessionId,
+        caller,
+        channel: caller.kind === 'tenant' ? 'api' : 'web',
+        userIdentity: sourceIp(event, d.originSecret),
+        ...(body.userId !== undefined && { userId: body.userId }),
+      },
+      clientGone.signal,
+    );
     // The first event comes after admission: refusals are still plain HTTP errors.
     const first = await turns.next();
     const head: APIGatewayProxyResult = {

@@ -4,13 +4,22 @@ import { z } from 'zod';
 import { NotFoundError } from '../../shared/domain/errors.ts';
 import { CitationSchema } from '../../shared/domain/session.ts';
 import { type AuthDeps, authenticate } from '../../shared/http/auth.ts';
+import { viewerOf } from '../../shared/http/edge.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable } from '../../shared/http/router.ts';
-import { type ChatCaller, type ChatDeps, chatTurn, resolveBot } from '../../shared/usecases/chat.ts';
+import {
+  type ChatCaller,
+  type ChatDeps,
+  chatTurn,
+  clearSession,
+  resolveBot,
+} from '../../shared/usecases/chat.ts';
 
 export interface ChatFunctionDeps extends ChatDeps, AuthDeps {
   /** Where Parley's own pages (hosted chat page, widget frame) are served from, when not the API's origin. */
   webOrigin?: string;
+  /** The secret CloudFront sends as its origin header (shared/http/edge.ts); unset locally. */
+  originSecret?: string;
 }
 
 /** The header Parley's widget frame sends: the origin of the site that embeds it. */
@@ -21,12 +30,15 @@ export const EMBEDDER_HEADER = 'x-parley-embedder';
  * origin, or the origin the request itself was made to (the pages and the API share one: the
  * local platform, and CloudFront in AWS).
  */
-function fromWebApp(deps: Pick<ChatFunctionDeps, 'webOrigin'>, event: APIGatewayProxyEvent, origin: string) {
+function fromWebApp(
+  deps: Pick<ChatFunctionDeps, 'webOrigin' | 'originSecret'>,
+  event: APIGatewayProxyEvent,
+  origin: string,
+) {
   if (deps.webOrigin && origin === deps.webOrigin) return true;
-  // Behind CloudFront the pages' host arrives as x-forwarded-host (lib/constructs/web.ts).
-  const host = event.headers['x-forwarded-host'] || event.headers.host;
-  const proto = event.headers['x-forwarded-proto'] ?? 'https';
-  return host !== undefined && origin === `${proto}://${host}`;
+  // Behind CloudFront the pages' host arrives as x-forwarded-host, trusted only with the origin secret.
+  const { host, schemes } = viewerOf(event, deps.originSecret);
+  return host !== undefined && schemes.some((scheme) => origin === `${scheme}://${host}`);
 }
 
 export const ChatRequestSchema = z
@@ -106,14 +118,9 @@ export async function callerOf(deps: ChatFunctionDeps, event: APIGatewayProxyEve
 }
 
 /** Resolves the bot for this caller and, for browsers on an allowed origin, allows CORS (see addCors). */
-export async function botFor(
-  deps: ChatFunctionDeps,
-  event: APIGatewayProxyEvent,
-  botId: string,
-  options: { fresh?: boolean } = {},
-) {
+export async function botFor(deps: ChatFunctionDeps, event: APIGatewayProxyEvent, botId: string) {
   const caller = await callerOf(deps, event);
-  const bot = await resolveBot(deps, botId, caller, options);
+  const bot = await resolveBot(deps, botId, caller);
   const origin = event.headers.origin;
   if (origin && (bot.allowedOrigins.includes(origin) || (caller.kind === 'anonymous' && caller.webApp))) {
     corsOrigins.set(event, origin);
@@ -121,8 +128,9 @@ export async function botFor(
   return { bot, caller };
 }
 
-export const sourceIp = (event: APIGatewayProxyEvent) =>
-  event.requestContext?.identity?.sourceIp ?? 'unknown';
+/** The end user's address for the per-user limits: the viewer's through CloudFront, else the connection's. */
+export const sourceIp = (event: APIGatewayProxyEvent, originSecret: string | undefined) =>
+  viewerOf(event, originSecret).ip;
 
 export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
   const preflight = defineRoute({
@@ -158,9 +166,7 @@ export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
       summary: 'A public bot’s widget configuration: name, greeting, branding',
       responses: { 200: { description: 'The public configuration', schema: PublicConfigSchema } },
       run: async ({ params, event }) => {
-        // Read fresh, not from the per-container cache: a page load shows the owner's latest
-        // greeting and branding (one read per page load).
-        const { bot, caller } = await botFor(deps(), event, params.botId ?? '', { fresh: true });
+        const { bot, caller } = await botFor(deps(), event, params.botId ?? '');
         if (caller.kind === 'anonymous' || bot.visibility === 'public') {
           return json(200, { name: bot.name, greeting: bot.greeting, branding: bot.branding });
         }
@@ -184,7 +190,7 @@ export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
           sessionId: body.sessionId,
           caller,
           channel: caller.kind === 'tenant' ? 'api' : 'web',
-          userIdentity: sourceIp(event),
+          userIdentity: sourceIp(event, d.originSecret),
           ...(body.userId !== undefined && { userId: body.userId }),
         });
         return json(200, result);
@@ -196,10 +202,8 @@ export function chatRoutes(deps: () => ChatFunctionDeps): RouteTable {
       responses: { 204: { description: 'Cleared' } },
       run: async ({ params, event }) => {
         const d = deps();
-        const { bot } = await botFor(d, event, params.botId ?? '');
-        if (!(await d.sessions.delete(bot.tenantId, bot.id, params.sessionId ?? ''))) {
-          throw new NotFoundError('No such session');
-        }
+        const { bot, caller } = await botFor(d, event, params.botId ?? '');
+        await clearSession(d, bot, caller, params.sessionId ?? '');
         return noContent();
       },
     }),

@@ -22,6 +22,7 @@ import type {
   FunctionName,
   QueueName,
   ResourceDefinitions,
+  TableDefinition,
   TableName,
 } from '../../shared/resources.ts';
 import { bundleExtras, nodejsBundling } from '../bundling.ts';
@@ -44,6 +45,7 @@ export const ENV = {
   operatorKeySecretArn: 'OPERATOR_KEY_SECRET_ARN',
   openSearchEndpoint: 'OPENSEARCH_ENDPOINT',
   defaultChatModelId: 'DEFAULT_CHAT_MODEL_ID',
+  models: 'PARLEY_MODELS',
   /** Functions whose definition lists the `embedding` model: `bedrock` or `openai`. */
   embeddingProvider: 'EMBEDDING_PROVIDER',
   embeddingModelId: 'EMBEDDING_MODEL_ID',
@@ -69,6 +71,58 @@ const BUCKET_ACTIONS: Record<BucketAccess, { actions: string[]; objects: boolean
   delete: { actions: ['s3:DeleteObject'], objects: true },
   list: { actions: ['s3:ListBucket'], objects: false },
 };
+
+/**
+ * Item actions, granted per table as the function's definition says: reads on every table it
+ * lists, writes only where it is not read-only (transactions need the action of each item they
+ * hold). ConditionCheckItem reads: a transaction's condition on an item it does not write.
+ */
+const TABLE_READ_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+];
+const TABLE_WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+];
+
+/** One table's grant: its items read (and written unless read-only), and Query on exactly the indexes listed. */
+function grantTable(
+  role: iam.Role,
+  table: dynamodb.ITable,
+  functionName: FunctionName,
+  def: FunctionDefinition,
+  tableName: TableName,
+  tableDef: TableDefinition,
+): void {
+  const readOnly = def.readOnlyTables?.includes(tableName) ?? false;
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: readOnly ? TABLE_READ_ACTIONS : [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS],
+      resources: [table.tableArn],
+    }),
+  );
+  const indexes = def.queriesIndexes?.[tableName] ?? [];
+  for (const index of indexes) {
+    if (!tableDef.globalIndexes.some((declared) => declared.name === index)) {
+      throw new Error(
+        `Invalid resource definitions: functions.${functionName}.queriesIndexes.${tableName} names ${index}, which tables.${tableName} does not declare`,
+      );
+    }
+  }
+  if (indexes.length > 0) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: indexes.map((index) => `${table.tableArn}/index/${index}`),
+      }),
+    );
+  }
+}
 
 export interface FunctionsProps {
   readonly config: ParleyConfig;
@@ -132,20 +186,15 @@ export class Functions extends Construct {
         [ENV.stage]: config.stage,
         [ENV.nodeOptions]: '--enable-source-maps',
         [ENV.defaultChatModelId]: config.defaultChatModelId,
+        // Bot validation, pricing and turns all read the allow-list.
+        [ENV.models]: JSON.stringify(config.models),
       };
       if (config.publicBaseUrl) environment[ENV.publicBaseUrl] = config.publicBaseUrl;
 
       for (const tableName of def.tables) {
         const table = props.tables[tableName];
         environment[resources.tables[tableName].envVar] = table.tableName;
-        table.grantReadWriteData(role);
-        if (resources.tables[tableName].globalIndexes.length > 0) {
-          acknowledgeWildcardResource(
-            role,
-            `${table.tableArn}/index/*`,
-            `Queries on the ${tableName} table's global secondary indexes: grantReadWriteData covers <table>/index/* for this one table only.`,
-          );
-        }
+        grantTable(role, table, name, def, tableName, resources.tables[tableName]);
       }
       for (const queueName of def.sendsTo) {
         const queue = props.queues[queueName];
@@ -331,30 +380,39 @@ export class Functions extends Construct {
       );
     }
     if (models.has('chat')) {
-      // Bots choose their model, and cross-region inference profiles route to foundation models in
-      // other regions, so any foundation model and this account's inference profiles are allowed.
-      const resources = [
+      // Only the allow-list's Bedrock models: each key allows its dated and versioned ids (`key*`)
+      // in any region, since cross-region inference profiles (`us.key…`, this account's) route to
+      // foundation models in other regions.
+      const keys = config.models.filter((entry) => entry.provider === 'bedrock').map((entry) => entry.id);
+      const resources = keys.flatMap((key) => [
         stack.formatArn({
           service: 'bedrock',
           region: '*',
           account: '',
           resource: 'foundation-model',
-          resourceName: '*',
+          resourceName: `${key}*`,
         }),
-        stack.formatArn({ service: 'bedrock', resource: 'inference-profile', resourceName: '*' }),
-      ];
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
-          resources,
+        stack.formatArn({
+          service: 'bedrock',
+          region: '*',
+          resource: 'inference-profile',
+          resourceName: `*.${key}*`,
         }),
-      );
-      for (const resource of resources) {
-        acknowledgeWildcardResource(
-          role,
-          resource,
-          'Each bot picks its Bedrock chat model at run time (any model, possibly through a cross-region inference profile); invocation only, no management actions.',
+      ]);
+      if (resources.length > 0) {
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+            resources,
+          }),
         );
+        for (const resource of resources) {
+          acknowledgeWildcardResource(
+            role,
+            resource,
+            'The allow-listed Bedrock chat model family (its dated and versioned ids, and its cross-region inference profiles); invocation only, no management actions.',
+          );
+        }
       }
     }
     if (models.has('rerank') && config.rerankModelId) {

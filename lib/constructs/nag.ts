@@ -41,3 +41,19 @@ function flatten(node: unknown): string {
   }
   return JSON.stringify(node);
 }
+
+/**
+ * Why the CloudFront distribution carries no WAF of its own: the API's web ACL sits on the REST
+ * API stage, behind every API path pattern the distribution forwards; the other behaviours serve
+ * the static web app from S3, which a WAF would not protect further.
+ */
+export const DISTRIBUTION_WAF_REASON =
+  'The WAF (managed rules and rate limits) is associated with the API Gateway stage, which every API path of the distribution reaches; the distribution’s other behaviours only serve the static web app from S3.';
+
+/**
+ * Why the distribution may negotiate TLS older than 1.2: it uses CloudFront's default
+ * *.cloudfront.net certificate, whose security policy CloudFront fixes at TLSv1. A minimum of
+ * TLSv1.2_2021 needs a custom domain and an ACM certificate, which the stack has no setting for yet.
+ */
+export const DISTRIBUTION_TLS_REASON =
+  'The distribution uses the default *.cloudfront.net certificate, which allows TLS older than 1.2 and cannot be changed; TLSv1.2_2021 needs a custom domain and certificate, for which the stack has no context value yet (publicBaseUrl only names the URL).';

@@ -1,13 +1,20 @@
-import { DockerImage, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { DockerImage, Duration, RemovalPolicy, type SecretValue, Stack } from 'aws-cdk-lib';
 import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
+import { EDGE_REQUEST_FUNCTION, ORIGIN_SECRET_HEADER } from '../../shared/http/edge.ts';
 import { consoleCsp, PAGE_CSP, writeWebSync } from '../../web/build.ts';
 import { REPO_ROOT } from './functions.ts';
-import { acknowledge, acknowledgeWildcardAction, acknowledgeWildcardResource } from './nag.ts';
+import {
+  acknowledge,
+  acknowledgeWildcardAction,
+  acknowledgeWildcardResource,
+  DISTRIBUTION_TLS_REASON,
+  DISTRIBUTION_WAF_REASON,
+} from './nag.ts';
 
 export interface WebProps {
   readonly api: apigateway.RestApi;
@@ -15,6 +22,8 @@ export interface WebProps {
   readonly documentsBucket: s3.IBucket;
   /** Where the bucket's server access logs go (the data construct's log bucket). */
   readonly accessLogsBucket: s3.IBucket;
+  /** The value CloudFront sends the API as its origin header (shared/http/edge.ts). */
+  readonly originSecret: SecretValue;
 }
 
 /** CDK's id for BucketDeployment's singleton handler (a fixed UUID in aws-s3-deployment). */
@@ -53,12 +62,11 @@ export class Web extends Construct {
         "function handler(event) { var r = event.request; if (/^\\/b\\/[A-Za-z0-9_-]{1,64}\\/?$/.test(r.uri)) { r.uri = '/b/index.html'; } return r; }",
       ),
     });
+    // The viewer's address too (x-parley-viewer-ip): the WAF and the per-user limits key on it.
     const forwardHost = new cloudfront.Function(this, 'ForwardHost', {
       runtime: cloudfront.FunctionRuntime.JS_2_0,
-      comment: 'Passes the viewer host to the API as x-forwarded-host',
-      code: cloudfront.FunctionCode.fromInline(
-        "function handler(event) { var r = event.request; r.headers['x-forwarded-host'] = { value: r.headers.host ? r.headers.host.value : '' }; return r; }",
-      ),
+      comment: 'Passes the viewer host and address to the API (x-forwarded-host, x-parley-viewer-ip)',
+      code: cloudfront.FunctionCode.fromInline(EDGE_REQUEST_FUNCTION),
     });
     const pageHeaders = (framing: boolean) =>
       new cloudfront.ResponseHeadersPolicy(this, framing ? 'ChatPageHeaders' : 'ConsoleHeaders', {
@@ -87,7 +95,13 @@ export class Web extends Construct {
       });
     const site = origins.S3BucketOrigin.withOriginAccessControl(this.bucket);
     const api: cloudfront.BehaviorOptions = {
-      origin: new origins.RestApiOrigin(props.api),
+      // The secret proves a request came through here (the WAF blocks the rest). CloudFront's
+      // custom origin headers hold plain values, so the resolved secret sits in the distribution's
+      // config (readable with cloudfront:GetDistributionConfig); the template holds only a
+      // Secrets Manager reference. Rotation: docs/ARCHITECTURE.md, "The edge".
+      origin: new origins.RestApiOrigin(props.api, {
+        customHeaders: { [ORIGIN_SECRET_HEADER]: props.originSecret.unsafeUnwrap() },
+      }),
       viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
       allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
       cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
@@ -145,21 +159,13 @@ export class Web extends Construct {
     });
 
     acknowledge(this.distribution, 'AwsSolutions-CFR1', 'A public chat service: no geo restriction.');
-    acknowledge(
-      this.distribution,
-      'AwsSolutions-CFR2',
-      'API Gateway throttles per method and the functions rate-limit per bot and user; a WAF is an operator choice (see README).',
-    );
+    acknowledge(this.distribution, 'AwsSolutions-CFR2', DISTRIBUTION_WAF_REASON);
     acknowledge(
       this.distribution,
       'AwsSolutions-CFR3',
       'CloudFront standard logs need an ACL-enabled bucket; API Gateway access logs and the functions’ logs record every API call.',
     );
-    acknowledge(
-      this.distribution,
-      'AwsSolutions-CFR4',
-      'The default *.cloudfront.net certificate allows older TLS; TLSv1.2_2021 applies once a custom domain and certificate are configured.',
-    );
+    acknowledge(this.distribution, 'AwsSolutions-CFR4', DISTRIBUTION_TLS_REASON);
     // CDK's own deployment function (copies the build into the bucket, then invalidates the
     // cache): a singleton at the stack's root, so its findings are acknowledged there.
     const handler = Stack.of(this).node.tryFindChild(

@@ -89,7 +89,7 @@ const FREE: PriceLookup = { inputPerMillion: 0, outputPerMillion: 0, known: true
 const UNKNOWN: PriceLookup = { inputPerMillion: 0, outputPerMillion: 0, known: false };
 
 /** What may follow a table key: a date, then a version, each optional. */
-const SUFFIX = /^(?:-\d{8}|-\d{4}-\d{2}-\d{2})?(?:-v\d+(?::\d+)?|:\d+)?$/;
+export const MODEL_ID_SUFFIX = /^(?:-\d{8}|-\d{4}-\d{2}-\d{2})?(?:-v\d+(?::\d+)?|:\d+)?$/;
 /** Cross-region inference profiles prefix the model id with a geography. */
 const PROFILE = /^(?:us|eu|apac|au|ca|jp|us-gov|global)\./;
 
@@ -105,7 +105,7 @@ export function priceOf(model: { provider?: string; id?: string }): PriceLookup 
   const id = normaliseModelId(model.id ?? '');
   let best: string | undefined;
   for (const key of Object.keys(MODEL_PRICES)) {
-    if (id.startsWith(key) && SUFFIX.test(id.slice(key.length)) && key.length > (best?.length ?? 0))
+    if (id.startsWith(key) && MODEL_ID_SUFFIX.test(id.slice(key.length)) && key.length > (best?.length ?? 0))
       best = key;
   }
   const price = best === undefined ? undefined : MODEL_PRICES[best];

@@ -1,3 +1,4 @@
+import { deploymentModels } from '../config/models.ts';
 import {
   applyBotPatch,
   type Bot,
@@ -5,8 +6,9 @@ import {
   BotSettingsValidSchema,
   DEFAULT_BOT_SETTINGS,
 } from '../domain/bot.ts';
-import { ConflictError, NotFoundError } from '../domain/errors.ts';
+import { BadRequestError, ConflictError, NotFoundError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
+import { allowedModel, modelNames } from '../domain/models.ts';
 import { parseInput } from '../domain/validation.ts';
 import type { EvaluationRepository, TestQuestionRepository } from '../ports/evaluations.ts';
 import type { ReplyLedger } from '../ports/reply-ledger.ts';
@@ -26,10 +28,25 @@ export async function createBot(
     applyBotPatch({ ...DEFAULT_BOT_SETTINGS, name: input.name }, input),
     'bot',
   );
+  checkModel(settings.model);
   const now = deps.clock.now().toISOString();
   const bot: Bot = { ...settings, id: newId('bot'), tenantId, createdAt: now, updatedAt: now };
   await deps.repos.bots.create(bot);
   return bot;
+}
+
+/** Refuses a model that is not on the deployment's allow-list (it would be unpriced, and unpermitted). */
+function checkModel(model: Bot['model']): void {
+  const models = deploymentModels();
+  if (allowedModel(models, model)) return;
+  throw new BadRequestError('This deployment does not offer that model', [
+    {
+      path: 'model.id',
+      message: `${model.provider}:${model.id ?? ''} is not one of this deployment's models: ${modelNames(
+        models.filter((entry) => entry.provider === model.provider),
+      )}`.slice(0, 2000),
+    },
+  ]);
 }
 
 export async function getBot(deps: TenantDeps, tenantId: string, botId: string): Promise<Bot> {
@@ -51,6 +68,8 @@ export async function updateBot(
   const current = await getBot(deps, tenantId, botId);
   const { id, tenantId: owner, createdAt, updatedAt, ...settings } = current;
   const merged = parseInput(BotSettingsValidSchema, applyBotPatch(settings, patch), 'bot');
+  // A stored bot whose model left the list can still be renamed; choosing a model is checked.
+  if (patch.model) checkModel(merged.model);
   let now = deps.clock.now().toISOString();
   // updatedAt doubles as the version: it must change even when two updates share a millisecond.
   if (now <= updatedAt) now = new Date(Date.parse(updatedAt) + 1).toISOString();

@@ -1,9 +1,17 @@
 import { answerTokenBound, buildSystemPrompt } from '../chat/prompt.ts';
 import { modelRewriter, REWRITE_TOKEN_BOUND } from '../chat/rewrite.ts';
+import { deploymentModels } from '../config/models.ts';
 import type { Bot } from '../domain/bot.ts';
-import { BadRequestError, BotDisabledError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
+import {
+  BadRequestError,
+  BotDisabledError,
+  ConflictError,
+  NotFoundError,
+  UnauthorizedError,
+} from '../domain/errors.ts';
 import { channelSessionId, newId } from '../domain/ids.ts';
-import { type EndUser, endUserKey, webEndUsers } from '../domain/limits.ts';
+import { type EndUser, endUserKey, estimateTokens, webEndUsers } from '../domain/limits.ts';
+import { allowedModel } from '../domain/models.ts';
 import {
   type ChatSession,
   type Citation,
@@ -12,7 +20,6 @@ import {
   type StoredMessage,
 } from '../domain/session.ts';
 import { logger } from '../logging.ts';
-import { expiringCache } from '../memo.ts';
 import { msBetween, type RecordMetrics } from '../metrics.ts';
 import {
   type ChatModel,
@@ -51,6 +58,8 @@ export interface ChatDeps {
   guard: TurnGuard;
   /** Total time for a buffered model call, retries included (API Gateway ends calls at 29 s). */
   modelBudgetMs?: number;
+  /** Total time for a streamed answer (STREAM_DEADLINE_MS by default). */
+  streamBudgetMs?: number;
   /** Turns, tokens, cost and the latency of each stage; fallbacks (which an alarm watches). */
   metrics?: RecordMetrics;
 }
@@ -88,12 +97,21 @@ export interface ChatTurnResult {
 }
 
 const SNIPPET_CHARS = 240;
-/** Bots, cached briefly per container: every turn needs one, and settings change rarely. */
-const botCache = expiringCache<Bot | undefined>({ ttlMs: 30_000, max: 1000 });
-
-/** A bot by id, from the per-container cache unless `fresh` (chat, webhooks). */
-export const loadBot = (deps: Pick<ChatDeps, 'bots'>, botId: string, fresh = false) =>
-  fresh ? deps.bots.findById(botId) : botCache.get(botId, () => deps.bots.findById(botId));
+/**
+ * A streamed answer's whole time. Lambda response streaming gives no signal when the client
+ * leaves, so this (below chat-stream's 120 s timeout) ends a stream nobody reads.
+ */
+export const STREAM_DEADLINE_MS = 90_000;
+/**
+ * Characters a streamed answer may reach per token of the bot's `maxTokens` (generous: tokens are
+ * ~4 characters): a provider that ignores `maxTokens` is cut off here.
+ */
+const STREAM_CHARS_PER_TOKEN_AT_MOST = 8;
+/**
+ * A bot by id, read fresh: the turn's one bot read (never cached per container, so a bot its owner
+ * disabled or made private stops on the very next turn).
+ */
+export const loadBot = (deps: Pick<ChatDeps, 'bots'>, botId: string) => deps.bots.findById(botId);
 
 /**
  * Resolves the bot a caller may talk to: a tenant key reaches its own bots; anonymous callers
@@ -104,9 +122,8 @@ export async function resolveBot(
   deps: Pick<ChatDeps, 'bots'>,
   botId: string,
   caller: ChatCaller,
-  options: { fresh?: boolean } = {},
 ): Promise<Bot> {
-  const bot = await loadBot(deps, botId, options.fresh);
+  const bot = await loadBot(deps, botId);
   if (!bot) throw new NotFoundError('No such bot');
   if (caller.kind === 'tenant') {
     if (bot.tenantId !== caller.tenantId) throw new NotFoundError('No such bot');
@@ -145,6 +162,34 @@ function rewriterFor(deps: Pick<ChatDeps, 'model'>, bot: Bot): { rewrite?: Query
   };
 }
 
+/**
+ * Whether a caller may continue or clear a session. A messaging channel's session is its user's
+ * alone (reached only through that channel). Anonymous callers reach only `web` sessions, whose
+ * server-issued id is their bearer secret; `api` sessions need the tenant's key.
+ */
+export function maySessionBeReached(
+  session: ChatSession,
+  caller: ChatCaller,
+  channel: SessionChannel,
+): boolean {
+  if (isMessagingChannel(session.channel) || isMessagingChannel(channel)) return session.channel === channel;
+  return caller.kind === 'tenant' || session.channel === 'web';
+}
+
+/** Clears a conversation through the chat API; unknown and unreachable sessions are 404 alike. */
+export async function clearSession(
+  deps: Pick<ChatDeps, 'sessions' | 'clock'>,
+  bot: Bot,
+  caller: ChatCaller,
+  sessionId: string,
+): Promise<void> {
+  const channel: SessionChannel = caller.kind === 'tenant' ? 'api' : 'web';
+  const session = await deps.sessions.get(bot.tenantId, bot.id, sessionId, deps.clock.now());
+  if (!session || !maySessionBeReached(session, caller, channel)) throw new NotFoundError('No such session');
+  if (!(await deps.sessions.delete(bot.tenantId, bot.id, sessionId)))
+    throw new NotFoundError('No such session');
+}
+
 /** Everything before the model call: admission, session, history, then retrieval. */
 export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const began = performance.now();
@@ -154,6 +199,12 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     ]);
   }
   const bot = await resolveBot(deps, input.botId, input.caller);
+  // A bot stored before its model left the allow-list: refused before anything is spent.
+  if (!allowedModel(deploymentModels(), bot.model)) {
+    throw new ConflictError(
+      'This bot’s model is not offered by this deployment; its owner must choose another',
+    );
+  }
   const now = deps.clock.now();
   const channelUser = isMessagingChannel(input.channel);
   const sessionId = channelUser
@@ -166,9 +217,8 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
         deps.sessions.history(bot.tenantId, sessionId, bot.historyTurns * 2, now),
       ])
     : [undefined, []];
-  // A messaging channel's session is its user's alone: the chat API cannot continue it.
-  const existing =
-    found && isMessagingChannel(found.channel) && found.channel !== input.channel ? undefined : found;
+  // A session the caller may not reach is treated as unknown: a new one starts (nothing revealed).
+  const existing = found && maySessionBeReached(found, input.caller, input.channel) ? found : undefined;
   const history = existing ? stored : [];
   // The end user is the platform user on a messaging channel. On the web and the API it is the
   // source address (or the tenant's own user id) and, once the session is real, the session too:
@@ -410,11 +460,19 @@ export async function* chatTurnStream(
     return;
   }
   let text = '';
+  // The adapter bounds the time to the first text and the silences between events. This ends the
+  // call when the client goes away (`signal`), at the stream deadline, or past the answer's cap.
+  const overCap = new AbortController();
+  const bound = AbortSignal.any([
+    overCap.signal,
+    AbortSignal.timeout(deps.streamBudgetMs ?? STREAM_DEADLINE_MS),
+    ...(signal ? [signal] : []),
+  ]);
+  const maxChars = turn.bot.maxTokens * STREAM_CHARS_PER_TOKEN_AT_MOST;
+  const { request } = turn;
   try {
     const model = await deps.model(turn.bot.model.provider);
-    // No overall cap: the adapter bounds the time to the first text and the silences between
-    // events; `signal` ends the stream when the client goes away.
-    for await (const event of model.stream({ ...turn.request, signal })) {
+    for await (const event of model.stream({ ...request, signal: bound })) {
       if (event.type === 'delta') {
         if (text === '') {
           deps.metrics?.(
@@ -424,6 +482,7 @@ export async function* chatTurnStream(
         }
         text += event.text;
         yield { type: 'delta', text: event.text };
+        if (text.length > maxChars) overCap.abort(new Error('the answer passed the bot’s maxTokens'));
       } else {
         const result = await finishTurn(deps, turn, input, { ...event, text, fallback: false });
         yield { type: 'citations', citations: result.citations };
@@ -431,6 +490,19 @@ export async function* chatTurnStream(
       }
     }
   } catch (error) {
+    if (bound.aborted) {
+      // Stopped by us: the provider reports no usage for a cancelled stream, so what was sent
+      // (the prompt) and what was generated are metered by estimate.
+      logger.info('stream ended early', { reason: String(bound.reason), outputChars: text.length });
+      const usage = {
+        inputTokens: estimateTokens([request.system, ...request.messages.map((m) => m.content)]),
+        outputTokens: estimateTokens([text]),
+      };
+      const result = await finishTurn(deps, turn, input, { text, ...usage, fallback: false });
+      yield { type: 'citations', citations: result.citations };
+      yield { type: 'done', usage: result.usage, fallback: false, answered: text !== '' };
+      return;
+    }
     if (!(error instanceof ChatModelUnavailableError)) throw error;
     if (error.partial) {
       await finishTurn(deps, turn, input, { text, inputTokens: 0, outputTokens: 0, fallback: false });

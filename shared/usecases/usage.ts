@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { deploymentModels } from '../config/models.ts';
 import { dayOf, dayStart, daysBetween, periodOf } from '../domain/limits.ts';
+import { allowedModel } from '../domain/models.ts';
 import { costNanoUsd, nanoToUsd, priceOf } from '../domain/pricing.ts';
 import { parseInput } from '../domain/validation.ts';
 import { logger } from '../logging.ts';
@@ -21,7 +23,9 @@ const unpricedSeen = new Set<string>();
 
 /** Prices tokens, logging (once per container and model) a model the price table does not know. */
 function priced(model: ModelRef, tokens: { inputTokens?: number; outputTokens?: number }) {
-  const price = priceOf(model);
+  // The allow-list's price wins: an operator may price a model the table lacks, or differently.
+  const allowed = allowedModel(deploymentModels(), model);
+  const price = allowed ? { ...allowed, known: true } : priceOf(model);
   if (!price.known) {
     const name = `${model.provider}:${model.id ?? ''}`;
     if (!unpricedSeen.has(name)) {

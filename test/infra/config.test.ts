@@ -1,5 +1,6 @@
 import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
 import { configFromContext, DEFAULT_ENGINE_VERSION, parseConfig } from '../../lib/config.ts';
+import { DEFAULT_MODELS } from '../../shared/domain/models.ts';
 
 /** Context lookup over a plain object, as `app.node.tryGetContext` would answer. */
 const context = (values: Record<string, unknown>) => (key: string) => values[key];
@@ -12,6 +13,7 @@ describe('deployment config', () => {
       embeddingModelId: 'amazon.titan-embed-text-v2:0',
       embeddingDimension: 1024,
       defaultChatModelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+      models: DEFAULT_MODELS,
       rerankModelId: 'cohere.rerank-v3-5:0',
       openSearch: {
         instanceType: 't3.small.search',
@@ -25,6 +27,7 @@ describe('deployment config', () => {
       logRetentionDays: 30,
       apiThrottle: { rateLimit: 100, burstLimit: 200 },
       wafRateLimit: 3000,
+      wafTenantRateLimit: 6000,
       reservedConcurrency: {},
     });
   });

@@ -8,11 +8,13 @@ import type { ParleyStack } from '../../lib/parley-stack.ts';
 import { chunkIndexName } from '../../shared/adapters/vector/index-name.ts';
 import { documentKey } from '../../shared/domain/document.ts';
 import {
+  type FunctionDefinition,
   type FunctionName,
   functions,
   queues,
   type ResourceDefinitions,
   resources,
+  type TableName,
 } from '../../shared/resources.ts';
 import {
   asArray,
@@ -201,6 +203,15 @@ describe('queue consumers', () => {
     expect(visibility).toBeGreaterThanOrEqual(lambda(bedrock, name).Properties?.Timeout as number);
   });
 
+  it.each(consumers)('%s: its queue keeps a message invisible six times as long as it may run', (name) => {
+    const queue = functions[name].consumes.queue;
+    const queueResource = bedrock.template.findResources('AWS::SQS::Queue')[
+      logicalId(bedrock.stack, bedrock.stack.queues.queues[queue])
+    ] as Resource;
+    const timeout = lambda(bedrock, name).Properties?.Timeout as number;
+    expect(queueResource.Properties?.VisibilityTimeout).toBe(6 * timeout);
+  });
+
   it('has exactly one event source mapping per consumer', () => {
     bedrock.template.resourceCountIs('AWS::Lambda::EventSourceMapping', consumers.length);
   });
@@ -363,6 +374,67 @@ describe('least privilege', () => {
     expect(grants(bedrock, 'sweeper', 's3:')).toEqual({});
   });
 
+  const WRITES = [
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:BatchWriteItem',
+  ];
+  /** The DynamoDB actions a function has on one table (`<Table.Arn>`) or on one of its indexes. */
+  const tableActions = (name: FunctionName, resource: string) =>
+    Object.entries(grants(bedrock, name, 'dynamodb:'))
+      .filter(([, resources]) => resources.includes(resource))
+      .map(([action]) => action)
+      .sort();
+  const tableArn = (table: TableName) =>
+    `<${logicalId(bedrock.stack, bedrock.stack.data.tables[table])}.Arn>`;
+
+  it('DynamoDB: a function that only reads a table may not write it (evaluate: tenants; ingest: usage)', () => {
+    expect(tableActions('evaluate', tableArn('tenants'))).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+    ]);
+    for (const action of WRITES) {
+      expect(tableActions('evaluate', tableArn('tenants'))).not.toContain(action);
+      expect(tableActions('ingest', tableArn('usage'))).not.toContain(action);
+      expect(tableActions('embed', tableArn('usage'))).toContain(action);
+    }
+  });
+
+  it.each(names)('DynamoDB: %s has grants on exactly the tables and indexes its definition lists', (name) => {
+    const def: FunctionDefinition = functions[name];
+    for (const table of Object.keys(resources.tables) as TableName[]) {
+      const listed = def.tables.includes(table);
+      expect({ table, granted: tableActions(name, tableArn(table)).length > 0 }).toEqual({
+        table,
+        granted: listed,
+      });
+      for (const index of resources.tables[table].globalIndexes) {
+        const queries = def.queriesIndexes?.[table]?.includes(index.name) ?? false;
+        const actions = tableActions(name, `${tableArn(table)}/index/${index.name}`);
+        expect({ table, index: index.name, actions }).toEqual({
+          table,
+          index: index.name,
+          actions: queries ? ['dynamodb:Query'] : [],
+        });
+      }
+    }
+    // No wildcard over a table's indexes.
+    const resourcesGranted = Object.values(grants(bedrock, name, 'dynamodb:')).flat();
+    expect(resourcesGranted.filter((resource) => resource.endsWith('/index/*'))).toEqual([]);
+  });
+
+  it('DynamoDB: the chat functions reach the bot by id through the tenants index, never the sessions index', () => {
+    for (const name of ['chat', 'chat-stream', 'reply'] as const) {
+      expect(tableActions(name, `${tableArn('tenants')}/index/gsi1`)).toEqual(['dynamodb:Query']);
+      expect(tableActions(name, `${tableArn('sessions')}/index/gsi1`)).toEqual([]);
+    }
+    expect(tableActions('upload', tableArn('sessions'))).toEqual([]);
+    expect(tableActions('sweeper', tableArn('usage'))).toEqual([]);
+  });
+
   it('S3 list access (when a definition asks for it) is on the bucket, for the key prefix only', () => {
     const definitions = {
       ...resources,
@@ -459,13 +531,25 @@ describe('least privilege', () => {
       'bedrock:InvokeModel': [model, reranker].sort(),
       'bedrock:Rerank': ['*'],
     });
+    // Audit finding: chat could invoke foundation-model/* in every region. Now: the allow-list's
+    // Bedrock models (each family's ids and its cross-region inference profiles), nothing else.
     const chat = grants(bedrock, 'chat', 'bedrock:');
-    expect(chat['bedrock:InvokeModel']).toEqual(
-      expect.arrayContaining([model, 'arn:<AWS::Partition>:bedrock:*::foundation-model/*']),
-    );
-    expect(chat['bedrock:InvokeModelWithResponseStream']).toEqual(
-      expect.arrayContaining(['arn:<AWS::Partition>:bedrock:*::foundation-model/*']),
-    );
+    const family = 'arn:<AWS::Partition>:bedrock:*::foundation-model/anthropic.claude-3-5-haiku*';
+    const profile =
+      'arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:inference-profile/*.anthropic.claude-3-5-haiku*';
+    expect(chat['bedrock:InvokeModel']).toEqual(expect.arrayContaining([model, family, profile]));
+    expect(chat['bedrock:InvokeModelWithResponseStream']).toEqual(expect.arrayContaining([family, profile]));
+    for (const action of ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']) {
+      expect(chat[action]).not.toContain('arn:<AWS::Partition>:bedrock:*::foundation-model/*');
+      expect(chat[action]?.some((arn) => arn.endsWith('/*'))).toBe(false);
+      expect(chat[action]?.some((arn) => arn.includes('gpt-4o'))).toBe(false);
+    }
+    const narrow = build({ models: '["bedrock:amazon.nova-lite","openai:gpt-4o-mini"]' });
+    expect(grants(narrow, 'chat', 'bedrock:')['bedrock:InvokeModelWithResponseStream']).toEqual([
+      'arn:<AWS::Partition>:bedrock:*::foundation-model/amazon.nova-lite*',
+      'arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:inference-profile/*.amazon.nova-lite*',
+    ]);
+    expect(() => build({ models: '["bedrock:acme.unpriced"]' })).toThrow(/has no price/);
     for (const name of ['upload', 'ingest', 'sweeper'] as const) {
       expect(grants(bedrock, name, 'bedrock:')).toEqual({});
     }

@@ -143,11 +143,12 @@ describe('dashboard, firewall and pager', () => {
     }
   });
 
-  it('puts a WAF in front of the API: a rate limit per viewer and per address, and AWS’s managed rules', () => {
+  it('puts a WAF in front of the API: the origin secret, a rate limit per viewer, and AWS’s managed rules', () => {
     template.hasResourceProperties('AWS::WAFv2::WebACL', {
       Scope: 'REGIONAL',
       DefaultAction: { Allow: {} },
       Rules: Match.arrayWith([
+        Match.objectLike({ Name: 'require-origin-secret', Priority: 0 }),
         Match.objectLike({
           Name: 'rate-per-viewer',
           Action: { Block: {} },
@@ -155,13 +156,10 @@ describe('dashboard, firewall and pager', () => {
             RateBasedStatement: Match.objectLike({
               Limit: 3000,
               AggregateKeyType: 'FORWARDED_IP',
-              ForwardedIPConfig: { HeaderName: 'X-Forwarded-For', FallbackBehavior: 'NO_MATCH' },
+              // Set by CloudFront's edge function (test/infra/edge.test.ts).
+              ForwardedIPConfig: { HeaderName: 'x-parley-viewer-ip', FallbackBehavior: 'NO_MATCH' },
             }),
           },
-        }),
-        Match.objectLike({
-          Name: 'rate-per-address',
-          Statement: { RateBasedStatement: { Limit: 30000, AggregateKeyType: 'IP' } },
         }),
         Match.objectLike({ Name: 'AWSManagedRulesKnownBadInputsRuleSet' }),
         Match.objectLike({ Name: 'AWSManagedRulesAmazonIpReputationList' }),

@@ -1,5 +1,5 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
-import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -172,5 +172,29 @@ describe('the cdk-nag plugin in a synth', () => {
     );
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     expect(() => app.synth()).toThrow(/AwsSolutions-SQS3/);
+  });
+});
+
+describe('the distribution’s acknowledgments say what the template does', () => {
+  const distributionAck = (id: string) => {
+    const { stack } = get('default config');
+    const acks = acknowledgments(stack).filter((ack) => ack.id === id && ack.path.endsWith('/Distribution'));
+    expect(acks).toHaveLength(1);
+    return { template: Template.fromStack(stack), reason: acks[0]?.reason ?? '' };
+  };
+
+  it('CFR2: the WAF sits on the API stage, which the distribution’s API paths reach', () => {
+    const { template, reason } = distributionAck('AwsSolutions-CFR2');
+    expect(reason).toMatch(/WAF .*API Gateway stage/);
+    const [association] = Object.values(template.findResources('AWS::WAFv2::WebACLAssociation'));
+    expect(JSON.stringify(association?.Properties?.ResourceArn)).toMatch(/stages/);
+  });
+
+  it('CFR4: the default certificate allows old TLS, and no context value sets a custom domain yet', () => {
+    const { template, reason } = distributionAck('AwsSolutions-CFR4');
+    expect(reason).toMatch(/default \*\.cloudfront\.net certificate.*no context value/);
+    const [distribution] = Object.values(template.findResources('AWS::CloudFront::Distribution'));
+    expect(distribution?.Properties?.DistributionConfig?.ViewerCertificate).toBeUndefined();
+    expect(distribution?.Properties?.DistributionConfig?.Aliases).toBeUndefined();
   });
 });

@@ -127,7 +127,7 @@ describe('the stack reads shared/resources.ts', () => {
       },
     } satisfies ResourceDefinitions;
     expect(() => build(tooShort)).toThrow(
-      /queues\.reply\.visibilityTimeoutSeconds \(120\) must be at least functions\.admin\.timeoutSeconds \(900\)/,
+      `queues.reply.visibilityTimeoutSeconds (${resources.queues.reply.visibilityTimeoutSeconds}) must be at least functions.admin.timeoutSeconds (900)`,
     );
   });
 });

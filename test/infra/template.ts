@@ -31,7 +31,11 @@ export function logicalId(stack: ParleyStack, construct: { node: { defaultChild?
 
 /** Every statement of every IAM policy attached to the role with this logical id. */
 export function roleStatements(template: Template, roleId: string): Statement[] {
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];
+  // A role with many statements overflows into managed policies (CDK splits them): those count too.
+  const policies = [
+    ...Object.values(template.findResources('AWS::IAM::Policy')),
+    ...Object.values(template.findResources('AWS::IAM::ManagedPolicy')),
+  ] as Resource[];
   return policies
     .filter((policy) => JSON.stringify(policy.Properties?.Roles).includes(`"${roleId}"`))
     .flatMap(

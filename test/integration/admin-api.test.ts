@@ -216,6 +216,40 @@ describe('errors', () => {
     expect([badCursor.status, badCursor.json.error.details[0].path]).toEqual([400, 'cursor']);
   });
 
+  // Audit finding: any Bedrock model id or ARN was accepted (and its usage recorded at cost 0).
+  it('refuses a model the deployment does not offer, naming the ones it does', async () => {
+    const { key } = await newTenant('Models');
+    for (const id of [
+      'anthropic.claude-instant-v1',
+      'arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc',
+      'amazon.titan-embed-text-v2:0',
+    ]) {
+      const refused = await api('/admin/bots', {
+        method: 'POST',
+        key,
+        body: { name: 'Unoffered', model: { provider: 'bedrock', id } },
+      });
+      expect([refused.status, refused.json.error.code, refused.json.error.details[0].path]).toEqual([
+        400,
+        'bad_request',
+        'model.id',
+      ]);
+      expect(refused.json.error.details[0].message).toContain('bedrock:anthropic.claude-3-5-haiku');
+    }
+    const offered = await api('/admin/bots', {
+      method: 'POST',
+      key,
+      body: { name: 'Offered', model: { provider: 'bedrock', id: 'us.amazon.nova-lite-v1:0' } },
+    });
+    expect(offered.status).toBe(201);
+    const patched = await api(`/admin/bots/${offered.json.bot.id}`, {
+      method: 'PATCH',
+      key,
+      body: { model: { provider: 'openai', id: 'gpt-3.5-turbo' } },
+    });
+    expect([patched.status, patched.json.error.details[0].path]).toEqual([400, 'model.id']);
+  });
+
   it('413 for oversized bodies, 404 for unknown routes and ids', async () => {
     const { key } = await newTenant('Sizes');
     const big = await api('/admin/bots', {

@@ -77,4 +77,20 @@ describe('chatting from Parley’s own pages', () => {
     });
     expect(closed.status).toBe(401);
   });
+
+  it('does not take a forwarded host from a caller that is not CloudFront (audit 12)', async () => {
+    const key = await operatorTenant('Forwarded');
+    const bot = await api('/admin/bots', { key, body: { name: 'Open', visibility: 'public' } });
+    // Without the origin secret, a site naming itself as the forwarded host is not the pages.
+    const spoofed = await api(`/chat/${bot.json.bot.id}`, {
+      body: { message: 'Hello' },
+      headers: {
+        origin: 'https://evil.example',
+        'x-forwarded-host': 'evil.example',
+        'x-forwarded-proto': 'https',
+      },
+    });
+    expect([spoofed.status, spoofed.json?.error?.code]).toEqual([404, 'not_found']);
+    expect(spoofed.headers['access-control-allow-origin']).toBeUndefined();
+  });
 });

@@ -497,5 +497,14 @@ export function hugeBody(fieldNames: readonly string[]): fc.Arbitrary<string> {
     );
 }
 
+/**
+ * Valid JSON of exactly `bytes` bytes (one long string field), to cross a body cap by one byte
+ * or by megabytes: no cap may depend on the body being malformed.
+ */
+export function oversizeJson(field: string, bytes: number): string {
+  const frame = JSON.stringify({ [field]: '' }).length;
+  return JSON.stringify({ [field]: 'z'.repeat(Math.max(0, bytes - frame)) });
+}
+
 /** Arbitrary bytes, invalid UTF-8 included. */
 export const binaryBody = fc.uint8Array({ maxLength: 512 });

@@ -4,10 +4,11 @@
 // gateway's 502/504 included), and every 4xx is the error envelope with a documented code. The
 // table printed at the end says how many inputs each route was tried with, and what it answered.
 
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { CHANNEL_TYPES } from '../../shared/domain/channel.ts';
 import { ERROR_CODES } from '../../shared/domain/errors.ts';
+import { ADMIN_MAX_BODY_BYTES } from '../../shared/http/handler.ts';
 import { type RouteDefinition, routeKey, routes } from '../../shared/resources.ts';
 import { channelFixtures, metaSignature } from '../support/channels.ts';
 import { type ApiResponse, api, platform } from '../support/platform.ts';
@@ -27,6 +28,7 @@ import {
   limitValue,
   malformedJson,
   mutatedBody,
+  oversizeJson,
   pathSegment,
   pollutingJson,
   type QueryPair,
@@ -953,5 +955,34 @@ describe('every route, fuzzed: no 5xx, no hang, a clear 4xx', () => {
         },
       );
     }, 90_000);
+  }
+});
+
+// Oversize bodies on every route that takes one (issue 14, finding 10): one byte over the JSON
+// cap, and 7 MB (over Lambda's 6 MB, under API Gateway's 10 MB), are a 413 envelope, not a 502.
+describe('oversize bodies: 413 payload_too_large on every body route', () => {
+  const SEVEN_MB = 7 * 1024 * 1024;
+  const bodyRoutes = routes.filter((route) => BODY_METHODS.has(route.method));
+
+  for (const route of bodyRoutes) {
+    const key = routeKey(route);
+    // Webhooks take raw bodies up to 1 MB (platforms batch events); every other body is JSON.
+    const jsonCapped = !route.path.startsWith('/webhooks/');
+    it(key, async () => {
+      const path = route.path.replace(/\{\w+\}/g, 'x');
+      const sizes = jsonCapped ? [ADMIN_MAX_BODY_BYTES + 1, SEVEN_MB] : [SEVEN_MB];
+      for (const size of sizes) {
+        const res = await api(path, {
+          method: route.method,
+          key: 'pk_none_none',
+          rawBody: oversizeJson('message', size),
+          headers: { 'content-type': 'application/json' },
+        });
+        expect([size, res.status, res.json?.error?.code]).toEqual([size, 413, 'payload_too_large']);
+        expect(
+          problemWith({ status: res.status, text: res.text, headers: new Headers(res.headers) }),
+        ).toBeUndefined();
+      }
+    }, 60_000);
   }
 });

@@ -234,7 +234,7 @@ const GROUPS: readonly { title: string; fields: readonly Spec[] }[] = [
         label: 'Allowed origins',
         kind: 'lines',
         rows: 3,
-        hint: 'Websites that may embed the widget, one per line, such as https://example.com.',
+        hint: 'Websites that may embed the widget, one per line, such as https://example.com. Browsers honour this; other programs can still call a public bot, and their messages count toward your plan (rate limits and quotas bound that, not origins).',
       },
     ],
   },

@@ -20,5 +20,4 @@ export function clipUtf8(text: string, maxBytes: number): string {
   return bytes.subarray(0, end).toString('utf8');
 }
 
-
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;

@@ -50,13 +50,24 @@ export interface OpenAIChatWireServer {
   answerFor: ((question: string) => string) | undefined;
   /** Delay before each streamed chunk (default 0). */
   chunkDelayMs: number;
+  /** Answers in full whatever `max_tokens` says (as some OpenAI-compatible servers do). */
+  ignoresMaxTokens: boolean;
   /** The next `count` requests fail this way (queued after earlier failures). */
   failNext(count: number, failure: OpenAIChatFailure): void;
   /** Forgets the failures still queued. */
   clearFailures(): void;
   /** Responses whose connection closed before the server ended them (cancelled by the client, or cut). */
   readonly unfinished: number;
+  /** Every streamed answer: the text the server wrote, and whether the client closed it first. */
+  readonly streams: readonly StreamRecord[];
   close(): Promise<void>;
+}
+
+export interface StreamRecord {
+  /** The answer's tokens written to the connection so far. */
+  readonly text: string;
+  /** Whether the connection closed before the server ended the response. */
+  readonly aborted: boolean;
 }
 
 export const DEFAULT_ANSWER =
@@ -79,6 +90,7 @@ export async function startOpenAIChatServer(
   const requests: OpenAIChatRequest[] = [];
   const failures: OpenAIChatFailure[] = [];
   let unfinished = 0;
+  const streams: { text: string; aborted: boolean }[] = [];
 
   const send = sendOpenAIJson;
   const error = (
@@ -245,7 +257,7 @@ export async function startOpenAIChatServer(
       .reverse()
       .find((m) => m?.role === 'user')?.content;
     const all = wireTokens(wire.answerFor ? wire.answerFor(String(question ?? '')) : wire.answer);
-    const tokens = maxTokens === undefined ? all : all.slice(0, maxTokens);
+    const tokens = maxTokens === undefined || wire.ignoresMaxTokens ? all : all.slice(0, maxTokens);
     const finishReason = tokens.length < all.length ? 'length' : 'stop';
     const usage = {
       prompt_tokens: promptTokens,
@@ -313,9 +325,16 @@ export async function startOpenAIChatServer(
       })}\n\n`;
     const delta = (d: Record<string, unknown>, finish: string | null = null) =>
       chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+    const record = { text: '', aborted: false };
+    streams.push(record);
+    res.on('close', () => {
+      if (!res.writableEnded) record.aborted = true;
+    });
     const write = async (text: string) => {
       if (wire.chunkDelayMs > 0) await new Promise((r) => setTimeout(r, wire.chunkDelayMs));
-      if (!res.destroyed) res.write(text);
+      if (res.destroyed) return false;
+      res.write(text);
+      return true;
     };
 
     await write(delta({ role: 'assistant', content: '', refusal: null }));
@@ -325,7 +344,11 @@ export async function startOpenAIChatServer(
       failure?.kind === 'end_early' ||
       failure?.kind === 'stream_error';
     const stopAt = breaksOff ? Math.min(failure.afterDeltas ?? 0, tokens.length) : tokens.length;
-    for (const token of tokens.slice(0, stopAt)) await write(delta({ content: token }));
+    for (const token of tokens.slice(0, stopAt)) {
+      // A real provider stops generating once its client has gone.
+      if (!(await write(delta({ content: token })))) return;
+      record.text += token;
+    }
     switch (failure?.kind) {
       case 'stall':
         return;
@@ -367,12 +390,14 @@ export async function startOpenAIChatServer(
     answer: DEFAULT_ANSWER,
     answerFor: undefined,
     chunkDelayMs: 0,
+    ignoresMaxTokens: false,
     failNext(count, failure) {
       for (let i = 0; i < count; i++) failures.push(failure);
     },
     clearFailures() {
       failures.length = 0;
     },
+    streams,
     get unfinished() {
       return unfinished;
     },
