@@ -9,7 +9,8 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const TEST_OUTPUT_DIR = resolve(REPO_ROOT, 'test-output');
+// PARLEY_TEST_OUTPUT lets two integration runs on one checkout keep their platforms apart.
+export const TEST_OUTPUT_DIR = resolve(REPO_ROOT, process.env.PARLEY_TEST_OUTPUT ?? 'test-output');
 export const PLATFORM_FILE = resolve(TEST_OUTPUT_DIR, 'platform.json');
 
 export interface PlatformInfo {
