@@ -15,7 +15,8 @@ import OpenAI from 'openai';
 import { createBedrockChatModel, createBedrockRuntimeClient } from '../shared/adapters/chat/bedrock.ts';
 import { extractiveAnswer } from '../shared/adapters/chat/local.ts';
 import { createOpenAIChatModel } from '../shared/adapters/chat/openai.ts';
-import type { ChatRequest, RetrievedPassage } from '../shared/ports/chat-model.ts';
+import type { Passage } from '../shared/domain/passage.ts';
+import type { ChatRequest } from '../shared/ports/chat-model.ts';
 import { startBedrockChatServer } from '../test/support/wire/bedrock-chat-server.ts';
 import { startOpenAIChatServer } from '../test/support/wire/openai-chat-server.ts';
 
@@ -30,9 +31,10 @@ const SENTENCES = [
   'Warranty claims require the order number, a short description of the fault and a photo.',
   'Gift cards never expire and can be combined with any other payment method at checkout.',
 ];
-const passages: RetrievedPassage[] = Array.from({ length: 5 }, (_, i) => ({
+const passages: Passage[] = Array.from({ length: 5 }, (_, i) => ({
   id: `doc${i}:0`,
   documentId: `doc${i}`,
+  ordinal: 0,
   filename: `doc${i}.md`,
   score: 0.8 - i / 20,
   text: Array.from({ length: 12 }, (_, j) => SENTENCES[(i + j) % SENTENCES.length]).join(' '),

@@ -89,11 +89,7 @@ interface Turn {
 }
 
 /** Runs `total` requests over `concurrency` workers, each keeping its own session. */
-async function load(
-  concurrency: number,
-  total: number,
-  send: (worker: number, session: string | undefined) => Promise<{ turn: Turn; session?: string }>,
-) {
+async function load(concurrency: number, total: number, send: Send) {
   const turns: Turn[] = [];
   const sessions: (string | undefined)[] = Array.from({ length: concurrency }, () => undefined);
   let remaining = total;
@@ -173,65 +169,10 @@ async function main() {
       OPENAI_API_KEY: API_KEY,
     },
   });
-  const { dataDir, operatorKey } = platform;
   const base = platform.baseUrl;
   try {
-    const call = apiCaller(base);
-    const tenant = await call('/admin/tenants', operatorKey, {
-      name: 'Bench',
-      plan: { monthlyMessages: 1_000_000_000, monthlyTokens: 1_000_000_000_000 },
-    });
-    const key: string = tenant.apiKey;
-    const bot = await call('/admin/bots', key, {
-      name: 'Museum',
-      model: { provider: 'openai', id: MODEL },
-      // The wire server's embeddings are hashes of the text, not meanings: every passage counts.
-      retrieval: { topK: 4, minScore: 0 },
-      rateLimits: { perMinute: 100_000, perSecond: 10_000, perUserPerMinute: 10_000 },
-    });
-    const botId: string = bot.bot.id;
-    // The document goes in through the presigned POST, as a browser uploads it.
-    const upload = await call(`/admin/bots/${botId}/documents`, key, {
-      filename: 'museum.md',
-      contentType: 'text/markdown',
-      size: Buffer.byteLength(DOCUMENT),
-    });
-    const form = new FormData();
-    for (const [name, value] of Object.entries(upload.upload.fields as Record<string, string>))
-      form.append(name, value);
-    form.append('file', new Blob([DOCUMENT], { type: 'text/markdown' }), 'museum.md');
-    const posted = await fetch(upload.upload.url, { method: 'POST', body: form });
-    if (!posted.ok) throw new Error(`upload: ${posted.status}`);
-    for (let ready = false; !ready; ) {
-      const status = (await call(`/admin/bots/${botId}/documents/${upload.document.id}`, key)).document
-        .status;
-      if (status === 'failed') throw new Error('the bench document failed to ingest');
-      ready = status === 'ready';
-      if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-
-    const buffered = async (_worker: number, session: string | undefined) => {
-      const started = performance.now();
-      const response = await fetch(`${base}/chat/${botId}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ message: QUESTION, ...(session && { sessionId: session }) }),
-      });
-      const body = (await response.json()) as {
-        sessionId?: string;
-        citations?: unknown[];
-        fallback?: boolean;
-      };
-      const elapsed = performance.now() - started;
-      if (response.status !== 200 || body.fallback || !body.citations?.length) {
-        throw new Error(`a turn answered ${response.status} ${JSON.stringify(body)}`);
-      }
-      const calls = dynamodbCalls(response.headers.get('server-timing'));
-      return {
-        turn: { ms: elapsed, dynamodbCalls: calls.count, dynamodbDetail: calls.detail },
-        session: body.sessionId,
-      };
-    };
+    const bot = await museumBot(base, platform.operatorKey);
+    const buffered = bufferedTurn(base, bot);
     const bareRoundTrip = async () => {
       const started = performance.now();
       await (await fetch(bare.url, { method: 'POST', body: '{}' })).arrayBuffer();
@@ -243,7 +184,7 @@ async function main() {
     await load(8, 200, bareRoundTrip);
     models.forget();
     const modelAlone = sortedOf(await modelCallsAlone(models.baseURL, 200));
-    const dynamodbAlone = sortedOf(await dynamodbRoundTrips(dataDir, 200));
+    const dynamodbAlone = sortedOf(await dynamodbRoundTrips(platform.dataDir, 200));
 
     console.log(`bench/chat — Node ${process.version}, ${TURNS} turns per run, ${base}`);
     console.log(
@@ -256,66 +197,147 @@ async function main() {
         50,
       ).toFixed(2)} ms, p99 ${percentile(dynamodbAlone, 99).toFixed(2)} ms\n`,
     );
-    console.log('buffered turns (POST /chat/{botId}), each worker its own session');
-    console.log(
-      'sessions   turns/s   p50 ms   p99 ms   overhead p50   overhead p99   bare HTTP p50   DynamoDB calls/turn',
-    );
-    let detail = '';
-    for (const concurrency of CONCURRENCY) {
-      const { turns, rps } = await load(concurrency, Math.max(TURNS, concurrency * 4), buffered);
-      const { turns: bareTurns } = await load(concurrency, Math.max(TURNS, concurrency * 4), bareRoundTrip);
-      models.forget();
-      const latency = sortedOf(turns.map((t) => t.ms));
-      const overhead = sortedOf(turns.map((t) => t.ms - percentile(modelAlone, 50)));
-      const calls = turns.map((t) => t.dynamodbCalls);
-      const meanCalls = calls.reduce((a, b) => a + b, 0) / calls.length;
-      detail = turns.at(-1)?.dynamodbDetail ?? '';
-      console.log(
-        `${String(concurrency).padStart(8)} ${rps.toFixed(0).padStart(9)} ${ms(percentile(latency, 50))}  ${ms(
-          percentile(latency, 99),
-        )}  ${ms(percentile(overhead, 50)).padStart(13)}  ${ms(percentile(overhead, 99)).padStart(13)}  ${ms(
-          percentile(sortedOf(bareTurns.map((t) => t.ms)), 50),
-        ).padStart(14)}  ${meanCalls.toFixed(1).padStart(20)}`,
-      );
-    }
-    console.log(`DynamoDB calls of a follow-up turn: ${detail}\n`);
-
-    // Streamed: time to the first byte of the body (the `session` event) and to the first delta.
-    const firstByte: number[] = [];
-    const firstDelta: number[] = [];
-    for (let i = 0; i < Math.min(TURNS, 200); i++) {
-      const started = performance.now();
-      const response = await fetch(`${base}/chat/${botId}/stream`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ message: QUESTION }),
-      });
-      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-      const decoder = new TextDecoder();
-      let text = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (!text) firstByte.push(performance.now() - started);
-        text += decoder.decode(value, { stream: true });
-        if (firstDelta.length <= i && text.includes('event: delta'))
-          firstDelta.push(performance.now() - started);
-      }
-      if (!text.includes('event: done')) throw new Error(`a stream ended without done: ${text}`);
-    }
+    await benchBuffered(buffered, bareRoundTrip, percentile(modelAlone, 50), models.forget);
+    await benchStreamed(base, bot);
     models.forget();
-    const fb = sortedOf(firstByte);
-    const fd = sortedOf(firstDelta);
-    console.log('streamed turns (POST /chat/{botId}/stream), one at a time');
-    console.log(
-      `time to first byte: p50 ${percentile(fb, 50).toFixed(1)} ms, p99 ${percentile(fb, 99).toFixed(1)} ms; ` +
-        `to first delta: p50 ${percentile(fd, 50).toFixed(1)} ms, p99 ${percentile(fd, 99).toFixed(1)} ms\n`,
-    );
   } finally {
     await platform.stop();
     await Promise.all([models.close(), bare.close()]);
   }
+  await printColdStart();
+}
 
+interface MuseumBot {
+  key: string;
+  botId: string;
+}
+
+/** A tenant with limits raised and its bot, with the museum document uploaded and ready. */
+async function museumBot(base: string, operatorKey: string): Promise<MuseumBot> {
+  const call = apiCaller(base);
+  const tenant = await call('/admin/tenants', operatorKey, {
+    name: 'Bench',
+    plan: { monthlyMessages: 1_000_000_000, monthlyTokens: 1_000_000_000_000 },
+  });
+  const key: string = tenant.apiKey;
+  const bot = await call('/admin/bots', key, {
+    name: 'Museum',
+    model: { provider: 'openai', id: MODEL },
+    // The wire server's embeddings are hashes of the text, not meanings: every passage counts.
+    retrieval: { topK: 4, minScore: 0 },
+    rateLimits: { perMinute: 100_000, perSecond: 10_000, perUserPerMinute: 10_000 },
+  });
+  const botId: string = bot.bot.id;
+  // The document goes in through the presigned POST, as a browser uploads it.
+  const upload = await call(`/admin/bots/${botId}/documents`, key, {
+    filename: 'museum.md',
+    contentType: 'text/markdown',
+    size: Buffer.byteLength(DOCUMENT),
+  });
+  const form = new FormData();
+  for (const [name, value] of Object.entries(upload.upload.fields as Record<string, string>))
+    form.append(name, value);
+  form.append('file', new Blob([DOCUMENT], { type: 'text/markdown' }), 'museum.md');
+  const posted = await fetch(upload.upload.url, { method: 'POST', body: form });
+  if (!posted.ok) throw new Error(`upload: ${posted.status}`);
+  for (let ready = false; !ready; ) {
+    const status = (await call(`/admin/bots/${botId}/documents/${upload.document.id}`, key)).document.status;
+    if (status === 'failed') throw new Error('the bench document failed to ingest');
+    ready = status === 'ready';
+    if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { key, botId };
+}
+
+type Send = (worker: number, session: string | undefined) => Promise<{ turn: Turn; session?: string }>;
+
+/** One buffered turn (POST /chat/{botId}) in the given session; a refused or fallback answer throws. */
+function bufferedTurn(base: string, { key, botId }: MuseumBot): Send {
+  return async (_worker, session) => {
+    const started = performance.now();
+    const response = await fetch(`${base}/chat/${botId}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: QUESTION, ...(session && { sessionId: session }) }),
+    });
+    const body = (await response.json()) as {
+      sessionId?: string;
+      citations?: unknown[];
+      fallback?: boolean;
+    };
+    const elapsed = performance.now() - started;
+    if (response.status !== 200 || body.fallback || !body.citations?.length) {
+      throw new Error(`a turn answered ${response.status} ${JSON.stringify(body)}`);
+    }
+    const calls = dynamodbCalls(response.headers.get('server-timing'));
+    return {
+      turn: { ms: elapsed, dynamodbCalls: calls.count, dynamodbDetail: calls.detail },
+      session: body.sessionId,
+    };
+  };
+}
+
+/** Buffered turns at each concurrency, against a bare HTTP round trip at the same concurrency. */
+async function benchBuffered(buffered: Send, bareRoundTrip: Send, modelP50: number, forget: () => void) {
+  console.log('buffered turns (POST /chat/{botId}), each worker its own session');
+  console.log(
+    'sessions   turns/s   p50 ms   p99 ms   overhead p50   overhead p99   bare HTTP p50   DynamoDB calls/turn',
+  );
+  let detail = '';
+  for (const concurrency of CONCURRENCY) {
+    const { turns, rps } = await load(concurrency, Math.max(TURNS, concurrency * 4), buffered);
+    const { turns: bareTurns } = await load(concurrency, Math.max(TURNS, concurrency * 4), bareRoundTrip);
+    forget();
+    const latency = sortedOf(turns.map((t) => t.ms));
+    const overhead = sortedOf(turns.map((t) => t.ms - modelP50));
+    const calls = turns.map((t) => t.dynamodbCalls);
+    const meanCalls = calls.reduce((a, b) => a + b, 0) / calls.length;
+    detail = turns.at(-1)?.dynamodbDetail ?? '';
+    console.log(
+      `${String(concurrency).padStart(8)} ${rps.toFixed(0).padStart(9)} ${ms(percentile(latency, 50))}  ${ms(
+        percentile(latency, 99),
+      )}  ${ms(percentile(overhead, 50)).padStart(13)}  ${ms(percentile(overhead, 99)).padStart(13)}  ${ms(
+        percentile(sortedOf(bareTurns.map((t) => t.ms)), 50),
+      ).padStart(14)}  ${meanCalls.toFixed(1).padStart(20)}`,
+    );
+  }
+  console.log(`DynamoDB calls of a follow-up turn: ${detail}\n`);
+}
+
+/** Streamed turns, one at a time: time to the first byte of the body (the `session` event) and to the first delta. */
+async function benchStreamed(base: string, { key, botId }: MuseumBot) {
+  const firstByte: number[] = [];
+  const firstDelta: number[] = [];
+  for (let i = 0; i < Math.min(TURNS, 200); i++) {
+    const started = performance.now();
+    const response = await fetch(`${base}/chat/${botId}/stream`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: QUESTION }),
+    });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!text) firstByte.push(performance.now() - started);
+      text += decoder.decode(value, { stream: true });
+      if (firstDelta.length <= i && text.includes('event: delta'))
+        firstDelta.push(performance.now() - started);
+    }
+    if (!text.includes('event: done')) throw new Error(`a stream ended without done: ${text}`);
+  }
+  const fb = sortedOf(firstByte);
+  const fd = sortedOf(firstDelta);
+  console.log('streamed turns (POST /chat/{botId}/stream), one at a time');
+  console.log(
+    `time to first byte: p50 ${percentile(fb, 50).toFixed(1)} ms, p99 ${percentile(fb, 99).toFixed(1)} ms; ` +
+      `to first delta: p50 ${percentile(fd, 50).toFixed(1)} ms, p99 ${percentile(fd, 99).toFixed(1)} ms\n`,
+  );
+}
+
+async function printColdStart() {
   const cold = await coldStart();
   console.log(
     'cold start: the bundles as the stack builds them, imported in a fresh Node 24 process (median of 7)',

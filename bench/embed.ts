@@ -100,67 +100,18 @@ function unitVector(random: () => number): number[] {
   return v.map((x) => x / norm);
 }
 
+type Query = { vector: number[]; text: string };
+type LanceIndex = ReturnType<typeof createLanceVectorIndex>;
+
 async function benchLance() {
   const dir = mkdtempSync(join(tmpdir(), 'parley-bench-lance-'));
   try {
-    const random = prng(7);
-    const texts = passages(ROWS / 10);
-    // 10k rows: bot "big" holds 1k of tenant t0's rows, the rest spread over 9 more tenants' bots;
-    // a second run measures a bot holding every row.
-    const scopeOf = (i: number) =>
-      i < ROWS / 10 ? { tenantId: 't0', botId: 'big' } : { tenantId: `t${1 + (i % 9)}`, botId: `b${i % 4}` };
-    const chunks: IndexedChunk[] = Array.from({ length: ROWS }, (_, i) => ({
-      ...scopeOf(i),
-      id: `doc-${Math.floor(i / 50)}:${i % 50}`,
-      documentId: `doc-${Math.floor(i / 50)}`,
-      ordinal: i % 50,
-      filename: 'bench.txt',
-      text: texts[i % texts.length] ?? '',
-      vector: unitVector(random),
-    }));
-    const queries = Array.from({ length: QUERIES }, (_, i) => ({
-      vector: unitVector(random),
-      text: (SENTENCES[i % SENTENCES.length] ?? '').split(' ').slice(0, 8).join(' '),
-    }));
-
+    const { texts, chunks, queries } = lanceRows();
     console.log(
       `\nLanceDB: ${ROWS} rows of ${DIM}-d, ~150-word texts, top-${TOP_K}, exact vector search + BM25`,
     );
-    // Writes as ingestion makes them: batches of 16 chunks (one embed message). Baseline: the same
-    // rows into a plain LanceDB table with no full-text index (what the adapter wrote before).
     const index = createLanceVectorIndex({ dir, modelId: 'bench', dimension: DIM });
-    const bigRows = chunks.slice(0, ROWS / 10);
-    let started = performance.now();
-    for (let i = 0; i < bigRows.length; i += 16) await index.upsert(bigRows.slice(i, i + 16));
-    const withFts = bigRows.length / ((performance.now() - started) / 1000);
-    const { connect } = await import('@lancedb/lancedb');
-    const plain = await (await connect(join(dir, 'plain'))).createEmptyTable('plain', await chunkSchema(DIM));
-    started = performance.now();
-    for (let i = 0; i < bigRows.length; i += 16) {
-      await plain
-        .mergeInsert('id')
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute(
-          bigRows.slice(i, i + 16).map((c) => ({
-            ...c,
-            title: null,
-            page: null,
-            heading: null,
-            headingPath: null,
-            searchText: c.text,
-          })),
-        );
-    }
-    const withoutFts = bigRows.length / ((performance.now() - started) / 1000);
-    // Ingestion is embedding plus index writes, one after the other: chunks/s for the whole path.
-    const embedPerSecond = await localEmbeddingRate(texts.slice(0, 32));
-    const ingest = (write: number) => 1 / (1 / embedPerSecond + 1 / write);
-    console.log('  writes (batches of 16)          rows/s   ingestion chunks/s (local embedder included)');
-    console.log(`  no full-text index (baseline) ${fmt(withoutFts, 0)}   ${fmt(ingest(withoutFts), 1)}`);
-    console.log(
-      `  with full-text index          ${fmt(withFts, 0)}   ${fmt(ingest(withFts), 1)}   (${fmt((ingest(withFts) / ingest(withoutFts) - 1) * 100, 1)} % vs baseline)`,
-    );
+    await benchLanceWrites(dir, index, chunks.slice(0, ROWS / 10), texts);
     for (let i = ROWS / 10; i < chunks.length; i += 500) await index.upsert(chunks.slice(i, i + 500));
 
     const allInOne = createLanceVectorIndex({ dir, modelId: 'bench-one-bot', dimension: DIM });
@@ -169,42 +120,7 @@ async function benchLance() {
     }
     await new Promise((r) => setTimeout(r, 1_500)); // the adapter optimises shortly after the last write
 
-    // Baseline: the same rows in memory, filtered and scanned in plain JS (vectors only).
-    const matrix = new Float32Array(ROWS * DIM);
-    for (const [i, c] of chunks.entries()) matrix.set(c.vector, i * DIM);
-    const tenants = chunks.map((c) => c.tenantId);
-    const bots = chunks.map((c) => c.botId);
-    const bruteForce = (tenantId: string, botId: string | undefined, q: readonly number[]) => {
-      const best: { i: number; s: number }[] = [];
-      for (let i = 0; i < ROWS; i++) {
-        if (botId !== undefined && (tenants[i] !== tenantId || bots[i] !== botId)) continue;
-        let s = 0;
-        const o = i * DIM;
-        for (let d = 0; d < DIM; d++) s += (matrix[o + d] ?? 0) * (q[d] ?? 0);
-        if (best.length < TOP_K || s > (best[best.length - 1]?.s ?? -2)) {
-          best.push({ i, s });
-          best.sort((a, b) => b.s - a.s);
-          if (best.length > TOP_K) best.pop();
-        }
-      }
-      return best;
-    };
-
-    const time = async (fn: (q: (typeof queries)[number]) => unknown) => {
-      for (const q of queries.slice(0, 10)) await fn(q); // warm-up
-      const samples: number[] = [];
-      for (const q of queries) {
-        const start = performance.now();
-        await fn(q);
-        samples.push(performance.now() - start);
-      }
-      return samples.sort((a, b) => a - b);
-    };
-
-    console.log(
-      '  search                               p50 ms   p99 ms   JS scan p50   JS scan p99   p50 vs JS scan',
-    );
-    const cases = [
+    await benchLanceSearch(chunks, queries, [
       { name: 'bot with 1k of 10k rows', index, scope: { tenantId: 't0', botId: 'big' }, filter: 'big' },
       {
         name: 'bot with all 10k rows  ',
@@ -212,32 +128,142 @@ async function benchLance() {
         scope: { tenantId: 't0', botId: 'all' },
         filter: undefined,
       },
-    ];
-    for (const c of cases) {
-      const js = await time((q) => bruteForce(c.scope.tenantId, c.filter, q.vector));
-      for (const kind of ['vector', 'hybrid'] as const) {
-        const ask = (q: (typeof queries)[number]) =>
-          c.index.candidates(c.scope, {
-            vector: q.vector,
-            ...(kind === 'hybrid' && { text: q.text }),
-            k: TOP_K,
-            minScore: -1,
-          });
-        const first = await ask(queries[0] ?? { vector: [], text: '' });
-        if (first.vector.length !== TOP_K || (kind === 'hybrid' && first.keyword.length === 0)) {
-          throw new Error(
-            `expected ${TOP_K} vector hits and keyword hits, got ${first.vector.length}/${first.keyword.length}`,
-          );
-        }
-        const lance = await time(ask);
-        const ratio = percentile(lance, 50) / percentile(js, 50);
-        console.log(
-          `  ${c.name} ${kind.padEnd(7)}   ${fmt(percentile(lance, 50), 2)} ${fmt(percentile(lance, 99), 2)}      ${fmt(percentile(js, 50), 2)}      ${fmt(percentile(js, 99), 2)}        ${fmt(ratio, 2)}x`,
-        );
-      }
-    }
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * 10k rows: bot "big" holds 1k of tenant t0's rows, the rest spread over 9 more tenants' bots (a
+ * second index holds every row under one bot); and the queries, a vector and a few words each.
+ */
+function lanceRows(): { texts: string[]; chunks: IndexedChunk[]; queries: Query[] } {
+  const random = prng(7);
+  const texts = passages(ROWS / 10);
+  const scopeOf = (i: number) =>
+    i < ROWS / 10 ? { tenantId: 't0', botId: 'big' } : { tenantId: `t${1 + (i % 9)}`, botId: `b${i % 4}` };
+  const chunks: IndexedChunk[] = Array.from({ length: ROWS }, (_, i) => ({
+    ...scopeOf(i),
+    id: `doc-${Math.floor(i / 50)}:${i % 50}`,
+    documentId: `doc-${Math.floor(i / 50)}`,
+    ordinal: i % 50,
+    filename: 'bench.txt',
+    text: texts[i % texts.length] ?? '',
+    vector: unitVector(random),
+  }));
+  const queries = Array.from({ length: QUERIES }, (_, i) => ({
+    vector: unitVector(random),
+    text: (SENTENCES[i % SENTENCES.length] ?? '').split(' ').slice(0, 8).join(' '),
+  }));
+  return { texts, chunks, queries };
+}
+
+/**
+ * Writes as ingestion makes them: batches of 16 chunks (one embed message). Baseline: the same
+ * rows into a plain LanceDB table with no full-text index (what the adapter wrote before).
+ */
+async function benchLanceWrites(dir: string, index: LanceIndex, rows: IndexedChunk[], texts: string[]) {
+  let started = performance.now();
+  for (let i = 0; i < rows.length; i += 16) await index.upsert(rows.slice(i, i + 16));
+  const withFts = rows.length / ((performance.now() - started) / 1000);
+  const { connect } = await import('@lancedb/lancedb');
+  const plain = await (await connect(join(dir, 'plain'))).createEmptyTable('plain', await chunkSchema(DIM));
+  started = performance.now();
+  for (let i = 0; i < rows.length; i += 16) {
+    await plain
+      .mergeInsert('id')
+      .whenMatchedUpdateAll()
+      .whenNotMatchedInsertAll()
+      .execute(
+        rows.slice(i, i + 16).map((c) => ({
+          ...c,
+          title: null,
+          page: null,
+          heading: null,
+          headingPath: null,
+          searchText: c.text,
+        })),
+      );
+  }
+  const withoutFts = rows.length / ((performance.now() - started) / 1000);
+  // Ingestion is embedding plus index writes, one after the other: chunks/s for the whole path.
+  const embedPerSecond = await localEmbeddingRate(texts.slice(0, 32));
+  const ingest = (write: number) => 1 / (1 / embedPerSecond + 1 / write);
+  console.log('  writes (batches of 16)          rows/s   ingestion chunks/s (local embedder included)');
+  console.log(`  no full-text index (baseline) ${fmt(withoutFts, 0)}   ${fmt(ingest(withoutFts), 1)}`);
+  console.log(
+    `  with full-text index          ${fmt(withFts, 0)}   ${fmt(ingest(withFts), 1)}   (${fmt((ingest(withFts) / ingest(withoutFts) - 1) * 100, 1)} % vs baseline)`,
+  );
+}
+
+/** Baseline: the same rows in memory, filtered and scanned in plain JS (vectors only). */
+function bruteForceScan(chunks: IndexedChunk[]) {
+  const matrix = new Float32Array(ROWS * DIM);
+  for (const [i, c] of chunks.entries()) matrix.set(c.vector, i * DIM);
+  const tenants = chunks.map((c) => c.tenantId);
+  const bots = chunks.map((c) => c.botId);
+  return (tenantId: string, botId: string | undefined, q: readonly number[]) => {
+    const best: { i: number; s: number }[] = [];
+    for (let i = 0; i < ROWS; i++) {
+      if (botId !== undefined && (tenants[i] !== tenantId || bots[i] !== botId)) continue;
+      let s = 0;
+      const o = i * DIM;
+      for (let d = 0; d < DIM; d++) s += (matrix[o + d] ?? 0) * (q[d] ?? 0);
+      if (best.length < TOP_K || s > (best[best.length - 1]?.s ?? -2)) {
+        best.push({ i, s });
+        best.sort((a, b) => b.s - a.s);
+        if (best.length > TOP_K) best.pop();
+      }
+    }
+    return best;
+  };
+}
+
+/** Each query's latency in ms, sorted, after ten warm-up queries. */
+async function timeQueries(queries: Query[], fn: (q: Query) => unknown): Promise<number[]> {
+  for (const q of queries.slice(0, 10)) await fn(q); // warm-up
+  const samples: number[] = [];
+  for (const q of queries) {
+    const start = performance.now();
+    await fn(q);
+    samples.push(performance.now() - start);
+  }
+  return samples.sort((a, b) => a - b);
+}
+
+/** Vector and hybrid search latency for each case, against the JS scan over the same rows. */
+async function benchLanceSearch(
+  chunks: IndexedChunk[],
+  queries: Query[],
+  cases: { name: string; index: LanceIndex; scope: { tenantId: string; botId: string }; filter?: string }[],
+) {
+  const bruteForce = bruteForceScan(chunks);
+  console.log(
+    '  search                               p50 ms   p99 ms   JS scan p50   JS scan p99   p50 vs JS scan',
+  );
+  for (const c of cases) {
+    const js = await timeQueries(queries, (q) => bruteForce(c.scope.tenantId, c.filter, q.vector));
+    for (const kind of ['vector', 'hybrid'] as const) {
+      const ask = (q: Query) =>
+        c.index.candidates(c.scope, {
+          vector: q.vector,
+          ...(kind === 'hybrid' && { text: q.text }),
+          k: TOP_K,
+          minScore: -1,
+        });
+      const first = await ask(queries[0] ?? { vector: [], text: '' });
+      if (first.vector.length !== TOP_K || (kind === 'hybrid' && first.keyword.length === 0)) {
+        throw new Error(
+          `expected ${TOP_K} vector hits and keyword hits, got ${first.vector.length}/${first.keyword.length}`,
+        );
+      }
+      const lance = await timeQueries(queries, ask);
+      const ratio = percentile(lance, 50) / percentile(js, 50);
+      console.log(
+        `  ${c.name} ${kind.padEnd(7)}   ${fmt(percentile(lance, 50), 2)} ${fmt(percentile(lance, 99), 2)}      ${fmt(percentile(js, 50), 2)}      ${fmt(percentile(js, 99), 2)}        ${fmt(ratio, 2)}x`,
+      );
+    }
   }
 }
 

@@ -51,104 +51,14 @@ async function main() {
     logFile: join(tmpdir(), 'parley-bench-ingest-platform.log'),
     env: { LOG_LEVEL: 'WARN' },
   });
-  const { operatorKey } = platform;
   const pid = platform.child.pid ?? 0;
-  const call = async (path: string, key: string, body?: unknown) => {
-    const res = await fetch(`${platform.baseUrl}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return (await res.json()) as unknown;
-  };
   try {
-    const tenant = (await call('/admin/tenants', operatorKey, {
-      name: 'Bench',
-      plan: { maxDocuments: FILES + 10, maxUploadBytes: 64 * 1024 * 1024 },
-    })) as { apiKey: string };
-    const key = tenant.apiKey;
-    const botId = ((await call('/admin/bots', key, { name: 'Bench bot' })) as { bot: { id: string } }).bot.id;
+    const bot = await benchBot(platform.baseUrl, platform.operatorKey);
     const startRss = peakMemoryMb(pid);
+    const pdf = await ingestPdf(bot);
+    const files = await ingestFiles(bot);
+    const ceiling = await embedderAlone(pdf.bytes);
 
-    const upload = async (filename: string, contentType: string, bytes: Uint8Array) => {
-      const created = (await call(`/admin/bots/${botId}/documents`, key, {
-        filename,
-        contentType,
-        size: bytes.byteLength,
-      })) as {
-        document: { id: string };
-        upload: { url: string; fields: Record<string, string> };
-      };
-      const form = new FormData();
-      for (const [name, value] of Object.entries(created.upload.fields)) form.append(name, value);
-      form.append('file', new Blob([bytes], { type: contentType }), filename);
-      const res = await fetch(created.upload.url, { method: 'POST', body: form });
-      if (res.status >= 300) throw new Error(`upload answered ${res.status}`);
-      return created.document.id;
-    };
-    const waitAll = async (ids: string[]) => {
-      const pending = new Set(ids);
-      let chunks = 0;
-      while (pending.size > 0) {
-        for (const id of [...pending]) {
-          const { document } = (await call(`/admin/bots/${botId}/documents/${id}`, key)) as {
-            document: { status: string; chunksTotal: number; error?: string };
-          };
-          if (document.status === 'failed') throw new Error(`${id} failed: ${document.error}`);
-          if (document.status === 'ready') {
-            pending.delete(id);
-            chunks += document.chunksTotal;
-          }
-        }
-        if (pending.size > 0) await new Promise((r) => setTimeout(r, 200));
-      }
-      return chunks;
-    };
-
-    // One large PDF.
-    const pdf = makePdf(
-      Array.from({ length: PAGES }, (_, i) => ({
-        heading: `Chapter ${i + 1}`,
-        paragraphs: [prose(i, 6), prose(i + 1000, 5)],
-      })),
-    );
-    let started = performance.now();
-    const pdfId = await upload('handbook.pdf', 'application/pdf', pdf);
-    const pdfChunks = await waitAll([pdfId]);
-    const pdfSeconds = (performance.now() - started) / 1000;
-
-    // Many small files, uploaded 16 at a time.
-    const files = Array.from({ length: FILES }, (_, i) =>
-      new TextEncoder().encode(`Note ${i}\n\n${prose(i + 5000, 4)}\n`),
-    );
-    started = performance.now();
-    const ids: string[] = [];
-    for (let i = 0; i < files.length; i += UPLOAD_CONCURRENCY) {
-      ids.push(
-        ...(await Promise.all(
-          files
-            .slice(i, i + UPLOAD_CONCURRENCY)
-            .map((bytes, j) => upload(`note-${i + j}.txt`, 'text/plain', bytes)),
-        )),
-      );
-    }
-    const uploadedSeconds = (performance.now() - started) / 1000;
-    const fileChunks = await waitAll(ids);
-    const filesSeconds = (performance.now() - started) / 1000;
-    const filesBytes = files.reduce((sum, f) => sum + f.byteLength, 0);
-
-    // Baseline: the embedder alone, on the PDF's own chunks, in this process.
-    const texts = chunkDocument(await extractDocument(pdf, 'pdf'), { size: 1000, overlap: 200 }).map(
-      (c) => c.text,
-    );
-    const embedder = createLocalEmbedder();
-    await embedder.embed(texts.slice(0, 4)); // model load, not measured
-    started = performance.now();
-    for (let i = 0; i < texts.length; i += embedder.maxBatch)
-      await embedder.embed(texts.slice(i, i + embedder.maxBatch));
-    const ceiling = texts.length / ((performance.now() - started) / 1000);
-
-    const kbps = (bytes: number, seconds: number) => bytes / 1024 / seconds;
     console.log(
       `platform: ${platform.baseUrl}, Node ${process.version}, offline embedder (USE lite, 512-d), LanceDB`,
     );
@@ -156,15 +66,16 @@ async function main() {
     console.log(
       'corpus                         bytes      chunks   upload→ready s   chunks/s      KB/s   vs embedder alone',
     );
+    const kbps = (bytes: number, seconds: number) => bytes / 1024 / seconds;
     const row = (name: string, bytes: number, chunks: number, seconds: number) =>
       console.log(
         `${name.padEnd(28)} ${String(bytes).padStart(9)} ${String(chunks).padStart(9)} ${seconds.toFixed(1).padStart(14)} ${(chunks / seconds).toFixed(1).padStart(10)} ${kbps(bytes, seconds).toFixed(1).padStart(9)} ${`${((chunks / seconds / ceiling) * 100).toFixed(0)} %`.padStart(19)}`,
       );
-    row(`PDF, ${PAGES} pages`, pdf.byteLength, pdfChunks, pdfSeconds);
-    row(`${FILES} text files`, filesBytes, fileChunks, filesSeconds);
+    row(`PDF, ${PAGES} pages`, pdf.bytes.byteLength, pdf.chunks, pdf.seconds);
+    row(`${FILES} text files`, files.bytes, files.chunks, files.seconds);
     console.log('');
     console.log(
-      `uploads of the ${FILES} files took ${uploadedSeconds.toFixed(1)} s (${(FILES / uploadedSeconds).toFixed(0)} files/s)`,
+      `uploads of the ${FILES} files took ${files.uploadedSeconds.toFixed(1)} s (${(FILES / files.uploadedSeconds).toFixed(0)} files/s)`,
     );
     console.log(
       `platform resident memory: ${startRss.toFixed(0)} MB peak before ingestion, ${peakMemoryMb(pid).toFixed(0)} MB peak after`,
@@ -179,6 +90,117 @@ async function main() {
   } finally {
     await platform.stop();
   }
+}
+
+type BenchBot = Awaited<ReturnType<typeof benchBot>>;
+
+/** A tenant with room for the corpus and its bot: uploading a document, and waiting for documents to be ready. */
+async function benchBot(baseUrl: string, operatorKey: string) {
+  const call = async (path: string, key: string, body?: unknown) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return (await res.json()) as unknown;
+  };
+  const tenant = (await call('/admin/tenants', operatorKey, {
+    name: 'Bench',
+    plan: { maxDocuments: FILES + 10, maxUploadBytes: 64 * 1024 * 1024 },
+  })) as { apiKey: string };
+  const key = tenant.apiKey;
+  const botId = ((await call('/admin/bots', key, { name: 'Bench bot' })) as { bot: { id: string } }).bot.id;
+
+  /** Adds a document and uploads it as a browser does (presigned POST); returns its id. */
+  const upload = async (filename: string, contentType: string, bytes: Uint8Array) => {
+    const created = (await call(`/admin/bots/${botId}/documents`, key, {
+      filename,
+      contentType,
+      size: bytes.byteLength,
+    })) as {
+      document: { id: string };
+      upload: { url: string; fields: Record<string, string> };
+    };
+    const form = new FormData();
+    for (const [name, value] of Object.entries(created.upload.fields)) form.append(name, value);
+    form.append('file', new Blob([bytes], { type: contentType }), filename);
+    const res = await fetch(created.upload.url, { method: 'POST', body: form });
+    if (res.status >= 300) throw new Error(`upload answered ${res.status}`);
+    return created.document.id;
+  };
+  /** Polls until every document is ready (throws on a failed one); returns their chunks. */
+  const waitAll = async (ids: string[]) => {
+    const pending = new Set(ids);
+    let chunks = 0;
+    while (pending.size > 0) {
+      for (const id of [...pending]) {
+        const { document } = (await call(`/admin/bots/${botId}/documents/${id}`, key)) as {
+          document: { status: string; chunksTotal: number; error?: string };
+        };
+        if (document.status === 'failed') throw new Error(`${id} failed: ${document.error}`);
+        if (document.status === 'ready') {
+          pending.delete(id);
+          chunks += document.chunksTotal;
+        }
+      }
+      if (pending.size > 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    return chunks;
+  };
+  return { upload, waitAll };
+}
+
+/** One large PDF, upload to ready. */
+async function ingestPdf(bot: BenchBot) {
+  const bytes = makePdf(
+    Array.from({ length: PAGES }, (_, i) => ({
+      heading: `Chapter ${i + 1}`,
+      paragraphs: [prose(i, 6), prose(i + 1000, 5)],
+    })),
+  );
+  const started = performance.now();
+  const id = await bot.upload('handbook.pdf', 'application/pdf', bytes);
+  const chunks = await bot.waitAll([id]);
+  return { bytes, chunks, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Many small files, uploaded 16 at a time, upload to all ready. */
+async function ingestFiles(bot: BenchBot) {
+  const files = Array.from({ length: FILES }, (_, i) =>
+    new TextEncoder().encode(`Note ${i}\n\n${prose(i + 5000, 4)}\n`),
+  );
+  const started = performance.now();
+  const ids: string[] = [];
+  for (let i = 0; i < files.length; i += UPLOAD_CONCURRENCY) {
+    ids.push(
+      ...(await Promise.all(
+        files
+          .slice(i, i + UPLOAD_CONCURRENCY)
+          .map((bytes, j) => bot.upload(`note-${i + j}.txt`, 'text/plain', bytes)),
+      )),
+    );
+  }
+  const uploadedSeconds = (performance.now() - started) / 1000;
+  const chunks = await bot.waitAll(ids);
+  return {
+    bytes: files.reduce((sum, f) => sum + f.byteLength, 0),
+    chunks,
+    seconds: (performance.now() - started) / 1000,
+    uploadedSeconds,
+  };
+}
+
+/** Baseline: the embedder alone, on the PDF's own chunks, in this process (chunks/s). */
+async function embedderAlone(pdf: Uint8Array): Promise<number> {
+  const texts = chunkDocument(await extractDocument(pdf, 'pdf'), { size: 1000, overlap: 200 }).map(
+    (c) => c.text,
+  );
+  const embedder = createLocalEmbedder();
+  await embedder.embed(texts.slice(0, 4)); // model load, not measured
+  const started = performance.now();
+  for (let i = 0; i < texts.length; i += embedder.maxBatch)
+    await embedder.embed(texts.slice(i, i + embedder.maxBatch));
+  return texts.length / ((performance.now() - started) / 1000);
 }
 
 await main();

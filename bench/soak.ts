@@ -28,7 +28,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimeInfo } from '../local/start.ts';
 import { makePdf, prose } from '../test/fixtures/documents/pdf.ts';
-import { channelBench, percentile, sortedOf } from './support.ts';
+import { accountReplies, channelBench, percentile, replyTracker, sortedOf } from './support.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const CHAT_WORKERS = Number(process.env.SOAK_CHAT_WORKERS ?? 4);
@@ -110,188 +110,43 @@ function documentNumber(n: number): { filename: string; contentType: string; byt
   }
 }
 
+type Bench = Awaited<ReturnType<typeof channelBench>>;
+interface Operations {
+  chat: ReturnType<typeof chatOperation>;
+  webhooks: ReturnType<typeof webhookOperation>;
+  ingestion: ReturnType<typeof ingestOperation>;
+}
+type Pids = { platform: number | undefined; dynamodb: number };
+const errorCount = (ops: Operations) =>
+  ops.chat.errors.total + ops.webhooks.errors.total + ops.ingestion.errors.total;
+const rssOf = (pids: Pids, field?: 'VmHWM') => ({
+  platform: memoryMiB(pids.platform, field),
+  dynamodb: memoryMiB(pids.dynamodb, field),
+});
+
 async function main() {
-  const { platform, models, telegram, graph, key, botId, delivery, stop } = await channelBench(
+  const bench = await channelBench(
     'bench-soak',
     // Uploads all the run long.
     { maxDocuments: 1_000_000, maxUploadBytes: 16 * 1024 * 1024 },
   );
-  const base = platform.baseUrl;
-  const platformPid = platform.child.pid;
-  const runtime = JSON.parse(readFileSync(join(platform.dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
-  const dynamodbPid = runtime.dynamodbPid;
-  const ticker: { timer?: NodeJS.Timeout; sampler?: NodeJS.Timeout } = {};
+  const { platform, stop } = bench;
+  const pids: Pids = {
+    platform: platform.child.pid,
+    dynamodb: (JSON.parse(readFileSync(join(platform.dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo)
+      .dynamodbPid,
+  };
+  const replies = replyTracker(bench);
+  let progress: NodeJS.Timeout | undefined;
   try {
-    // ── the three kinds of operation ─────────────────────────────────────────────────────────
-
-    const chatMs: number[] = [];
-    const chatErrors = new Errors();
-    /** One buffered turn; gives the session to continue. */
-    const chatTurn = async (session: string | undefined): Promise<string | undefined> => {
-      const started = performance.now();
-      try {
-        const response = await fetch(`${base}/chat/${botId}`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ message: QUESTION, ...(session && { sessionId: session }) }),
-        });
-        const body = (await response.json().catch(() => ({}))) as { sessionId?: string; fallback?: boolean };
-        if (response.status !== 200) chatErrors.add(response.status);
-        else if (body.fallback) chatErrors.add('fallback');
-        else {
-          chatMs.push(performance.now() - started);
-          return body.sessionId;
-        }
-      } catch {
-        chatErrors.add('network');
-      }
-      await sleep(100);
-      return session;
+    const ops: Operations = {
+      chat: chatOperation(bench),
+      webhooks: webhookOperation(bench),
+      ingestion: ingestOperation(bench),
     };
-
-    const ackMs: number[] = [];
-    const webhookErrors = new Errors();
-    /** When each message that was taken in was posted, by its text. */
-    const sentAt = new Map<string, number>();
-    /** Posts one message; true when it was acknowledged and queued. */
-    const postMessage = async (channel: Channel, user: number, text: string): Promise<boolean> => {
-      const d = delivery(channel, user, text);
-      const started = performance.now();
-      try {
-        const response = await fetch(`${base}/webhooks/${channel}/${botId}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...d.headers },
-          body: d.body,
-        });
-        const answer = (await response.json().catch(() => ({}))) as { queued?: number };
-        if (response.status !== 200) webhookErrors.add(response.status);
-        else if (answer.queued !== 1) webhookErrors.add(`queued ${answer.queued}`);
-        else {
-          ackMs.push(performance.now() - started);
-          sentAt.set(text, started);
-          return true;
-        }
-      } catch {
-        webhookErrors.add('network');
-      }
-      await sleep(100);
-      return false;
-    };
-
-    const ingestMs: number[] = [];
-    const ingestErrors = new Errors();
-    let documentsDone = 0;
-    let nextDocument = 0;
-    /** Uploads a new document and polls it until ready or failed (or `deadline`). */
-    const ingestOne = async (deadline: () => number) => {
-      const file = documentNumber(nextDocument++);
-      const started = performance.now();
-      try {
-        const response = await fetch(`${base}/admin/bots/${botId}/documents`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-          body: JSON.stringify({
-            filename: file.filename,
-            contentType: file.contentType,
-            size: file.bytes.length,
-          }),
-        });
-        if (response.status !== 201) {
-          ingestErrors.add(`request ${response.status}`);
-          await response.arrayBuffer();
-          await sleep(500);
-          return;
-        }
-        const { document, upload } = (await response.json()) as {
-          document: { id: string };
-          upload: { url: string; fields: Record<string, string> };
-        };
-        const form = new FormData();
-        for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
-        form.append('file', new Blob([file.bytes], { type: file.contentType }), file.filename);
-        const posted = await fetch(upload.url, { method: 'POST', body: form });
-        await posted.arrayBuffer();
-        if (posted.status >= 300) {
-          ingestErrors.add(`upload ${posted.status}`);
-          return;
-        }
-        for (;;) {
-          await sleep(100);
-          const polled = await fetch(`${base}/admin/bots/${botId}/documents/${document.id}`, {
-            headers: { authorization: `Bearer ${key}` },
-          });
-          const status = polled.ok
-            ? ((await polled.json()) as { document: { status: string } }).document.status
-            : `poll ${polled.status}`;
-          if (!polled.ok) ingestErrors.add(status);
-          else if (status === 'ready') {
-            ingestMs.push(performance.now() - started);
-            documentsDone++;
-            return;
-          } else if (status === 'failed') {
-            ingestErrors.add(`failed (${file.contentType})`);
-            documentsDone++;
-            return;
-          }
-          if (performance.now() > deadline()) {
-            ingestErrors.add(`still ${status}`);
-            return;
-          }
-        }
-      } catch {
-        ingestErrors.add('network');
-      }
-    };
-
-    // Replies, and when each reached its wire server (sampled every few milliseconds).
-    const replies = () => telegram.sent.length + graph.sent.length;
-    const arrivedAt = new Map<string, number>();
-    let seenTelegram = 0;
-    let seenGraph = 0;
-    const sampleReplies = () => {
-      const now = performance.now();
-      for (; seenTelegram < telegram.sent.length; seenTelegram++)
-        arrivedAt.set(telegram.sent[seenTelegram]?.text ?? '', now);
-      for (; seenGraph < graph.sent.length; seenGraph++)
-        arrivedAt.set(graph.sent[seenGraph]?.text ?? '', now);
-    };
-
-    // ── warm up, then the idle baseline ──────────────────────────────────────────────────────
-
-    // One document of each type (Markdown, text, PDF): each extractor's first load.
-    for (let i = 0; i < 3; i++) await ingestOne(() => performance.now() + 60_000);
-    await Promise.all(
-      Array.from({ length: Math.max(CHAT_WORKERS, 1) }, async () => {
-        let session: string | undefined;
-        for (let i = 0; i < 20; i++) session = await chatTurn(session);
-      }),
-    );
-    for (const channel of ['telegram', 'whatsapp'] as const)
-      await postMessage(channel, PHONE, `warm up ${channel}`);
-    for (const deadline = Date.now() + 60_000; replies() < 2 && Date.now() < deadline; ) await sleep(20);
-    if (chatErrors.total + webhookErrors.total + ingestErrors.total > 0 || replies() < 2) {
-      throw new Error(
-        `the warm-up failed: chat ${chatErrors}, webhooks ${webhookErrors} (${replies()} of 2 replies), ingestion ${ingestErrors}`,
-      );
-    }
-    chatMs.length = 0;
-    ackMs.length = 0;
-    ingestMs.length = 0;
-    documentsDone = 0;
-    sentAt.clear();
-    telegram.reset();
-    graph.reset();
-    models.forget();
-
-    const healthMs: number[] = [];
-    for (let i = 0; i < HEALTH_SAMPLES; i++) {
-      const started = performance.now();
-      await (await fetch(`${base}/health`)).arrayBuffer();
-      healthMs.push(performance.now() - started);
-    }
-    const health = sortedOf(healthMs);
-
-    const rssStart = { platform: memoryMiB(platformPid), dynamodb: memoryMiB(dynamodbPid) };
+    await warmUp(bench, ops, replies.count);
+    const health = await idleHealth(platform.baseUrl);
+    const rssStart = rssOf(pids);
     console.log(
       `bench/soak — local platform, Node ${process.version}; ${SECONDS} s of ${CHAT_WORKERS} chat, ` +
         `${WEBHOOK_WORKERS} webhook (${USERS_PER_WEBHOOK_WORKER} users each) and ${UPLOAD_WORKERS} upload workers, zero-latency models`,
@@ -301,145 +156,343 @@ async function main() {
         `idle GET /health p50 ${percentile(health, 50).toFixed(2)} ms, p99 ${percentile(health, 99).toFixed(2)} ms\n`,
     );
 
-    // ── the load ─────────────────────────────────────────────────────────────────────────────
-
     const started = performance.now();
-    const loadEnds = started + SECONDS * 1000;
-    const loading = () => performance.now() < loadEnds;
-    let drainDeadline = Number.POSITIVE_INFINITY;
-    ticker.sampler = setInterval(sampleReplies, 5);
-    let lastTick = { chat: 0 };
-    ticker.timer = setInterval(() => {
-      const recent = sortedOf(chatMs.slice(lastTick.chat));
-      lastTick = { chat: chatMs.length };
-      models.forget();
-      console.log(
-        `${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s  chat ${String(chatMs.length).padStart(6)} ` +
-          `(last 10 s p50 ${percentile(recent, 50).toFixed(1)} ms, p99 ${percentile(recent, 99).toFixed(1)} ms)  ` +
-          `webhooks ${String(ackMs.length).padStart(5)} acked, ${String(replies()).padStart(5)} answered  ` +
-          `documents ${String(documentsDone).padStart(4)}  errors ${chatErrors.total + webhookErrors.total + ingestErrors.total}  ` +
-          `RSS platform ${memoryMiB(platformPid).toFixed(0)} MiB, DynamoDB ${memoryMiB(dynamodbPid).toFixed(0)} MiB`,
-      );
-    }, PROGRESS_MS);
-
-    const chatWorkers = Array.from({ length: CHAT_WORKERS }, async () => {
-      let session: string | undefined;
-      while (loading()) session = await chatTurn(session);
-    });
-    const webhookWorkers = Array.from({ length: WEBHOOK_WORKERS }, async (_, worker) => {
-      const users = Array.from({ length: USERS_PER_WEBHOOK_WORKER }, (_, u) => ({
-        id: PHONE + 1_000 + worker * USERS_PER_WEBHOOK_WORKER + u,
-        channel: (u % 2 === 0 ? 'telegram' : 'whatsapp') as Channel,
-        next: 0,
-      }));
-      for (let i = 0; loading(); i++) {
-        const user = users[i % users.length] as (typeof users)[number];
-        await postMessage(user.channel, user.id, `u${user.id} m${user.next++}`);
-      }
-    });
-    const uploadWorkers = Array.from({ length: UPLOAD_WORKERS }, async () => {
-      while (loading()) await ingestOne(() => drainDeadline);
-    });
-    await Promise.all([...chatWorkers, ...webhookWorkers]);
-    const loadSeconds = (performance.now() - started) / 1000;
-
-    // ── drain: the last documents and replies ────────────────────────────────────────────────
-
-    const backlogAtEnd = sentAt.size - replies();
-    drainDeadline = performance.now() + DRAIN_CAP_MS;
-    await Promise.all(uploadWorkers);
-    let lastCount = replies();
-    let lastProgress = performance.now();
-    while (replies() < sentAt.size && performance.now() < drainDeadline) {
-      await sleep(20);
-      if (replies() > lastCount) {
-        lastCount = replies();
-        lastProgress = performance.now();
-      } else if (performance.now() - lastProgress > DRAIN_STALL_MS) break;
-    }
-    const drainedAt = performance.now();
+    replies.start();
+    progress = progressTicker(started, ops, replies.count, pids, bench.models.forget);
+    const drained = await loadAndDrain(started, ops, replies.count);
     // Anything duplicated would arrive right after the rest: give it a moment to show.
     await sleep(2_000);
-    clearInterval(ticker.sampler);
-    clearInterval(ticker.timer);
-    sampleReplies();
-    const rssEnd = { platform: memoryMiB(platformPid), dynamodb: memoryMiB(dynamodbPid) };
-    const platformPeak = memoryMiB(platformPid, 'VmHWM');
-    const dynamodbPeak = memoryMiB(dynamodbPid, 'VmHWM');
-
-    // ── accounting ──────────────────────────────────────────────────────────────────────────
-
-    const counts = new Map<string, number>();
-    const replyMs: number[] = [];
-    const lastOfUser = new Map<string, number>();
-    let outOfOrder = 0;
-    let lastReplyAt = started;
-    for (const { to, text } of [...telegram.sent, ...graph.sent]) {
-      const question = text.replace(/^Re: /, '');
-      counts.set(question, (counts.get(question) ?? 0) + 1);
-      const at = sentAt.get(question);
-      const arrived = arrivedAt.get(text);
-      if (at !== undefined && arrived !== undefined) {
-        replyMs.push(arrived - at);
-        lastReplyAt = Math.max(lastReplyAt, arrived);
-      }
-      const index = Number(/ m(\d+)$/.exec(question)?.[1]);
-      if (index <= (lastOfUser.get(to) ?? -1)) outOfOrder++;
-      lastOfUser.set(to, index);
-    }
-    const lost = [...sentAt.keys()].filter((q) => !counts.has(q)).length;
-    const duplicated = [...counts.values()].filter((n) => n > 1).length;
-    const unexpected = [...counts.keys()].filter((q) => !sentAt.has(q)).length;
-
-    const row = (
-      kind: string,
-      count: number,
-      seconds: number,
-      samples: number[],
-      errors: Errors | string,
-    ): string => {
-      const sorted = sortedOf(samples);
-      return (
-        `${kind.padEnd(30)} ${String(count).padStart(7)} ${(count === 0 ? 0 : count / seconds).toFixed(1).padStart(8)}` +
-        ` ${percentile(sorted, 50).toFixed(1).padStart(9)} ${percentile(sorted, 99).toFixed(1).padStart(9)}   ${errors}`
-      );
-    };
-    const chatP50 = percentile(sortedOf(chatMs), 50);
-    const mib = (start: number, end: number, peak: number) =>
-      `${start.toFixed(0)} → ${end.toFixed(0)} MiB (${end - start >= 0 ? '+' : ''}${(end - start).toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB)`;
-    const lines = [
-      '',
-      `load ${loadSeconds.toFixed(1)} s, then ${((drainedAt - started) / 1000 - loadSeconds).toFixed(1)} s until the last reply and document ` +
-        `(${backlogAtEnd} replies still queued when the load stopped)`,
-      '',
-      `${'kind'.padEnd(30)} ${'ops'.padStart(7)} ${'per s'.padStart(8)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}   errors`,
-      row('chat turn (POST /chat)', chatMs.length, loadSeconds, chatMs, chatErrors),
-      row('webhook acknowledgement', ackMs.length, loadSeconds, ackMs, webhookErrors),
-      row('webhook post to reply', replyMs.length, (lastReplyAt - started) / 1000, replyMs, `${lost} lost`),
-      row(
-        'ingestion (request to ready)',
-        ingestMs.length,
-        Math.max(loadSeconds, (drainedAt - started) / 1000),
-        ingestMs,
-        ingestErrors,
-      ),
-      '',
-      `per s: chat and acknowledgements over the load; replies from the first post to the last reply; ` +
-        `documents over load and drain (polled every 100 ms)`,
-      `replies lost: ${lost}   duplicated: ${duplicated}   out of order: ${outOfOrder}   unexpected: ${unexpected}`,
-      `platform RSS:       ${mib(rssStart.platform, rssEnd.platform, platformPeak)}`,
-      `DynamoDB Local RSS: ${mib(rssStart.dynamodb, rssEnd.dynamodb, dynamodbPeak)}`,
-      `baseline: idle GET /health p50 ${percentile(health, 50).toFixed(2)} ms, p99 ${percentile(health, 99).toFixed(2)} ms; ` +
-        `chat p50 under mixed load is ${(chatP50 / percentile(health, 50)).toFixed(1)}× its p50`,
-    ];
-    console.log(lines.join('\n'));
-    const unfinished = [...ingestErrors.byKind.keys()].some((k) => k.startsWith('still '));
-    if (lost > 0 || duplicated > 0 || outOfOrder > 0 || unexpected > 0 || unfinished) process.exitCode = 1;
+    clearInterval(progress);
+    replies.stop();
+    const account = accountReplies(replies.received(), ops.webhooks.sentAt, replies.arrivedAt);
+    printReport({
+      started,
+      ...drained,
+      ops,
+      account,
+      health,
+      rss: { start: rssStart, end: rssOf(pids), peak: rssOf(pids, 'VmHWM') },
+    });
+    const unfinished = [...ops.ingestion.errors.byKind.keys()].some((k) => k.startsWith('still '));
+    const { lost, answeredTwice, outOfOrder, unexpected } = account;
+    if (lost > 0 || answeredTwice > 0 || outOfOrder > 0 || unexpected > 0 || unfinished) process.exitCode = 1;
   } finally {
-    clearInterval(ticker.sampler);
-    clearInterval(ticker.timer);
+    clearInterval(progress);
+    replies.stop();
     await stop();
   }
+}
+
+/** Each kind's first calls (one document of each type, every extractor's first load); then the counts start from 0. */
+async function warmUp({ telegram, graph, models }: Bench, ops: Operations, replies: () => number) {
+  const { chat, webhooks, ingestion } = ops;
+  for (let i = 0; i < 3; i++) await ingestion.ingestOne(() => performance.now() + 60_000);
+  await Promise.all(
+    Array.from({ length: Math.max(CHAT_WORKERS, 1) }, async () => {
+      let session: string | undefined;
+      for (let i = 0; i < 20; i++) session = await chat.turn(session);
+    }),
+  );
+  for (const channel of ['telegram', 'whatsapp'] as const)
+    await webhooks.post(channel, PHONE, `warm up ${channel}`);
+  for (const deadline = Date.now() + 60_000; replies() < 2 && Date.now() < deadline; ) await sleep(20);
+  if (errorCount(ops) > 0 || replies() < 2) {
+    throw new Error(
+      `the warm-up failed: chat ${chat.errors}, webhooks ${webhooks.errors} (${replies()} of 2 replies), ingestion ${ingestion.errors}`,
+    );
+  }
+  chat.ms.length = 0;
+  webhooks.ackMs.length = 0;
+  ingestion.ms.length = 0;
+  ingestion.done = 0;
+  webhooks.sentAt.clear();
+  telegram.reset();
+  graph.reset();
+  models.forget();
+}
+
+/** A progress line every PROGRESS_MS; the wire servers' request logs are dropped at each. */
+function progressTicker(
+  started: number,
+  ops: Operations,
+  replies: () => number,
+  pids: Pids,
+  forget: () => void,
+): NodeJS.Timeout {
+  const { chat, webhooks, ingestion } = ops;
+  let lastTick = { chat: 0 };
+  return setInterval(() => {
+    const recent = sortedOf(chat.ms.slice(lastTick.chat));
+    lastTick = { chat: chat.ms.length };
+    forget();
+    console.log(
+      `${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s  chat ${String(chat.ms.length).padStart(6)} ` +
+        `(last 10 s p50 ${percentile(recent, 50).toFixed(1)} ms, p99 ${percentile(recent, 99).toFixed(1)} ms)  ` +
+        `webhooks ${String(webhooks.ackMs.length).padStart(5)} acked, ${String(replies()).padStart(5)} answered  ` +
+        `documents ${String(ingestion.done).padStart(4)}  errors ${errorCount(ops)}  ` +
+        `RSS platform ${memoryMiB(pids.platform).toFixed(0)} MiB, DynamoDB ${memoryMiB(pids.dynamodb).toFixed(0)} MiB`,
+    );
+  }, PROGRESS_MS);
+}
+
+type Rss = ReturnType<typeof rssOf>;
+
+function printReport(run: {
+  started: number;
+  loadSeconds: number;
+  backlogAtEnd: number;
+  drainedAt: number;
+  ops: Operations;
+  account: ReturnType<typeof accountReplies>;
+  health: number[];
+  rss: { start: Rss; end: Rss; peak: Rss };
+}) {
+  const { started, loadSeconds, drainedAt, ops, account, health, rss } = run;
+  const { lost, outOfOrder, unexpected, replyMs } = account;
+  const lastReplyAt = Math.max(started, account.lastReplyAt);
+  const row = (kind: string, count: number, seconds: number, samples: number[], errors: Errors | string) => {
+    const sorted = sortedOf(samples);
+    return (
+      `${kind.padEnd(30)} ${String(count).padStart(7)} ${(count === 0 ? 0 : count / seconds).toFixed(1).padStart(8)}` +
+      ` ${percentile(sorted, 50).toFixed(1).padStart(9)} ${percentile(sorted, 99).toFixed(1).padStart(9)}   ${errors}`
+    );
+  };
+  const chatP50 = percentile(sortedOf(ops.chat.ms), 50);
+  const mib = (which: keyof Rss) => {
+    const [start, end, peak] = [rss.start[which], rss.end[which], rss.peak[which]];
+    return `${start.toFixed(0)} → ${end.toFixed(0)} MiB (${end - start >= 0 ? '+' : ''}${(end - start).toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB)`;
+  };
+  const lines = [
+    '',
+    `load ${loadSeconds.toFixed(1)} s, then ${((drainedAt - started) / 1000 - loadSeconds).toFixed(1)} s until the last reply and document ` +
+      `(${run.backlogAtEnd} replies still queued when the load stopped)`,
+    '',
+    `${'kind'.padEnd(30)} ${'ops'.padStart(7)} ${'per s'.padStart(8)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}   errors`,
+    row('chat turn (POST /chat)', ops.chat.ms.length, loadSeconds, ops.chat.ms, ops.chat.errors),
+    row(
+      'webhook acknowledgement',
+      ops.webhooks.ackMs.length,
+      loadSeconds,
+      ops.webhooks.ackMs,
+      ops.webhooks.errors,
+    ),
+    row('webhook post to reply', replyMs.length, (lastReplyAt - started) / 1000, replyMs, `${lost} lost`),
+    row(
+      'ingestion (request to ready)',
+      ops.ingestion.ms.length,
+      Math.max(loadSeconds, (drainedAt - started) / 1000),
+      ops.ingestion.ms,
+      ops.ingestion.errors,
+    ),
+    '',
+    `per s: chat and acknowledgements over the load; replies from the first post to the last reply; ` +
+      `documents over load and drain (polled every 100 ms)`,
+    `replies lost: ${lost}   duplicated: ${account.answeredTwice}   out of order: ${outOfOrder}   unexpected: ${unexpected}`,
+    `platform RSS:       ${mib('platform')}`,
+    `DynamoDB Local RSS: ${mib('dynamodb')}`,
+    `baseline: idle GET /health p50 ${percentile(health, 50).toFixed(2)} ms, p99 ${percentile(health, 99).toFixed(2)} ms; ` +
+      `chat p50 under mixed load is ${(chatP50 / percentile(health, 50)).toFixed(1)}× its p50`,
+  ];
+  console.log(lines.join('\n'));
+}
+
+/** GET /health before any load: the same-run baseline (ms, sorted). */
+async function idleHealth(base: string): Promise<number[]> {
+  const healthMs: number[] = [];
+  for (let i = 0; i < HEALTH_SAMPLES; i++) {
+    const started = performance.now();
+    await (await fetch(`${base}/health`)).arrayBuffer();
+    healthMs.push(performance.now() - started);
+  }
+  return sortedOf(healthMs);
+}
+
+/**
+ * The workers of each kind for SECONDS; then, while the uploads finish, the replies still queued,
+ * awaited as long as they keep coming (up to DRAIN_CAP_MS, or until none came for DRAIN_STALL_MS).
+ */
+async function loadAndDrain(started: number, ops: Operations, replies: () => number) {
+  const loadEnds = started + SECONDS * 1000;
+  const loading = () => performance.now() < loadEnds;
+  let drainDeadline = Number.POSITIVE_INFINITY;
+  const chatWorkers = Array.from({ length: CHAT_WORKERS }, async () => {
+    let session: string | undefined;
+    while (loading()) session = await ops.chat.turn(session);
+  });
+  const webhookWorkers = Array.from({ length: WEBHOOK_WORKERS }, async (_, worker) => {
+    const users = Array.from({ length: USERS_PER_WEBHOOK_WORKER }, (_, u) => ({
+      id: PHONE + 1_000 + worker * USERS_PER_WEBHOOK_WORKER + u,
+      channel: (u % 2 === 0 ? 'telegram' : 'whatsapp') as Channel,
+      next: 0,
+    }));
+    for (let i = 0; loading(); i++) {
+      const user = users[i % users.length] as (typeof users)[number];
+      await ops.webhooks.post(user.channel, user.id, `u${user.id} m${user.next++}`);
+    }
+  });
+  const uploadWorkers = Array.from({ length: UPLOAD_WORKERS }, async () => {
+    while (loading()) await ops.ingestion.ingestOne(() => drainDeadline);
+  });
+  await Promise.all([...chatWorkers, ...webhookWorkers]);
+  const loadSeconds = (performance.now() - started) / 1000;
+
+  const sent = ops.webhooks.sentAt;
+  const backlogAtEnd = sent.size - replies();
+  drainDeadline = performance.now() + DRAIN_CAP_MS;
+  await Promise.all(uploadWorkers);
+  let lastCount = replies();
+  let lastProgress = performance.now();
+  while (replies() < sent.size && performance.now() < drainDeadline) {
+    await sleep(20);
+    if (replies() > lastCount) {
+      lastCount = replies();
+      lastProgress = performance.now();
+    } else if (performance.now() - lastProgress > DRAIN_STALL_MS) break;
+  }
+  return { loadSeconds, backlogAtEnd, drainedAt: performance.now() };
+}
+
+/** Buffered chat turns (POST /chat/{botId}, tenant key): their latencies and errors. */
+function chatOperation({ platform, key, botId }: Bench) {
+  const ms: number[] = [];
+  const errors = new Errors();
+  /** One buffered turn; gives the session to continue. */
+  const turn = async (session: string | undefined): Promise<string | undefined> => {
+    const started = performance.now();
+    try {
+      const response = await fetch(`${platform.baseUrl}/chat/${botId}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: QUESTION, ...(session && { sessionId: session }) }),
+      });
+      const body = (await response.json().catch(() => ({}))) as { sessionId?: string; fallback?: boolean };
+      if (response.status !== 200) errors.add(response.status);
+      else if (body.fallback) errors.add('fallback');
+      else {
+        ms.push(performance.now() - started);
+        return body.sessionId;
+      }
+    } catch {
+      errors.add('network');
+    }
+    await sleep(100);
+    return session;
+  };
+  return { turn, ms, errors };
+}
+
+/** Signed webhook deliveries: acknowledgement latencies, errors, and when each message taken in was posted. */
+function webhookOperation({ platform, botId, delivery }: Bench) {
+  const ackMs: number[] = [];
+  const errors = new Errors();
+  /** When each message that was taken in was posted, by its text. */
+  const sentAt = new Map<string, number>();
+  /** Posts one message; true when it was acknowledged and queued. */
+  const post = async (channel: Channel, user: number, text: string): Promise<boolean> => {
+    const d = delivery(channel, user, text);
+    const started = performance.now();
+    try {
+      const response = await fetch(`${platform.baseUrl}/webhooks/${channel}/${botId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...d.headers },
+        body: d.body,
+      });
+      const answer = (await response.json().catch(() => ({}))) as { queued?: number };
+      if (response.status !== 200) errors.add(response.status);
+      else if (answer.queued !== 1) errors.add(`queued ${answer.queued}`);
+      else {
+        ackMs.push(performance.now() - started);
+        sentAt.set(text, started);
+        return true;
+      }
+    } catch {
+      errors.add('network');
+    }
+    await sleep(100);
+    return false;
+  };
+  return { post, ackMs, errors, sentAt };
+}
+
+/** Uploads through the presigned POST, each polled until ready: request-to-ready latencies, errors, documents done. */
+function ingestOperation({ platform, key, botId }: Bench) {
+  const base = platform.baseUrl;
+  let nextDocument = 0;
+  const operation = {
+    ms: [] as number[],
+    errors: new Errors(),
+    done: 0,
+    /** Uploads a new document and polls it until ready or failed (or `deadline`). */
+    ingestOne: async (deadline: () => number) => {
+      const file = documentNumber(nextDocument++);
+      const started = performance.now();
+      try {
+        const id = await uploadDocument(base, key, botId, file, operation.errors);
+        if (id === undefined) return;
+        for (;;) {
+          await sleep(100);
+          const polled = await fetch(`${base}/admin/bots/${botId}/documents/${id}`, {
+            headers: { authorization: `Bearer ${key}` },
+          });
+          const status = polled.ok
+            ? ((await polled.json()) as { document: { status: string } }).document.status
+            : `poll ${polled.status}`;
+          if (!polled.ok) operation.errors.add(status);
+          else if (status === 'ready') {
+            operation.ms.push(performance.now() - started);
+            operation.done++;
+            return;
+          } else if (status === 'failed') {
+            operation.errors.add(`failed (${file.contentType})`);
+            operation.done++;
+            return;
+          }
+          if (performance.now() > deadline()) {
+            operation.errors.add(`still ${status}`);
+            return;
+          }
+        }
+      } catch {
+        operation.errors.add('network');
+      }
+    },
+  };
+  return operation;
+}
+
+/** Adds the document and uploads it as a browser does; its id, or undefined (the error counted). */
+async function uploadDocument(
+  base: string,
+  key: string,
+  botId: string,
+  file: ReturnType<typeof documentNumber>,
+  errors: Errors,
+): Promise<string | undefined> {
+  const response = await fetch(`${base}/admin/bots/${botId}/documents`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ filename: file.filename, contentType: file.contentType, size: file.bytes.length }),
+  });
+  if (response.status !== 201) {
+    errors.add(`request ${response.status}`);
+    await response.arrayBuffer();
+    await sleep(500);
+    return undefined;
+  }
+  const { document, upload } = (await response.json()) as {
+    document: { id: string };
+    upload: { url: string; fields: Record<string, string> };
+  };
+  const form = new FormData();
+  for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
+  form.append('file', new Blob([file.bytes], { type: file.contentType }), file.filename);
+  const posted = await fetch(upload.url, { method: 'POST', body: form });
+  await posted.arrayBuffer();
+  if (posted.status >= 300) {
+    errors.add(`upload ${posted.status}`);
+    return undefined;
+  }
+  return document.id;
 }
 
 await main();

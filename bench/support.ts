@@ -157,6 +157,9 @@ export async function channelBench(name: string, plan: Record<string, number> = 
     const bot = await call('/admin/bots', key, {
       name: 'Front desk',
       model: { provider: 'openai', id: 'gpt-4o-mini' },
+      // No documents: without this the bot abstains with its no-answer message and the model
+      // (whose `Re: <text>` the accounting matches) is never called.
+      retrieval: { abstain: false },
       rateLimits: { perMinute: 100_000, perSecond: 10_000, perUserPerMinute: 10_000 },
     });
     const botId: string = bot.bot.id;
@@ -184,4 +187,81 @@ export async function channelBench(name: string, plan: Record<string, number> = 
     await stop();
     throw error;
   }
+}
+
+interface SentReply {
+  readonly to: string;
+  readonly text: string;
+}
+
+/**
+ * The replies that reached the channel benches' wire servers, and when each arrived: sampled
+ * every few milliseconds between start() and stop() (the wire servers do not time them).
+ */
+export function replyTracker(servers: {
+  telegram: { sent: readonly SentReply[] };
+  graph: { sent: readonly SentReply[] };
+}) {
+  const { telegram, graph } = servers;
+  const arrivedAt = new Map<string, number>();
+  let seenTelegram = 0;
+  let seenGraph = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  const sample = () => {
+    const now = performance.now();
+    for (; seenTelegram < telegram.sent.length; seenTelegram++)
+      arrivedAt.set(telegram.sent[seenTelegram]?.text ?? '', now);
+    for (; seenGraph < graph.sent.length; seenGraph++) arrivedAt.set(graph.sent[seenGraph]?.text ?? '', now);
+  };
+  return {
+    arrivedAt,
+    count: () => telegram.sent.length + graph.sent.length,
+    received: (): SentReply[] => [...telegram.sent, ...graph.sent],
+    start() {
+      sampler = setInterval(sample, 5);
+    },
+    /** Stops sampling, after one last sample. */
+    stop() {
+      clearInterval(sampler);
+      sample();
+    },
+  };
+}
+
+/**
+ * The accounting of replies (`Re: <question>`) to messages `u<user> m<n>` posted at `sentAt`:
+ * questions never answered, answered more than once, answered out of each user's order, and
+ * answers to nothing that was sent; and post-to-reply times, with when the last reply arrived.
+ */
+export function accountReplies(
+  received: readonly SentReply[],
+  sentAt: ReadonlyMap<string, number>,
+  arrivedAt: ReadonlyMap<string, number>,
+) {
+  const counts = new Map<string, number>();
+  const replyMs: number[] = [];
+  const lastOfUser = new Map<string, number>();
+  let outOfOrder = 0;
+  let lastReplyAt = Number.NEGATIVE_INFINITY;
+  for (const { to, text } of received) {
+    const question = text.replace(/^Re: /, '');
+    counts.set(question, (counts.get(question) ?? 0) + 1);
+    const at = sentAt.get(question);
+    const arrived = arrivedAt.get(text);
+    if (at !== undefined && arrived !== undefined) {
+      replyMs.push(arrived - at);
+      lastReplyAt = Math.max(lastReplyAt, arrived);
+    }
+    const index = Number(/ m(\d+)$/.exec(question)?.[1]);
+    if (index <= (lastOfUser.get(to) ?? -1)) outOfOrder++;
+    lastOfUser.set(to, index);
+  }
+  return {
+    lost: [...sentAt.keys()].filter((q) => !counts.has(q)).length,
+    answeredTwice: [...counts.values()].filter((n) => n > 1).length,
+    outOfOrder,
+    unexpected: [...counts.keys()].filter((q) => !sentAt.has(q)).length,
+    replyMs,
+    lastReplyAt,
+  };
 }

@@ -25,7 +25,7 @@
 import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { BatchGetCommand, BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
-import { bareHttp, channelBench, percentile, sortedOf } from './support.ts';
+import { accountReplies, bareHttp, channelBench, percentile, replyTracker, sortedOf } from './support.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const USERS = Number(process.env.BENCH_USERS ?? 50);
@@ -38,51 +38,23 @@ const PHONE = 4915_100_000_000;
 
 const fmt = (value: number) => value.toFixed(2).padStart(8);
 
+type Bench = Awaited<ReturnType<typeof channelBench>>;
+type Delivery = { body: string; headers: Record<string, string> };
+type Post = (channel: Channel, d: Delivery) => Promise<{ ms: number; queued: number }>;
+
 async function main() {
   const bare = await bareHttp();
-  const { platform, models, telegram, graph, botId, delivery, stop } = await channelBench('bench-webhooks');
-  const base = platform.baseUrl;
+  const bench = await channelBench('bench-webhooks');
+  const { platform, models, telegram, graph, delivery, stop } = bench;
   try {
-    /** The AWS calls of a delivery that queued one message, from the gateway's Server-Timing. */
-    let callsPerDelivery = '';
-    const post = async (channel: Channel, d: { body: string; headers: Record<string, string> }) => {
-      const started = performance.now();
-      const response = await fetch(`${base}/webhooks/${channel}/${botId}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...d.headers },
-        body: d.body,
-      });
-      const answer = (await response.json()) as { queued?: number };
-      const timing = response.headers.get('server-timing') ?? '';
-      const calls = (service: string) => new RegExp(`${service};desc="([^"]*)"`).exec(timing)?.[1];
-      if (answer.queued === 1) callsPerDelivery = `DynamoDB ${calls('dynamodb')}, SQS ${calls('sqs')}`;
-      if (response.status !== 200) throw new Error(`webhook answered ${response.status}`);
-      return { ms: performance.now() - started, queued: answer.queued ?? 0 };
-    };
-    const timed = async (times: number, concurrency: number, one: (i: number) => Promise<number>) => {
-      const samples: number[] = [];
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < times) samples.push(await one(next++));
-        }),
-      );
-      return sortedOf(samples);
-    };
-    const replies = () => telegram.sent.length + graph.sent.length;
-    const waitForReplies = async (count: number, timeoutMs = 300_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (replies() < count) {
-        if (Date.now() > deadline)
-          throw new Error(`only ${replies()} of ${count} replies after ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
+    const webhooks = webhookPoster(platform.baseUrl, bench.botId);
+    const { post } = webhooks;
+    const replies = replyCounter(bench);
 
     // Warm up every path (the functions' first imports, the channel key, the clients).
     for (const channel of ['telegram', 'whatsapp'] as const)
       await post(channel, delivery(channel, PHONE, 'warm up'));
-    await waitForReplies(2);
+    await replies.waitFor(2);
 
     // 1. Acknowledgement latency, against the baselines.
     const bareMs = await timed(ACK_SAMPLES, 1, async () => {
@@ -92,144 +64,34 @@ async function main() {
     });
     const healthMs = await timed(ACK_SAMPLES, 1, async () => {
       const started = performance.now();
-      await (await fetch(`${base}/health`)).text();
+      await (await fetch(`${platform.baseUrl}/health`)).text();
       return performance.now() - started;
     });
-    // The same AWS calls a delivery makes, alone and idle, from this process: their floor.
-    const runtime = runtimeOf(platform.dataDir);
-    const db = documentClientAt(platform.dataDir);
-    const sqs = new SQSClient({
-      endpoint: runtime.endpoints.sqs,
-      region: runtime.env.AWS_REGION,
-      credentials: {
-        accessKeyId: runtime.env.AWS_ACCESS_KEY_ID ?? '',
-        secretAccessKey: runtime.env.AWS_SECRET_ACCESS_KEY ?? '',
-      },
-    });
-    const table = runtime.env.USAGE_TABLE ?? '';
-    // A FIFO queue of its own that nothing consumes, in the same fauxqs.
-    const { QueueUrl: baselineQueue } = await sqs.send(
-      new CreateQueueCommand({ QueueName: 'bench-baseline.fifo', Attributes: { FifoQueue: 'true' } }),
-    );
-    const callsAloneMs = await timed(ACK_SAMPLES, 1, async (i) => {
-      const started = performance.now();
-      await db.send(
-        new GetCommand({ TableName: table, Key: { pk: 'BENCH', sk: 'BENCH' }, ConsistentRead: true }),
-      );
-      await db.send(
-        new BatchGetCommand({
-          RequestItems: { [table]: { Keys: [{ pk: 'BENCH', sk: `SEEN#${i}` }], ConsistentRead: true } },
-        }),
-      );
-      await sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: baselineQueue,
-          Entries: [
-            {
-              Id: '0',
-              MessageBody: '{}',
-              MessageGroupId: `bench-${i}`,
-              MessageDeduplicationId: `bench-${i}`,
-            },
-          ],
-        }),
-      );
-      await db.send(
-        new BatchWriteCommand({
-          RequestItems: { [table]: [{ PutRequest: { Item: { pk: 'BENCH', sk: `SEEN#${i}` } } }] },
-        }),
-      );
-      return performance.now() - started;
-    });
-    db.destroy();
-    sqs.destroy();
+    const callsAloneMs = await deliveryCallsAlone(platform.dataDir);
     const ackRuns: { label: string; ms: number[] }[] = [];
     for (const concurrency of [1, 10]) {
-      const before = replies();
+      const before = replies.count();
       const ms = await timed(ACK_SAMPLES, concurrency, async (i) => {
         const channel: Channel = i % 2 === 0 ? 'telegram' : 'whatsapp';
         return (await post(channel, delivery(channel, PHONE + 1_000 + i, `ack ${concurrency}/${i}`))).ms;
       });
       ackRuns.push({ label: `${concurrency} at a time`, ms });
-      await waitForReplies(before + ACK_SAMPLES);
+      await replies.waitFor(before + ACK_SAMPLES);
     }
 
-    // 2. Sustained load: each user's messages in order from one sender; re-deliveries mixed in.
+    // 2. Sustained load, then 3. the accounting: every message answered once, each user's in order.
     telegram.reset();
     graph.reset();
     models.forget();
-    const sentAt = new Map<string, number>();
-    const userOf = (u: number) => PHONE + 100_000 + u;
-    const channelOf = (u: number): Channel => (u % 2 === 0 ? 'telegram' : 'whatsapp');
-    const perUser = Math.ceil(MESSAGES / USERS);
-    const posted: { channel: Channel; d: ReturnType<typeof delivery> }[] = [];
-    let redelivered = 0;
-    let queuedRedeliveries = 0;
-    const started = performance.now();
-    // When each reply reached its wire server (sampled every few milliseconds).
-    const arrivedAt = new Map<string, number>();
-    let seenTelegram = 0;
-    let seenGraph = 0;
-    const sample = () => {
-      const now = performance.now();
-      for (; seenTelegram < telegram.sent.length; seenTelegram++)
-        arrivedAt.set(telegram.sent[seenTelegram]?.text ?? '', now);
-      for (; seenGraph < graph.sent.length; seenGraph++)
-        arrivedAt.set(graph.sent[seenGraph]?.text ?? '', now);
-    };
-    const sampler = setInterval(sample, 5);
-    let nextUser = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(CONCURRENCY, USERS) }, async () => {
-        for (let u = nextUser++; u < USERS; u = nextUser++) {
-          const channel = channelOf(u);
-          for (let m = 0; m < perUser && u * perUser + m < MESSAGES; m++) {
-            const text = `u${userOf(u)} m${m}`;
-            const d = delivery(channel, userOf(u), text);
-            sentAt.set(text, performance.now());
-            await post(channel, d);
-            posted.push({ channel, d });
-            // Every tenth message, the platform delivers an earlier one again.
-            if (m % 10 === 9) {
-              const earlier = posted[Math.floor(Math.random() * posted.length)];
-              if (earlier) {
-                redelivered++;
-                queuedRedeliveries += (await post(earlier.channel, earlier.d)).queued;
-              }
-            }
-          }
-        }
-      }),
+    const load = await sustainedLoad(bench, post, replies.waitFor);
+    const { lost, answeredTwice, outOfOrder, replyMs } = accountReplies(
+      load.received,
+      load.sentAt,
+      load.arrivedAt,
     );
-    const takenIn = performance.now() - started;
-    await waitForReplies(MESSAGES);
-    // Anything duplicated would arrive right after the rest: give it a moment to show.
-    const allAnswered = performance.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    clearInterval(sampler);
-    sample();
-
-    // 3. Accounting: every message answered once, each user's replies in order.
-    const received = [
-      ...telegram.sent.map((m) => ({ to: m.to, text: m.text })),
-      ...graph.sent.map((m) => ({ to: m.to, text: m.text })),
-    ];
-    const counts = new Map<string, number>();
-    const replyMs: number[] = [];
-    const lastOfUser = new Map<string, number>();
-    let outOfOrder = 0;
-    for (const { to, text } of received) {
-      const question = text.replace(/^Re: /, '');
-      counts.set(question, (counts.get(question) ?? 0) + 1);
-      const at = sentAt.get(question);
-      const arrived = arrivedAt.get(text);
-      if (at !== undefined && arrived !== undefined) replyMs.push(arrived - at);
-      const index = Number(/ m(\d+)$/.exec(question)?.[1]);
-      if (index <= (lastOfUser.get(to) ?? -1)) outOfOrder++;
-      lastOfUser.set(to, index);
-    }
-    const lost = [...sentAt.keys()].filter((q) => !counts.has(q)).length;
-    const duplicated = [...counts.values()].filter((n) => n > 1).length + queuedRedeliveries;
+    const { takenIn, allAnswered, redelivered, queuedRedeliveries } = load;
+    // A re-delivery queued again is a duplicate too: it would be answered twice.
+    const duplicated = answeredTwice + queuedRedeliveries;
 
     const lines = [
       `bench/webhooks — local platform, Node ${process.version}; Telegram and WhatsApp deliveries, zero-latency model`,
@@ -237,7 +99,7 @@ async function main() {
       'acknowledgement of a webhook POST (signature checked, parsed, queued, remembered):',
       `  baseline: bare node:http round trip      p50 ${fmt(percentile(bareMs, 50))} ms   p99 ${fmt(percentile(bareMs, 99))} ms`,
       `  baseline: GET /health through the gateway p50 ${fmt(percentile(healthMs, 50))} ms   p99 ${fmt(percentile(healthMs, 99))} ms`,
-      `  AWS calls per delivery: ${callsPerDelivery}`,
+      `  AWS calls per delivery: ${webhooks.callsPerDelivery()}`,
       `  baseline: those calls alone, idle       p50 ${fmt(percentile(callsAloneMs, 50))} ms   p99 ${fmt(percentile(callsAloneMs, 99))} ms`,
       ...ackRuns.map(
         ({ label, ms }) =>
@@ -257,6 +119,157 @@ async function main() {
     await stop();
     await bare.close();
   }
+}
+
+/** Posts deliveries to the bot's webhooks, keeping the AWS calls of one that queued a message. */
+function webhookPoster(base: string, botId: string) {
+  /** The AWS calls of a delivery that queued one message, from the gateway's Server-Timing. */
+  let callsPerDelivery = '';
+  const post: Post = async (channel, d) => {
+    const started = performance.now();
+    const response = await fetch(`${base}/webhooks/${channel}/${botId}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...d.headers },
+      body: d.body,
+    });
+    const answer = (await response.json()) as { queued?: number };
+    const timing = response.headers.get('server-timing') ?? '';
+    const calls = (service: string) => new RegExp(`${service};desc="([^"]*)"`).exec(timing)?.[1];
+    if (answer.queued === 1) callsPerDelivery = `DynamoDB ${calls('dynamodb')}, SQS ${calls('sqs')}`;
+    if (response.status !== 200) throw new Error(`webhook answered ${response.status}`);
+    return { ms: performance.now() - started, queued: answer.queued ?? 0 };
+  };
+  return { post, callsPerDelivery: () => callsPerDelivery };
+}
+
+/** `times` runs of `one` over `concurrency` workers: their milliseconds, sorted. */
+async function timed(times: number, concurrency: number, one: (i: number) => Promise<number>) {
+  const samples: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < times) samples.push(await one(next++));
+    }),
+  );
+  return sortedOf(samples);
+}
+
+/** Replies that reached the wire servers, and waiting until there are so many. */
+function replyCounter({ telegram, graph }: Bench) {
+  const count = () => telegram.sent.length + graph.sent.length;
+  const waitFor = async (wanted: number, timeoutMs = 300_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (count() < wanted) {
+      if (Date.now() > deadline)
+        throw new Error(`only ${count()} of ${wanted} replies after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  return { count, waitFor };
+}
+
+/** The same AWS calls a delivery makes, alone and idle, from this process: their floor (ms, sorted). */
+async function deliveryCallsAlone(dataDir: string): Promise<number[]> {
+  const runtime = runtimeOf(dataDir);
+  const db = documentClientAt(dataDir);
+  const sqs = new SQSClient({
+    endpoint: runtime.endpoints.sqs,
+    region: runtime.env.AWS_REGION,
+    credentials: {
+      accessKeyId: runtime.env.AWS_ACCESS_KEY_ID ?? '',
+      secretAccessKey: runtime.env.AWS_SECRET_ACCESS_KEY ?? '',
+    },
+  });
+  const table = runtime.env.USAGE_TABLE ?? '';
+  // A FIFO queue of its own that nothing consumes, in the same fauxqs.
+  const { QueueUrl: baselineQueue } = await sqs.send(
+    new CreateQueueCommand({ QueueName: 'bench-baseline.fifo', Attributes: { FifoQueue: 'true' } }),
+  );
+  const ms = await timed(ACK_SAMPLES, 1, async (i) => {
+    const started = performance.now();
+    await db.send(
+      new GetCommand({ TableName: table, Key: { pk: 'BENCH', sk: 'BENCH' }, ConsistentRead: true }),
+    );
+    await db.send(
+      new BatchGetCommand({
+        RequestItems: { [table]: { Keys: [{ pk: 'BENCH', sk: `SEEN#${i}` }], ConsistentRead: true } },
+      }),
+    );
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: baselineQueue,
+        Entries: [
+          { Id: '0', MessageBody: '{}', MessageGroupId: `bench-${i}`, MessageDeduplicationId: `bench-${i}` },
+        ],
+      }),
+    );
+    await db.send(
+      new BatchWriteCommand({
+        RequestItems: { [table]: [{ PutRequest: { Item: { pk: 'BENCH', sk: `SEEN#${i}` } } }] },
+      }),
+    );
+    return performance.now() - started;
+  });
+  db.destroy();
+  sqs.destroy();
+  return ms;
+}
+
+/**
+ * Sustained load: each user's messages in order from one sender, re-deliveries mixed in; when
+ * each message was posted and when each reply reached its wire server.
+ */
+async function sustainedLoad(bench: Bench, post: Post, waitForReplies: (count: number) => Promise<void>) {
+  const { delivery } = bench;
+  const sentAt = new Map<string, number>();
+  const userOf = (u: number) => PHONE + 100_000 + u;
+  const channelOf = (u: number): Channel => (u % 2 === 0 ? 'telegram' : 'whatsapp');
+  const perUser = Math.ceil(MESSAGES / USERS);
+  const posted: { channel: Channel; d: Delivery }[] = [];
+  let redelivered = 0;
+  let queuedRedeliveries = 0;
+  const started = performance.now();
+  // When each reply reached its wire server.
+  const tracker = replyTracker(bench);
+  tracker.start();
+  let nextUser = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(CONCURRENCY, USERS) }, async () => {
+      for (let u = nextUser++; u < USERS; u = nextUser++) {
+        const channel = channelOf(u);
+        for (let m = 0; m < perUser && u * perUser + m < MESSAGES; m++) {
+          const text = `u${userOf(u)} m${m}`;
+          const d = delivery(channel, userOf(u), text);
+          sentAt.set(text, performance.now());
+          await post(channel, d);
+          posted.push({ channel, d });
+          // Every tenth message, the platform delivers an earlier one again.
+          if (m % 10 === 9) {
+            const earlier = posted[Math.floor(Math.random() * posted.length)];
+            if (earlier) {
+              redelivered++;
+              queuedRedeliveries += (await post(earlier.channel, earlier.d)).queued;
+            }
+          }
+        }
+      }
+    }),
+  );
+  const takenIn = performance.now() - started;
+  await waitForReplies(MESSAGES);
+  // Anything duplicated would arrive right after the rest: give it a moment to show.
+  const allAnswered = performance.now() - started;
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  tracker.stop();
+  return {
+    sentAt,
+    received: tracker.received(),
+    arrivedAt: tracker.arrivedAt,
+    takenIn,
+    allAnswered,
+    redelivered,
+    queuedRedeliveries,
+  };
 }
 
 await main();

@@ -23,6 +23,10 @@ import type { BuildOptions } from 'esbuild';
 // - A function may need files next to its bundle (`BundleExtras`, e.g. pdf.js's fonts for ingest):
 //   copied into the asset by an `afterBundling` hook in the stack and by `copyBundleFiles` in the
 //   bundle test, from one list.
+// - Extraction runs in a worker thread (shared/ingestion/extract-sandbox.ts) that runs the bundle's
+//   own file, `import.meta.url`: the bundle holds the worker's code, so no second entry point or
+//   file is shipped. In that worker the bundle's module-scope code runs too, which must therefore
+//   stay free of side effects beyond setting things up (the bundle test runs the ingest bundle so).
 
 export const BUNDLE_TARGET = 'node24';
 export const MAIN_FIELDS = ['module', 'main'];

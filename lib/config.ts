@@ -1,9 +1,9 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
 import { z } from 'zod';
-import { RERANK_MODEL_ID } from '../shared/config/rerank.ts';
 import { parseModels } from '../shared/domain/models.ts';
 import { type FunctionName, functions } from '../shared/resources.ts';
+import { RERANK_MODEL_ID } from '../shared/wiring/rerank.ts';
 
 // Deployment configuration, read from CDK context and validated once, before any construct exists.
 //

@@ -102,14 +102,7 @@ export class ParleyStack extends Stack {
       originSecretVersionId: config.originSecretVersionId,
       logRetention,
     });
-    // The chat functions trust CloudFront's forwarded headers only with this value (shared/http/edge.ts).
-    // It is the resolved secret in their environment: a Secrets Manager read would cost every cold start.
-    for (const name of ['chat', 'chat-stream'] as const) {
-      this.functions.functions[name].addEnvironment(
-        ORIGIN_SECRET_ENV,
-        this.api.originSecretValue.unsafeUnwrap(),
-      );
-    }
+    this.trustEdge();
     this.web = new Web(this, 'Web', {
       api: this.api.restApi,
       documentsBucket: this.data.buckets.documents,
@@ -130,6 +123,25 @@ export class ParleyStack extends Stack {
     });
     this.functions.notifyOnCall(this.monitoring.topic, resources.functions);
 
+    this.addOutputs();
+  }
+
+  /**
+   * The chat functions trust CloudFront's forwarded headers only with the origin secret
+   * (shared/http/edge.ts), resolved in their environment: a Secrets Manager read would cost every
+   * cold start.
+   */
+  private trustEdge(): void {
+    for (const name of ['chat', 'chat-stream'] as const) {
+      this.functions.functions[name].addEnvironment(
+        ORIGIN_SECRET_ENV,
+        this.api.originSecretValue.unsafeUnwrap(),
+      );
+    }
+  }
+
+  /** What an operator needs after `cdk deploy`: the URLs, the operator key's secret, the buckets, the topic. */
+  private addOutputs(): void {
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the REST API' });
     new CfnOutput(this, 'WebUrl', {
       value: `https://${this.web.distribution.distributionDomainName}`,

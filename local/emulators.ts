@@ -161,6 +161,32 @@ async function launchDynamoDbLocal(
     // DynamoDB Local sends usage telemetry unless told not to; nothing here may leave the machine.
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
   });
+  const failures = startupFailures(child, port, logger);
+
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
+  const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid);
+
+  const endpoint = `http://${LOOPBACK}:${port}`;
+  const stop = javaStopper(child, watchdog, killOnExit, logger);
+
+  try {
+    await Promise.race([...failures, waitForDynamoDb(endpoint, startTimeoutMs)]);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  logger.debug('DynamoDB Local is ready', { endpoint, pid: child.pid });
+  return { endpoint, port, pid: child.pid ?? -1, watchdogPid: watchdog?.pid, stop };
+}
+
+/**
+ * What ends a start before DynamoDB Local answers: spawning failed, or Java exited (the reason read
+ * from its output, which is also logged at debug level). Both promises only ever reject.
+ */
+function startupFailures(child: ChildProcess, port: number, logger: Logger): Promise<never>[] {
   let output = '';
   const collect = (chunk: Buffer) => {
     const text = chunk.toString('utf8');
@@ -198,14 +224,17 @@ async function launchDynamoDbLocal(
   });
   exited.catch(() => {});
 
-  const killOnExit = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.on('exit', killOnExit);
-  const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid);
+  return [spawnError, exited];
+}
 
-  const endpoint = `http://${LOOPBACK}:${port}`;
-  const stop = async () => {
+/** Stops Java: the exit hook and the watchdog first, then SIGTERM, and SIGKILL after 5 s. */
+function javaStopper(
+  child: ChildProcess,
+  watchdog: ChildProcess | undefined,
+  killOnExit: () => void,
+  logger: Logger,
+): () => Promise<void> {
+  return async () => {
     process.off('exit', killOnExit);
     if (watchdog?.pid && watchdog.exitCode === null) {
       try {
@@ -222,15 +251,6 @@ async function launchDynamoDbLocal(
       await waitForExit(child, 5000);
     }
   };
-
-  try {
-    await Promise.race([spawnError, exited, waitForDynamoDb(endpoint, startTimeoutMs)]);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  logger.debug('DynamoDB Local is ready', { endpoint, pid: child.pid });
-  return { endpoint, port, pid: child.pid ?? -1, watchdogPid: watchdog?.pid, stop };
 }
 
 async function waitForDynamoDb(endpoint: string, timeoutMs: number): Promise<void> {

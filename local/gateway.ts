@@ -14,7 +14,13 @@ import { API_BINARY_MEDIA_TYPES, API_MAX_BODY_BYTES } from '../shared/resources.
 import { LOCAL_ACCOUNT_ID } from './aws.ts';
 import { type AwsCalls, callsTo, countAwsCalls, describeCalls } from './aws-calls.ts';
 import { keepConnectionsLonger } from './keep-alive.ts';
-import { type FunctionHost, type InvokeOutcome, LocalResponseStream, type ResponseHead } from './lambda.ts';
+import {
+  type FunctionHost,
+  type InvokeOutcome,
+  LocalResponseStream,
+  type ResponseHead,
+  type ResponseSink,
+} from './lambda.ts';
 import { createLogger, type Logger } from './log.ts';
 import { LOOPBACK, PortInUseError } from './ports.ts';
 import type { WebResponse } from './web.ts';
@@ -37,7 +43,7 @@ export interface GatewayOptions {
   readonly integrationTimeoutMs?: number;
   /**
    * Serves `PUT /_local/clock` (`{"offsetSeconds": n}`), which moves the functions' clock
-   * (shared/config/clock.ts). For tests only: `PARLEY_TEST_HOOKS=1`. API Gateway has no such route.
+   * (shared/wiring/clock.ts). For tests only: `PARLEY_TEST_HOOKS=1`. API Gateway has no such route.
    */
   readonly testHooks?: boolean;
   /** The web app's files (local/web.ts), served for GETs that match no API route. */
@@ -639,19 +645,17 @@ export class Gateway {
     res.end(body);
   }
 
-  private invokeStreaming(
-    functions: FunctionHost,
-    functionName: string,
-    event: APIGatewayProxyEvent,
+  /** Where a streaming handler's response goes: the HTTP response, until the exchange is over. */
+  private streamSink(
     res: ServerResponse,
     requestId: string,
     timing: Timing,
-  ): Promise<void> {
-    let finished = false;
+    state: { finished: boolean },
+  ): ResponseSink {
     const invokeStarted = performance.now();
-    const stream = new LocalResponseStream({
+    return {
       head: (head: ResponseHead) => {
-        if (finished) return;
+        if (state.finished) return;
         const headers = mergeResultHeaders(head.headers, head.multiValueHeaders);
         if (head.cookies.length) headers['Set-Cookie'] = [...(headers['Set-Cookie'] ?? []), ...head.cookies];
         // Until the first byte: the rest of the handler's time is not known when headers go out.
@@ -660,7 +664,7 @@ export class Gateway {
         res.flushHeaders();
       },
       write: (chunk, done) => {
-        if (finished || res.destroyed) return done();
+        if (state.finished || res.destroyed) return done();
         if (res.write(chunk)) return done();
         const resume = () => {
           res.off('drain', resume);
@@ -671,27 +675,43 @@ export class Gateway {
         res.once('close', resume);
       },
       end: () => {
-        if (!finished) res.end();
-        finished = true;
+        if (!state.finished) res.end();
+        state.finished = true;
       },
-    });
+    };
+  }
+
+  private invokeStreaming(
+    functions: FunctionHost,
+    functionName: string,
+    event: APIGatewayProxyEvent,
+    res: ServerResponse,
+    requestId: string,
+    timing: Timing,
+  ): Promise<void> {
+    const state = { finished: false };
+    const stream = new LocalResponseStream(this.streamSink(res, requestId, timing, state));
     // A handler that fails after the response has started cannot change its status: the
     // connection is cut, as API Gateway does with a broken stream.
     const fail = (answer: GatewayAnswer) => {
-      if (finished) return;
+      if (state.finished) return;
       if (!stream.committed) {
-        finished = true;
+        state.finished = true;
         this.sendError(res, answer, requestId, timing);
       } else {
-        finished = true;
+        state.finished = true;
         res.destroy();
       }
     };
     // A client that leaves mid-stream destroys the handler's stream, which tells the handler
     // (chat-stream stops its model call). Lambda has no such signal; this is the local bonus.
+    let clientLeft = false;
     res.once('close', () => {
-      if (!res.writableEnded && !stream.destroyed) stream.destroy();
-      finished = true;
+      if (!res.writableEnded && !stream.destroyed) {
+        clientLeft = true;
+        stream.destroy();
+      }
+      state.finished = true;
     });
     stream.on('error', (error) => this.logger.warn('response stream error', { requestId, error }));
     const invocation = countAwsCalls(timing.awsCalls, () =>
@@ -703,6 +723,14 @@ export class Gateway {
         if (!stream.writableEnded) stream.end();
       } else if (outcome.status === 'timeout') {
         fail(TIMED_OUT);
+      } else if (clientLeft) {
+        // Writing to the stream its client left fails the handler (a pipeline ends with a premature
+        // close): that is the client's doing, not the function's.
+        this.logger.info('the client left mid-stream', {
+          function: functionName,
+          requestId,
+          error: outcome.error,
+        });
       } else {
         this.logger.error('function failed', { function: functionName, requestId, error: outcome.error });
         fail(BAD_GATEWAY);

@@ -14,6 +14,7 @@ import { Gateway, type LocalRoute } from './gateway.ts';
 import {
   applyLambdaEnvironment,
   FunctionHost,
+  type LambdaEnvironmentOptions,
   type LocalFunctionDefinition,
   lambdaEnvironment,
 } from './lambda.ts';
@@ -84,17 +85,7 @@ function scheduledEvent(functionName: string) {
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
   const definitions: PlatformDefinitions = options.definitions ?? (resources satisfies ResourceDefinitions);
   const logger = options.logger ?? createLogger({ level: 'SILENT' });
-  const cleanups: (() => Promise<void> | void)[] = [];
-  const cleanup = async () => {
-    for (const step of cleanups.reverse()) {
-      try {
-        await step();
-      } catch (error) {
-        logger.warn('a component did not stop cleanly', { error });
-      }
-    }
-    cleanups.length = 0;
-  };
+  const cleanups = cleanupStack(logger);
 
   try {
     // The web app, built in memory (esbuild, a fraction of a second) before the port opens.
@@ -129,82 +120,27 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     });
 
     const url = gateway.url;
-    const env = lambdaEnvironment({
+    const { env, functions } = hostFunctions(options, definitions, logger, {
       provisioned,
       endpoints: emulators.endpoints,
       operatorKey,
       publicBaseUrl: options.publicBaseUrl ?? url,
-      dataDir: options.dataDir,
-      logLevel: options.functionLogLevel,
-    });
-    applyLambdaEnvironment(env);
-
-    const functions = new FunctionHost({
-      functions: definitions.functions,
-      rootDir: options.rootDir ?? REPO_ROOT,
-      logger: logger.child('lambda'),
     });
 
-    const targets: Record<string, string> = {};
-    for (const bucket of Object.values(provisioned.buckets)) {
-      const queue = bucket.notifyQueue === undefined ? undefined : provisioned.queues[bucket.notifyQueue];
-      if (queue) targets[bucket.name] = queue.url;
-    }
-    const forwarder = new S3EventForwarder({
-      source: emulators.s3.server,
-      sqs: clients.sqs,
-      targets,
-      logger: logger.child('s3-events'),
-    }).start();
+    const forwarder = startS3Forwarding(provisioned, emulators, clients, logger);
     cleanups.push(() => forwarder.stop());
-
-    const pollers: QueuePoller[] = [];
-    for (const [name, definition] of Object.entries(definitions.functions)) {
-      const consumes = definition.consumes;
-      if (!consumes) continue;
-      const queue = provisioned.queues[consumes.queue];
-      if (!queue) throw new Error(`Function ${name} consumes queue ${consumes.queue}, which is not declared`);
-      pollers.push(
-        new QueuePoller({
-          sqs: clients.sqs,
-          queueUrl: queue.url,
-          queueArn: queue.arn,
-          fifo: queue.fifo,
-          batchSize: consumes.batchSize,
-          maxConcurrency: consumes.maxConcurrency,
-          waitTimeSeconds: options.pollWaitSeconds,
-          name: `${name}←${consumes.queue}`,
-          logger: logger.child('poller'),
-          invoke: (event) => functions.invoke(name, event),
-        }).start(),
-      );
-    }
+    const pollers = startPollers(
+      definitions,
+      provisioned,
+      clients,
+      functions,
+      options.pollWaitSeconds,
+      logger,
+    );
     cleanups.push(() => Promise.all(pollers.map((poller) => poller.stop())).then(() => undefined));
-
-    // Scheduled functions, as EventBridge rate rules invoke them.
-    const timers: NodeJS.Timeout[] = [];
-    for (const [name, definition] of Object.entries(definitions.functions)) {
-      const schedule = definition.schedule;
-      if (!schedule) continue;
-      const timer = setInterval(() => {
-        void functions.invoke(name, scheduledEvent(name)).then((outcome) => {
-          if (outcome.status !== 'ok')
-            logger.warn('scheduled function failed', { function: name, outcome: outcome.status });
-        });
-      }, schedule.rateMinutes * 60_000);
-      timer.unref();
-      timers.push(timer);
-    }
-    cleanups.push(() => {
-      for (const timer of timers) clearInterval(timer);
-    });
+    cleanups.push(startSchedules(definitions, functions, logger));
 
     gateway.attach(functions);
-    // The gateway stops taking requests first; the rest stops in reverse order of starting.
-    const stopAll = async () => {
-      await gateway.close();
-      await cleanup();
-    };
     return {
       url,
       port,
@@ -213,10 +149,130 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       provisioned,
       env,
       emulators,
-      stop: stopAll,
+      // The gateway stops taking requests first; the rest stops in reverse order of starting.
+      async stop() {
+        await gateway.close();
+        await cleanups.run();
+      },
     };
   } catch (error) {
-    await cleanup();
+    await cleanups.run();
     throw error;
   }
+}
+
+/** Steps that undo what started, run in reverse order; a failing step is logged and the rest still run. */
+function cleanupStack(logger: Logger) {
+  const steps: (() => Promise<void> | void)[] = [];
+  return {
+    push: (step: () => Promise<void> | void) => steps.push(step),
+    async run() {
+      for (const step of steps.reverse()) {
+        try {
+          await step();
+        } catch (error) {
+          logger.warn('a component did not stop cleanly', { error });
+        }
+      }
+      steps.length = 0;
+    },
+  };
+}
+
+/** The functions' environment (set on this process, where they run) and the host that runs them. */
+function hostFunctions(
+  options: PlatformOptions,
+  definitions: PlatformDefinitions,
+  logger: Logger,
+  platform: Omit<LambdaEnvironmentOptions, 'dataDir' | 'logLevel'>,
+): { env: Record<string, string>; functions: FunctionHost } {
+  const env = lambdaEnvironment({
+    ...platform,
+    dataDir: options.dataDir,
+    logLevel: options.functionLogLevel,
+  });
+  applyLambdaEnvironment(env);
+  const functions = new FunctionHost({
+    functions: definitions.functions,
+    rootDir: options.rootDir ?? REPO_ROOT,
+    logger: logger.child('lambda'),
+  });
+  return { env, functions };
+}
+
+/** Forwards the S3 emulator's object events to the queue each bucket notifies. */
+function startS3Forwarding(
+  provisioned: Provisioned,
+  emulators: Emulators,
+  clients: LocalClients,
+  logger: Logger,
+): S3EventForwarder {
+  const targets: Record<string, string> = {};
+  for (const bucket of Object.values(provisioned.buckets)) {
+    const queue = bucket.notifyQueue === undefined ? undefined : provisioned.queues[bucket.notifyQueue];
+    if (queue) targets[bucket.name] = queue.url;
+  }
+  return new S3EventForwarder({
+    source: emulators.s3.server,
+    sqs: clients.sqs,
+    targets,
+    logger: logger.child('s3-events'),
+  }).start();
+}
+
+/** A poller per function that consumes a queue, as Lambda's event source mappings would. */
+function startPollers(
+  definitions: PlatformDefinitions,
+  provisioned: Provisioned,
+  clients: LocalClients,
+  functions: FunctionHost,
+  waitTimeSeconds: number | undefined,
+  logger: Logger,
+): QueuePoller[] {
+  const pollers: QueuePoller[] = [];
+  for (const [name, definition] of Object.entries(definitions.functions)) {
+    const consumes = definition.consumes;
+    if (!consumes) continue;
+    const queue = provisioned.queues[consumes.queue];
+    if (!queue) throw new Error(`Function ${name} consumes queue ${consumes.queue}, which is not declared`);
+    pollers.push(
+      new QueuePoller({
+        sqs: clients.sqs,
+        queueUrl: queue.url,
+        queueArn: queue.arn,
+        fifo: queue.fifo,
+        batchSize: consumes.batchSize,
+        maxConcurrency: consumes.maxConcurrency,
+        waitTimeSeconds,
+        name: `${name}←${consumes.queue}`,
+        logger: logger.child('poller'),
+        invoke: (event) => functions.invoke(name, event),
+      }).start(),
+    );
+  }
+  return pollers;
+}
+
+/** Invokes the scheduled functions as EventBridge rate rules would; returns what stops them. */
+function startSchedules(
+  definitions: PlatformDefinitions,
+  functions: FunctionHost,
+  logger: Logger,
+): () => void {
+  const timers: NodeJS.Timeout[] = [];
+  for (const [name, definition] of Object.entries(definitions.functions)) {
+    const schedule = definition.schedule;
+    if (!schedule) continue;
+    const timer = setInterval(() => {
+      void functions.invoke(name, scheduledEvent(name)).then((outcome) => {
+        if (outcome.status !== 'ok')
+          logger.warn('scheduled function failed', { function: name, outcome: outcome.status });
+      });
+    }, schedule.rateMinutes * 60_000);
+    timer.unref();
+    timers.push(timer);
+  }
+  return () => {
+    for (const timer of timers) clearInterval(timer);
+  };
 }

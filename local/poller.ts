@@ -64,6 +64,10 @@ export function toLambdaMessageAttributes(
   return out;
 }
 
+/**
+ * Lambda's record for a received message, with every field Lambda sets, so it passes the record
+ * schema the handlers check (Powertools' SqsRecordSchema, shared/sqs.ts).
+ */
 export function toSqsRecord(message: Message, queueArn: string): SQSRecord {
   const attributes = message.Attributes ?? {};
   const recordAttributes: SQSRecordAttributes = {
@@ -195,72 +199,16 @@ export class QueuePoller {
   }
 
   private async process(messages: Message[]): Promise<void> {
-    const { sqs, queueUrl, queueArn, fifo } = this.options;
-    const records = messages.map((message) => toSqsRecord(message, queueArn));
+    const records = messages.map((message) => toSqsRecord(message, this.options.queueArn));
     const ids = records.map((record) => record.messageId);
-    let outcome: BatchReport['outcome'] = 'ok';
-    let failed: Set<string>;
-    try {
-      const result = await this.options.invoke({ Records: records });
-      if (result.status === 'ok') {
-        const reported = failedItems(result.value, new Set(ids));
-        if (reported) {
-          failed = reported;
-        } else {
-          outcome = 'invalid-response';
-          failed = new Set(ids);
-          this.logger.error('invalid batchItemFailures in the function’s response: the whole batch failed', {
-            queue: this.options.name,
-          });
-        }
-      } else {
-        outcome = result.status;
-        failed = new Set(ids);
-        if (result.status === 'error') {
-          this.logger.error('function failed: the whole batch will be retried', {
-            queue: this.options.name,
-            error: result.error,
-          });
-        } else {
-          this.logger.error('function timed out: the whole batch will be retried', {
-            queue: this.options.name,
-          });
-        }
-      }
-    } catch (error) {
-      outcome = 'error';
-      failed = new Set(ids);
-      this.logger.error('invocation failed', { queue: this.options.name, error });
-    }
-
-    if (fifo) {
+    const { outcome, failed } = await this.invoke(records);
+    if (this.options.fifo) {
       // FIFO: the first failure fails every record after it, whatever the function reported.
       const first = ids.findIndex((id) => failed.has(id));
       if (first !== -1) for (const id of ids.slice(first)) failed.add(id);
     }
-
     const toDelete = records.filter((record) => !failed.has(record.messageId));
-    if (toDelete.length) {
-      try {
-        const deleted = await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: toDelete.map((record, i) => ({ Id: String(i), ReceiptHandle: record.receiptHandle })),
-          }),
-        );
-        for (const failure of deleted.Failed ?? []) {
-          this.logger.warn('could not delete a processed message', {
-            queue: this.options.name,
-            reason: failure.Message,
-          });
-        }
-      } catch (error) {
-        this.logger.warn('could not delete processed messages; they will be received again', {
-          queue: this.options.name,
-          error,
-        });
-      }
-    }
+    await this.deleteProcessed(toDelete);
     const report: BatchReport = {
       messageIds: ids,
       deleted: toDelete.map((record) => record.messageId),
@@ -274,5 +222,57 @@ export class QueuePoller {
       outcome,
     });
     this.options.onBatch?.(report);
+  }
+
+  /** Invokes the function with the batch: the records it failed (all of them if the invocation did). */
+  private async invoke(
+    records: SQSRecord[],
+  ): Promise<{ outcome: BatchReport['outcome']; failed: Set<string> }> {
+    const ids = records.map((record) => record.messageId);
+    const queue = this.options.name;
+    try {
+      const result = await this.options.invoke({ Records: records });
+      if (result.status === 'ok') {
+        const reported = failedItems(result.value, new Set(ids));
+        if (reported) return { outcome: 'ok', failed: reported };
+        this.logger.error('invalid batchItemFailures in the function’s response: the whole batch failed', {
+          queue,
+        });
+        return { outcome: 'invalid-response', failed: new Set(ids) };
+      }
+      if (result.status === 'error') {
+        this.logger.error('function failed: the whole batch will be retried', { queue, error: result.error });
+      } else {
+        this.logger.error('function timed out: the whole batch will be retried', { queue });
+      }
+      return { outcome: result.status, failed: new Set(ids) };
+    } catch (error) {
+      this.logger.error('invocation failed', { queue, error });
+      return { outcome: 'error', failed: new Set(ids) };
+    }
+  }
+
+  /** Deletes the records the function processed; those it could not delete are received again. */
+  private async deleteProcessed(records: SQSRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    try {
+      const deleted = await this.options.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: this.options.queueUrl,
+          Entries: records.map((record, i) => ({ Id: String(i), ReceiptHandle: record.receiptHandle })),
+        }),
+      );
+      for (const failure of deleted.Failed ?? []) {
+        this.logger.warn('could not delete a processed message', {
+          queue: this.options.name,
+          reason: failure.Message,
+        });
+      }
+    } catch (error) {
+      this.logger.warn('could not delete processed messages; they will be received again', {
+        queue: this.options.name,
+        error,
+      });
+    }
   }
 }

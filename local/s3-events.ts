@@ -55,6 +55,16 @@ export function encodeS3EventKey(key: string): string {
   return encoded;
 }
 
+/**
+ * The uploader's address as S3 reports it. Locally every client is on loopback, which Koa may
+ * give as `::1` or `::ffff:127.0.0.1`: written as the IPv4 address it is, as S3 would for a
+ * client of its (IPv4-only) regional endpoint and as Powertools' S3 schema expects.
+ */
+export function sourceAddress(ip: string | undefined): string {
+  if (!ip || ip === '::1') return '127.0.0.1';
+  return ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip;
+}
+
 const hex = (bytes: number) => randomBytes(bytes).toString('hex').toUpperCase();
 
 let lastSequencer = 0n;
@@ -85,7 +95,7 @@ export function toNotificationRecord(
     eventTime: source.eventTime ?? new Date().toISOString(),
     eventName: source.eventName,
     userIdentity: { principalId: 'AWS:AIDALOCALPARLEY' },
-    requestParameters: { sourceIPAddress: source.requestParameters?.sourceIPAddress ?? '127.0.0.1' },
+    requestParameters: { sourceIPAddress: sourceAddress(source.requestParameters?.sourceIPAddress) },
     responseElements: { 'x-amz-request-id': hex(8), 'x-amz-id-2': randomBytes(48).toString('base64') },
     s3: {
       s3SchemaVersion: '1.0',

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join, resolve } from 'node:path';
 import { parseModels } from '../shared/domain/models.ts';
 import { type ResourceDefinitions, resources } from '../shared/resources.ts';
-import { createLogger, parseLogLevel } from './log.ts';
+import { createLogger, type Logger, parseLogLevel } from './log.ts';
 import { type Platform, startPlatform } from './platform.ts';
 import { PortInUseError } from './ports.ts';
 
@@ -48,7 +48,6 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** One platform per data dir: the emulators' databases are not meant to be shared. */
 /** The resource definitions as changed by the test hooks, if any. */
 function testDefinitions(): ResourceDefinitions | undefined {
   const seconds = Number(process.env.PARLEY_TEST_VISIBILITY_TIMEOUT_SECONDS);
@@ -62,6 +61,7 @@ function testDefinitions(): ResourceDefinitions | undefined {
   return { ...resources, queues };
 }
 
+/** One platform per data dir: the emulators' databases are not meant to be shared. */
 function assertDataDirFree(dataDir: string) {
   const file = join(dataDir, RUNTIME_FILE);
   if (!existsSync(file)) return;
@@ -103,50 +103,8 @@ async function main() {
   const dataDir = resolve(process.env.PARLEY_DATA_DIR || '.parley');
 
   let platform: Platform | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = (reason: string, exitCode: number) => {
-    if (stopping) {
-      // A second Ctrl-C: stop waiting (DynamoDB Local is killed on exit all the same).
-      if (reason === 'SIGINT') process.exit(130);
-      return stopping;
-    }
-    logger.info(`stopping (${reason})`);
-    // Whatever hangs, the process ends within a few seconds.
-    setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(exitCode || 1);
-    }, 8000).unref();
-    stopping = (async () => {
-      try {
-        await platform?.stop();
-      } catch (error) {
-        logger.error('error while stopping', { error });
-      }
-      rmSync(join(dataDir, RUNTIME_FILE), { force: true });
-      process.exit(exitCode);
-    })();
-    return stopping;
-  };
-  // Handlers share this process: one that leaves an error unhandled (which would end its Lambda
-  // execution environment) must not take the whole platform down.
-  process.on('unhandledRejection', (reason) => {
-    logger.error('unhandled promise rejection (in Lambda this ends the execution environment)', {
-      error: reason instanceof Error ? reason : String(reason),
-    });
-  });
-  process.on('uncaughtException', (error) => {
-    logger.error('uncaught exception (in Lambda this ends the execution environment)', { error });
-  });
-  process.on('SIGINT', () => void stop('SIGINT', 0));
-  process.on('SIGTERM', () => void stop('SIGTERM', 0));
-
-  // Tests start the platform as a child; it must not outlive them if they are killed.
-  const parentPid = Number(process.env.PARLEY_PARENT_PID);
-  if (Number.isInteger(parentPid) && parentPid > 0) {
-    setInterval(() => {
-      if (!isAlive(parentPid)) void stop(`parent process ${parentPid} is gone`, 0);
-    }, 1000).unref();
-  }
+  const stop = stopper(logger, dataDir, () => platform);
+  watchProcess(logger, stop);
 
   try {
     platform = await startPlatform({
@@ -179,6 +137,74 @@ async function main() {
     process.exit(1);
   }
 
+  writeRuntimeInfo(platform, dataDir);
+  process.stdout.write(
+    [
+      `Parley is running at ${platform.url}`,
+      `Console: ${platform.url}/ (sign in with a tenant key, or the operator key for tenants)`,
+      `Operator key: ${platform.env.PARLEY_OPERATOR_KEY}`,
+      `Data: ${dataDir} (kept across restarts; delete it to start from scratch)`,
+      `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Stop with Ctrl-C.`,
+      '',
+    ].join('\n'),
+  );
+}
+
+type Stop = (reason: string, exitCode: number) => Promise<void>;
+
+/** Stops the platform once (a second call waits for the first) and exits, within a few seconds whatever hangs. */
+function stopper(logger: Logger, dataDir: string, platform: () => Platform | undefined): Stop {
+  let stopping: Promise<void> | undefined;
+  return (reason, exitCode) => {
+    if (stopping) {
+      // A second Ctrl-C: stop waiting (DynamoDB Local is killed on exit all the same).
+      if (reason === 'SIGINT') process.exit(130);
+      return stopping;
+    }
+    logger.info(`stopping (${reason})`);
+    // Whatever hangs, the process ends within a few seconds.
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(exitCode || 1);
+    }, 8000).unref();
+    stopping = (async () => {
+      try {
+        await platform()?.stop();
+      } catch (error) {
+        logger.error('error while stopping', { error });
+      }
+      rmSync(join(dataDir, RUNTIME_FILE), { force: true });
+      process.exit(exitCode);
+    })();
+    return stopping;
+  };
+}
+
+/** Stops on signals and when the parent test process is gone; logs what handlers leave unhandled. */
+function watchProcess(logger: Logger, stop: Stop): void {
+  // Handlers share this process: one that leaves an error unhandled (which would end its Lambda
+  // execution environment) must not take the whole platform down.
+  process.on('unhandledRejection', (reason) => {
+    logger.error('unhandled promise rejection (in Lambda this ends the execution environment)', {
+      error: reason instanceof Error ? reason : String(reason),
+    });
+  });
+  process.on('uncaughtException', (error) => {
+    logger.error('uncaught exception (in Lambda this ends the execution environment)', { error });
+  });
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+
+  // Tests start the platform as a child; it must not outlive them if they are killed.
+  const parentPid = Number(process.env.PARLEY_PARENT_PID);
+  if (Number.isInteger(parentPid) && parentPid > 0) {
+    setInterval(() => {
+      if (!isAlive(parentPid)) void stop(`parent process ${parentPid} is gone`, 0);
+    }, 1000).unref();
+  }
+}
+
+function writeRuntimeInfo(platform: Platform, dataDir: string): void {
   const info: RuntimeInfo = {
     pid: process.pid,
     url: platform.url,
@@ -191,17 +217,6 @@ async function main() {
     startedAt: new Date().toISOString(),
   };
   writeFileSync(join(dataDir, RUNTIME_FILE), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
-
-  process.stdout.write(
-    [
-      `Parley is running at ${platform.url}`,
-      `Console: ${platform.url}/ (sign in with a tenant key, or the operator key for tenants)`,
-      `Operator key: ${platform.env.PARLEY_OPERATOR_KEY}`,
-      `Data: ${dataDir} (kept across restarts; delete it to start from scratch)`,
-      `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Stop with Ctrl-C.`,
-      '',
-    ].join('\n'),
-  );
 }
 
 await main();

@@ -26,17 +26,14 @@ import { createLocalEmbedder } from '../../shared/adapters/embedders/local.ts';
 import { createLanceVectorIndex } from '../../shared/adapters/vector/lancedb.ts';
 import { type Bot, DEFAULT_BOT_SETTINGS } from '../../shared/domain/bot.ts';
 import { documentTypeOf } from '../../shared/domain/document.ts';
+import type { Passage } from '../../shared/domain/passage.ts';
 import { chunkDocument } from '../../shared/ingestion/chunker.ts';
 import { extractDocument } from '../../shared/ingestion/extract.ts';
 import type { ChatMessage } from '../../shared/ports/chat-model.ts';
 import type { Embedder } from '../../shared/ports/embedder.ts';
 import { chunkId, type IndexedChunk, searchableText } from '../../shared/ports/vector-index.ts';
-import {
-  type Fusion,
-  type RetrievalMode,
-  type RetrievedCandidate,
-  retrieve,
-} from '../../shared/usecases/retrieve.ts';
+import type { RetrievalDeps } from '../../shared/usecases/deps.ts';
+import { type Fusion, type RetrievalMode, retrieve } from '../../shared/usecases/retrieve.ts';
 import { percentile } from '../support.ts';
 import { DOCUMENTS, type EvalQuestion, type EvalSource, QUESTIONS } from './set.ts';
 
@@ -160,9 +157,22 @@ interface ModeResult {
   byKind: Map<string, { n: number; recall5: number }>;
 }
 
+/** What a variant's run adds up, question by question. */
+interface Tally {
+  hits1: number;
+  hits5: number;
+  rr: number;
+  ndcg: number;
+  abstainedRight: number;
+  abstainedWrong: number;
+  latencies: number[];
+  byKind: Map<string, { n: number; recall5: number }>;
+  misses: string[];
+}
+
 async function evaluate(
   variant: string,
-  deps: Parameters<typeof retrieve>[0],
+  deps: RetrievalDeps,
   chunks: readonly IndexedSource[],
 ): Promise<ModeResult> {
   const { mode, fusion } = VARIANTS[variant] ?? { mode: variant as RetrievalMode };
@@ -171,18 +181,17 @@ async function evaluate(
     tenantId: scope.tenantId,
     retrieval: { ...DEFAULT_BOT_SETTINGS.retrieval, mode },
   };
-  const answerable = QUESTIONS.filter((q) => q.kind !== 'unanswerable');
-  const unanswerable = QUESTIONS.filter((q) => q.kind === 'unanswerable');
-  let hits1 = 0;
-  let hits5 = 0;
-  let rr = 0;
-  let ndcg = 0;
-  let abstainedRight = 0;
-  let abstainedWrong = 0;
-  const latencies: number[] = [];
-  const byKind = new Map<string, { n: number; recall5: number }>();
-  const misses: string[] = [];
-
+  const tally: Tally = {
+    hits1: 0,
+    hits5: 0,
+    rr: 0,
+    ndcg: 0,
+    abstainedRight: 0,
+    abstainedWrong: 0,
+    latencies: [],
+    byKind: new Map(),
+    misses: [],
+  };
   for (const q of QUESTIONS) {
     const history: ChatMessage[] = (q.history ?? []).map((content) => ({ role: 'user', content }));
     const started = performance.now();
@@ -190,70 +199,88 @@ async function evaluate(
       topK: K,
       ...(fusion && { fusion }),
     });
-    latencies.push(performance.now() - started);
-    if (DUMP) {
-      const entries = dump[mode] ?? [];
-      dump[mode] = entries;
-      entries.push({
-        id: q.id,
-        kind: q.kind,
-        question: q.question,
-        history: q.history,
-        candidates: candidates.map((c) => ({
-          id: c.id,
-          page: c.page ?? c.heading,
-          score: c.score,
-          ranks: c.ranks,
-          similarity: c.similarity,
-          relevant: c.relevant,
-          answer: isAnswer(c, q),
-        })),
-      });
-    }
-    if (q.kind === 'unanswerable') {
-      if (passages.length === 0) abstainedRight++;
-      else if (VERBOSE) misses.push(`  answered ${q.id}: ${describe(passages[0])}`);
-      continue;
-    }
-    if (passages.length === 0) abstainedWrong++;
-    const relevant = passages.map((p) => isAnswer(p, q));
-    const first = relevant.indexOf(true);
-    const kind = byKind.get(q.kind) ?? { n: 0, recall5: 0 };
-    kind.n++;
-    if (first === 0) hits1++;
-    if (first >= 0) {
-      hits5++;
-      kind.recall5++;
-      rr += 1 / (first + 1);
-    } else if (VERBOSE) {
-      misses.push(
-        `  missed ${q.id} (${q.kind}): "${q.question}" → ${passages.length ? describe(passages[0]) : 'nothing'}`,
-      );
-    }
-    byKind.set(q.kind, kind);
-    const ideal = Math.min(K, chunks.filter((c) => isAnswer(c, q)).length);
-    const dcg = relevant.reduce((sum, r, i) => sum + (r ? 1 / Math.log2(i + 2) : 0), 0);
-    const idcg = Array.from({ length: ideal }, (_, i) => 1 / Math.log2(i + 2)).reduce((a, b) => a + b, 0);
-    ndcg += idcg > 0 ? dcg / idcg : 0;
+    tally.latencies.push(performance.now() - started);
+    if (DUMP) dumpCandidates(mode, q, candidates);
+    countQuestion(tally, q, passages, chunks);
   }
-  if (VERBOSE && misses.length) console.log(`\n${mode}:\n${misses.join('\n')}`);
-  latencies.sort((a, b) => a - b);
-  const abstained = abstainedRight + abstainedWrong;
+  if (VERBOSE && tally.misses.length) console.log(`\n${mode}:\n${tally.misses.join('\n')}`);
+  return resultOf(variant, tally);
+}
+
+function dumpCandidates(mode: string, q: EvalQuestion, candidates: readonly Passage[]): void {
+  const entries = dump[mode] ?? [];
+  dump[mode] = entries;
+  entries.push({
+    id: q.id,
+    kind: q.kind,
+    question: q.question,
+    history: q.history,
+    candidates: candidates.map((c) => ({
+      id: c.id,
+      page: c.page ?? c.heading,
+      score: c.score,
+      ranks: c.ranks,
+      similarity: c.similarity,
+      relevant: c.relevant,
+      answer: isAnswer(c, q),
+    })),
+  });
+}
+
+/** Scores one question's passages: abstention, rank of the first answer, nDCG@K. */
+function countQuestion(
+  tally: Tally,
+  q: EvalQuestion,
+  passages: readonly Passage[],
+  chunks: readonly IndexedSource[],
+): void {
+  if (q.kind === 'unanswerable') {
+    if (passages.length === 0) tally.abstainedRight++;
+    else if (VERBOSE) tally.misses.push(`  answered ${q.id}: ${describe(passages[0])}`);
+    return;
+  }
+  if (passages.length === 0) tally.abstainedWrong++;
+  const relevant = passages.map((p) => isAnswer(p, q));
+  const first = relevant.indexOf(true);
+  const kind = tally.byKind.get(q.kind) ?? { n: 0, recall5: 0 };
+  kind.n++;
+  if (first === 0) tally.hits1++;
+  if (first >= 0) {
+    tally.hits5++;
+    kind.recall5++;
+    tally.rr += 1 / (first + 1);
+  } else if (VERBOSE) {
+    tally.misses.push(
+      `  missed ${q.id} (${q.kind}): "${q.question}" → ${passages.length ? describe(passages[0]) : 'nothing'}`,
+    );
+  }
+  tally.byKind.set(q.kind, kind);
+  const ideal = Math.min(K, chunks.filter((c) => isAnswer(c, q)).length);
+  const dcg = relevant.reduce((sum, r, i) => sum + (r ? 1 / Math.log2(i + 2) : 0), 0);
+  const idcg = Array.from({ length: ideal }, (_, i) => 1 / Math.log2(i + 2)).reduce((a, b) => a + b, 0);
+  tally.ndcg += idcg > 0 ? dcg / idcg : 0;
+}
+
+function resultOf(variant: string, tally: Tally): ModeResult {
+  const answerable = QUESTIONS.filter((q) => q.kind !== 'unanswerable').length;
+  const unanswerable = QUESTIONS.length - answerable;
+  const latencies = [...tally.latencies].sort((a, b) => a - b);
+  const abstained = tally.abstainedRight + tally.abstainedWrong;
   return {
     mode: variant,
-    recall1: hits1 / answerable.length,
-    recall5: hits5 / answerable.length,
-    mrr: rr / answerable.length,
-    ndcg: ndcg / answerable.length,
-    abstainPrecision: abstained ? abstainedRight / abstained : Number.NaN,
-    abstainRecall: unanswerable.length ? abstainedRight / unanswerable.length : Number.NaN,
+    recall1: tally.hits1 / answerable,
+    recall5: tally.hits5 / answerable,
+    mrr: tally.rr / answerable,
+    ndcg: tally.ndcg / answerable,
+    abstainPrecision: abstained ? tally.abstainedRight / abstained : Number.NaN,
+    abstainRecall: unanswerable ? tally.abstainedRight / unanswerable : Number.NaN,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    byKind,
+    byKind: tally.byKind,
   };
 }
 
-const describe = (p: RetrievedCandidate | undefined) =>
+const describe = (p: Passage | undefined) =>
   p ? `${p.documentId} ${p.page !== undefined ? `p.${p.page}` : (p.heading ?? '')}`.trim() : 'nothing';
 
 async function main() {

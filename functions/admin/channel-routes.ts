@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { z } from 'zod';
+import { CHANNEL_CATALOG } from '../../shared/channels/catalog.ts';
 import {
   type ChannelType,
   ChannelTypeSchema,
@@ -9,7 +10,6 @@ import {
 import { NotFoundError } from '../../shared/domain/errors.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable, tenantOf } from '../../shared/http/router.ts';
-import { getBot } from '../../shared/usecases/bots.ts';
 import {
   type ChannelDeps,
   connectChannel,
@@ -17,6 +17,7 @@ import {
   getChannel,
   webhookPath,
 } from '../../shared/usecases/channels.ts';
+import { getBot } from '../../shared/usecases/lookups.ts';
 
 /**
  * Where the platforms must deliver: under `PUBLIC_BASE_URL` when configured (a custom domain),
@@ -38,13 +39,16 @@ function channelOf(value: string | undefined): ChannelType {
 }
 
 const ChannelResponse = z.object({ channel: ChannelViewSchema });
+/** Each channel's credential fields, from the catalog (`<type> {field, …}; …`); its kind checks them. */
 const CredentialsBody = z
   .looseObject({})
   .describe(
-    'telegram {botToken}; whatsapp {phoneNumberId, accessToken, appSecret, verifyToken}; messenger {pageId, pageAccessToken, appSecret, verifyToken}; instagram {accountId, pageAccessToken, appSecret, verifyToken}',
+    CHANNEL_CATALOG.map((entry) => `${entry.type} {${entry.fields.map((f) => f.name).join(', ')}}`).join(
+      '; ',
+    ),
   );
 
-/** Connecting a bot to Telegram, WhatsApp, Messenger or Instagram (tenant key). */
+/** Connecting a bot to a messaging channel (tenant key). */
 export function channelRoutes(deps: () => ChannelDeps & { publicBaseUrl?: string }): RouteTable {
   return {
     'GET /admin/bots/{botId}/channels': defineRoute({

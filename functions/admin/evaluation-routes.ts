@@ -8,13 +8,13 @@ import {
 import { PageQuerySchema, pageOf } from '../../shared/http/pagination.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable, tenantOf } from '../../shared/http/router.ts';
+import type { StartEvaluationDeps } from '../../shared/usecases/deps.ts';
 import {
   createTestQuestion,
   deleteTestQuestion,
   getEvaluation,
   listEvaluations,
   listTestQuestions,
-  type StartEvaluationDeps,
   startEvaluation,
   updateTestQuestion,
 } from '../../shared/usecases/evaluations.ts';
@@ -24,6 +24,10 @@ const EvaluationResponse = z.object({ evaluation: EvaluationSchema });
 
 /** A bot's test questions and evaluation runs (tenant key). */
 export function evaluationRoutes(deps: () => StartEvaluationDeps): RouteTable {
+  return { ...testQuestionRoutes(deps), ...runRoutes(deps) };
+}
+
+function testQuestionRoutes(deps: () => StartEvaluationDeps): RouteTable {
   return {
     'POST /admin/bots/{botId}/test-questions': defineRoute({
       summary: 'Add a test question: a question and the document (and page) that should answer it',
@@ -73,6 +77,11 @@ export function evaluationRoutes(deps: () => StartEvaluationDeps): RouteTable {
         return noContent();
       },
     }),
+  };
+}
+
+function runRoutes(deps: () => StartEvaluationDeps): RouteTable {
+  return {
     'POST /admin/bots/{botId}/evaluations': defineRoute({
       summary:
         'Run the bot’s test questions through its retrieval (no model calls); poll the run until it is done',

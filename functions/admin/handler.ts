@@ -9,16 +9,16 @@ import { createDynamoTestQuestionRepository } from '../../shared/adapters/dynamo
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { createOperatorKeySource } from '../../shared/adapters/operator-key.ts';
 import { createSqsQueue } from '../../shared/adapters/sqs/queue.ts';
-import { createTelegramFromEnv, lazySecretBox } from '../../shared/config/channels.ts';
-import { optional, readEnv, required } from '../../shared/config/env.ts';
-import { createRetrievalDepsFromEnv } from '../../shared/config/knowledge.ts';
-import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
 import type { EvaluateMessage } from '../../shared/domain/evaluation.ts';
 import { httpHandler } from '../../shared/http/handler.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { once } from '../../shared/memo.ts';
 import { routes } from '../../shared/resources.ts';
 import { traced } from '../../shared/tracing.ts';
+import { createChannelClientsFromEnv, lazySecretBox } from '../../shared/wiring/channels.ts';
+import { optional, readEnv, required } from '../../shared/wiring/env.ts';
+import { createRetrievalDepsFromEnv } from '../../shared/wiring/knowledge.ts';
+import { createKnowledgeDeps } from '../../shared/wiring/knowledge-deps.ts';
 import { chatRoutes } from '../chat/routes.ts';
 import { chatStreamDocs } from '../chat-stream/docs.ts';
 import { uploadRoutes } from '../upload/routes.ts';
@@ -50,7 +50,7 @@ const deps = once((): AdminDeps => {
     replyLedger: createDynamoReplyLedger(db, env.USAGE_TABLE),
     publicBaseUrl: env.PUBLIC_BASE_URL,
     secretBox: lazySecretBox(),
-    telegram: createTelegramFromEnv(),
+    clients: createChannelClientsFromEnv(),
     sessions: createDynamoSessionRepository(db, env.SESSIONS_TABLE),
     testQuestions: createDynamoTestQuestionRepository(db, env.TENANTS_TABLE),
     evaluations: createDynamoEvaluationRepository(db, env.USAGE_TABLE),

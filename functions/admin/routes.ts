@@ -11,25 +11,13 @@ import { defineRoute, type RouteTable, tenantOf } from '../../shared/http/router
 import type { SessionRepository } from '../../shared/ports/repositories.ts';
 import type { UsageRepository } from '../../shared/ports/usage.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../shared/usecases/api-keys.ts';
-import {
-  type CascadeDeps,
-  createBot,
-  deleteBot,
-  getBot,
-  listBots,
-  updateBot,
-} from '../../shared/usecases/bots.ts';
-import type { StartEvaluationDeps } from '../../shared/usecases/evaluations.ts';
+import { createBot, listBots, updateBot } from '../../shared/usecases/bots.ts';
+import { deleteBot, deleteTenant } from '../../shared/usecases/cascade.ts';
+import type { CascadeDeps, RetrievalDeps, StartEvaluationDeps } from '../../shared/usecases/deps.ts';
 import { checkHealth, type HealthCheck } from '../../shared/usecases/health.ts';
-import type { RetrievalDeps } from '../../shared/usecases/retrieve.ts';
+import { getBot, getTenant } from '../../shared/usecases/lookups.ts';
 import { searchKnowledge } from '../../shared/usecases/search.ts';
-import {
-  createTenant,
-  deleteTenant,
-  getTenant,
-  listTenants,
-  updateTenant,
-} from '../../shared/usecases/tenants.ts';
+import { createTenant, listTenants, updateTenant } from '../../shared/usecases/tenants.ts';
 import type { UsageReadDeps } from '../../shared/usecases/usage.ts';
 import { channelRoutes } from './channel-routes.ts';
 import { evaluationRoutes } from './evaluation-routes.ts';
@@ -103,6 +91,20 @@ const deleted = { 204: { description: 'Deleted, with everything it owned' } };
 /** The admin function's routes, keyed as in the shared route table. */
 export function adminRoutes(deps: () => AdminDeps): RouteTable {
   return {
+    ...platformRoutes(deps),
+    ...tenantRoutes(deps),
+    ...keyRoutes(deps),
+    ...botRoutes(deps),
+    'GET /admin/usage': usageRoute(deps),
+    ...channelRoutes(deps),
+    ...evaluationRoutes(deps),
+    ...inspectionRoutes(deps),
+  };
+}
+
+/** Health and the API's own description: no tenant involved. */
+function platformRoutes(deps: () => AdminDeps): RouteTable {
+  return {
     'GET /health': defineRoute({
       summary: 'Health of the platform and its dependencies',
       responses: {
@@ -119,7 +121,12 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
       responses: { 200: { description: 'The OpenAPI document' } },
       run: async () => json(200, deps().openApi(), { 'cache-control': 'public, max-age=300' }),
     }),
+  };
+}
 
+/** The operator's tenant management. */
+function tenantRoutes(deps: () => AdminDeps): RouteTable {
+  return {
     'POST /admin/tenants': defineRoute({
       summary: 'Create a tenant; returns its first admin key, shown only this once',
       body: TenantCreateSchema,
@@ -157,7 +164,12 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
         return noContent();
       },
     }),
+  };
+}
 
+/** A tenant's admin keys. */
+function keyRoutes(deps: () => AdminDeps): RouteTable {
+  return {
     'POST /admin/keys': defineRoute({
       summary: 'Create an admin key; the key is shown only this once',
       body: ApiKeyCreateSchema.optional(),
@@ -181,7 +193,12 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
         return noContent();
       },
     }),
+  };
+}
 
+/** A tenant's bots: their settings, and deleting one with everything it owns. */
+function botRoutes(deps: () => AdminDeps): RouteTable {
+  return {
     'POST /admin/bots': defineRoute({
       summary: 'Create a bot; omitted settings take their defaults',
       body: BotCreateSchema,
@@ -211,9 +228,20 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
       run: async ({ principal, params, body }) =>
         json(200, { bot: await updateBot(deps(), tenantOf(principal), params.botId ?? '', body) }),
     }),
-    'GET /admin/usage': usageRoute(deps),
-    ...channelRoutes(deps),
-    ...evaluationRoutes(deps),
+    'DELETE /admin/bots/{botId}': defineRoute({
+      summary: 'Delete a bot and everything it owns',
+      responses: deleted,
+      run: async ({ principal, params }) => {
+        await deleteBot(deps(), tenantOf(principal), params.botId ?? '');
+        return noContent();
+      },
+    }),
+  };
+}
+
+/** What a bot would retrieve, and the conversations it has had. */
+function inspectionRoutes(deps: () => AdminDeps): RouteTable {
+  return {
     'POST /admin/bots/{botId}/search': defineRoute({
       summary: 'What the bot would retrieve for a query, with scores and metadata',
       body: SearchSchema,
@@ -256,14 +284,6 @@ export function adminRoutes(deps: () => AdminDeps): RouteTable {
         if (!session) throw new NotFoundError('No such session');
         const messages = await d.sessions.history(bot.tenantId, session.id, MAX_SESSION_MESSAGES, now);
         return json(200, { session: toSessionView(session), messages });
-      },
-    }),
-    'DELETE /admin/bots/{botId}': defineRoute({
-      summary: 'Delete a bot and everything it owns',
-      responses: deleted,
-      run: async ({ principal, params }) => {
-        await deleteBot(deps(), tenantOf(principal), params.botId ?? '');
-        return noContent();
       },
     }),
   };

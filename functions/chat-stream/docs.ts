@@ -1,8 +1,8 @@
+import { ChatRequestSchema } from '../../shared/http/chat.ts';
 import type { RouteDoc } from '../../shared/http/router.ts';
-import { ChatRequestSchema } from '../chat/routes.ts';
 
-/** The route's contract, for the OpenAPI document (this function streams; it has no router). */
-export const chatStreamDocs: Record<string, RouteDoc> = {
+/** The route's contract, for the OpenAPI document (and the route itself, routes.ts). */
+export const chatStreamDocs = {
   'POST /chat/{botId}/stream': {
     summary:
       'Send a message and receive the answer as Server-Sent Events: session {sessionId}, delta {text}…, citations {citations}, done {usage, fallback, answered}; or error {code, message}',
@@ -13,4 +13,4 @@ export const chatStreamDocs: Record<string, RouteDoc> = {
       429: { description: 'rate_limited (with Retry-After) or quota_exceeded' },
     },
   },
-};
+} satisfies Record<string, RouteDoc<typeof ChatRequestSchema>>;

@@ -1,5 +1,4 @@
-import { httpHandler } from '../../shared/http/handler.ts';
-import { deps } from './deps.ts';
-import { chatCors, chatRoutes } from './routes.ts';
+import { chatChain, chatFunctionDeps } from '../../shared/http/chat.ts';
+import { chatRoutes } from './routes.ts';
 
-export const handler = httpHandler(chatRoutes(deps), deps, { outer: chatCors });
+export const handler = chatChain(chatRoutes(chatFunctionDeps), chatFunctionDeps);

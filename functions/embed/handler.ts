@@ -1,15 +1,16 @@
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
-import { functionClock } from '../../shared/config/clock.ts';
-import { readEnv, required } from '../../shared/config/env.ts';
-import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/config/knowledge.ts';
 import { EmbedMessageSchema } from '../../shared/ingestion/messages.ts';
 import { once } from '../../shared/memo.ts';
 import { recordMetrics } from '../../shared/metrics.ts';
 import { queues } from '../../shared/resources.ts';
 import { isFinalAttempt, sqsHandler } from '../../shared/sqs.ts';
-import { applyEmbedMessage, type EmbedDeps } from '../../shared/usecases/embed.ts';
+import type { EmbedDeps } from '../../shared/usecases/deps.ts';
+import { applyEmbedMessage } from '../../shared/usecases/embed.ts';
+import { functionClock } from '../../shared/wiring/clock.ts';
+import { readEnv, required } from '../../shared/wiring/env.ts';
+import { createEmbedderFromEnv, createVectorIndexFromEnv } from '../../shared/wiring/knowledge.ts';
 
 const deps = once(async (): Promise<EmbedDeps> => {
   const env = readEnv({ TENANTS_TABLE: required, USAGE_TABLE: required });
@@ -25,8 +26,7 @@ const deps = once(async (): Promise<EmbedDeps> => {
   };
 });
 
-export const handler = sqsHandler(async (record) => {
-  // A malformed message throws here and, retried to the limit, lands in the dead-letter queue.
-  const message = EmbedMessageSchema.parse(JSON.parse(record.body));
+// A malformed message fails every delivery and, retried to the limit, lands in the dead-letter queue.
+export const handler = sqsHandler(EmbedMessageSchema, async (message, record) => {
   await applyEmbedMessage(await deps(), message, isFinalAttempt(record, queues.embed.maxReceiveCount));
 });

@@ -3,15 +3,16 @@ import { createDynamoEvaluationRepository } from '../../shared/adapters/dynamodb
 import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
 import { createDynamoTestQuestionRepository } from '../../shared/adapters/dynamodb/test-questions.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
-import { functionClock } from '../../shared/config/clock.ts';
-import { readEnv, required } from '../../shared/config/env.ts';
-import { createRetrievalDepsFromEnv } from '../../shared/config/knowledge.ts';
 import { EvaluateMessageSchema } from '../../shared/domain/evaluation.ts';
 import { logger } from '../../shared/logging.ts';
 import { once } from '../../shared/memo.ts';
 import { queues } from '../../shared/resources.ts';
 import { isFinalAttempt, sqsHandler } from '../../shared/sqs.ts';
-import { type RunEvaluationDeps, runEvaluation } from '../../shared/usecases/evaluations.ts';
+import type { RunEvaluationDeps } from '../../shared/usecases/deps.ts';
+import { runEvaluation } from '../../shared/usecases/evaluations.ts';
+import { functionClock } from '../../shared/wiring/clock.ts';
+import { readEnv, required } from '../../shared/wiring/env.ts';
+import { createRetrievalDepsFromEnv } from '../../shared/wiring/knowledge.ts';
 
 const deps = once((): RunEvaluationDeps => {
   const env = readEnv({ TENANTS_TABLE: required, USAGE_TABLE: required });
@@ -27,10 +28,9 @@ const deps = once((): RunEvaluationDeps => {
   };
 });
 
-// One run per message (batch size 1). A malformed message throws and, retried to the limit, lands
-// in the dead-letter queue.
-export const handler = sqsHandler(async (record) => {
-  const message = EvaluateMessageSchema.parse(JSON.parse(record.body));
+// One run per message (batch size 1). A malformed message fails every delivery and, retried to the
+// limit, lands in the dead-letter queue.
+export const handler = sqsHandler(EvaluateMessageSchema, async (message, record) => {
   logger.appendKeys({
     tenantId: message.tenantId,
     botId: message.botId,

@@ -1,11 +1,11 @@
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
-import { functionClock } from '../../shared/config/clock.ts';
-import { readEnv, required } from '../../shared/config/env.ts';
 import { logger } from '../../shared/logging.ts';
 import { once } from '../../shared/memo.ts';
 import { recordMetrics } from '../../shared/metrics.ts';
 import { sweepDocuments } from '../../shared/usecases/documents.ts';
+import { functionClock } from '../../shared/wiring/clock.ts';
+import { readEnv, required } from '../../shared/wiring/env.ts';
 
 const deps = once(() => {
   const env = readEnv({ TENANTS_TABLE: required });

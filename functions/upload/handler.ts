@@ -1,6 +1,6 @@
-import { createKnowledgeDeps } from '../../shared/config/knowledge-deps.ts';
 import { httpHandler } from '../../shared/http/handler.ts';
 import { once } from '../../shared/memo.ts';
+import { createKnowledgeDeps } from '../../shared/wiring/knowledge-deps.ts';
 import { uploadRoutes } from './routes.ts';
 
 const deps = once(createKnowledgeDeps);

@@ -3,10 +3,10 @@ import { DocumentCreateSchema, DocumentSchema } from '../../shared/domain/docume
 import { PageQuerySchema, pageOf } from '../../shared/http/pagination.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable, tenantOf } from '../../shared/http/router.ts';
+import type { KnowledgeDeps } from '../../shared/usecases/deps.ts';
 import {
   deleteDocument,
   getDocument,
-  type KnowledgeDeps,
   listDocuments,
   requestUpload,
 } from '../../shared/usecases/documents.ts';

@@ -4,13 +4,13 @@ import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoReplyLedger } from '../../shared/adapters/dynamodb/reply-ledger.ts';
 import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
 import { createSqsFifoQueue } from '../../shared/adapters/sqs/queue.ts';
-import { lazySecretBox } from '../../shared/config/channels.ts';
-import { functionClock } from '../../shared/config/clock.ts';
-import { readEnv, required } from '../../shared/config/env.ts';
 import { httpHandler } from '../../shared/http/handler.ts';
 import { once } from '../../shared/memo.ts';
 import { traced } from '../../shared/tracing.ts';
 import type { WebhookDeps } from '../../shared/usecases/webhooks.ts';
+import { lazySecretBox } from '../../shared/wiring/channels.ts';
+import { functionClock } from '../../shared/wiring/clock.ts';
+import { readEnv, required } from '../../shared/wiring/env.ts';
 import { webhookRoutes } from './routes.ts';
 
 /** Meta batches up to 1000 events per delivery; a megabyte is far beyond any real one. */

@@ -31,6 +31,30 @@ export interface ApiProps {
   readonly logRetention: logs.RetentionDays;
 }
 
+/** One JSON line per request in the access logs. */
+function accessLogFormat(): apigateway.AccessLogFormat {
+  const q = (value: string) => `"${value}"`;
+  return apigateway.AccessLogFormat.custom(
+    `{${Object.entries({
+      requestId: apigateway.AccessLogField.contextRequestId(),
+      ip: apigateway.AccessLogField.contextIdentitySourceIp(),
+      userAgent: apigateway.AccessLogField.contextIdentityUserAgent(),
+      requestTime: apigateway.AccessLogField.contextRequestTime(),
+      httpMethod: apigateway.AccessLogField.contextHttpMethod(),
+      resourcePath: apigateway.AccessLogField.contextResourcePath(),
+      status: apigateway.AccessLogField.contextStatus(),
+      protocol: apigateway.AccessLogField.contextProtocol(),
+      responseLength: apigateway.AccessLogField.contextResponseLength(),
+      responseLatency: apigateway.AccessLogField.contextResponseLatency(),
+      integrationLatency: apigateway.AccessLogField.contextIntegrationLatency(),
+      integrationStatus: apigateway.AccessLogField.contextIntegrationStatus(),
+      errorResponseType: apigateway.AccessLogField.contextErrorResponseType(),
+    })
+      .map(([key, value]) => `${q(key)}:${q(value)}`)
+      .join(',')}}`,
+  );
+}
+
 /** The public REST API: one Lambda proxy method per route in the resource definitions. */
 export class Api extends Construct {
   readonly restApi: apigateway.RestApi;
@@ -47,27 +71,6 @@ export class Api extends Construct {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    const q = (value: string) => `"${value}"`;
-    const accessLogFormat = apigateway.AccessLogFormat.custom(
-      `{${Object.entries({
-        requestId: apigateway.AccessLogField.contextRequestId(),
-        ip: apigateway.AccessLogField.contextIdentitySourceIp(),
-        userAgent: apigateway.AccessLogField.contextIdentityUserAgent(),
-        requestTime: apigateway.AccessLogField.contextRequestTime(),
-        httpMethod: apigateway.AccessLogField.contextHttpMethod(),
-        resourcePath: apigateway.AccessLogField.contextResourcePath(),
-        status: apigateway.AccessLogField.contextStatus(),
-        protocol: apigateway.AccessLogField.contextProtocol(),
-        responseLength: apigateway.AccessLogField.contextResponseLength(),
-        responseLatency: apigateway.AccessLogField.contextResponseLatency(),
-        integrationLatency: apigateway.AccessLogField.contextIntegrationLatency(),
-        integrationStatus: apigateway.AccessLogField.contextIntegrationStatus(),
-        errorResponseType: apigateway.AccessLogField.contextErrorResponseType(),
-      })
-        .map(([key, value]) => `${q(key)}:${q(value)}`)
-        .join(',')}}`,
-    );
-
     this.restApi = new apigateway.RestApi(this, 'RestApi', {
       restApiName: `parley-${props.stage}`,
       description: `Parley ${props.stage} API`,
@@ -80,7 +83,7 @@ export class Api extends Construct {
       deployOptions: {
         stageName: props.stage,
         accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
-        accessLogFormat,
+        accessLogFormat: accessLogFormat(),
         tracingEnabled: true,
         metricsEnabled: true,
         loggingLevel: apigateway.MethodLoggingLevel.ERROR,
@@ -93,6 +96,28 @@ export class Api extends Construct {
     // The stack has its own `ApiUrl` output; drop the duplicate that RestApi adds by itself.
     this.restApi.node.tryRemoveChild('Endpoint');
 
+    this.addRoutes(props);
+
+    acknowledge(
+      this.restApi,
+      'AwsSolutions-APIG2',
+      'Requests are validated in each function (zod), which answers with field paths in the project error envelope; API Gateway models would duplicate that.',
+    );
+    this.originSecret = this.createOriginSecret(props.stage);
+    this.originSecretValue = props.originSecretVersionId
+      ? SecretValue.secretsManager(this.originSecret.secretArn, { versionId: props.originSecretVersionId })
+      : this.originSecret.secretValue;
+    this.webAcl = this.firewall(props, this.originSecretValue.unsafeUnwrap());
+    new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
+      resourceArn: this.restApi.deploymentStage.stageArn,
+      webAclArn: this.webAcl.attrArn,
+    });
+
+    this.acknowledgeAuth();
+  }
+
+  /** The gateway's error responses in our envelope, and every route on its function. */
+  private addRoutes(props: ApiProps): void {
     for (const response of gatewayResponses) {
       this.restApi.addGatewayResponse(`GatewayResponse${response.type}`, {
         type: apigateway.ResponseType.of(response.type),
@@ -123,22 +148,9 @@ export class Api extends Construct {
     for (const route of props.routes) {
       this.restApi.root.resourceForPath(route.path).addMethod(route.method, integrationFor(route.function));
     }
+  }
 
-    acknowledge(
-      this.restApi,
-      'AwsSolutions-APIG2',
-      'Requests are validated in each function (zod), which answers with field paths in the project error envelope; API Gateway models would duplicate that.',
-    );
-    this.originSecret = this.createOriginSecret(props.stage);
-    this.originSecretValue = props.originSecretVersionId
-      ? SecretValue.secretsManager(this.originSecret.secretArn, { versionId: props.originSecretVersionId })
-      : this.originSecret.secretValue;
-    this.webAcl = this.firewall(props, this.originSecretValue.unsafeUnwrap());
-    new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
-      resourceArn: this.restApi.deploymentStage.stageArn,
-      webAclArn: this.webAcl.attrArn,
-    });
-
+  private acknowledgeAuth(): void {
     acknowledge(
       this.restApi,
       'AwsSolutions-APIG4',

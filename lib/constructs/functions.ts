@@ -124,6 +124,37 @@ function grantTable(
   }
 }
 
+/** Its access levels on one bucket, under the bucket's object key prefix only. */
+function grantBucket(
+  role: iam.Role,
+  bucket: s3.IBucket,
+  bucketName: BucketName,
+  access: readonly BucketAccess[],
+): void {
+  const prefix = OBJECT_KEY_PREFIXES[bucketName];
+  const levels = [...new Set(access)].map((level) => BUCKET_ACTIONS[level]);
+  const objectActions = levels.filter((level) => level.objects).flatMap((level) => level.actions);
+  const bucketActions = levels.filter((level) => !level.objects).flatMap((level) => level.actions);
+  if (objectActions.length > 0) {
+    const objects = bucket.arnForObjects(`${prefix}*`);
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: objectActions, resources: [objects] }));
+    acknowledgeWildcardResource(
+      role,
+      objects,
+      `Object keys are per tenant, bot and document (created at run time), so ${objectActions.join(', ')} on ${bucketName} is granted under the ${prefix} key prefix only.`,
+    );
+  }
+  if (bucketActions.length > 0) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: bucketActions,
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      }),
+    );
+  }
+}
+
 export interface FunctionsProps {
   readonly config: ParleyConfig;
   readonly resources: ResourceDefinitions;
@@ -145,169 +176,181 @@ export interface FunctionsProps {
 export class Functions extends Construct {
   readonly functions: Record<FunctionName, NodejsFunction>;
 
+  private readonly props: FunctionsProps;
+  private readonly operatorFunctions: ReadonlySet<FunctionName>;
+  /** The OpenAI API key's secret exists outside the stack; it is imported once, if it is used. */
+  private openAiSecret: secretsmanager.ISecret | undefined;
+
   constructor(scope: Construct, id: string, props: FunctionsProps) {
     super(scope, id);
-    const { config, resources } = props;
-    const functions: Partial<Record<FunctionName, NodejsFunction>> = {};
-
-    // The OpenAI API key's secret exists outside the stack; it is imported once, if it is used.
-    let openAiSecret: secretsmanager.ISecret | undefined;
-    const openAiKey = (arn: string) => {
-      openAiSecret ??= secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', arn);
-      return openAiSecret;
-    };
-
-    const operatorFunctions = new Set(
-      resources.routes.filter((route) => route.auth === 'operator').map((route) => route.function),
+    this.props = props;
+    this.operatorFunctions = new Set(
+      props.resources.routes.filter((route) => route.auth === 'operator').map((route) => route.function),
     );
-
-    for (const [name, def] of entries(resources.functions)) {
-      const id = pascal(name);
-      const logGroup = new logs.LogGroup(this, `${id}Logs`, {
-        retention: props.logRetention,
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      // An own role instead of the default one: the default attaches the AWS-managed
-      // AWSLambdaBasicExecutionRole (logs on every log group); this one writes to its own group.
-      const role = new iam.Role(this, `${id}Role`, {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description: `Parley ${config.stage} ${name} function`,
-      });
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [logGroup.logGroupArn],
-        }),
-      );
-
-      const environment: Record<string, string> = {
-        [ENV.serviceName]: 'parley',
-        [ENV.logLevel]: 'INFO',
-        [ENV.stage]: config.stage,
-        [ENV.nodeOptions]: '--enable-source-maps',
-        [ENV.defaultChatModelId]: config.defaultChatModelId,
-        // Bot validation, pricing and turns all read the allow-list.
-        [ENV.models]: JSON.stringify(config.models),
-      };
-      if (config.publicBaseUrl) environment[ENV.publicBaseUrl] = config.publicBaseUrl;
-
-      for (const tableName of def.tables) {
-        const table = props.tables[tableName];
-        environment[resources.tables[tableName].envVar] = table.tableName;
-        grantTable(role, table, name, def, tableName, resources.tables[tableName]);
-      }
-      for (const queueName of def.sendsTo) {
-        const queue = props.queues[queueName];
-        environment[resources.queues[queueName].envVar] = queue.queueUrl;
-        queue.grantSendMessages(role);
-      }
-      for (const [bucketName, access] of entries(def.buckets ?? {})) {
-        if (!access || access.length === 0) continue;
-        const bucket = props.buckets[bucketName];
-        environment[resources.buckets[bucketName].envVar] = bucket.bucketName;
-        const prefix = OBJECT_KEY_PREFIXES[bucketName];
-        const levels = [...new Set(access)].map((level) => BUCKET_ACTIONS[level]);
-        const objectActions = levels.filter((level) => level.objects).flatMap((level) => level.actions);
-        const bucketActions = levels.filter((level) => !level.objects).flatMap((level) => level.actions);
-        if (objectActions.length > 0) {
-          const objects = bucket.arnForObjects(`${prefix}*`);
-          role.addToPrincipalPolicy(
-            new iam.PolicyStatement({ actions: objectActions, resources: [objects] }),
-          );
-          acknowledgeWildcardResource(
-            role,
-            objects,
-            `Object keys are per tenant, bot and document (created at run time), so ${objectActions.join(', ')} on ${bucketName} is granted under the ${prefix} key prefix only.`,
-          );
-        }
-        if (bucketActions.length > 0) {
-          role.addToPrincipalPolicy(
-            new iam.PolicyStatement({
-              actions: bucketActions,
-              resources: [bucket.bucketArn],
-              conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
-            }),
-          );
-        }
-      }
-      if (def.search) {
-        props.search.grant(role, def.search);
-        environment[ENV.openSearchEndpoint] = props.search.endpointUrl;
-      }
-      // Statements on any resource ("*") share one cdk-nag finding per role: its reasons, joined.
-      const anyResource = [
-        'X-Ray tracing (Tracing.ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions.',
-      ];
-      this.grantModels(role, def, config, anyResource);
-      if (def.models?.includes('rerank') && config.rerankModelId) {
-        environment[ENV.rerankModelId] = config.rerankModelId;
-      }
-      if (def.models?.includes('embedding')) {
-        environment[ENV.embeddingProvider] = config.embeddingProvider;
-        environment[ENV.embeddingModelId] = config.embeddingModelId;
-        environment[ENV.embeddingDimension] = String(config.embeddingDimension);
-      }
-      // Embedding with openai needs the key (the config requires it then); chat uses it when
-      // configured, for the bots whose model provider is openai.
-      const usesOpenAi =
-        (def.models?.includes('embedding') && config.embeddingProvider === 'openai') ||
-        def.models?.includes('chat');
-      if (usesOpenAi && config.openAiSecretArn) {
-        const secret = openAiKey(config.openAiSecretArn);
-        secret.grantRead(role);
-        environment[ENV.openAiApiKeySecretArn] = secret.secretArn;
-        if (config.openAiBaseUrl) environment[ENV.openAiBaseUrl] = config.openAiBaseUrl;
-      }
-      if (def.channelSecrets) {
-        // Sealing asks KMS for a data key; opening (and a sealer's disconnect) decrypts one.
-        if (def.channelSecrets === 'seal') props.channelKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-        else props.channelKey.grantDecrypt(role);
-        environment[ENV.channelKeyId] = props.channelKey.keyArn;
-      }
-      if (operatorFunctions.has(name)) {
-        props.operatorKey.grantRead(role);
-        environment[ENV.operatorKeySecretArn] = props.operatorKey.secretArn;
-      }
-
-      const fn = new NodejsFunction(this, id, {
-        description: `Parley ${config.stage}: ${name}`,
-        entry: join(REPO_ROOT, def.entry),
-        handler: 'handler',
-        projectRoot: REPO_ROOT,
-        depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-        runtime: lambda.Runtime.NODEJS_24_X,
-        architecture: lambda.Architecture.ARM_64,
-        memorySize: def.memoryMb,
-        timeout: Duration.seconds(def.timeoutSeconds),
-        reservedConcurrentExecutions: config.reservedConcurrency[name],
-        tracing: lambda.Tracing.ACTIVE,
-        role,
-        logGroup,
-        loggingFormat: lambda.LoggingFormat.JSON,
-        environment,
-        bundling: nodejsBundling(join(REPO_ROOT, 'tsconfig.json'), bundleExtras(name)),
-      });
-      acknowledgeWildcardResource(role, '*', anyResource.join(' '));
-
-      if (def.consumes) {
-        const queueDef = resources.queues[def.consumes.queue];
-        if (queueDef.visibilityTimeoutSeconds < def.timeoutSeconds) {
-          throw new Error(
-            `Invalid resource definitions: queues.${def.consumes.queue}.visibilityTimeoutSeconds (${queueDef.visibilityTimeoutSeconds}) must be at least functions.${name}.timeoutSeconds (${def.timeoutSeconds})`,
-          );
-        }
-        fn.addEventSource(
-          new SqsEventSource(props.queues[def.consumes.queue], {
-            batchSize: def.consumes.batchSize,
-            maxConcurrency: def.consumes.maxConcurrency,
-            reportBatchItemFailures: true,
-          }),
-        );
-      }
-      if (def.schedule) this.schedule(name, fn, def.schedule.rateMinutes, config.stage);
-      functions[name] = fn;
-    }
+    const functions: Partial<Record<FunctionName, NodejsFunction>> = {};
+    for (const [name, def] of entries(props.resources.functions)) functions[name] = this.define(name, def);
     this.functions = functions as Record<FunctionName, NodejsFunction>;
+  }
+
+  /** One function: its log group, its role with its grants, its environment, its triggers. */
+  private define(name: FunctionName, def: FunctionDefinition): NodejsFunction {
+    const { config } = this.props;
+    const id = pascal(name);
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      retention: this.props.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const role = this.roleFor(name, id, logGroup);
+    const environment: Record<string, string> = {
+      [ENV.serviceName]: 'parley',
+      [ENV.logLevel]: 'INFO',
+      [ENV.stage]: config.stage,
+      [ENV.nodeOptions]: '--enable-source-maps',
+      [ENV.defaultChatModelId]: config.defaultChatModelId,
+      // Bot validation, pricing and turns all read the allow-list.
+      [ENV.models]: JSON.stringify(config.models),
+    };
+    if (config.publicBaseUrl) environment[ENV.publicBaseUrl] = config.publicBaseUrl;
+    this.grantData(name, def, role, environment);
+    // Statements on any resource ("*") share one cdk-nag finding per role: its reasons, joined.
+    const anyResource = [
+      'X-Ray tracing (Tracing.ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions.',
+    ];
+    this.grantModels(role, def, config, anyResource);
+    this.grantSecrets(name, def, role, environment);
+
+    const fn = new NodejsFunction(this, id, {
+      description: `Parley ${config.stage}: ${name}`,
+      entry: join(REPO_ROOT, def.entry),
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: def.memoryMb,
+      timeout: Duration.seconds(def.timeoutSeconds),
+      reservedConcurrentExecutions: config.reservedConcurrency[name],
+      tracing: lambda.Tracing.ACTIVE,
+      role,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment,
+      bundling: nodejsBundling(join(REPO_ROOT, 'tsconfig.json'), bundleExtras(name)),
+    });
+    acknowledgeWildcardResource(role, '*', anyResource.join(' '));
+    if (def.consumes) this.consume(name, def, fn);
+    if (def.schedule) this.schedule(name, fn, def.schedule.rateMinutes, config.stage);
+    return fn;
+  }
+
+  /**
+   * An own role instead of the default one: the default attaches the AWS-managed
+   * AWSLambdaBasicExecutionRole (logs on every log group); this one writes to its own group.
+   */
+  private roleFor(name: FunctionName, id: string, logGroup: logs.LogGroup): iam.Role {
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Parley ${this.props.config.stage} ${name} function`,
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
+    return role;
+  }
+
+  /** Its tables, the queues it sends to, its buckets and its vector index. */
+  private grantData(
+    name: FunctionName,
+    def: FunctionDefinition,
+    role: iam.Role,
+    environment: Record<string, string>,
+  ): void {
+    const { props } = this;
+    for (const tableName of def.tables) {
+      const table = props.tables[tableName];
+      environment[props.resources.tables[tableName].envVar] = table.tableName;
+      grantTable(role, table, name, def, tableName, props.resources.tables[tableName]);
+    }
+    for (const queueName of def.sendsTo) {
+      const queue = props.queues[queueName];
+      environment[props.resources.queues[queueName].envVar] = queue.queueUrl;
+      queue.grantSendMessages(role);
+    }
+    for (const [bucketName, access] of entries(def.buckets ?? {})) {
+      if (!access || access.length === 0) continue;
+      const bucket = props.buckets[bucketName];
+      environment[props.resources.buckets[bucketName].envVar] = bucket.bucketName;
+      grantBucket(role, bucket, bucketName, access);
+    }
+    if (def.search) {
+      props.search.grant(role, def.search);
+      environment[ENV.openSearchEndpoint] = props.search.endpointUrl;
+    }
+  }
+
+  /** The models' settings, the OpenAI key, the channel key and the operator key, as it needs them. */
+  private grantSecrets(
+    name: FunctionName,
+    def: FunctionDefinition,
+    role: iam.Role,
+    environment: Record<string, string>,
+  ): void {
+    const { config, channelKey, operatorKey } = this.props;
+    if (def.models?.includes('rerank') && config.rerankModelId) {
+      environment[ENV.rerankModelId] = config.rerankModelId;
+    }
+    if (def.models?.includes('embedding')) {
+      environment[ENV.embeddingProvider] = config.embeddingProvider;
+      environment[ENV.embeddingModelId] = config.embeddingModelId;
+      environment[ENV.embeddingDimension] = String(config.embeddingDimension);
+    }
+    // Embedding with openai needs the key (the config requires it then); chat uses it when
+    // configured, for the bots whose model provider is openai.
+    const usesOpenAi =
+      (def.models?.includes('embedding') && config.embeddingProvider === 'openai') ||
+      def.models?.includes('chat');
+    if (usesOpenAi && config.openAiSecretArn) {
+      this.openAiSecret ??= secretsmanager.Secret.fromSecretCompleteArn(
+        this,
+        'OpenAiApiKey',
+        config.openAiSecretArn,
+      );
+      this.openAiSecret.grantRead(role);
+      environment[ENV.openAiApiKeySecretArn] = this.openAiSecret.secretArn;
+      if (config.openAiBaseUrl) environment[ENV.openAiBaseUrl] = config.openAiBaseUrl;
+    }
+    if (def.channelSecrets) {
+      // Sealing asks KMS for a data key; opening (and a sealer's disconnect) decrypts one.
+      if (def.channelSecrets === 'seal') channelKey.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+      else channelKey.grantDecrypt(role);
+      environment[ENV.channelKeyId] = channelKey.keyArn;
+    }
+    if (this.operatorFunctions.has(name)) {
+      operatorKey.grantRead(role);
+      environment[ENV.operatorKeySecretArn] = operatorKey.secretArn;
+    }
+  }
+
+  /** Its queue's messages, with partial batch failures; the queue must outlast the function. */
+  private consume(name: FunctionName, def: FunctionDefinition, fn: NodejsFunction): void {
+    const consumes = def.consumes;
+    if (!consumes) return;
+    const queueDef = this.props.resources.queues[consumes.queue];
+    if (queueDef.visibilityTimeoutSeconds < def.timeoutSeconds) {
+      throw new Error(
+        `Invalid resource definitions: queues.${consumes.queue}.visibilityTimeoutSeconds (${queueDef.visibilityTimeoutSeconds}) must be at least functions.${name}.timeoutSeconds (${def.timeoutSeconds})`,
+      );
+    }
+    fn.addEventSource(
+      new SqsEventSource(this.props.queues[consumes.queue], {
+        batchSize: consumes.batchSize,
+        maxConcurrency: consumes.maxConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
   }
 
   /**

@@ -51,6 +51,13 @@ export const API_P99_LIMIT_MS = 20_000;
 /** What each alarm means and what to do first; docs/RUNBOOK.md has the full steps. */
 const RUNBOOK = 'See docs/RUNBOOK.md';
 
+/** One of Parley's own metrics (namespaced by stage), over five minutes. */
+type OwnMetric = (metricName: string, statistic?: string) => cloudwatch.Metric;
+
+/** A dashboard row's widget: a graph, a third of the width. */
+const graph = (title: string, left: cloudwatch.IMetric[], width = 8) =>
+  new cloudwatch.GraphWidget({ title, left, width, height: 6 });
+
 /** The on-call topic, the alarms that notify it, and the dashboard. */
 export class Monitoring extends Construct {
   readonly topic: sns.Topic;
@@ -59,7 +66,23 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
+    this.topic = this.onCallTopic(props);
+    this.serviceAlarms(props);
+    this.searchAlarms(props.searchDomain, props.searchVolumeGb);
+    const own: OwnMetric = (metricName, statistic = cloudwatch.Stats.SUM) =>
+      new cloudwatch.Metric({
+        namespace: metricsNamespace(props.stage),
+        metricName,
+        dimensionsMap: { service: 'parley' },
+        period: Duration.minutes(5),
+        statistic,
+      });
+    this.ownAlarms(own);
+    this.dashboard = this.goldenSignals(props, own);
+  }
 
+  /** The topic the alarms notify, with the email and pager subscriptions configured. */
+  private onCallTopic(props: MonitoringProps): sns.Topic {
     // CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key: the key
     // must be a customer-managed one whose policy lets CloudWatch use it.
     const key = new kms.Key(this, 'TopicKey', {
@@ -74,18 +97,22 @@ export class Monitoring extends Construct {
         conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
       }),
     );
-    this.topic = new sns.Topic(this, 'OnCallTopic', {
+    const topic = new sns.Topic(this, 'OnCallTopic', {
       displayName: `Parley ${props.stage} on-call`,
       masterKey: key,
       enforceSSL: true,
     });
     if (props.alarmEmail) {
-      this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+      topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
     if (props.alarmHttpsEndpoint) {
-      this.topic.addSubscription(new subscriptions.UrlSubscription(props.alarmHttpsEndpoint));
+      topic.addSubscription(new subscriptions.UrlSubscription(props.alarmHttpsEndpoint));
     }
+    return topic;
+  }
 
+  /** Per function (errors, throttles), per queue (age) and dead-letter queue (depth), and the API's. */
+  private serviceAlarms(props: MonitoringProps): void {
     const fiveMinutes = { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM };
     for (const [name, fn] of entries(props.functions)) {
       this.alarm(`${pascal(name)}Errors`, {
@@ -128,8 +155,10 @@ export class Monitoring extends Construct {
       evaluationPeriods: 3,
       description: `The API's p99 latency has been over ${API_P99_LIMIT_MS / 1000} s for 15 minutes: a model provider, DynamoDB or the search domain is slow. ${RUNBOOK}#api-latency`,
     });
+  }
 
-    const domain = props.searchDomain;
+  /** The search domain: red, yellow for long, short of storage, short of JVM memory. */
+  private searchAlarms(domain: opensearch.Domain, volumeGb: number): void {
     this.alarm('SearchClusterRed', {
       metric: domain.metricClusterStatusRed({
         period: Duration.minutes(1),
@@ -145,7 +174,7 @@ export class Monitoring extends Construct {
       evaluationPeriods: 15,
       description: `The search domain has been yellow for 15 minutes: replica shards are unassigned. ${RUNBOOK}#search-yellow`,
     });
-    const freeStorageMb = Math.round(props.searchVolumeGb * 1024 * 0.2);
+    const freeStorageMb = Math.round(volumeGb * 1024 * 0.2);
     this.alarm('SearchFreeStorage', {
       metric: domain.metricFreeStorageSpace({
         period: Duration.minutes(5),
@@ -164,15 +193,10 @@ export class Monitoring extends Construct {
       evaluationPeriods: 3,
       description: `The search domain's JVM memory pressure has been over 85 % for 15 minutes: searches will slow, then fail. ${RUNBOOK}#search-jvm`,
     });
+  }
 
-    const own = (metricName: string, statistic: string = cloudwatch.Stats.SUM) =>
-      new cloudwatch.Metric({
-        namespace: metricsNamespace(props.stage),
-        metricName,
-        dimensionsMap: { service: 'parley' },
-        period: Duration.minutes(5),
-        statistic,
-      });
+  /** Parley's own counts of what went wrong for users. */
+  private ownAlarms(own: OwnMetric): void {
     // A reply that may have reached a user twice or not at all: someone should look at the logs.
     this.alarm('UnconfirmedReplies', {
       metric: own(metricNames.unconfirmedReplies),
@@ -193,140 +217,13 @@ export class Monitoring extends Construct {
       threshold: 5,
       description: `At least 5 channel replies in 5 minutes were refused or failed on their last attempt. ${RUNBOOK}#reply-failures`,
     });
-
-    this.dashboard = this.goldenSignals(props, own);
   }
 
   /** Traffic, errors, latency and saturation: per API, per function, per queue, and Parley's own counts. */
-  private goldenSignals(
-    props: MonitoringProps,
-    own: (name: string, statistic?: string) => cloudwatch.Metric,
-  ): cloudwatch.Dashboard {
+  private goldenSignals(props: MonitoringProps, own: OwnMetric): cloudwatch.Dashboard {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `parley-${props.stage}` });
-    const api = props.api;
-    const functions = entries(props.functions);
-    const graph = (title: string, left: cloudwatch.IMetric[], width = 8) =>
-      new cloudwatch.GraphWidget({ title, left, width, height: 6 });
-    dashboard.addWidgets(
-      graph('API requests', [api.metricCount({ period: Duration.minutes(1) })]),
-      graph('API errors', [
-        api.metricClientError({ period: Duration.minutes(1) }),
-        api.metricServerError({ period: Duration.minutes(1) }),
-      ]),
-      graph('API latency p50 / p99', [
-        api.metricLatency({ period: Duration.minutes(1), statistic: cloudwatch.Stats.p(50) }),
-        api.metricLatency({ period: Duration.minutes(1), statistic: cloudwatch.Stats.p(99) }),
-      ]),
-    );
-    dashboard.addWidgets(
-      graph(
-        'Invocations by function',
-        functions.map(([, fn]) => fn.metricInvocations()),
-      ),
-      graph(
-        'Errors by function',
-        functions.map(([, fn]) => fn.metricErrors()),
-      ),
-      graph(
-        'Duration p99 by function',
-        functions.map(([, fn]) => fn.metricDuration({ statistic: cloudwatch.Stats.p(99) })),
-      ),
-    );
-    const queues = entries(props.queues);
-    dashboard.addWidgets(
-      graph(
-        'Pipeline backlog (visible messages)',
-        queues.map(([, q]) => q.metricApproximateNumberOfMessagesVisible()),
-      ),
-      graph(
-        'Pipeline age of oldest message',
-        queues.map(([, q]) => q.metricApproximateAgeOfOldestMessage()),
-      ),
-      graph(
-        'Throttles by function',
-        functions.map(([, fn]) => fn.metricThrottles()),
-      ),
-    );
-    dashboard.addWidgets(
-      graph('Channel replies', [
-        own(metricNames.repliesSent),
-        own(metricNames.replyFailures),
-        own(metricNames.repliesLimited),
-        own(metricNames.unconfirmedReplies),
-      ]),
-      graph('Chat turns, fallbacks, failed searches', [
-        own(metricNames.chatTurns),
-        own(metricNames.modelFallbacks),
-        own(metricNames.retrievalFailures),
-      ]),
-      graph('Search domain', [
-        props.searchDomain.metricClusterStatusRed(),
-        props.searchDomain.metricClusterStatusYellow(),
-        props.searchDomain.metricJVMMemoryPressure(),
-      ]),
-    );
-    const p99 = cloudwatch.Stats.p(99);
-    dashboard.addWidgets(
-      graph(
-        'Chat stages p99 (ms)',
-        [
-          metricNames.prepareLatency,
-          metricNames.modelLatency,
-          metricNames.firstTokenLatency,
-          metricNames.turnLatency,
-        ].map((name) => own(name, p99)),
-      ),
-      graph('Tokens', [
-        own(metricNames.inputTokens),
-        own(metricNames.outputTokens),
-        own(metricNames.embeddingTokens),
-      ]),
-      graph('Model cost (USD)', [own(metricNames.chatCostUsd), own(metricNames.quotaWarnings)]),
-    );
-    dashboard.addWidgets(
-      graph('Ingestion', [
-        own(metricNames.pagesExtracted),
-        own(metricNames.chunksCreated),
-        own(metricNames.chunksIndexed),
-        own(metricNames.documentsReady),
-        own(metricNames.documentsFailed),
-      ]),
-      graph(
-        'Ingestion stages p99 (ms)',
-        [metricNames.extractLatency, metricNames.embedLatency, metricNames.indexLatency].map((name) =>
-          own(name, p99),
-        ),
-      ),
-      graph('Upload to ready p50 / p99 (ms)', [
-        own(metricNames.ingestionLatency, cloudwatch.Stats.p(50)),
-        own(metricNames.ingestionLatency, p99),
-      ]),
-    );
-    // Per route: API Gateway's per-method metrics (the stage has them enabled). Preflights left out.
-    const perRoute = (metricName: string, statistic: string) =>
-      props.routes
-        .filter((route) => route.method !== 'OPTIONS')
-        .map(
-          (route) =>
-            new cloudwatch.Metric({
-              namespace: 'AWS/ApiGateway',
-              metricName,
-              dimensionsMap: {
-                ApiName: api.restApiName,
-                Stage: api.deploymentStage.stageName,
-                Resource: route.path,
-                Method: route.method,
-              },
-              period: Duration.minutes(5),
-              statistic,
-              label: `${route.method} ${route.path}`,
-            }),
-        );
-    dashboard.addWidgets(
-      graph('Requests by route', perRoute('Count', cloudwatch.Stats.SUM), 8),
-      graph('5xx by route', perRoute('5XXError', cloudwatch.Stats.SUM), 8),
-      graph('p99 latency by route (ms)', perRoute('Latency', p99), 8),
-    );
+    for (const row of [...serviceRows(props), ...ownRows(own, props.searchDomain), routeRow(props)])
+      dashboard.addWidgets(...row);
     return dashboard;
   }
 
@@ -354,4 +251,142 @@ export class Monitoring extends Construct {
     alarm.addOkAction(new actions.SnsAction(this.topic));
     this.alarms.push(alarm);
   }
+}
+
+/** The dashboard's rows on the services: the API, the functions, the queues. */
+function serviceRows(props: MonitoringProps): cloudwatch.IWidget[][] {
+  const api = props.api;
+  const functions = entries(props.functions);
+  const queues = entries(props.queues);
+  return [
+    [
+      graph('API requests', [api.metricCount({ period: Duration.minutes(1) })]),
+      graph('API errors', [
+        api.metricClientError({ period: Duration.minutes(1) }),
+        api.metricServerError({ period: Duration.minutes(1) }),
+      ]),
+      graph('API latency p50 / p99', [
+        api.metricLatency({ period: Duration.minutes(1), statistic: cloudwatch.Stats.p(50) }),
+        api.metricLatency({ period: Duration.minutes(1), statistic: cloudwatch.Stats.p(99) }),
+      ]),
+    ],
+    [
+      graph(
+        'Invocations by function',
+        functions.map(([, fn]) => fn.metricInvocations()),
+      ),
+      graph(
+        'Errors by function',
+        functions.map(([, fn]) => fn.metricErrors()),
+      ),
+      graph(
+        'Duration p99 by function',
+        functions.map(([, fn]) => fn.metricDuration({ statistic: cloudwatch.Stats.p(99) })),
+      ),
+    ],
+    [
+      graph(
+        'Pipeline backlog (visible messages)',
+        queues.map(([, q]) => q.metricApproximateNumberOfMessagesVisible()),
+      ),
+      graph(
+        'Pipeline age of oldest message',
+        queues.map(([, q]) => q.metricApproximateAgeOfOldestMessage()),
+      ),
+      graph(
+        'Throttles by function',
+        functions.map(([, fn]) => fn.metricThrottles()),
+      ),
+    ],
+  ];
+}
+
+/** The dashboard's rows on Parley's own counts: replies, chat turns, tokens and cost, ingestion. */
+function ownRows(own: OwnMetric, searchDomain: opensearch.Domain): cloudwatch.IWidget[][] {
+  const p99 = cloudwatch.Stats.p(99);
+  return [
+    [
+      graph('Channel replies', [
+        own(metricNames.repliesSent),
+        own(metricNames.replyFailures),
+        own(metricNames.repliesLimited),
+        own(metricNames.unconfirmedReplies),
+      ]),
+      graph('Chat turns, fallbacks, failed searches', [
+        own(metricNames.chatTurns),
+        own(metricNames.modelFallbacks),
+        own(metricNames.retrievalFailures),
+      ]),
+      graph('Search domain', [
+        searchDomain.metricClusterStatusRed(),
+        searchDomain.metricClusterStatusYellow(),
+        searchDomain.metricJVMMemoryPressure(),
+      ]),
+    ],
+    [
+      graph(
+        'Chat stages p99 (ms)',
+        [
+          metricNames.prepareLatency,
+          metricNames.modelLatency,
+          metricNames.firstTokenLatency,
+          metricNames.turnLatency,
+        ].map((name) => own(name, p99)),
+      ),
+      graph('Tokens', [
+        own(metricNames.inputTokens),
+        own(metricNames.outputTokens),
+        own(metricNames.embeddingTokens),
+      ]),
+      graph('Model cost (USD)', [own(metricNames.chatCostUsd), own(metricNames.quotaWarnings)]),
+    ],
+    [
+      graph('Ingestion', [
+        own(metricNames.pagesExtracted),
+        own(metricNames.chunksCreated),
+        own(metricNames.chunksIndexed),
+        own(metricNames.documentsReady),
+        own(metricNames.documentsFailed),
+      ]),
+      graph(
+        'Ingestion stages p99 (ms)',
+        [metricNames.extractLatency, metricNames.embedLatency, metricNames.indexLatency].map((name) =>
+          own(name, p99),
+        ),
+      ),
+      graph('Upload to ready p50 / p99 (ms)', [
+        own(metricNames.ingestionLatency, cloudwatch.Stats.p(50)),
+        own(metricNames.ingestionLatency, p99),
+      ]),
+    ],
+  ];
+}
+
+/** Per route: API Gateway's per-method metrics (the stage has them enabled). Preflights left out. */
+function routeRow(props: MonitoringProps): cloudwatch.IWidget[] {
+  const api = props.api;
+  const perRoute = (metricName: string, statistic: string) =>
+    props.routes
+      .filter((route) => route.method !== 'OPTIONS')
+      .map(
+        (route) =>
+          new cloudwatch.Metric({
+            namespace: 'AWS/ApiGateway',
+            metricName,
+            dimensionsMap: {
+              ApiName: api.restApiName,
+              Stage: api.deploymentStage.stageName,
+              Resource: route.path,
+              Method: route.method,
+            },
+            period: Duration.minutes(5),
+            statistic,
+            label: `${route.method} ${route.path}`,
+          }),
+      );
+  return [
+    graph('Requests by route', perRoute('Count', cloudwatch.Stats.SUM), 8),
+    graph('5xx by route', perRoute('5XXError', cloudwatch.Stats.SUM), 8),
+    graph('p99 latency by route (ms)', perRoute('Latency', cloudwatch.Stats.p(99)), 8),
+  ];
 }

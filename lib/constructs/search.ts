@@ -56,26 +56,7 @@ export class Search extends Construct {
     this.domainName = `parley-${props.stage}`;
     this.indexName = props.indexName;
 
-    const logGroup = (name: string) =>
-      new logs.LogGroup(this, `${name}Logs`, {
-        retention: props.logRetention,
-        removalPolicy: RemovalPolicy.DESTROY,
-      });
-    const slowSearchLogGroup = logGroup('SlowSearch');
-    const slowIndexLogGroup = logGroup('SlowIndex');
-    const appLogGroup = logGroup('Application');
-    // The service needs permission to write into the log groups. CDK would add it through a custom
-    // resource (a Lambda function); a native AWS::Logs::ResourcePolicy does the same without one.
-    new logs.ResourcePolicy(this, 'LogsResourcePolicy', {
-      policyStatements: [
-        new iam.PolicyStatement({
-          principals: [new iam.ServicePrincipal('es.amazonaws.com')],
-          actions: ['logs:PutLogEvents', 'logs:CreateLogStream'],
-          resources: [slowSearchLogGroup, slowIndexLogGroup, appLogGroup].map((group) => group.logGroupArn),
-          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-        }),
-      ],
-    });
+    const { slowSearchLogGroup, slowIndexLogGroup, appLogGroup } = this.logGroups(props.logRetention);
 
     const dedicatedMasters = os.dedicatedMasterCount > 0;
     this.domain = new opensearch.Domain(this, 'Domain', {
@@ -127,6 +108,35 @@ export class Search extends Construct {
     });
     this.endpointUrl = `https://${this.domain.domainEndpoint}`;
 
+    this.acknowledgeFindings(dedicatedMasters, os.zoneAwareness);
+  }
+
+  /** The domain's three log groups, which the service may write to. */
+  private logGroups(retention: logs.RetentionDays) {
+    const logGroup = (name: string) =>
+      new logs.LogGroup(this, `${name}Logs`, {
+        retention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+    const slowSearchLogGroup = logGroup('SlowSearch');
+    const slowIndexLogGroup = logGroup('SlowIndex');
+    const appLogGroup = logGroup('Application');
+    // The service needs permission to write into the log groups. CDK would add it through a custom
+    // resource (a Lambda function); a native AWS::Logs::ResourcePolicy does the same without one.
+    new logs.ResourcePolicy(this, 'LogsResourcePolicy', {
+      policyStatements: [
+        new iam.PolicyStatement({
+          principals: [new iam.ServicePrincipal('es.amazonaws.com')],
+          actions: ['logs:PutLogEvents', 'logs:CreateLogStream'],
+          resources: [slowSearchLogGroup, slowIndexLogGroup, appLogGroup].map((group) => group.logGroupArn),
+          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        }),
+      ],
+    });
+    return { slowSearchLogGroup, slowIndexLogGroup, appLogGroup };
+  }
+
+  private acknowledgeFindings(dedicatedMasters: boolean, zoneAwareness: boolean): void {
     acknowledge(
       this.domain,
       'AwsSolutions-OS1',
@@ -139,7 +149,7 @@ export class Search extends Construct {
         'Dedicated master nodes are a config toggle (openSearch.dedicatedMasterCount) and off in small stages to save cost.',
       );
     }
-    if (!os.zoneAwareness) {
+    if (!zoneAwareness) {
       acknowledge(
         this.domain,
         'AwsSolutions-OS7',

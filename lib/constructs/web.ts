@@ -53,46 +53,8 @@ export class Web extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    // `/b/<botId>` is one page for every bot; the API's paths carry the viewer's host on to the
-    // chat function, which recognises Parley's own pages by it (x-forwarded-host).
-    const rewrite = new cloudfront.Function(this, 'ChatPageRewrite', {
-      runtime: cloudfront.FunctionRuntime.JS_2_0,
-      comment: 'Serves /b/<botId> from /b/index.html',
-      code: cloudfront.FunctionCode.fromInline(
-        "function handler(event) { var r = event.request; if (/^\\/b\\/[A-Za-z0-9_-]{1,64}\\/?$/.test(r.uri)) { r.uri = '/b/index.html'; } return r; }",
-      ),
-    });
-    // The viewer's address too (x-parley-viewer-ip): the WAF and the per-user limits key on it.
-    const forwardHost = new cloudfront.Function(this, 'ForwardHost', {
-      runtime: cloudfront.FunctionRuntime.JS_2_0,
-      comment: 'Passes the viewer host and address to the API (x-forwarded-host, x-parley-viewer-ip)',
-      code: cloudfront.FunctionCode.fromInline(EDGE_REQUEST_FUNCTION),
-    });
-    const pageHeaders = (framing: boolean) =>
-      new cloudfront.ResponseHeadersPolicy(this, framing ? 'ChatPageHeaders' : 'ConsoleHeaders', {
-        securityHeadersBehavior: {
-          contentSecurityPolicy: {
-            // The API is behind the same distribution; the console also posts to the documents bucket.
-            contentSecurityPolicy: framing
-              ? PAGE_CSP
-              : consoleCsp(`https://${props.documentsBucket.bucketRegionalDomainName}`),
-            override: true,
-          },
-          contentTypeOptions: { override: true },
-          referrerPolicy: {
-            referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN,
-            override: true,
-          },
-          strictTransportSecurity: {
-            accessControlMaxAge: Duration.days(365),
-            includeSubdomains: true,
-            override: true,
-          },
-          ...(framing
-            ? {}
-            : { frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true } }),
-        },
-      });
+    const { rewrite, forwardHost } = this.edgeFunctions();
+    const pageHeaders = (framing: boolean) => this.pageHeaders(framing, props);
     const site = origins.S3BucketOrigin.withOriginAccessControl(this.bucket);
     const api: cloudfront.BehaviorOptions = {
       // The secret proves a request came through here (the WAF blocks the rest). CloudFront's
@@ -137,6 +99,69 @@ export class Web extends Construct {
       },
     });
 
+    this.deploy();
+
+    acknowledge(this.distribution, 'AwsSolutions-CFR1', 'A public chat service: no geo restriction.');
+    acknowledge(this.distribution, 'AwsSolutions-CFR2', DISTRIBUTION_WAF_REASON);
+    acknowledge(
+      this.distribution,
+      'AwsSolutions-CFR3',
+      'CloudFront standard logs need an ACL-enabled bucket; API Gateway access logs and the functions’ logs record every API call.',
+    );
+    acknowledge(this.distribution, 'AwsSolutions-CFR4', DISTRIBUTION_TLS_REASON);
+    this.acknowledgeDeploymentHandler();
+  }
+
+  /** The CloudFront Functions: the chat page's rewrite, and the API's forwarded host and address. */
+  private edgeFunctions() {
+    // `/b/<botId>` is one page for every bot; the API's paths carry the viewer's host on to the
+    // chat function, which recognises Parley's own pages by it (x-forwarded-host).
+    const rewrite = new cloudfront.Function(this, 'ChatPageRewrite', {
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      comment: 'Serves /b/<botId> from /b/index.html',
+      code: cloudfront.FunctionCode.fromInline(
+        "function handler(event) { var r = event.request; if (/^\\/b\\/[A-Za-z0-9_-]{1,64}\\/?$/.test(r.uri)) { r.uri = '/b/index.html'; } return r; }",
+      ),
+    });
+    // The viewer's address too (x-parley-viewer-ip): the WAF and the per-user limits key on it.
+    const forwardHost = new cloudfront.Function(this, 'ForwardHost', {
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      comment: 'Passes the viewer host and address to the API (x-forwarded-host, x-parley-viewer-ip)',
+      code: cloudfront.FunctionCode.fromInline(EDGE_REQUEST_FUNCTION),
+    });
+    return { rewrite, forwardHost };
+  }
+
+  /** The pages' security headers: the chat pages may be framed (the widget), the console never. */
+  private pageHeaders(framing: boolean, props: WebProps): cloudfront.ResponseHeadersPolicy {
+    return new cloudfront.ResponseHeadersPolicy(this, framing ? 'ChatPageHeaders' : 'ConsoleHeaders', {
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          // The API is behind the same distribution; the console also posts to the documents bucket.
+          contentSecurityPolicy: framing
+            ? PAGE_CSP
+            : consoleCsp(`https://${props.documentsBucket.bucketRegionalDomainName}`),
+          override: true,
+        },
+        contentTypeOptions: { override: true },
+        referrerPolicy: {
+          referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN,
+          override: true,
+        },
+        strictTransportSecurity: {
+          accessControlMaxAge: Duration.days(365),
+          includeSubdomains: true,
+          override: true,
+        },
+        ...(framing
+          ? {}
+          : { frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true } }),
+      },
+    });
+  }
+
+  /** Copies the web app's build (made at synth) and its config into the bucket. */
+  private deploy(): void {
     // The build runs at synth (esbuild, in process); tests that skip bundling skip it too.
     const build = s3deploy.Source.asset(`${REPO_ROOT}web`, {
       bundling: {
@@ -157,17 +182,13 @@ export class Web extends Construct {
       memoryLimit: 512,
       retainOnDelete: false,
     });
+  }
 
-    acknowledge(this.distribution, 'AwsSolutions-CFR1', 'A public chat service: no geo restriction.');
-    acknowledge(this.distribution, 'AwsSolutions-CFR2', DISTRIBUTION_WAF_REASON);
-    acknowledge(
-      this.distribution,
-      'AwsSolutions-CFR3',
-      'CloudFront standard logs need an ACL-enabled bucket; API Gateway access logs and the functions’ logs record every API call.',
-    );
-    acknowledge(this.distribution, 'AwsSolutions-CFR4', DISTRIBUTION_TLS_REASON);
-    // CDK's own deployment function (copies the build into the bucket, then invalidates the
-    // cache): a singleton at the stack's root, so its findings are acknowledged there.
+  /**
+   * CDK's own deployment function (copies the build into the bucket, then invalidates the
+   * cache): a singleton at the stack's root, so its findings are acknowledged there.
+   */
+  private acknowledgeDeploymentHandler(): void {
     const handler = Stack.of(this).node.tryFindChild(
       `Custom::CDKBucketDeployment${DEPLOYMENT_HANDLER_ID}512MiB`,
     );

@@ -1,12 +1,5 @@
 import type { Bot } from '../domain/bot.ts';
-
-/** A retrieved passage as the prompt shows it, numbered for citations. */
-export interface PromptPassage {
-  readonly filename: string;
-  readonly page?: number;
-  readonly heading?: string;
-  readonly text: string;
-}
+import type { Passage } from '../domain/passage.ts';
 
 export const DOCUMENTS_OPEN = '<documents>';
 export const DOCUMENTS_CLOSE = '</documents>';
@@ -23,7 +16,7 @@ function fenceSafe(text: string): string {
   return text.replace(/<(\/?)(documents?)\b/gi, '‹$1$2');
 }
 
-function passageHeader(index: number, p: PromptPassage): string {
+function passageHeader(index: number, p: Pick<Passage, 'filename' | 'page' | 'heading'>): string {
   const where = [
     p.filename,
     p.page !== undefined ? `page ${p.page}` : undefined,
@@ -40,7 +33,8 @@ function passageHeader(index: number, p: PromptPassage): string {
  */
 export function buildSystemPrompt(
   bot: Pick<Bot, 'name' | 'systemPrompt' | 'persona'>,
-  passages: readonly PromptPassage[],
+  /** What the prompt shows of each retrieved passage, numbered for citations. */
+  passages: readonly Pick<Passage, 'filename' | 'page' | 'heading' | 'text'>[],
 ): string {
   const parts = [bot.systemPrompt.trim() || `You are ${bot.name}, a helpful assistant.`];
   if (bot.persona.trim()) parts.push(`Personality and tone: ${bot.persona.trim()}`);

@@ -4,7 +4,7 @@
 // (its tokens count toward the turn). The conversation is data inside a fence, never instructions.
 
 import type { ChatModel } from '../ports/chat-model.ts';
-import type { QueryRewriter } from '../usecases/retrieve.ts';
+import type { QueryRewriter } from '../usecases/deps.ts';
 
 const MAX_MESSAGES = 6;
 const MAX_MESSAGE_CHARS = 600;

@@ -1,84 +1,24 @@
 import { z } from 'zod';
+import { CHANNEL_TYPES, type ChannelType, channelEntry } from '../channels/catalog.ts';
 
-// Messaging channels a bot can be connected to, their credentials (DESIGN §5) and the limits of
-// each platform. Credentials are sealed by the SecretBox before they are stored and are never
-// returned: the API shows them masked.
+// A bot's connections to messaging channels (DESIGN §5). Credentials are sealed by the SecretBox
+// before they are stored and are never returned: the API shows them masked. Which channels there
+// are, and their credential fields, come from the zod-free catalog; what each one does is its
+// ChannelKind (shared/channels/registry.ts).
 
-export const CHANNEL_TYPES = ['telegram', 'whatsapp', 'messenger', 'instagram'] as const;
-export type ChannelType = (typeof CHANNEL_TYPES)[number];
+export { CHANNEL_TYPES, type ChannelCredentials, type ChannelType } from '../channels/catalog.ts';
 export const ChannelTypeSchema = z.enum(CHANNEL_TYPES);
-
-const secret = (max = 1024) => z.string().trim().min(1).max(max);
-/** Numeric ids Meta gives phone numbers, pages and Instagram accounts. */
-const metaId = z.string().regex(/^\d{1,30}$/, 'must be the numeric id Meta shows');
-
-export const TelegramCredentialsSchema = z.strictObject({
-  /** From @BotFather: `<bot id>:<secret>`. */
-  botToken: z
-    .string()
-    .regex(/^\d{3,20}:[A-Za-z0-9_-]{20,100}$/, 'must be a bot token from @BotFather (123456:ABC…)'),
-});
-export const WhatsAppCredentialsSchema = z.strictObject({
-  phoneNumberId: metaId,
-  accessToken: secret(),
-  appSecret: secret(256),
-  verifyToken: secret(256),
-});
-export const MessengerCredentialsSchema = z.strictObject({
-  pageId: metaId,
-  pageAccessToken: secret(),
-  appSecret: secret(256),
-  verifyToken: secret(256),
-});
-export const InstagramCredentialsSchema = z.strictObject({
-  accountId: metaId,
-  pageAccessToken: secret(),
-  appSecret: secret(256),
-  verifyToken: secret(256),
-});
-
-export const CredentialSchemas = {
-  telegram: TelegramCredentialsSchema,
-  whatsapp: WhatsAppCredentialsSchema,
-  messenger: MessengerCredentialsSchema,
-  instagram: InstagramCredentialsSchema,
-} as const;
-
-export type TelegramCredentials = z.infer<typeof TelegramCredentialsSchema>;
-export type WhatsAppCredentials = z.infer<typeof WhatsAppCredentialsSchema>;
-export type MessengerCredentials = z.infer<typeof MessengerCredentialsSchema>;
-export type InstagramCredentials = z.infer<typeof InstagramCredentialsSchema>;
-export type MetaCredentials = WhatsAppCredentials | MessengerCredentials | InstagramCredentials;
-export type ChannelCredentials = {
-  telegram: TelegramCredentials;
-  whatsapp: WhatsAppCredentials;
-  messenger: MessengerCredentials;
-  instagram: InstagramCredentials;
-};
-
-/** The longest reply each platform takes in one message: characters (UTF-16 code units) or bytes. */
-export const REPLY_LIMITS: Record<ChannelType, { max: number; unit: 'chars' | 'bytes' }> = {
-  telegram: { max: 4096, unit: 'chars' },
-  whatsapp: { max: 4096, unit: 'chars' },
-  messenger: { max: 2000, unit: 'chars' },
-  instagram: { max: 1000, unit: 'bytes' },
-};
-
-/** Meta's throttling error codes, which arrive under HTTP 400 as well as 429: retry on them. */
-export const META_THROTTLING_CODES: readonly number[] = [4, 17, 32, 613, 130429];
-
-export const DEFAULT_GRAPH_API_VERSION = 'v23.0';
 
 /** A bot's connection to a channel, as stored: the credentials only sealed. */
 export interface ChannelConnection {
   tenantId: string;
   botId: string;
   type: ChannelType;
-  /** SecretBox-sealed JSON `{credentials, webhookSecret?}` (Telegram's secret token rides along). */
+  /** SecretBox-sealed JSON `{credentials, webhookSecret?}` (a secret the kind set up when connecting). */
   sealed: string;
   /** Each credential field masked (`••••1a2b`), computed when connected: reads never open the box. */
   masked: Record<string, string>;
-  /** The platform-side id replies come from: Telegram bot id, phone number, page or account id. */
+  /** The platform-side id replies come from (the kind's `accountIdOf`): a bot, phone number, page or account id. */
   accountId: string;
   status: 'connected' | 'error';
   lastInboundAt?: string;
@@ -110,25 +50,18 @@ export function maskSecret(value: string): string {
 }
 
 /** The credentials shown to admins: ids in clear (they are not secrets), everything else masked. */
-export function maskCredentials(credentials: Record<string, string>): Record<string, string> {
-  const ids = new Set(['phoneNumberId', 'pageId', 'accountId']);
+export function maskCredentials(
+  type: ChannelType,
+  credentials: Record<string, string>,
+): Record<string, string> {
+  const ids = new Set(
+    channelEntry(type)
+      .fields.filter((field) => !field.secret)
+      .map((field) => field.name),
+  );
   return Object.fromEntries(
     Object.entries(credentials).map(([name, value]) => [name, ids.has(name) ? value : maskSecret(value)]),
   );
-}
-
-/** The platform-side account a connection answers as, from its credentials. */
-export function accountIdOf(type: ChannelType, credentials: Record<string, string>): string {
-  switch (type) {
-    case 'telegram':
-      return (credentials.botToken ?? '').split(':')[0] ?? '';
-    case 'whatsapp':
-      return credentials.phoneNumberId ?? '';
-    case 'messenger':
-      return credentials.pageId ?? '';
-    case 'instagram':
-      return credentials.accountId ?? '';
-  }
 }
 
 export function toChannelView(connection: ChannelConnection, webhookUrl: string): ChannelView {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { functions, queues } from '../resources.ts';
+import type { Passage } from './passage.ts';
 
 // Test questions and evaluation runs. A tenant saves questions for a bot, each naming the
 // document (and optionally the page) that should answer it; a run retrieves for every question as
@@ -13,10 +15,17 @@ export const MAX_QUESTION_LENGTH = 2000;
 /** Runs are kept this long (DESIGN.md §8: records with a TTL in the usage table). */
 export const EVALUATION_TTL_SECONDS = 90 * 24 * 60 * 60;
 /**
- * A run still `running` this long after it started will not finish: its message went to the
- * dead-letter queue or was lost. Readers show it failed, and another run may start.
+ * A run still `running` this long after it started will not finish: its invocation crashed or
+ * timed out, or its message was lost. Readers show it failed, its lock lapses and another run may
+ * start. It is the evaluate queue's visibility timeout less the evaluate function's timeout, so a
+ * run ends before its message can be redelivered: an attempt that begins by the deadline has
+ * ended (the function's timeout) before the message reappears (a visibility timeout after it was
+ * received, which was after the run started). A redelivered message then finds the run past its
+ * deadline and marks it failed; it never starts a second attempt. (25 minutes with the timeouts
+ * of shared/resources.ts.)
  */
-export const EVALUATION_DEADLINE_SECONDS = 30 * 60;
+export const EVALUATION_DEADLINE_SECONDS =
+  queues.evaluate.visibilityTimeoutSeconds - functions.evaluate.timeoutSeconds;
 /** Recall and the reciprocal rank look at this many passages. */
 export const EVALUATION_CUTOFF = 5;
 
@@ -173,15 +182,6 @@ export const STALE_REASON = `The run did not finish within ${EVALUATION_DEADLINE
 export const isStale = (run: Pick<EvaluationRun, 'status' | 'createdAt'>, now: Date) =>
   run.status === 'running' && Date.parse(run.createdAt) + EVALUATION_DEADLINE_SECONDS * 1000 <= now.getTime();
 
-/** A passage as retrieval returns it (shared/ports/chat-model.ts's RetrievedPassage). */
-export interface RankedPassage {
-  readonly documentId: string;
-  readonly filename: string;
-  readonly page?: number;
-  readonly heading?: string;
-  readonly score: number;
-}
-
 /**
  * Judges one question against what was retrieved for it (best first, after the bot's
  * thresholds): `rank` looks at the top 5; `cited` at the first `citedTopK` (the bot's
@@ -189,10 +189,10 @@ export interface RankedPassage {
  */
 export function judgeQuestion(
   question: Pick<TestQuestion, 'id' | 'question' | 'expectedDocumentId' | 'expectedPage'>,
-  passages: readonly RankedPassage[],
+  passages: readonly Pick<Passage, 'documentId' | 'filename' | 'page' | 'heading' | 'score'>[],
   citedTopK: number,
 ): EvaluationResult {
-  const matches = (p: RankedPassage) =>
+  const matches = (p: Pick<Passage, 'documentId' | 'page'>) =>
     p.documentId === question.expectedDocumentId &&
     (question.expectedPage === undefined || p.page === question.expectedPage);
   const first = passages.findIndex(matches);

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import type { ChannelType } from './channel.ts';
 
-/** Where a conversation happens; channel sessions belong to the platform user. */
-export type SessionChannel = 'web' | 'api' | 'telegram' | 'whatsapp' | 'messenger' | 'instagram';
+/** Where a conversation happens: the web, the API, or a messaging channel (whose user it belongs to). */
+export type SessionChannel = 'web' | 'api' | ChannelType;
 
-/** Telegram, WhatsApp, Messenger and Instagram: one session per platform user, reached only there. */
+/** A messaging channel's session: one per platform user, reached only there. */
 export const isMessagingChannel = (channel: SessionChannel): boolean =>
   channel !== 'web' && channel !== 'api';
 

@@ -11,6 +11,18 @@ export const PlanSchema = z
       .min(1024)
       .max(100 * MiB),
     maxDocuments: z.int().min(0).max(1_000_000),
+    monthlyCostUsd: z
+      .number()
+      .min(0)
+      .max(10_000_000)
+      // DynamoDB numbers stop at 1e-130; nobody caps spending below a cent.
+      .refine((usd) => usd === 0 || usd >= 0.01, 'must be 0 or at least 0.01 (one cent)')
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          "The most the month may cost in model usage (USD, priced from the deployment's model list); absent or null: no cap.",
+      }),
   })
   .meta({
     id: 'Plan',

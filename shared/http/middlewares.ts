@@ -8,9 +8,11 @@ import {
   UnsupportedMediaTypeError,
 } from '../domain/errors.ts';
 import { enterLogContext, logger } from '../logging.ts';
-import { errorResponse } from './response.ts';
+import { errorResponse, type HttpResult } from './response.ts';
 
-type HttpRequest = Request<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>;
+export type HttpRequest = Request<APIGatewayProxyEvent, HttpResult, Error, Context>;
+/** A middleware of the HTTP chain (shared/http/handler.ts), buffered or streamed. */
+export type HttpMiddleware = MiddlewareObj<APIGatewayProxyEvent, HttpResult, Error, Context>;
 
 export const requestIdOf = (request: HttpRequest) =>
   request.event.requestContext?.requestId ?? request.context.awsRequestId;
@@ -19,7 +21,7 @@ export const requestIdOf = (request: HttpRequest) =>
  * Per-request log context and access log: request id (API Gateway's, which clients see in
  * `x-request-id`), route and latency. Tenant id is appended by authentication.
  */
-export function requestLogging(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+export function requestLogging(): HttpMiddleware {
   const started = new WeakMap<object, number>();
   const done = (request: HttpRequest) => {
     const response = request.response;
@@ -46,7 +48,7 @@ export function requestLogging(): MiddlewareObj<APIGatewayProxyEvent, APIGateway
 }
 
 /** Lower-cases header names, as HTTP means them to be, so lookups need not guess the case. */
-export function normalizeHeaders(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+export function normalizeHeaders(): HttpMiddleware {
   return {
     before: ({ event }) => {
       // Own properties only (fromEntries): a header named `__proto__` cannot reach the prototype.
@@ -70,7 +72,7 @@ export function jsonBody(options: {
   maxBytes: number;
   /** Leave the body as it came (webhooks check signatures over the raw bytes); size still capped. */
   raw?: boolean;
-}): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+}): HttpMiddleware {
   const parser = jsonBodyParser();
   return {
     before: async (request) => {
@@ -107,10 +109,9 @@ export function jsonBody(options: {
 }
 
 /**
- * Turns errors into the error envelope. Client errors keep their message; anything else is a
- * generic 500 with the request id, and the details go to the log only.
+ * The error envelope for any error. Client errors keep their message; anything else is a generic
+ * 500 with the request id, and the details go to the log only.
  */
-/** The error envelope for any error: client errors keep their message, the rest is a generic 500. */
 export function errorResult(error: unknown, requestId: string): APIGatewayProxyResult {
   if (error instanceof AppError && error.expose) {
     if (error.status >= 500) logger.error(error.message, { error });
@@ -125,7 +126,8 @@ export function errorResult(error: unknown, requestId: string): APIGatewayProxyR
   return errorResponse(500, { code: 'internal', message: 'Internal error', requestId });
 }
 
-export function errorHandler(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+/** Turns errors into the error envelope (errorResult). */
+export function errorHandler(): HttpMiddleware {
   return {
     onError: (request) => {
       request.response = errorResult(request.error, requestIdOf(request));

@@ -1,5 +1,17 @@
+import type { Readable } from 'node:stream';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { ErrorCode } from '../domain/errors.ts';
+
+/**
+ * A response whose body is streamed (Lambda response streaming): status and headers go out first,
+ * then the body as it is read.
+ */
+export interface StreamedResult extends Omit<APIGatewayProxyResult, 'body'> {
+  body: Readable;
+}
+
+/** What an HTTP function answers: a buffered result, or (a streaming function) a streamed one. */
+export type HttpResult = APIGatewayProxyResult | StreamedResult;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 

@@ -5,6 +5,7 @@ import { ID_PATTERN, KEY_ID_PATTERN } from '../domain/ids.ts';
 import { parseInput } from '../domain/validation.ts';
 import { type RouteAuth, type RouteDefinition, routeKey } from '../resources.ts';
 import { type AuthDeps, authenticate, type Principal } from './auth.ts';
+import type { HttpResult } from './response.ts';
 
 /** What one route accepts and answers: the source of its OpenAPI description. */
 export interface RouteDoc<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType> {
@@ -15,22 +16,34 @@ export interface RouteDoc<B extends z.ZodType = z.ZodType, Q extends z.ZodType =
   responses: Record<number, { description: string; schema?: z.ZodType }>;
 }
 
-/** A route served through the router: its description and what runs it. */
-export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType>
-  extends RouteDoc<B, Q> {
+/** A route served through the router: its description and what runs it (R: a streamed route's result). */
+export interface RouteSpec<
+  B extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  R extends HttpResult = APIGatewayProxyResult,
+> extends RouteDoc<B, Q> {
   run(input: {
     principal: Principal;
     body: z.output<B>;
     query: z.output<Q>;
     params: Record<string, string>;
     event: APIGatewayProxyEvent;
-  }): Promise<APIGatewayProxyResult>;
+  }): Promise<R>;
 }
 
-export const defineRoute = <B extends z.ZodType, Q extends z.ZodType>(spec: RouteSpec<B, Q>) =>
-  spec as RouteSpec;
+export const defineRoute = <
+  B extends z.ZodType,
+  Q extends z.ZodType,
+  R extends HttpResult = APIGatewayProxyResult,
+>(
+  spec: RouteSpec<B, Q, R>,
+) => spec as unknown as RouteSpec<z.ZodType, z.ZodType, R>;
 
-export type RouteTable = Record<string, RouteSpec>;
+/** A function's routes by `METHOD /resource`; a streaming function's answer StreamedResults. */
+export type RouteTable<R extends HttpResult = APIGatewayProxyResult> = Record<
+  string,
+  RouteSpec<z.ZodType, z.ZodType, R>
+>;
 
 /** The shape of each id that appears in paths (shared/domain/ids.ts). */
 const ID_SHAPES: Readonly<Record<string, RegExp>> = {
@@ -54,11 +67,11 @@ export function tenantOf(principal: Principal): string {
  * route table's, not a second copy of it. Authentication runs before the body is validated:
  * an unauthenticated caller learns nothing about a route's schema.
  */
-export function createRouter(
+export function createRouter<R extends HttpResult>(
   definitions: readonly RouteDefinition[],
-  specs: RouteTable,
+  specs: RouteTable<R>,
   authDeps: () => AuthDeps,
-): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
+): (event: APIGatewayProxyEvent) => Promise<R> {
   const auth = new Map<string, RouteAuth>(definitions.map((d) => [routeKey(d), d.auth]));
   for (const key of Object.keys(specs)) {
     if (!auth.has(key)) throw new Error(`Route ${key} has a handler but is not in the route table`);

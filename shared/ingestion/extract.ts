@@ -8,7 +8,7 @@ import { extractCsv } from './extract/csv.ts';
 import { DEFAULT_MAX_UNCOMPRESSED_BYTES, DEFAULT_MAX_ZIP_ENTRIES, extractDocx } from './extract/docx.ts';
 import { extractHtml } from './extract/html.ts';
 import { extractMarkdown } from './extract/markdown.ts';
-import { DEFAULT_MAX_PAGES, extractPdf } from './extract/pdf.ts';
+import { DEFAULT_DECODED_LIMITS, DEFAULT_MAX_PAGES, extractPdf } from './extract/pdf.ts';
 import { hasText, tidyText } from './extract/text.ts';
 import { checkDeclaredType, decodeDeclaredText } from './sniff.ts';
 import { type DocumentType, type ExtractedDocument, ExtractionError, type Section } from './types.ts';
@@ -18,6 +18,10 @@ export interface ExtractLimits {
   readonly maxUncompressedBytes?: number;
   /** PDF: the most pages (default 2,000). */
   readonly maxPages?: number;
+  /** PDF: the most bytes one stream may inflate to (default 128 MiB). */
+  readonly maxStreamBytes?: number;
+  /** PDF: the most bytes all streams together may inflate to (default 1 GiB). */
+  readonly maxDecodedBytes?: number;
   /** CSV: the most data rows (default 100,000). */
   readonly maxRows?: number;
   /** DOCX: the most ZIP entries (default 10,000). */
@@ -27,6 +31,7 @@ export interface ExtractLimits {
 export const DEFAULT_LIMITS = {
   maxUncompressedBytes: DEFAULT_MAX_UNCOMPRESSED_BYTES,
   maxPages: DEFAULT_MAX_PAGES,
+  ...DEFAULT_DECODED_LIMITS,
   maxRows: 100_000,
   maxZipEntries: DEFAULT_MAX_ZIP_ENTRIES,
 } as const satisfies Required<ExtractLimits>;
@@ -50,14 +55,17 @@ export async function extractDocument(
   type: DocumentType,
   limits: ExtractLimits = {},
 ): Promise<ExtractedDocument> {
-  const { maxUncompressedBytes, maxPages, maxRows, maxZipEntries } = { ...DEFAULT_LIMITS, ...limits };
+  const { maxUncompressedBytes, maxPages, maxStreamBytes, maxDecodedBytes, maxRows, maxZipEntries } = {
+    ...DEFAULT_LIMITS,
+    ...limits,
+  };
   let sections: Section[];
   let units: number | undefined;
   let title: string | undefined;
   switch (type) {
     case 'pdf': {
       checkDeclaredType(bytes, 'pdf');
-      ({ sections, units, title } = await extractPdf(bytes, maxPages));
+      ({ sections, units, title } = await extractPdf(bytes, maxPages, { maxStreamBytes, maxDecodedBytes }));
       break;
     }
     case 'docx':

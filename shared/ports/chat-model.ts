@@ -8,24 +8,13 @@
 // jitter, inside a total budget) and throw `ChatModelUnavailableError` when the provider does not
 // answer: the pipeline then replies with the bot's fallback message and `fallback: true`.
 
+import type { Passage } from '../domain/passage.ts';
+
 export type ChatProvider = 'local' | 'bedrock' | 'openai';
 
 export interface ChatMessage {
   readonly role: 'user' | 'assistant';
   readonly content: string;
-}
-
-export interface RetrievedPassage {
-  /** The chunk id (`<documentId>:<ordinal>`). */
-  readonly id: string;
-  readonly documentId: string;
-  readonly filename: string;
-  readonly title?: string;
-  readonly page?: number;
-  readonly heading?: string;
-  readonly text: string;
-  /** The retrieval score (fused ranks, or the reranker's relevance): higher is better. */
-  readonly score: number;
 }
 
 export interface ChatRequest {
@@ -36,7 +25,7 @@ export interface ChatRequest {
   /** The history and the question, oldest first; the last one is the user's. */
   readonly messages: readonly ChatMessage[];
   /** What was retrieved, best first (citation [n] is passages[n−1]). */
-  readonly passages: readonly RetrievedPassage[];
+  readonly passages: readonly Passage[];
   /** The user's latest message (what `local` looks for in the passages). */
   readonly question: string;
   readonly temperature: number;

@@ -11,6 +11,9 @@ export interface QuotaWarningEvent {
   readonly messagesLimit: number;
   readonly tokensUsed: number;
   readonly tokensLimit: number;
+  /** With a plan's `monthlyCostUsd`: the period's cost so far and the cap (USD). */
+  readonly costUsd?: number;
+  readonly costLimitUsd?: number;
 }
 
 export type PlatformEvent = QuotaWarningEvent;

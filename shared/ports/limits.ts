@@ -27,21 +27,23 @@ export type Reservation =
   | {
       readonly admitted: false;
       /** What was used up, when the store could tell. */
-      readonly exhausted?: 'messages' | 'tokens';
+      readonly exhausted?: 'messages' | 'tokens' | 'cost';
     };
 
 export interface QuotaStore {
   /**
-   * Counts one message in the tenant's period and holds `holdTokens` of its tokens for the turn,
-   * unless that would take the messages or the held tokens (used plus still held) past their
-   * limits; atomic, so concurrent callers never exceed either. The turn's `usage.add` settles the
-   * hold with what it used.
+   * Counts one message in the tenant's period and holds `holdTokens` of its tokens and
+   * `holdCostNanoUsd` of its cost for the turn, unless that would take the messages, the held
+   * tokens (used plus still held) or, when the plan caps it, the held cost past their limits;
+   * atomic, so concurrent callers never exceed any. The turn's `usage.add` settles the holds with
+   * what it used.
    */
   reserveMessage(
     tenantId: string,
     period: string,
-    limits: { readonly messages: number; readonly tokens: number },
+    limits: { readonly messages: number; readonly tokens: number; readonly costNanoUsd?: number },
     holdTokens: number,
+    holdCostNanoUsd?: number,
   ): Promise<Reservation>;
   /** Records that the period's 80 % warning is being sent; true for exactly one caller per period. */
   markWarned(tenantId: string, period: string, at: string): Promise<boolean>;

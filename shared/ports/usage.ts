@@ -21,6 +21,10 @@ export interface PeriodUsage {
   tokens: number;
   /** The tokens used plus those the turns in flight hold (what admission checks). */
   held: number;
+  /** What the period's usage cost, in nano-dollars. */
+  costNanoUsd: number;
+  /** The cost plus what the turns in flight hold of it (what a plan's `monthlyCostUsd` is checked against). */
+  heldCostNanoUsd: number;
   /** When the 80 % warning was sent for this period, if it was. */
   warnedAt?: string;
 }
@@ -28,7 +32,8 @@ export interface PeriodUsage {
 export interface UsageRepository {
   /**
    * Adds to the bot's and the tenant's counters of `day` (YYYY-MM-DD, UTC), and the tokens among
-   * them to the tenant's period of that day, settling `heldTokens` an admission held for them.
+   * them and their cost to the tenant's period of that day, settling `heldTokens` and
+   * `heldCostNanoUsd` an admission held for them.
    * Returns the period after the addition when its tokens changed.
    */
   add(
@@ -37,6 +42,7 @@ export interface UsageRepository {
     day: string,
     counters: UsageCounters,
     heldTokens?: number,
+    heldCostNanoUsd?: number,
   ): Promise<PeriodUsage | undefined>;
   /** The recorded days of a range (both ends included), per bot or for the tenant; absent days are not in the map. */
   days(

@@ -1,6 +1,8 @@
 // The vector index: one shared index per embedding model and dimension, every chunk tagged with
 // its tenant and bot. No method can read without both: the filter is part of every query.
 
+import type { Passage } from '../domain/passage.ts';
+
 export interface IndexScope {
   readonly tenantId: string;
   readonly botId: string;
@@ -25,24 +27,6 @@ export interface IndexedChunk extends IndexScope {
   readonly vector: readonly number[];
 }
 
-export interface SearchHit {
-  readonly chunkId: string;
-  readonly documentId: string;
-  readonly ordinal: number;
-  readonly filename: string;
-  readonly text: string;
-  readonly title?: string;
-  readonly page?: number;
-  readonly heading?: string;
-  readonly headingPath?: readonly string[];
-  /**
-   * Vector candidates: the cosine similarity in [-1, 1], whatever the engine, so a bot's
-   * `minScore` means the same everywhere. Keyword candidates: the engine's BM25 score, which only
-   * orders one list (fusion uses ranks, never these numbers).
-   */
-  readonly score: number;
-}
-
 /** What to look for: a vector, a text, or both (hybrid). Each list is ranked on its own. */
 export interface CandidateQuery {
   /** The query's embedding: nearest chunks with a cosine of at least `minScore`. */
@@ -55,10 +39,13 @@ export interface CandidateQuery {
   readonly minScore: number;
 }
 
-/** Each list best first; a list not asked for is empty. */
+/**
+ * Each list best first; a list not asked for is empty. A candidate's `score` is the cosine in a
+ * vector list, the engine's BM25 score in a keyword list; it carries no retrieval fields.
+ */
 export interface Candidates {
-  readonly vector: SearchHit[];
-  readonly keyword: SearchHit[];
+  readonly vector: Passage[];
+  readonly keyword: Passage[];
   /**
    * For a query with both a vector and a text, when the engine can tell at no extra round trip
    * (LanceDB does; absent otherwise): each keyword hit's cosine with the vector, in list order.

@@ -1,7 +1,8 @@
 import { type ApiKeyView, toApiKeyView } from '../domain/api-key.ts';
 import { NotFoundError } from '../domain/errors.ts';
 import type { Page, PageRequest } from '../ports/repositories.ts';
-import { newKeyRecord, type TenantDeps } from './tenants.ts';
+import type { TenantDeps } from './deps.ts';
+import { newKeyRecord } from './tenants.ts';
 
 export async function createApiKey(
   deps: TenantDeps,

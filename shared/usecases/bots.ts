@@ -1,4 +1,3 @@
-import { deploymentModels } from '../config/models.ts';
 import {
   applyBotPatch,
   type Bot,
@@ -10,13 +9,10 @@ import { BadRequestError, ConflictError, NotFoundError } from '../domain/errors.
 import { newId } from '../domain/ids.ts';
 import { allowedModel, modelNames } from '../domain/models.ts';
 import { parseInput } from '../domain/validation.ts';
-import type { EvaluationRepository, TestQuestionRepository } from '../ports/evaluations.ts';
-import type { ReplyLedger } from '../ports/reply-ledger.ts';
-import type { Page, PageRequest, SessionRepository } from '../ports/repositories.ts';
-import type { UsageRepository } from '../ports/usage.ts';
-import { type ChannelDeps, disconnectAllChannels } from './channels.ts';
-import type { KnowledgeDeps } from './documents.ts';
-import type { TenantDeps } from './tenants.ts';
+import type { Page, PageRequest } from '../ports/repositories.ts';
+import { deploymentModels } from '../wiring/models.ts';
+import type { TenantDeps } from './deps.ts';
+import { getBot } from './lookups.ts';
 
 export async function createBot(
   deps: TenantDeps,
@@ -49,12 +45,6 @@ function checkModel(model: Bot['model']): void {
   ]);
 }
 
-export async function getBot(deps: TenantDeps, tenantId: string, botId: string): Promise<Bot> {
-  const bot = await deps.repos.bots.get(tenantId, botId);
-  if (!bot) throw new NotFoundError('No such bot');
-  return bot;
-}
-
 export const listBots = (deps: TenantDeps, tenantId: string, page: PageRequest): Promise<Page<Bot>> =>
   deps.repos.bots.list(tenantId, page);
 
@@ -79,43 +69,4 @@ export async function updateBot(
   if (outcome === 'conflict')
     throw new ConflictError('The bot was changed by another request; read it again and retry');
   return bot;
-}
-
-/**
- * What deleting a bot reaches: its channels (Telegram's webhook deleted) and their de-duplication
- * and send records (which hold replies still to send), documents, objects, chunks,
- * conversations, test questions and evaluation runs; deleting a tenant also its usage records. (A
- * bot's usage stays with its tenant's history.)
- */
-export interface CascadeDeps extends KnowledgeDeps, ChannelDeps {
-  sessions: Pick<SessionRepository, 'deleteAllOfBot'>;
-  usage: Pick<UsageRepository, 'deleteTenant'>;
-  replyLedger: Pick<ReplyLedger, 'deleteBot'>;
-  testQuestions: Pick<TestQuestionRepository, 'deleteAllOfBot'>;
-  evaluations: Pick<EvaluationRepository, 'deleteAllOfBot'>;
-}
-
-/**
- * Removes a bot and everything it owns: its record first (so nothing new starts for it), then
- * its conversations, test questions and evaluation runs, its documents with their objects, then
- * its chunks. False if there was no such bot.
- */
-export async function deleteBotCascade(deps: CascadeDeps, tenantId: string, botId: string): Promise<boolean> {
-  const existed = await deps.repos.bots.delete(tenantId, botId);
-  await disconnectAllChannels(deps, tenantId, botId);
-  await deps.replyLedger.deleteBot({ tenantId, botId });
-  await deps.sessions.deleteAllOfBot(tenantId, botId);
-  await deps.testQuestions.deleteAllOfBot({ tenantId, botId });
-  await deps.evaluations.deleteAllOfBot({ tenantId, botId });
-  const documents = await deps.repos.documents.listAll(tenantId, botId);
-  for (const document of documents) {
-    await deps.repos.documents.delete({ tenantId, botId, documentId: document.id });
-    await deps.blobs.delete(document.key);
-  }
-  if (existed || documents.length > 0) await deps.embedQueue.send([{ kind: 'delete-bot', tenantId, botId }]);
-  return existed;
-}
-
-export async function deleteBot(deps: CascadeDeps, tenantId: string, botId: string): Promise<void> {
-  if (!(await deleteBotCascade(deps, tenantId, botId))) throw new NotFoundError('No such bot');
 }

@@ -1,38 +1,17 @@
-import { newTelegramSecretToken } from '../channels/signatures.ts';
-import {
-  accountIdOf,
-  type ChannelConnection,
-  type ChannelCredentials,
-  type ChannelType,
-  CredentialSchemas,
-  maskCredentials,
-} from '../domain/channel.ts';
-import {
-  BadRequestError,
-  type FieldIssue,
-  NotFoundError,
-  UpstreamUnavailableError,
-} from '../domain/errors.ts';
+import type { ChannelSecrets } from '../channels/kind.ts';
+import { channelKind } from '../channels/registry.ts';
+import { type ChannelConnection, type ChannelType, maskCredentials } from '../domain/channel.ts';
+import { NotFoundError } from '../domain/errors.ts';
 import { parseInput } from '../domain/validation.ts';
 import { logger } from '../logging.ts';
-import { ChannelSendError, type TelegramAdmin } from '../ports/channel-client.ts';
-import type { ChannelRepository } from '../ports/repositories.ts';
-import type { SecretBox } from '../ports/secret-box.ts';
-import { getBot } from './bots.ts';
-import type { TenantDeps } from './tenants.ts';
+import type { ChannelDeps } from './deps.ts';
+import { getBot } from './lookups.ts';
 
-export interface ChannelDeps extends TenantDeps {
-  channels: ChannelRepository;
-  secretBox: SecretBox;
-  telegram: TelegramAdmin;
-}
+// Connecting a bot to a channel and disconnecting it. What a channel does on its platform's side
+// (Telegram checks the token and registers its webhook) is its kind's `connect` and `disconnect`.
 
-/** What a connection's sealed value holds. */
-export interface ChannelSecrets<C extends ChannelType = ChannelType> {
-  credentials: ChannelCredentials[C];
-  /** Telegram: the secret token it echoes in `X-Telegram-Bot-Api-Secret-Token`. */
-  webhookSecret?: string;
-}
+export type { ChannelSecrets } from '../channels/kind.ts';
+export type { ChannelDeps } from './deps.ts';
 
 /** Binds a sealed value to its connection: copied onto another record, it does not open. */
 const sealContext = (c: Pick<ChannelConnection, 'tenantId' | 'botId' | 'type'>) => ({
@@ -43,10 +22,17 @@ const sealContext = (c: Pick<ChannelConnection, 'tenantId' | 'botId' | 'type'>) 
 
 export const webhookPath = (type: ChannelType, botId: string) => `/webhooks/${type}/${botId}`;
 
+/** The kind of a stored or requested channel (a name the registry does not know is a bug). */
+function kindOf(type: ChannelType) {
+  const kind = channelKind(type);
+  if (!kind) throw new Error(`No channel kind for ${type}`);
+  return kind;
+}
+
 /**
- * Connects (or reconnects) a bot to a channel. Telegram's token is checked with `getMe` and the
- * webhook registered with a fresh secret token before anything is stored; the credentials are
- * sealed, and only their masked form is kept readable.
+ * Connects (or reconnects) a bot to a channel. The credentials are checked with the kind's schema
+ * and set up on the platform by its `connect` before anything is stored; they are sealed, and
+ * only their masked form is kept readable.
  */
 export async function connectChannel(
   deps: ChannelDeps,
@@ -57,20 +43,12 @@ export async function connectChannel(
   webhookUrl: string,
 ): Promise<ChannelConnection> {
   const bot = await getBot(deps, tenantId, botId);
-  const credentials = parseInput(CredentialSchemas[type], body, 'credentials') as Record<string, string>;
-  const secrets: ChannelSecrets = { credentials: credentials as ChannelSecrets['credentials'] };
-  if (type === 'telegram') {
-    const token = credentials.botToken ?? '';
-    await callTelegram(() => deps.telegram.verify(token), 'check the bot token', {
-      path: 'botToken',
-      message: 'Telegram does not accept this bot token',
-    });
-    secrets.webhookSecret = newTelegramSecretToken();
-    await callTelegram(
-      () => deps.telegram.setWebhook(token, webhookUrl, secrets.webhookSecret ?? ''),
-      'set the webhook',
-      { path: '', message: `Telegram refused the webhook URL ${webhookUrl} (it must be public HTTPS)` },
-    );
+  const kind = kindOf(type);
+  const credentials = parseInput(kind.credentials, body, 'credentials');
+  const secrets: ChannelSecrets = { credentials };
+  if (kind.connect) {
+    const { webhookSecret } = await kind.connect({ client: deps.clients(type), credentials, webhookUrl });
+    if (webhookSecret !== undefined) secrets.webhookSecret = webhookSecret;
   }
   const now = deps.clock.now().toISOString();
   const existing = await deps.channels.get(bot.tenantId, bot.id, type);
@@ -78,28 +56,14 @@ export async function connectChannel(
   const connection: ChannelConnection = {
     ...key,
     sealed: await deps.secretBox.seal(JSON.stringify(secrets), sealContext(key)),
-    masked: maskCredentials(credentials),
-    accountId: accountIdOf(type, credentials),
+    masked: maskCredentials(type, credentials),
+    accountId: kind.accountIdOf(credentials),
     status: 'connected',
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   };
   await deps.channels.put(connection);
   return connection;
-}
-
-/** A Telegram call while connecting: its refusal is the admin's to fix (400), its absence a 502. */
-async function callTelegram<T>(call: () => Promise<T>, what: string, refused: FieldIssue): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof ChannelSendError && error.failure === 'rejected') {
-      throw new BadRequestError(`Telegram refused to ${what}`, [refused]);
-    }
-    throw new UpstreamUnavailableError(`Telegram could not be reached to ${what}; try again`, {
-      cause: error,
-    });
-  }
 }
 
 export async function getChannel(
@@ -125,24 +89,25 @@ export async function openChannel<C extends ChannelType>(
 }
 
 /**
- * Disconnects: Telegram's webhook is deleted (a failure is logged, not fatal: the token may have
- * been revoked already), then the credentials go.
+ * Disconnects: the kind's `disconnect` undoes its set-up on the platform (a failure is logged,
+ * not fatal: the token may have been revoked already), then the credentials go.
  */
 async function removeConnection(deps: ChannelDeps, connection: ChannelConnection): Promise<void> {
-  if (connection.type === 'telegram') {
+  const kind = kindOf(connection.type);
+  if (kind.disconnect) {
     try {
-      const { credentials } = await openChannel(deps, connection as ChannelConnection & { type: 'telegram' });
-      await deps.telegram.deleteWebhook(credentials.botToken);
+      const secrets = await openChannel(deps, connection);
+      await kind.disconnect({ client: deps.clients(connection.type), secrets });
     } catch (error) {
-      logger.warn('could not delete the Telegram webhook; removing the connection anyway', {
+      logger.warn('could not undo the channel’s set-up on the platform; removing the connection anyway', {
         botId: connection.botId,
+        channel: connection.type,
         error,
       });
     }
   }
   await deps.channels.delete(connection.tenantId, connection.botId, connection.type);
 }
-
 export async function disconnectChannel(
   deps: ChannelDeps,
   tenantId: string,

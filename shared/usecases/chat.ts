@@ -1,6 +1,5 @@
 import { answerTokenBound, buildSystemPrompt } from '../chat/prompt.ts';
 import { modelRewriter, REWRITE_TOKEN_BOUND } from '../chat/rewrite.ts';
-import { deploymentModels } from '../config/models.ts';
 import type { Bot } from '../domain/bot.ts';
 import {
   BadRequestError,
@@ -12,6 +11,7 @@ import {
 import { channelSessionId, newId } from '../domain/ids.ts';
 import { type EndUser, endUserKey, estimateTokens, webEndUsers } from '../domain/limits.ts';
 import { allowedModel } from '../domain/models.ts';
+import type { Passage } from '../domain/passage.ts';
 import {
   type ChatSession,
   type Citation,
@@ -20,49 +20,12 @@ import {
   type StoredMessage,
 } from '../domain/session.ts';
 import { logger } from '../logging.ts';
-import { msBetween, type RecordMetrics } from '../metrics.ts';
-import {
-  type ChatModel,
-  ChatModelUnavailableError,
-  type ChatProvider,
-  type ChatRequest,
-  type RetrievedPassage,
-} from '../ports/chat-model.ts';
-import { type Clock, epochSeconds } from '../ports/clock.ts';
-import type { BotRepository, SessionRepository } from '../ports/repositories.ts';
-import { type QueryRewriter, type RetrievalDeps, retrieve } from './retrieve.ts';
-
-/** Admission and accounting of a turn: rate limits and quotas before, usage after. */
-export interface TurnGuard {
-  /**
-   * Counts the turn for each of the end user's identities and holds the most tokens it may use.
-   * Throws RateLimitedError or QuotaExceededError when the turn may not run.
-   */
-  admit(bot: Bot, endUsers: readonly EndUser[], holdTokens: number): Promise<{ heldTokens: number }>;
-  /**
-   * Records what the turn used (per tenant, bot and day, and toward the monthly quota), settling
-   * what its admission held; returns its cost.
-   */
-  record(
-    bot: Bot,
-    usage: { inputTokens: number; outputTokens: number; modelId: string; heldTokens: number },
-  ): Promise<{ costNanoUsd: number }>;
-}
-
-export interface ChatDeps {
-  bots: Pick<BotRepository, 'findById'>;
-  sessions: SessionRepository;
-  clock: Clock;
-  retrieval: () => Promise<Omit<RetrievalDeps, 'rewrite'>>;
-  model: (provider: ChatProvider) => Promise<ChatModel>;
-  guard: TurnGuard;
-  /** Total time for a buffered model call, retries included (API Gateway ends calls at 29 s). */
-  modelBudgetMs?: number;
-  /** Total time for a streamed answer (STREAM_DEADLINE_MS by default). */
-  streamBudgetMs?: number;
-  /** Turns, tokens, cost and the latency of each stage; fallbacks (which an alarm watches). */
-  metrics?: RecordMetrics;
-}
+import { msBetween } from '../metrics.ts';
+import { type ChatMessage, ChatModelUnavailableError, type ChatRequest } from '../ports/chat-model.ts';
+import { epochSeconds } from '../ports/clock.ts';
+import { deploymentModels } from '../wiring/models.ts';
+import type { ChatDeps, QueryRewriter } from './deps.ts';
+import { retrieve } from './retrieve.ts';
 
 /**
  * Who is calling: a tenant key (API), or an anonymous visitor of a public bot: a browser on a
@@ -138,7 +101,7 @@ export async function resolveBot(
   return bot;
 }
 
-const citationOf = (p: RetrievedPassage, n: number): Citation => ({
+const citationOf = (p: Passage, n: number): Citation => ({
   n,
   documentId: p.documentId,
   filename: p.filename,
@@ -193,43 +156,10 @@ export async function clearSession(
 /** Everything before the model call: admission, session, history, then retrieval. */
 export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const began = performance.now();
-  if (input.userId !== undefined && input.caller.kind !== 'tenant') {
-    throw new BadRequestError('userId is accepted only with the tenant’s API key', [
-      { path: 'userId', message: 'requires an API key' },
-    ]);
-  }
-  const bot = await resolveBot(deps, input.botId, input.caller);
-  // A bot stored before its model left the allow-list: refused before anything is spent.
-  if (!allowedModel(deploymentModels(), bot.model)) {
-    throw new ConflictError(
-      'This bot’s model is not offered by this deployment; its owner must choose another',
-    );
-  }
+  const bot = await turnBot(deps, input);
   const now = deps.clock.now();
-  const channelUser = isMessagingChannel(input.channel);
-  const sessionId = channelUser
-    ? channelSessionId(bot.tenantId, bot.id, input.channel, input.userIdentity)
-    : input.sessionId;
-  // The session and its history at once: the history bounds the tokens the turn holds.
-  const [found, stored] = sessionId
-    ? await Promise.all([
-        deps.sessions.get(bot.tenantId, bot.id, sessionId, now),
-        deps.sessions.history(bot.tenantId, sessionId, bot.historyTurns * 2, now),
-      ])
-    : [undefined, []];
-  // A session the caller may not reach is treated as unknown: a new one starts (nothing revealed).
-  const existing = found && maySessionBeReached(found, input.caller, input.channel) ? found : undefined;
-  const history = existing ? stored : [];
-  // The end user is the platform user on a messaging channel. On the web and the API it is the
-  // source address (or the tenant's own user id) and, once the session is real, the session too:
-  // a client inventing a new session id for every message is still the same address.
-  const endUsers: EndUser[] = channelUser
-    ? [{ kind: 'channel', channel: input.channel, platformUserId: input.userIdentity }]
-    : webEndUsers({
-        sourceIp: input.userIdentity,
-        ...(existing && { sessionId: existing.id }),
-        ...(input.userId !== undefined && { userId: input.userId }),
-      });
+  const { sessionId, existing, history } = await conversationOf(deps, bot, input, now);
+  const endUsers = endUsersOf(input, existing);
   const conversation = history.map((m) => ({ role: m.role, content: m.content }));
   const hold =
     answerTokenBound(bot, conversation, input.message) +
@@ -237,7 +167,7 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const { heldTokens } = await deps.guard.admit(bot, endUsers, hold);
 
   const session: ChatSession = existing ?? {
-    id: channelUser && sessionId ? sessionId : newId('ses'),
+    id: isMessagingChannel(input.channel) && sessionId ? sessionId : newId('ses'),
     tenantId: bot.tenantId,
     botId: bot.id,
     channel: input.channel,
@@ -247,17 +177,7 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
   };
   if (!existing) await deps.sessions.create(session);
-  const retrieval = await deps
-    .retrieval()
-    .then((retrievalDeps) =>
-      retrieve({ ...retrievalDeps, ...rewriterFor(deps, bot) }, bot, input.message, conversation),
-    )
-    // The index or the embedder down is answered like the model down: the fallback message.
-    .catch((error: unknown) => {
-      logger.error('retrieval failed; answering with the fallback message', { error });
-      deps.metrics?.({ RetrievalFailures: 1 }, { tenantId: bot.tenantId, botId: bot.id });
-      return undefined;
-    });
+  const retrieval = await retrieveForTurn(deps, bot, input.message, conversation);
   const passages = retrieval?.passages;
 
   // No request when the search failed (the fallback message) or found nothing relevant (the
@@ -268,23 +188,12 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     : passages.length === 0 && bot.retrieval.abstain
       ? 'no_answer'
       : 'ready';
-  const request: ChatRequest | undefined =
-    outcome === 'ready' && passages
-      ? {
-          modelId: bot.model.id ?? '',
-          system: buildSystemPrompt(bot, passages),
-          messages: [...conversation, { role: 'user', content: input.message }],
-          passages,
-          question: input.message,
-          temperature: bot.temperature,
-          maxTokens: bot.maxTokens,
-        }
-      : undefined;
   return {
     bot,
     session,
     passages: passages ?? [],
-    request,
+    request:
+      outcome === 'ready' && passages ? modelRequest(bot, input.message, conversation, passages) : undefined,
     outcome,
     /** Tokens of the follow-up's rewrite call, counted with the answer's. */
     rewriteUsage: {
@@ -297,6 +206,85 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     prepared: performance.now(),
   };
 }
+
+/** The bot the caller may talk to, refused before anything is spent if its model is not offered. */
+async function turnBot(deps: ChatDeps, input: ChatTurnInput): Promise<Bot> {
+  if (input.userId !== undefined && input.caller.kind !== 'tenant') {
+    throw new BadRequestError('userId is accepted only with the tenant’s API key', [
+      { path: 'userId', message: 'requires an API key' },
+    ]);
+  }
+  const bot = await resolveBot(deps, input.botId, input.caller);
+  // A bot stored before its model left the allow-list: refused before anything is spent.
+  if (!allowedModel(deploymentModels(), bot.model)) {
+    throw new ConflictError(
+      'This bot’s model is not offered by this deployment; its owner must choose another',
+    );
+  }
+  return bot;
+}
+
+/**
+ * The session to continue and its history, read at once (the history bounds the tokens the turn
+ * holds). A messaging channel's user has one session, named after them.
+ */
+async function conversationOf(deps: ChatDeps, bot: Bot, input: ChatTurnInput, now: Date) {
+  const sessionId = isMessagingChannel(input.channel)
+    ? channelSessionId(bot.tenantId, bot.id, input.channel, input.userIdentity)
+    : input.sessionId;
+  const [found, stored] = sessionId
+    ? await Promise.all([
+        deps.sessions.get(bot.tenantId, bot.id, sessionId, now),
+        deps.sessions.history(bot.tenantId, sessionId, bot.historyTurns * 2, now),
+      ])
+    : [undefined, []];
+  // A session the caller may not reach is treated as unknown: a new one starts (nothing revealed).
+  const existing = found && maySessionBeReached(found, input.caller, input.channel) ? found : undefined;
+  return { sessionId, existing, history: existing ? stored : [] };
+}
+
+/**
+ * The end user is the platform user on a messaging channel. On the web and the API it is the
+ * source address (or the tenant's own user id) and, once the session is real, the session too:
+ * a client inventing a new session id for every message is still the same address.
+ */
+function endUsersOf(input: ChatTurnInput, existing: ChatSession | undefined): EndUser[] {
+  if (isMessagingChannel(input.channel))
+    return [{ kind: 'channel', channel: input.channel, platformUserId: input.userIdentity }];
+  return webEndUsers({
+    sourceIp: input.userIdentity,
+    ...(existing && { sessionId: existing.id }),
+    ...(input.userId !== undefined && { userId: input.userId }),
+  });
+}
+
+/** What the bot retrieves for the turn; undefined when the index or the embedder is down. */
+async function retrieveForTurn(deps: ChatDeps, bot: Bot, question: string, conversation: ChatMessage[]) {
+  try {
+    const retrievalDeps = await deps.retrieval();
+    return await retrieve({ ...retrievalDeps, ...rewriterFor(deps, bot) }, bot, question, conversation);
+  } catch (error) {
+    // The index or the embedder down is answered like the model down: the fallback message.
+    logger.error('retrieval failed; answering with the fallback message', { error });
+    deps.metrics?.({ RetrievalFailures: 1 }, { tenantId: bot.tenantId, botId: bot.id });
+    return undefined;
+  }
+}
+
+const modelRequest = (
+  bot: Bot,
+  question: string,
+  conversation: ChatMessage[],
+  passages: readonly Passage[],
+): ChatRequest => ({
+  modelId: bot.model.id ?? '',
+  system: buildSystemPrompt(bot, passages),
+  messages: [...conversation, { role: 'user', content: question }],
+  passages,
+  question,
+  temperature: bot.temperature,
+  maxTokens: bot.maxTokens,
+});
 
 type PreparedTurn = Awaited<ReturnType<typeof prepareTurn>>;
 
@@ -391,7 +379,7 @@ const answerWithFallback = answerWithout('fallback');
  * The citations of an answer: the passages it references as `[n]` (each with its n, in the order
  * first referenced), or every passage when it references none (a model that ignored the markers).
  */
-export function citedPassages(text: string, passages: readonly RetrievedPassage[]): Citation[] {
+export function citedPassages(text: string, passages: readonly Passage[]): Citation[] {
   const referenced: number[] = [];
   for (const match of text.matchAll(/\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g)) {
     for (const n of (match[1] ?? '').split(',').map((x) => Number(x.trim()))) {

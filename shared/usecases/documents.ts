@@ -7,21 +7,10 @@ import {
 } from '../domain/document.ts';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
-import type { EmbedMessage } from '../ingestion/messages.ts';
-import type { RecordMetrics } from '../metrics.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
-import type { MessageQueue } from '../ports/queue.ts';
 import type { DocumentRef, Page, PageRequest } from '../ports/repositories.ts';
 import { queues } from '../resources.ts';
-import { getBot } from './bots.ts';
-import { getTenant, type TenantDeps } from './tenants.ts';
-
-export interface KnowledgeDeps extends TenantDeps {
-  blobs: BlobStore;
-  embedQueue: MessageQueue<EmbedMessage>;
-  /** Ingestion's pages, chunks, failures and extraction time. */
-  metrics?: RecordMetrics;
-}
+import type { KnowledgeDeps, TenantDeps } from './deps.ts';
+import { getBot, getTenant } from './lookups.ts';
 
 /** How long a presigned upload form stays valid. */
 export const UPLOAD_EXPIRES_SECONDS = 15 * 60;

@@ -1,21 +1,9 @@
 import type { EmbedMessage, IndexMessage } from '../ingestion/messages.ts';
 import { logger } from '../logging.ts';
-import { msBetween, type RecordMetrics } from '../metrics.ts';
-import type { Clock } from '../ports/clock.ts';
-import { type Embedder, EmbeddingError } from '../ports/embedder.ts';
-import type { Repositories } from '../ports/repositories.ts';
-import type { UsageRepository } from '../ports/usage.ts';
-import { chunkId, searchableText, type VectorIndex } from '../ports/vector-index.ts';
-
-export interface EmbedDeps {
-  repos: Repositories;
-  clock: Clock;
-  index: VectorIndex;
-  embedder: Embedder;
-  usage: UsageRepository;
-  /** Embedding and index time per batch, chunks, tokens, and documents ready or failed. */
-  metrics?: RecordMetrics;
-}
+import { msBetween } from '../metrics.ts';
+import { EmbeddingError } from '../ports/embedder.ts';
+import { chunkId, type IndexedChunk, searchableText } from '../ports/vector-index.ts';
+import type { EmbedDeps } from './deps.ts';
 
 /**
  * Applies one embed-queue message. Indexing is idempotent: chunk ids are deterministic, so a
@@ -74,7 +62,7 @@ async function markFailed(deps: EmbedDeps, message: IndexMessage, reason: string
 }
 
 async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void> {
-  const { repos, index, embedder, clock } = deps;
+  const { repos, index, clock } = deps;
   const scope = { tenantId: message.tenantId, botId: message.botId };
   const ref = documentOf(message);
   logger.appendKeys({
@@ -96,38 +84,9 @@ async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void>
   }
 
   const embedStarted = performance.now();
-  // What is embedded is the chunk with where it sits: title › heading path, then its text.
-  const texts = message.chunks.map((chunk) =>
-    searchableText({
-      text: chunk.text,
-      ...(message.title !== undefined && { title: message.title }),
-      ...(chunk.heading !== undefined && { heading: chunk.heading }),
-      ...(chunk.headingPath !== undefined && { headingPath: chunk.headingPath }),
-    }),
-  );
-  const vectors: number[][] = [];
-  let tokens = 0;
-  for (let i = 0; i < texts.length; i += embedder.maxBatch) {
-    const embedded = await embedder.embed(texts.slice(i, i + embedder.maxBatch));
-    vectors.push(...embedded.vectors);
-    tokens += embedded.tokens;
-  }
+  const { vectors, tokens } = await embedChunks(deps, message);
   const indexStarted = performance.now();
-  await index.upsert(
-    message.chunks.map((chunk, i) => ({
-      ...scope,
-      id: chunkId(ref.documentId, chunk.ordinal),
-      documentId: ref.documentId,
-      ordinal: chunk.ordinal,
-      filename: message.filename,
-      ...(message.title !== undefined && { title: message.title }),
-      text: chunk.text,
-      ...(chunk.page !== undefined && { page: chunk.page }),
-      ...(chunk.heading !== undefined && { heading: chunk.heading }),
-      ...(chunk.headingPath !== undefined && { headingPath: chunk.headingPath }),
-      vector: vectors[i] ?? [],
-    })),
-  );
+  await index.upsert(chunksOf(message, vectors));
 
   const indexed = performance.now();
   const counted = await repos.documents.countIndexedBatch(
@@ -167,3 +126,44 @@ async function indexBatch(deps: EmbedDeps, message: IndexMessage): Promise<void>
     ref,
   );
 }
+
+/** The batch's vectors, in the embedder's batches: each chunk with where it sits (title › heading path, then its text). */
+async function embedChunks(
+  deps: Pick<EmbedDeps, 'embedder'>,
+  message: IndexMessage,
+): Promise<{ vectors: number[][]; tokens: number }> {
+  const { embedder } = deps;
+  const texts = message.chunks.map((chunk) =>
+    searchableText({
+      text: chunk.text,
+      ...(message.title !== undefined && { title: message.title }),
+      ...(chunk.heading !== undefined && { heading: chunk.heading }),
+      ...(chunk.headingPath !== undefined && { headingPath: chunk.headingPath }),
+    }),
+  );
+  const vectors: number[][] = [];
+  let tokens = 0;
+  for (let i = 0; i < texts.length; i += embedder.maxBatch) {
+    const embedded = await embedder.embed(texts.slice(i, i + embedder.maxBatch));
+    vectors.push(...embedded.vectors);
+    tokens += embedded.tokens;
+  }
+  return { vectors, tokens };
+}
+
+/** The batch's chunks as the index stores them, each with its vector. */
+const chunksOf = (message: IndexMessage, vectors: readonly number[][]): IndexedChunk[] =>
+  message.chunks.map((chunk, i) => ({
+    tenantId: message.tenantId,
+    botId: message.botId,
+    id: chunkId(message.documentId, chunk.ordinal),
+    documentId: message.documentId,
+    ordinal: chunk.ordinal,
+    filename: message.filename,
+    ...(message.title !== undefined && { title: message.title }),
+    text: chunk.text,
+    ...(chunk.page !== undefined && { page: chunk.page }),
+    ...(chunk.heading !== undefined && { heading: chunk.heading }),
+    ...(chunk.headingPath !== undefined && { headingPath: chunk.headingPath }),
+    vector: vectors[i] ?? [],
+  }));

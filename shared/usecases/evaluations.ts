@@ -22,33 +22,15 @@ import { ID_PATTERN, newTimeOrderedId } from '../domain/ids.ts';
 import { logger } from '../logging.ts';
 import { epochSeconds } from '../ports/clock.ts';
 import { EmbeddingError } from '../ports/embedder.ts';
-import type { EvaluationRepository, TestQuestionRepository } from '../ports/evaluations.ts';
-import type { MessageQueue } from '../ports/queue.ts';
 import type { Page, PageRequest } from '../ports/repositories.ts';
-import type { UsageRepository } from '../ports/usage.ts';
-import { getBot } from './bots.ts';
+import type { EvaluationDeps, RunEvaluationDeps, StartEvaluationDeps, TenantDeps } from './deps.ts';
+import { getBot } from './lookups.ts';
 import { retrieve } from './retrieve.ts';
-import type { TenantDeps } from './tenants.ts';
 
 // Test questions and evaluation runs (docs/ARCHITECTURE.md, "Evaluations"). The API starts a run
 // (a record, the bot's run lock, a message on the evaluate queue) and answers 202; the evaluate
 // function retrieves for every question as the bot would, through the one retrieval use-case,
 // and writes the results once.
-
-export interface EvaluationDeps extends TenantDeps {
-  testQuestions: TestQuestionRepository;
-  evaluations: EvaluationRepository;
-}
-
-export interface StartEvaluationDeps extends EvaluationDeps {
-  evaluateQueue: MessageQueue<EvaluateMessage>;
-}
-
-export interface RunEvaluationDeps extends EvaluationDeps {
-  /** The index, the embedder (and a reranker where the deployment has one), as search uses them. */
-  retrieval: () => Promise<Parameters<typeof retrieve>[0]>;
-  usage: Pick<UsageRepository, 'add'>;
-}
 
 /** Questions retrieved for at once: each is an embedding call and an index query. */
 const CONCURRENCY = 4;
@@ -227,9 +209,11 @@ export type RunOutcome = 'done' | 'failed' | 'skipped';
 
 /**
  * Runs one queued evaluation (the evaluate function). Idempotent: a run that is gone (its bot
- * deleted) or no longer running (a redelivered message) is skipped. Transient failures throw, so
- * the queue retries; on the last delivery before the dead-letter queue the run is marked failed
- * with the reason, as is a refusal of the embedding service, which retrying cannot change.
+ * deleted) or no longer running (a redelivered message) is skipped. Transient failures throw,
+ * leaving the message to the queue: its redelivery comes after the run's deadline
+ * (EVALUATION_DEADLINE_SECONDS) and marks it failed; on the last delivery before the dead-letter
+ * queue the run is marked failed with the reason at once, as is a refusal of the embedding
+ * service, which retrying cannot change.
  */
 export async function runEvaluation(
   deps: RunEvaluationDeps,

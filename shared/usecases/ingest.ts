@@ -1,9 +1,9 @@
-import { chunkingOf } from '../domain/bot.ts';
-import { parseDocumentKey } from '../domain/document.ts';
+import { type Bot, chunkingOf } from '../domain/bot.ts';
+import { type KnowledgeDocument, parseDocumentKey } from '../domain/document.ts';
 import { estimateTokens, nextPeriodStart, periodOf } from '../domain/limits.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import { chunkDocument } from '../ingestion/chunker.ts';
-import { extractDocument } from '../ingestion/extract.ts';
+import { extractInSandbox } from '../ingestion/extract-sandbox.ts';
 import { clip, type IndexMessage, MAX_TITLE_CHARS, wireHeadingPath } from '../ingestion/messages.ts';
 import { checkDeclaredType } from '../ingestion/sniff.ts';
 import { type Chunk, ExtractionError } from '../ingestion/types.ts';
@@ -11,7 +11,8 @@ import { logger } from '../logging.ts';
 import { msBetween } from '../metrics.ts';
 import type { UsageRepository } from '../ports/usage.ts';
 import { searchableText } from '../ports/vector-index.ts';
-import { type KnowledgeDeps, processingStaleAt } from './documents.ts';
+import type { KnowledgeDeps } from './deps.ts';
+import { processingStaleAt } from './documents.ts';
 
 export interface IngestDeps extends KnowledgeDeps {
   /** The month's token counters, which the document's embedding must fit in. */
@@ -26,47 +27,28 @@ const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 export type IngestOutcome = 'queued' | 'failed' | 'skipped';
 
+/** The document an upload's key names (a type alias, so it also passes as metric dimensions). */
+type DocumentRef = NonNullable<ReturnType<typeof parseDocumentKey>>;
+
+/** An upload this delivery has claimed for processing. */
+interface Claimed {
+  readonly ref: DocumentRef;
+  readonly document: KnowledgeDocument;
+  readonly tenant: Tenant;
+  readonly bot: Bot;
+}
+
 /**
  * Turns an uploaded object into chunk batches on the embed queue. Failures the uploader can fix
- * (wrong type, no text, too large, password) end the document `failed` with a reason; anything
- * else (S3 or DynamoDB unavailable) throws, so the queue retries and finally dead-letters it.
+ * (wrong type, no text, too large, password, a decompression bomb, extraction past its deadline or
+ * memory) end the document `failed` with a reason; anything else (S3 or DynamoDB unavailable)
+ * throws, so the queue retries and finally dead-letters it.
  */
 export async function ingestObject(deps: IngestDeps, key: string, attemptId: string): Promise<IngestOutcome> {
-  const ref = parseDocumentKey(key);
-  if (!ref) {
-    logger.warn('object is not a document upload; ignored', { key });
-    return 'skipped';
-  }
-  logger.appendKeys({ tenantId: ref.tenantId, botId: ref.botId, documentId: ref.documentId });
-  const { repos, clock } = deps;
-  const [document, tenant, bot] = await Promise.all([
-    repos.documents.get(ref),
-    repos.tenants.get(ref.tenantId),
-    repos.bots.get(ref.tenantId, ref.botId),
-  ]);
-  if (document?.requestId) logger.appendKeys({ requestId: document.requestId });
-  if (!document || !tenant || !bot) {
-    logger.info('document, bot or tenant no longer exists; upload dropped', { key });
-    if (!document) await deps.blobs.delete(key);
-    return 'skipped';
-  }
-  const at = clock.now();
-  const claim = { id: attemptId, at: at.toISOString(), staleAt: processingStaleAt(at) };
-  if (document.key !== key || !(await repos.documents.startProcessing(ref, claim))) {
-    logger.info('document is not awaiting this upload, or another delivery has it; ignored', {
-      key,
-      status: document.status,
-    });
-    return 'skipped';
-  }
-  const fail = async (reason: string) => {
-    // Counted only if marked: a document deleted meanwhile did not fail.
-    if (await repos.documents.markFailed(ref, reason, clock.now().toISOString())) {
-      deps.metrics?.({ DocumentsFailed: 1 }, ref);
-    }
-    logger.info('document failed', { reason });
-    return 'failed' as const;
-  };
+  const claimed = await claimUpload(deps, key, attemptId);
+  if (!claimed) return 'skipped';
+  const { ref, document, tenant } = claimed;
+  const fail = (reason: string) => failDocument(deps, ref, reason);
 
   // The local S3 does not enforce the upload policy, and clients lie: check the real object.
   const size = await deps.blobs.size(key);
@@ -77,31 +59,14 @@ export async function ingestObject(deps: IngestDeps, key: string, attemptId: str
     );
   }
 
-  let chunks: Chunk[];
-  let title: string | undefined;
-  try {
-    const started = performance.now();
-    const bytes = await deps.blobs.read(key);
-    checkDeclaredType(bytes, document.type);
-    const extracted = await extractDocument(bytes, document.type);
-    chunks = chunkDocument(extracted, chunkingOf(bot));
-    title = extracted.title && clip(extracted.title, MAX_TITLE_CHARS);
-    deps.metrics?.(
-      {
-        PagesExtracted: extracted.units,
-        ChunksCreated: chunks.length,
-        ExtractLatency: msBetween(started),
-      },
-      ref,
-    );
-  } catch (error) {
-    if (error instanceof ExtractionError) return fail(error.reason);
-    throw error;
-  }
+  const read = await readChunks(deps, key, claimed);
+  if ('failed' in read) return fail(read.failed);
+  const { chunks, title } = read;
   if (chunks.length === 0) return fail('No extractable text: the document contains no text');
   const overBudget = await embeddingOverBudget(deps, tenant, chunks, title);
   if (overBudget) return fail(overBudget);
 
+  const { repos, clock } = deps;
   if (!(await repos.documents.setChunksTotal(ref, chunks.length, attemptId, clock.now().toISOString()))) {
     logger.info('document was deleted or failed while it was being read; dropped');
     return 'skipped';
@@ -119,6 +84,79 @@ export async function ingestObject(deps: IngestDeps, key: string, attemptId: str
   );
   logger.info('document queued for indexing', { chunks: chunks.length });
   return 'queued';
+}
+
+/**
+ * The document, tenant and bot of an upload, once this delivery has claimed the document for
+ * processing; undefined (logged) when the object is no upload, its records are gone, or the
+ * document is not awaiting this upload or another delivery has it.
+ */
+async function claimUpload(deps: IngestDeps, key: string, attemptId: string): Promise<Claimed | undefined> {
+  const ref = parseDocumentKey(key);
+  if (!ref) {
+    logger.warn('object is not a document upload; ignored', { key });
+    return undefined;
+  }
+  const { tenantId, botId } = ref;
+  logger.appendKeys(ref);
+  const { repos, clock } = deps;
+  const [document, tenant, bot] = await Promise.all([
+    repos.documents.get(ref),
+    repos.tenants.get(tenantId),
+    repos.bots.get(tenantId, botId),
+  ]);
+  if (document?.requestId) logger.appendKeys({ requestId: document.requestId });
+  if (!document || !tenant || !bot) {
+    logger.info('document, bot or tenant no longer exists; upload dropped', { key });
+    if (!document) await deps.blobs.delete(key);
+    return undefined;
+  }
+  const at = clock.now();
+  const claim = { id: attemptId, at: at.toISOString(), staleAt: processingStaleAt(at) };
+  if (document.key !== key || !(await repos.documents.startProcessing(ref, claim))) {
+    logger.info('document is not awaiting this upload, or another delivery has it; ignored', {
+      key,
+      status: document.status,
+    });
+    return undefined;
+  }
+  return { ref, document, tenant, bot };
+}
+
+async function failDocument(deps: IngestDeps, ref: DocumentRef, reason: string): Promise<'failed'> {
+  // Counted only if marked: a document deleted meanwhile did not fail.
+  if (await deps.repos.documents.markFailed(ref, reason, deps.clock.now().toISOString())) {
+    deps.metrics?.({ DocumentsFailed: 1 }, ref);
+  }
+  logger.info('document failed', { reason });
+  return 'failed';
+}
+
+/**
+ * The object's text, extracted in a worker under a deadline and a memory ceiling, as chunks; or
+ * why it cannot be read, for the admin.
+ */
+async function readChunks(
+  deps: IngestDeps,
+  key: string,
+  { ref, document, bot }: Claimed,
+): Promise<{ chunks: Chunk[]; title: string | undefined } | { failed: string }> {
+  try {
+    const started = performance.now();
+    const bytes = await deps.blobs.read(key);
+    checkDeclaredType(bytes, document.type);
+    const extracted = await extractInSandbox(bytes, document.type);
+    const chunks = chunkDocument(extracted, chunkingOf(bot));
+    const title = extracted.title && clip(extracted.title, MAX_TITLE_CHARS);
+    deps.metrics?.(
+      { PagesExtracted: extracted.units, ChunksCreated: chunks.length, ExtractLatency: msBetween(started) },
+      ref,
+    );
+    return { chunks, title };
+  } catch (error) {
+    if (error instanceof ExtractionError) return { failed: error.reason };
+    throw error;
+  }
 }
 
 /**

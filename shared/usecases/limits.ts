@@ -8,6 +8,7 @@ import {
   type RateWindowKind,
   reachesWarning,
 } from '../domain/limits.ts';
+import { nanoToUsd } from '../domain/pricing.ts';
 import type { Plan } from '../domain/tenant.ts';
 import { logger } from '../logging.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -22,7 +23,7 @@ export interface LimitsDeps {
   events: EventPublisher;
 }
 
-export type QuotaPlan = Pick<Plan, 'monthlyMessages' | 'monthlyTokens'>;
+export type QuotaPlan = Pick<Plan, 'monthlyMessages' | 'monthlyTokens' | 'monthlyCostUsd'>;
 
 export interface Admission {
   /** The billing period the message was counted in. */
@@ -31,6 +32,20 @@ export interface Admission {
   readonly usage: PeriodUsage;
   /** The tokens held for the turn, which recording its usage settles. */
   readonly heldTokens: number;
+}
+
+const QUOTA_NAMES = { messages: 'messages', tokens: 'tokens', cost: 'spending' } as const;
+
+/** The plan's limits as the quota store checks them, or what it has none of. */
+function quotaLimits(plan: QuotaPlan) {
+  if (plan.monthlyMessages <= 0) return { exhausted: 'messages' } as const;
+  if (plan.monthlyTokens <= 0) return { exhausted: 'tokens' } as const;
+  const cap = plan.monthlyCostUsd;
+  return {
+    messages: plan.monthlyMessages,
+    tokens: plan.monthlyTokens,
+    ...(cap !== undefined && cap !== null && { costNanoUsd: Math.round(cap * 1e9) }),
+  };
 }
 
 const RATE_MESSAGES: Record<RateWindowKind, string> = {
@@ -57,9 +72,11 @@ export async function admitMessage(
     /** Every identity of the end user (`webEndUsers`), or a platform's user. */
     endUsers: readonly EndUser[];
     holdTokens?: number;
+    /** The most the turn may cost (nano-dollars), held like its tokens. */
+    holdCostNanoUsd?: number;
   },
 ): Promise<Admission> {
-  const { tenant, bot, holdTokens = 0 } = input;
+  const { tenant, bot, holdTokens = 0, holdCostNanoUsd = 0 } = input;
   const now = deps.clock.now();
   const decision = await deps.rateLimiter.admit({
     tenantId: tenant.id,
@@ -76,18 +93,13 @@ export async function admitMessage(
   }
 
   const period = periodOf(now);
-  const { monthlyMessages, monthlyTokens } = tenant.plan;
+  const limits = quotaLimits(tenant.plan);
   const reservation =
-    monthlyMessages > 0 && monthlyTokens > 0
-      ? await deps.quotas.reserveMessage(
-          tenant.id,
-          period,
-          { messages: monthlyMessages, tokens: monthlyTokens },
-          holdTokens,
-        )
-      : ({ admitted: false, exhausted: monthlyMessages > 0 ? 'tokens' : 'messages' } as const);
+    'messages' in limits
+      ? await deps.quotas.reserveMessage(tenant.id, period, limits, holdTokens, holdCostNanoUsd)
+      : ({ admitted: false, exhausted: limits.exhausted } as const);
   if (!reservation.admitted) {
-    const what = reservation.exhausted === undefined ? 'usage' : reservation.exhausted;
+    const what = reservation.exhausted === undefined ? 'usage' : QUOTA_NAMES[reservation.exhausted];
     const renews = nextPeriodStart(period);
     throw new QuotaExceededError(`The monthly ${what} quota is used up; it renews on ${renews} (UTC)`, {
       details: { period, renews },
@@ -98,7 +110,7 @@ export async function admitMessage(
 }
 
 /**
- * Sends the period's quota warning once usage reaches 80 % of its messages or tokens: the store
+ * Sends the period's quota warning once usage reaches 80 % of its messages, tokens or cost cap: the store
  * lets exactly one caller mark the period, and only that caller publishes. Never throws (the
  * request that crossed the line is not failed by its warning); when publishing fails the mark is
  * taken back so a later request tries again.
@@ -110,9 +122,11 @@ export async function warnIfNearQuota(
   usage: PeriodUsage,
 ): Promise<boolean> {
   if (usage.warnedAt !== undefined) return false;
+  const costCap = plan.monthlyCostUsd ?? undefined;
   if (
     !reachesWarning(usage.messages, plan.monthlyMessages) &&
-    !reachesWarning(usage.tokens, plan.monthlyTokens)
+    !reachesWarning(usage.tokens, plan.monthlyTokens) &&
+    !(costCap !== undefined && reachesWarning(usage.costNanoUsd, Math.round(costCap * 1e9)))
   )
     return false;
   const at = deps.clock.now().toISOString();
@@ -131,6 +145,7 @@ export async function warnIfNearQuota(
       messagesLimit: plan.monthlyMessages,
       tokensUsed: usage.tokens,
       tokensLimit: plan.monthlyTokens,
+      ...(costCap !== undefined && { costUsd: nanoToUsd(usage.costNanoUsd), costLimitUsd: costCap }),
     });
     return true;
   } catch (error) {

@@ -11,7 +11,8 @@ import type { ReplyLedger, ReplyScope, SendRecord, SendState } from '../ports/re
 import type { ChannelRepository } from '../ports/repositories.ts';
 import type { SecretBox } from '../ports/secret-box.ts';
 import { openChannel } from './channels.ts';
-import { type ChatDeps, chatTurn, resolveBot } from './chat.ts';
+import { chatTurn, resolveBot } from './chat.ts';
+import type { ChatDeps } from './deps.ts';
 
 // Answers one message from a messaging channel, exactly once. The reply is composed (the chat
 // pipeline, the bot's unsupportedMessage, or a polite notice over a limit), written to a send

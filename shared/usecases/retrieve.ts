@@ -14,17 +14,13 @@
 // word matches.
 
 import type { Bot } from '../domain/bot.ts';
+import type { Passage } from '../domain/passage.ts';
 import { terms } from '../domain/terms.ts';
 import { logger } from '../logging.ts';
-import type { ChatMessage, RetrievedPassage } from '../ports/chat-model.ts';
-import type { Embedder } from '../ports/embedder.ts';
+import type { ChatMessage } from '../ports/chat-model.ts';
 import type { Reranker } from '../ports/reranker.ts';
-import {
-  type CandidateQuery,
-  type SearchHit,
-  searchableText,
-  type VectorIndex,
-} from '../ports/vector-index.ts';
+import { type CandidateQuery, searchableText } from '../ports/vector-index.ts';
+import type { RetrievalDeps } from './deps.ts';
 
 /**
  * `score`: the blend of normalised scores below (the default, measured better on bench/eval);
@@ -42,35 +38,14 @@ export const CANDIDATES_PER_LIST = 20;
 
 export type RetrievalMode = 'hybrid' | 'vector' | 'keyword';
 
-/** Turns a follow-up and its conversation into one standalone query (a short model call). */
-export type QueryRewriter = (
-  history: readonly ChatMessage[],
-  question: string,
-) => Promise<{ query: string; inputTokens: number; outputTokens: number }>;
-
-export interface RetrievalDeps {
-  index: VectorIndex;
-  embedder: Embedder;
-  /** Reorders the fused candidates when a bot turns `retrieval.rerank` on (absent: not configured). */
-  reranker?: Reranker;
-  /** Rewrites follow-ups with the bot's model; without it, the offline rule applies. */
-  rewrite?: QueryRewriter;
-}
-
-export interface RetrievedCandidate extends RetrievedPassage {
-  /** Where it ranked (1-based) in each list it came from. */
-  readonly ranks: { readonly vector?: number; readonly keyword?: number; readonly rerank?: number };
-  /** Its cosine with the query, when the vector list returned it. */
-  readonly similarity?: number;
-  /** Whether it passed the relevance gate (only passing candidates are passages). */
-  readonly relevant: boolean;
-}
-
 export interface Retrieval {
-  /** What the bot may cite, best first, at most topK; empty when nothing relevant was found. */
-  passages: RetrievedCandidate[];
+  /**
+   * What the bot may cite, best first, at most topK; empty when nothing relevant was found. Each
+   * with its fused (or reranked) score, its ranks, its cosine when known, and `relevant`.
+   */
+  passages: Passage[];
   /** Every fused candidate, best first (for evaluations and the admin's search). */
-  candidates: RetrievedCandidate[];
+  candidates: Passage[];
   /** The queries searched: the question, and the rewrite or the follow-up query. */
   queries: string[];
   usage: { embeddingTokens: number; inputTokens: number; outputTokens: number };
@@ -118,7 +93,7 @@ export async function retrieve(
 
   const fused = (options.fusion === 'rrf' ? fuseByRanks : fuse)(
     lists.map((l) => l.vector),
-    lists.map((l) => l.keyword.map((hit, i) => ({ ...hit, similarity: l.keywordSimilarity?.[i] }))),
+    lists.map((l) => l.keyword.map((hit, i) => withSimilarity(hit, l.keywordSimilarity?.[i]))),
   );
   const gated = gate(fused, terms(question), new Set(queries.flatMap((q) => terms(q))), settings);
   const ranked =
@@ -132,6 +107,10 @@ export async function retrieve(
   const passages = ranked.filter((c) => c.relevant).slice(0, topK);
   return { passages, candidates: ranked, queries, usage };
 }
+
+/** A keyword hit with its cosine, when the engine returned one. */
+const withSimilarity = (hit: Passage, similarity: number | undefined): Passage =>
+  similarity === undefined ? hit : { ...hit, similarity };
 
 /**
  * The queries to search. No history: the question. A follow-up: the model's standalone rewrite
@@ -163,8 +142,9 @@ async function planQueries(
   return [question, `${previous}\n${question}`];
 }
 
+/** A candidate as fusion scores it: the index's hit, its fused score, ranks and best cosine. */
 interface Fused {
-  hit: SearchHit;
+  hit: Passage;
   score: number;
   ranks: { vector?: number; keyword?: number };
   similarity?: number;
@@ -180,10 +160,7 @@ interface Fused {
  * it would have made the list). A hit missing from the keyword list counts BM25 0. One list
  * alone (vector or keyword mode) keeps that list's order. Ties keep the better vector rank.
  */
-export function fuse(
-  vectorLists: SearchHit[][],
-  keywordLists: Array<Array<SearchHit & { similarity?: number | undefined }>>,
-): Fused[] {
+export function fuse(vectorLists: Passage[][], keywordLists: Passage[][]): Fused[] {
   const byId = new Map<string, Fused>();
   const queries = Math.max(vectorLists.length, keywordLists.length);
   for (let q = 0; q < queries; q++) {
@@ -191,27 +168,23 @@ export function fuse(
     const keyword = keywordLists[q] ?? [];
     const cosines = new Map<string, number>();
     const bm25 = new Map<string, number>();
-    for (const hit of vector) cosines.set(hit.chunkId, Math.max(cosines.get(hit.chunkId) ?? -1, hit.score));
+    for (const hit of vector) cosines.set(hit.id, Math.max(cosines.get(hit.id) ?? -1, hit.score));
     const floor = vector.at(-1)?.score ?? 0;
     const best = Math.max(0, ...keyword.map((hit) => hit.score));
     for (const hit of keyword) {
-      bm25.set(hit.chunkId, Math.max(bm25.get(hit.chunkId) ?? 0, best > 0 ? hit.score / best : 0));
-      if (!cosines.has(hit.chunkId)) cosines.set(hit.chunkId, hit.similarity ?? floor);
+      bm25.set(hit.id, Math.max(bm25.get(hit.id) ?? 0, best > 0 ? hit.score / best : 0));
+      if (!cosines.has(hit.id)) cosines.set(hit.id, hit.similarity ?? floor);
     }
-    const note = (
-      hit: SearchHit & { similarity?: number | undefined },
-      kind: 'vector' | 'keyword',
-      rank: number,
-    ) => {
-      const entry = byId.get(hit.chunkId) ?? { hit, score: Number.NEGATIVE_INFINITY, ranks: {} };
+    const note = (hit: Passage, kind: 'vector' | 'keyword', rank: number) => {
+      const entry = byId.get(hit.id) ?? { hit, score: Number.NEGATIVE_INFINITY, ranks: {} };
       entry.ranks[kind] = Math.min(entry.ranks[kind] ?? rank, rank);
       const cosine = kind === 'vector' ? hit.score : hit.similarity;
       if (cosine !== undefined) entry.similarity = Math.max(entry.similarity ?? -1, cosine);
       const score =
-        (vector.length ? VECTOR_WEIGHT * (cosines.get(hit.chunkId) ?? 0) : 0) +
-        (keyword.length ? (1 - VECTOR_WEIGHT) * (bm25.get(hit.chunkId) ?? 0) : 0);
+        (vector.length ? VECTOR_WEIGHT * (cosines.get(hit.id) ?? 0) : 0) +
+        (keyword.length ? (1 - VECTOR_WEIGHT) * (bm25.get(hit.id) ?? 0) : 0);
       entry.score = Math.max(entry.score, score);
-      byId.set(hit.chunkId, entry);
+      byId.set(hit.id, entry);
     };
     for (const [i, hit] of vector.entries()) note(hit, 'vector', i + 1);
     for (const [i, hit] of keyword.entries()) note(hit, 'keyword', i + 1);
@@ -222,23 +195,20 @@ export function fuse(
 const byScoreThenVectorRank = (a: Fused, b: Fused) =>
   b.score - a.score ||
   (a.ranks.vector ?? Number.POSITIVE_INFINITY) - (b.ranks.vector ?? Number.POSITIVE_INFINITY) ||
-  a.hit.chunkId.localeCompare(b.hit.chunkId);
+  a.hit.id.localeCompare(b.hit.id);
 
 /** Reciprocal rank fusion of every list (the baseline): ranks only; ties keep the better vector rank. */
-export function fuseByRanks(
-  vectorLists: SearchHit[][],
-  keywordLists: Array<Array<SearchHit & { similarity?: number | undefined }>>,
-): Fused[] {
+export function fuseByRanks(vectorLists: Passage[][], keywordLists: Passage[][]): Fused[] {
   const byId = new Map<string, Fused>();
-  const add = (list: Array<SearchHit & { similarity?: number | undefined }>, kind: 'vector' | 'keyword') => {
+  const add = (list: Passage[], kind: 'vector' | 'keyword') => {
     list.forEach((hit, i) => {
       const rank = i + 1;
-      const entry = byId.get(hit.chunkId) ?? { hit, score: 0, ranks: {} };
+      const entry = byId.get(hit.id) ?? { hit, score: 0, ranks: {} };
       entry.score += 1 / (RRF_K + rank);
       entry.ranks[kind] = Math.min(entry.ranks[kind] ?? rank, rank);
       const cosine = kind === 'vector' ? hit.score : hit.similarity;
       if (cosine !== undefined) entry.similarity = Math.max(entry.similarity ?? -1, cosine);
-      byId.set(hit.chunkId, entry);
+      byId.set(hit.id, entry);
     });
   };
   for (const list of vectorLists) add(list, 'vector');
@@ -256,7 +226,7 @@ function gate(
   questionTerms: string[],
   allTerms: ReadonlySet<string>,
   settings: RetrievalBot['retrieval'],
-): RetrievedCandidate[] {
+): Passage[] {
   const candidateTerms = fused.map((f) => new Set(terms(`${searchableText(f.hit)} ${f.hit.filename}`)));
   const frequency = new Map<string, number>();
   for (const set of candidateTerms)
@@ -275,16 +245,10 @@ function gate(
   });
 }
 
-function toCandidate(f: Fused, relevant: boolean): RetrievedCandidate {
-  const { hit } = f;
+function toCandidate(f: Fused, relevant: boolean): Passage {
+  // A keyword hit's own cosine is in f.similarity, the best over the queries.
   return {
-    id: hit.chunkId,
-    documentId: hit.documentId,
-    filename: hit.filename,
-    ...(hit.title !== undefined && { title: hit.title }),
-    ...(hit.page !== undefined && { page: hit.page }),
-    ...(hit.heading !== undefined && { heading: hit.heading }),
-    text: hit.text,
+    ...f.hit,
     score: f.score,
     ranks: { ...f.ranks },
     ...(f.similarity !== undefined && { similarity: f.similarity }),
@@ -296,15 +260,15 @@ function toCandidate(f: Fused, relevant: boolean): RetrievedCandidate {
 async function rerankCandidates(
   reranker: Reranker,
   query: string,
-  candidates: RetrievedCandidate[],
-): Promise<RetrievedCandidate[]> {
+  candidates: Passage[],
+): Promise<Passage[]> {
   const top = candidates.slice(0, CANDIDATES_PER_LIST);
   const order = await reranker.rerank(
     query,
     top.map((c) => c.text),
     { topN: top.length },
   );
-  const reranked: RetrievedCandidate[] = [];
+  const reranked: Passage[] = [];
   order.forEach(({ index, score }, i) => {
     const candidate = top[index];
     if (candidate) reranked.push({ ...candidate, score, ranks: { ...candidate.ranks, rerank: i + 1 } });

@@ -1,18 +1,14 @@
+import type { Passage, PassageRanks } from '../domain/passage.ts';
 import type { ChatMessage } from '../ports/chat-model.ts';
-import { getBot } from './bots.ts';
-import { type RetrievalDeps, retrieve } from './retrieve.ts';
-import type { TenantDeps } from './tenants.ts';
+import type { RetrievalDeps, TenantDeps } from './deps.ts';
+import { getBot } from './lookups.ts';
+import { retrieve } from './retrieve.ts';
 
-export interface SearchResult {
-  documentId: string;
-  filename: string;
-  page?: number;
-  heading?: string;
-  text: string;
-  score: number;
-  ranks: { vector?: number; keyword?: number; rerank?: number };
-  similarity?: number;
-}
+/** A passage as the admin's search answers it (functions/admin/routes.ts's SearchResultsSchema). */
+export type SearchResult = Pick<
+  Passage,
+  'documentId' | 'filename' | 'page' | 'heading' | 'text' | 'score' | 'similarity'
+> & { ranks: PassageRanks };
 
 /** What the bot would retrieve for a query (the passages it may cite), as the admin's search shows it. */
 export async function searchKnowledge(
@@ -36,7 +32,7 @@ export async function searchKnowledge(
     ...(p.heading !== undefined && { heading: p.heading }),
     text: p.text,
     score: p.score,
-    ranks: p.ranks,
+    ranks: p.ranks ?? {},
     ...(p.similarity !== undefined && { similarity: p.similarity }),
   }));
 }

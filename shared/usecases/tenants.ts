@@ -2,14 +2,9 @@ import { type ApiKeyRecord, type ApiKeyView, toApiKeyView } from '../domain/api-
 import { NotFoundError } from '../domain/errors.ts';
 import { generateApiKey, newId } from '../domain/ids.ts';
 import { DEFAULT_PLAN, type Plan, type Tenant } from '../domain/tenant.ts';
-import type { Clock } from '../ports/clock.ts';
-import type { Page, PageRequest, Repositories } from '../ports/repositories.ts';
-import { type CascadeDeps, deleteBotCascade } from './bots.ts';
-
-export interface TenantDeps {
-  repos: Repositories;
-  clock: Clock;
-}
+import type { Page, PageRequest } from '../ports/repositories.ts';
+import type { TenantDeps } from './deps.ts';
+import { getTenant } from './lookups.ts';
 
 export function newKeyRecord(
   tenantId: string,
@@ -48,12 +43,6 @@ export async function createTenant(
   return { tenant, apiKey, key: toApiKeyView(record) };
 }
 
-export async function getTenant(deps: TenantDeps, tenantId: string): Promise<Tenant> {
-  const tenant = await deps.repos.tenants.get(tenantId);
-  if (!tenant) throw new NotFoundError('No such tenant');
-  return tenant;
-}
-
 export const listTenants = (deps: TenantDeps, page: PageRequest): Promise<Page<Tenant>> =>
   deps.repos.tenants.list(page);
 
@@ -71,19 +60,4 @@ export async function updateTenant(
   };
   if (!(await deps.repos.tenants.update(updated))) throw new NotFoundError('No such tenant');
   return updated;
-}
-
-/**
- * Deletes a tenant and everything it owns. Keys go first, so the tenant is locked out at once;
- * the tenant record goes last, so a deletion cut short can be repeated and finishes the job.
- */
-export async function deleteTenant(deps: CascadeDeps, tenantId: string): Promise<void> {
-  await getTenant(deps, tenantId);
-  const { repos } = deps;
-  for (const keyId of await repos.keys.listIds(tenantId)) await repos.keys.revoke(tenantId, keyId);
-  for (const botId of await repos.bots.listIds(tenantId)) await deleteBotCascade(deps, tenantId, botId);
-  // Chunks of bots whose deletion was cut short earlier, if any.
-  await deps.embedQueue.send([{ kind: 'delete-tenant', tenantId }]);
-  await deps.usage.deleteTenant(tenantId);
-  await repos.tenants.delete(tenantId);
 }

@@ -4,7 +4,7 @@ import type { EndUser } from '../domain/limits.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import type { TenantRepository } from '../ports/repositories.ts';
 import { admitMessage, type LimitsDeps } from './limits.ts';
-import { recordTurn, type UsageDeps } from './usage.ts';
+import { recordTurn, turnCostBound, type UsageDeps } from './usage.ts';
 
 /** How long a container reuses a tenant's plan: plans change rarely, and every turn needs one. */
 export const PLAN_CACHE_MS = 30_000;
@@ -35,7 +35,7 @@ export function createTurnGuard(deps: TurnGuardDeps) {
 
   return {
     async admit(
-      bot: Pick<Bot, 'id' | 'tenantId' | 'rateLimits'>,
+      bot: Pick<Bot, 'id' | 'tenantId' | 'rateLimits' | 'model'>,
       endUsers: readonly EndUser[],
       holdTokens: number,
     ): Promise<{ heldTokens: number }> {
@@ -45,6 +45,8 @@ export function createTurnGuard(deps: TurnGuardDeps) {
         bot: { id: bot.id, rateLimits: bot.rateLimits },
         endUsers,
         holdTokens,
+        // Derived from the held tokens and the bot's model, so `record` can settle it from those.
+        holdCostNanoUsd: turnCostBound(bot.model, holdTokens),
       });
       return { heldTokens };
     },
@@ -62,6 +64,7 @@ export function createTurnGuard(deps: TurnGuardDeps) {
           outputTokens: usage.outputTokens,
           model: { provider: bot.model.provider, id: usage.modelId ?? bot.model.id },
           heldTokens: usage.heldTokens,
+          heldCostNanoUsd: turnCostBound(bot.model, usage.heldTokens),
         },
       );
     },

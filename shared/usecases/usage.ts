@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import { deploymentModels } from '../config/models.ts';
 import { dayOf, dayStart, daysBetween, periodOf } from '../domain/limits.ts';
 import { allowedModel } from '../domain/models.ts';
 import { costNanoUsd, nanoToUsd, priceOf } from '../domain/pricing.ts';
 import { parseInput } from '../domain/validation.ts';
 import { logger } from '../logging.ts';
 import type { DayCounters, UsageCounters, UsageRepository } from '../ports/usage.ts';
-import { getBot } from './bots.ts';
+import { deploymentModels } from '../wiring/models.ts';
+import type { TenantDeps } from './deps.ts';
 import { type LimitsDeps, type QuotaPlan, warnIfNearQuota } from './limits.ts';
-import { getTenant, type TenantDeps } from './tenants.ts';
+import { getBot, getTenant } from './lookups.ts';
 
 export interface UsageDeps extends Pick<LimitsDeps, 'clock' | 'quotas' | 'events'> {
   usage: UsageRepository;
@@ -21,11 +21,15 @@ export interface ModelRef {
 
 const unpricedSeen = new Set<string>();
 
+/** The model's price: the allow-list's wins (an operator may price a model the table lacks, or differently). */
+function priceFor(model: ModelRef) {
+  const allowed = allowedModel(deploymentModels(), model);
+  return allowed ? { ...allowed, known: true } : priceOf(model);
+}
+
 /** Prices tokens, logging (once per container and model) a model the price table does not know. */
 function priced(model: ModelRef, tokens: { inputTokens?: number; outputTokens?: number }) {
-  // The allow-list's price wins: an operator may price a model the table lacks, or differently.
-  const allowed = allowedModel(deploymentModels(), model);
-  const price = allowed ? { ...allowed, known: true } : priceOf(model);
+  const price = priceFor(model);
   if (!price.known) {
     const name = `${model.provider}:${model.id ?? ''}`;
     if (!unpricedSeen.has(name)) {
@@ -40,15 +44,31 @@ function priced(model: ModelRef, tokens: { inputTokens?: number; outputTokens?: 
 }
 
 /**
+ * The most `tokens` of a turn may cost on `model` (nano-dollars): every token at the dearer of its
+ * input and output prices. What admission holds against a plan's `monthlyCostUsd`.
+ */
+export function turnCostBound(model: ModelRef, tokens: number): number {
+  const price = priceFor(model);
+  const dearer = Math.max(price.inputPerMillion, price.outputPerMillion);
+  return costNanoUsd({ inputPerMillion: dearer, outputPerMillion: 0 }, { inputTokens: tokens });
+}
+
+/**
  * Records one answered chat message: the bot's and the tenant's day (a message, its tokens, its
  * cost from the price table) and the period's tokens; when the tokens reach 80 % of the plan's,
  * the period's quota warning goes out (once). Call it for every message `admitMessage` admitted,
- * with zero tokens when the model did not answer, and the tokens its admission held.
+ * with zero tokens when the model did not answer, and the tokens and cost its admission held.
  */
 export async function recordTurn(
   deps: UsageDeps,
   scope: { tenantId: string; botId: string; plan: QuotaPlan },
-  turn: { inputTokens: number; outputTokens: number; model: ModelRef; heldTokens?: number },
+  turn: {
+    inputTokens: number;
+    outputTokens: number;
+    model: ModelRef;
+    heldTokens?: number;
+    heldCostNanoUsd?: number;
+  },
 ): Promise<{ costNanoUsd: number; priced: boolean }> {
   const cost = priced(turn.model, turn);
   const period = await deps.usage.add(
@@ -62,6 +82,7 @@ export async function recordTurn(
       costNanoUsd: cost.costNanoUsd,
     },
     turn.heldTokens,
+    turn.heldCostNanoUsd,
   );
   if (period) await warnIfNearQuota(deps, scope.tenantId, scope.plan, period);
   return { costNanoUsd: cost.costNanoUsd, priced: cost.known };
@@ -121,6 +142,8 @@ export const UsageReportSchema = z
       messagesLimit: count,
       tokensUsed: count,
       tokensLimit: count,
+      costUsd: z.number().min(0).describe("The period's cost so far, from list prices"),
+      costLimitUsd: z.number().min(0).nullable().describe("The plan's monthlyCostUsd; null: no cap"),
     }),
   })
   .meta({ id: 'UsageReport' });
@@ -177,6 +200,8 @@ export async function getUsage(
       messagesLimit: tenant.plan.monthlyMessages,
       tokensUsed: current.tokens,
       tokensLimit: tenant.plan.monthlyTokens,
+      costUsd: nanoToUsd(current.costNanoUsd),
+      costLimitUsd: tenant.plan.monthlyCostUsd ?? null,
     },
   };
 }

@@ -1,14 +1,8 @@
-import {
-  type InboundMessage,
-  type MetaChannel,
-  parseMetaDelivery,
-  parseTelegramUpdate,
-  replyDeduplicationId,
-} from '../channels/inbound.ts';
+import { type InboundMessage, replyDeduplicationId } from '../channels/inbound.ts';
+import { channelKind } from '../channels/registry.ts';
 import { type ReplyJob, replyGroupId } from '../channels/reply-job.ts';
-import { metaHandshake, verifyMetaSignature, verifyTelegramSecret } from '../channels/signatures.ts';
 import type { Bot } from '../domain/bot.ts';
-import { CHANNEL_TYPES, type ChannelConnection, type ChannelType } from '../domain/channel.ts';
+import type { ChannelConnection } from '../domain/channel.ts';
 import { BadRequestError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
 import { logger } from '../logging.ts';
 import { type Clock, epochSeconds } from '../ports/clock.ts';
@@ -19,8 +13,8 @@ import type { SecretBox } from '../ports/secret-box.ts';
 import { openChannel } from './channels.ts';
 import { loadBot } from './chat.ts';
 
-// The webhooks' intake: Meta's handshake, and deliveries checked (signature or secret token) before
-// anything is read, parsed, filtered to what the bot answers, queued, and remembered. Platforms
+// The webhooks' intake: the platform's handshake, and deliveries checked by the channel's kind (a
+// signature, a secret token) before anything is read, parsed, filtered to what the bot answers, queued, and remembered. Platforms
 // re-deliver what they think was not taken (Meta for up to a day, Telegram for a while): a message
 // already taken in is not queued again, and the FIFO queue's 5-minute de-duplication covers the
 // moment between queueing and remembering.
@@ -41,21 +35,28 @@ const INBOUND_STAMP_MS = 60_000;
 
 const NOT_FOUND = 'No webhook here';
 
+/** The kind a webhook URL names; 404 when there is no such channel. */
+function kindOf(channel: string) {
+  const kind = channelKind(channel);
+  if (!kind) throw new NotFoundError(NOT_FOUND);
+  return kind;
+}
+
 /** The connection a webhook URL names, with its secrets; 404 alike for every way it is not there. */
 async function connectionOf(deps: WebhookDeps, channel: string, botId: string) {
-  if (!(CHANNEL_TYPES as readonly string[]).includes(channel)) throw new NotFoundError(NOT_FOUND);
-  const type = channel as ChannelType;
+  const kind = kindOf(channel);
   const bot = await loadBot(deps, botId);
   if (!bot) throw new NotFoundError(NOT_FOUND);
-  const connection = await deps.channels.get(bot.tenantId, bot.id, type);
+  const connection = await deps.channels.get(bot.tenantId, bot.id, kind.type);
   if (!connection) throw new NotFoundError(NOT_FOUND);
   const secrets = await openChannel(deps, connection);
-  return { bot, connection, secrets };
+  return { kind, bot, connection, secrets };
 }
 
 /**
- * Meta's subscription handshake: the challenge to echo when the verify token is the channel's;
- * `UnauthorizedError` otherwise (the function answers 403, as Meta expects).
+ * The platform's subscription handshake (Meta's): the challenge to echo when the query carries
+ * the channel's verify token; `UnauthorizedError` otherwise (the function answers 403, as Meta
+ * expects). 404 for a channel without a handshake.
  */
 export async function webhookHandshake(
   deps: WebhookDeps,
@@ -63,12 +64,11 @@ export async function webhookHandshake(
   botId: string,
   query: Record<string, string | undefined>,
 ): Promise<string> {
-  if (channel === 'telegram') throw new NotFoundError(NOT_FOUND);
-  const { secrets } = await connectionOf(deps, channel, botId);
-  const verifyToken = (secrets.credentials as { verifyToken?: string }).verifyToken ?? '';
-  const result = metaHandshake(query, verifyToken);
-  if (!result.ok) throw new UnauthorizedError('The verify token does not match');
-  return result.challenge;
+  if (!kindOf(channel).handshake) throw new NotFoundError(NOT_FOUND);
+  const { kind, secrets } = await connectionOf(deps, channel, botId);
+  const challenge = kind.handshake?.(query, secrets);
+  if (challenge === undefined) throw new UnauthorizedError('The verify token does not match');
+  return challenge;
 }
 
 export interface WebhookDelivery {
@@ -92,22 +92,15 @@ export interface IntakeResult {
 }
 
 /**
- * One delivery: 401 with nothing read when the signature (Meta) or the secret token (Telegram)
+ * One delivery: 401 with nothing read when the kind's `verify` (a signature, a secret token)
  * does not check out; 400 when it is not the platform's format; otherwise each message the bot
  * answers is queued (one FIFO group per user), then remembered. Everything else is ignored.
  */
 export async function takeDelivery(deps: WebhookDeps, delivery: WebhookDelivery): Promise<IntakeResult> {
-  const { bot, connection, secrets } = await connectionOf(deps, delivery.channel, delivery.botId);
+  const { kind, bot, connection, secrets } = await connectionOf(deps, delivery.channel, delivery.botId);
   const type = connection.type;
-  const authentic =
-    type === 'telegram'
-      ? verifyTelegramSecret(delivery.headers['x-telegram-bot-api-secret-token'], secrets.webhookSecret ?? '')
-      : verifyMetaSignature(
-          delivery.rawBody,
-          delivery.headers['x-hub-signature-256'],
-          (secrets.credentials as { appSecret?: string }).appSecret ?? '',
-        );
-  if (!authentic) throw new UnauthorizedError('The delivery is not signed with this channel’s secret');
+  if (!kind.verify(delivery, secrets))
+    throw new UnauthorizedError('The delivery is not signed with this channel’s secret');
 
   let json: unknown;
   try {
@@ -115,8 +108,7 @@ export async function takeDelivery(deps: WebhookDeps, delivery: WebhookDelivery)
   } catch (error) {
     throw new BadRequestError('The body is not valid JSON', [{ path: '', message: 'malformed JSON' }], error);
   }
-  const parsed =
-    type === 'telegram' ? parseTelegramUpdate(json) : parseMetaDelivery(type as MetaChannel, json);
+  const parsed = kind.parse(json);
 
   // A Meta app may deliver other pages' or numbers' messages to this URL: only this account's are ours.
   const ours = parsed.filter((m) => m.recipientId === undefined || m.recipientId === connection.accountId);

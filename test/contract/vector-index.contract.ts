@@ -6,12 +6,12 @@
 // membership, never their values.
 
 import { beforeEach, describe, expect, test } from '@jest/globals';
+import type { Passage } from '../../shared/domain/passage.ts';
 import {
   type CandidateQuery,
   chunkId,
   type IndexedChunk,
   type IndexScope,
-  type SearchHit,
   type VectorIndex,
 } from '../../shared/ports/vector-index.ts';
 
@@ -50,7 +50,7 @@ function chunk(
 const ALL = { k: 100, minScore: -1 };
 
 /** Best first: each score at most the one before it. */
-const descending = (hits: readonly SearchHit[]) =>
+const descending = (hits: readonly Passage[]) =>
   hits.every((h, i) => i === 0 || h.score <= (hits[i - 1]?.score ?? 0));
 
 /** Runs the contract against fresh, empty indexes from `factory` (one per test). */
@@ -82,7 +82,7 @@ export function describeVectorIndexContract(
       expect(descending(found.keyword)).toBe(true);
       return found.keyword;
     };
-    const ids = (hits: readonly SearchHit[]) => hits.map((h) => h.chunkId);
+    const ids = (hits: readonly Passage[]) => hits.map((h) => h.id);
 
     test('an empty index finds nothing, counts nothing and deletes without error', async () => {
       await index.ping();
@@ -118,7 +118,7 @@ export function describeVectorIndexContract(
       expect(scores[3]).toBeCloseTo(0, 4);
       expect(scores[4]).toBeCloseTo(-1, 4);
       expect(hits[0]).toEqual({
-        chunkId: 'doc:2',
+        id: 'doc:2',
         documentId: 'doc',
         ordinal: 2,
         filename: 'doc.txt',
@@ -157,7 +157,7 @@ export function describeVectorIndexContract(
       expect(await search({ tenantId: "x' OR '1'='1", botId: "y' OR '1'='1" }, v(1), ALL)).toEqual([]);
       expect(await keyword({ tenantId: "x' OR '1'='1", botId: "y' OR '1'='1" }, 'text')).toEqual([]);
       const quoted = await search({ tenantId: "o'brien", botId: 'b' }, v(1), ALL);
-      expect(quoted.map((h) => h.chunkId)).toEqual(['q:0']);
+      expect(quoted.map((h) => h.id)).toEqual(['q:0']);
       expect(ids(await keyword({ tenantId: "o'brien", botId: 'b' }, 'text'))).toEqual(['q:0']);
       await index.deleteTenant("o'brien");
       expect(await search({ tenantId: "o'brien", botId: 'b' }, v(1), ALL)).toEqual([]);
@@ -217,7 +217,7 @@ export function describeVectorIndexContract(
       await index.deleteTenant('tenant-a');
       expect(await search(scopeA, v(1), ALL)).toEqual([]);
       expect(await search(scopeA2, v(1), ALL)).toEqual([]);
-      expect((await search(scopeB, v(1), ALL)).map((h) => h.chunkId)).toEqual(['doc-4:0']);
+      expect((await search(scopeB, v(1), ALL)).map((h) => h.id)).toEqual(['doc-4:0']);
     });
 
     test('title, page, heading and heading path round-trip in both lists, and absent ones stay absent', async () => {
@@ -240,7 +240,7 @@ export function describeVectorIndexContract(
       for (const hits of [found.vector, found.keyword]) {
         const byOrdinal = new Map(hits.map((h) => [h.ordinal, h]));
         expect(byOrdinal.get(0)).toEqual({
-          chunkId: 'doc:0',
+          id: 'doc:0',
           documentId: 'doc',
           ordinal: 0,
           filename: 'doc.txt',
@@ -309,7 +309,7 @@ export function describeVectorIndexContract(
       expect(ids(found.vector)).toEqual(['doc:0']);
       expect(new Set(ids(found.keyword))).toEqual(new Set(['doc:0', 'doc:1']));
       // The keyword ranking is its own: the chunk with both words first.
-      expect(found.keyword[0]?.chunkId).toBe('doc:1');
+      expect(found.keyword[0]?.id).toBe('doc:1');
     });
 
     test('a keyword query for an exact identifier ranks the chunk holding it first', async () => {
@@ -325,15 +325,15 @@ export function describeVectorIndexContract(
       await index.upsert(texts.map((text, n) => chunk(scopeA, 'fhs', n, v(1), { text })));
 
       const etcOpt = await keyword(scopeA, '/etc/opt');
-      expect(etcOpt[0]?.chunkId).toBe('fhs:1');
+      expect(etcOpt[0]?.id).toBe('fhs:1');
       expect(etcOpt[0]?.text).toBe(texts[1]);
       expect(ids(etcOpt)).not.toContain('fhs:3'); // neither word
 
       const preDepends = await keyword(scopeA, 'Pre-Depends');
-      expect(preDepends[0]?.chunkId).toBe('fhs:3');
+      expect(preDepends[0]?.id).toBe('fhs:3');
       expect(ids(preDepends)).not.toContain('fhs:5');
       // Case does not matter.
-      expect((await keyword(scopeA, 'pre-depends'))[0]?.chunkId).toBe('fhs:3');
+      expect((await keyword(scopeA, 'pre-depends'))[0]?.id).toBe('fhs:3');
 
       // Words no chunk holds find nothing (keyword candidates are matches, not neighbours).
       expect(await keyword(scopeA, 'zeppelin')).toEqual([]);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type OwnPlatform, spawnOwnPlatform } from '../../local/spawn.ts';
-import { LOCAL_CHANNEL_KEY_FILE } from '../../shared/config/channels.ts';
+import { LOCAL_CHANNEL_KEY_FILE } from '../../shared/wiring/channels.ts';
 import { type ApiOptions, apiAt, documentClientAt, runtimeOf, TEST_OUTPUT_DIR } from '../support/platform.ts';
 import {
   DEFAULT_TELEGRAM_TOKEN,

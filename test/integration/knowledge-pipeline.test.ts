@@ -18,15 +18,16 @@ import {
 } from '../../shared/adapters/embedders/local.ts';
 import { createS3Client } from '../../shared/adapters/s3/blob-store.ts';
 import { createLanceVectorIndex } from '../../shared/adapters/vector/lancedb.ts';
-import { createIngestDeps } from '../../shared/config/knowledge-deps.ts';
 import type { KnowledgeDocument } from '../../shared/domain/document.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { IndexMessage } from '../../shared/ingestion/messages.ts';
 import { type Embedder, EmbeddingError } from '../../shared/ports/embedder.ts';
 import type { Repositories } from '../../shared/ports/repositories.ts';
+import type { EmbedDeps } from '../../shared/usecases/deps.ts';
 import { processingStaleAt, sweepDocuments } from '../../shared/usecases/documents.ts';
-import { applyEmbedMessage, type EmbedDeps } from '../../shared/usecases/embed.ts';
+import { applyEmbedMessage } from '../../shared/usecases/embed.ts';
 import { type IngestDeps, ingestObject } from '../../shared/usecases/ingest.ts';
+import { createIngestDeps } from '../../shared/wiring/knowledge-deps.ts';
 import { eventually, uploadDocument, waitForDocument } from '../support/knowledge.ts';
 import { api, platform } from '../support/platform.ts';
 
@@ -224,7 +225,7 @@ describe('redelivery', () => {
       k: 3,
       minScore: 0,
     });
-    expect(hits[0]).toMatchObject({ chunkId: `${ref.documentId}:2`, heading: 'More' });
+    expect(hits[0]).toMatchObject({ id: `${ref.documentId}:2`, heading: 'More' });
   });
 
   it('on the last delivery a failing batch marks its document failed before it goes to the dead-letter queue', async () => {

@@ -14,7 +14,7 @@ import { type EndUser, endUserKey, type RateLimits, webEndUsers } from '../../sh
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { PlatformEvent } from '../../shared/ports/events.ts';
 import { admitMessage, type LimitsDeps } from '../../shared/usecases/limits.ts';
-import { recordTurn, type UsageDeps } from '../../shared/usecases/usage.ts';
+import { recordTurn, turnCostBound, type UsageDeps } from '../../shared/usecases/usage.ts';
 import { platform } from '../support/platform.ts';
 
 const MINUTE = 60_000;
@@ -356,6 +356,77 @@ describe('monthly quotas', () => {
     const period = await deps.usage.period(tenant.id, new Date(start).toISOString().slice(0, 7));
     expect(period).toMatchObject({ tokens: 2_700, held: 2_700 });
     expect(period.tokens).toBeLessThanOrEqual(plan.monthlyTokens);
+  });
+
+  it('caps the month’s cost with a plan’s monthlyCostUsd, however many turns run at once', async () => {
+    const start = futureMinute();
+    const { deps, events } = setup(start);
+    // $0.003: 3,000,000 nano-dollars. gpt-4o-mini costs 150 / 600 nano-dollars per input / output token.
+    const plan = { monthlyMessages: 1000, monthlyTokens: 1_000_000, monthlyCostUsd: 0.003 };
+    const tenant = { id: newId('tnt'), plan };
+    const bot = { id: newId('bot'), rateLimits: generous };
+    const model = { provider: 'openai', id: 'gpt-4o-mini-2024-07-18' };
+    const holdCostNanoUsd = turnCostBound(model, 400);
+    expect(holdCostNanoUsd).toBe(400 * 600);
+    /** A turn that may use 400 tokens and uses 300 (250 in, 50 out): 67,500 nano-dollars. */
+    const turn = async (n: number) => {
+      const admission = await admitMessage(deps, {
+        tenant,
+        bot,
+        endUsers: user(n),
+        holdTokens: 400,
+        holdCostNanoUsd,
+      });
+      await recordTurn(
+        deps,
+        { tenantId: tenant.id, botId: bot.id, plan },
+        {
+          inputTokens: 250,
+          outputTokens: 50,
+          model,
+          heldTokens: admission.heldTokens,
+          heldCostNanoUsd: holdCostNanoUsd,
+        },
+      );
+    };
+    // Waves of 30 until one admits nothing: the cap is reached.
+    let admitted = 0;
+    for (let wave = 0, got = 1; got > 0 && wave < 10; wave++) {
+      const outcomes = await Promise.allSettled(Array.from({ length: 30 }, (_, n) => turn(wave * 100 + n)));
+      got = outcomes.filter((outcome) => outcome.status === 'fulfilled').length;
+      admitted += got;
+      for (const outcome of outcomes)
+        if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(QuotaExceededError);
+    }
+    const period = await deps.usage.period(tenant.id, new Date(start).toISOString().slice(0, 7));
+    // 44 turns of 67,500 fit in 3,000,000 (2,970,000), holds allowing: at least 40 got in.
+    expect(admitted).toBeGreaterThanOrEqual(40);
+    expect(period.costNanoUsd).toBe(admitted * 67_500);
+    expect(period.costNanoUsd).toBeLessThanOrEqual(3_000_000);
+    expect(period.heldCostNanoUsd).toBe(period.costNanoUsd);
+    await expect(turn(9_999)).rejects.toThrow(/monthly spending quota is used up/);
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'quota.warning', costLimitUsd: 0.003, costUsd: expect.any(Number) }),
+    ]);
+  });
+
+  it('refuses every turn under a monthlyCostUsd of 0, and has no cost cap without one', async () => {
+    const { deps } = setup(futureMinute());
+    const bot = { id: newId('bot'), rateLimits: generous };
+    const capped = {
+      id: newId('tnt'),
+      plan: { monthlyMessages: 10, monthlyTokens: 1_000, monthlyCostUsd: 0 },
+    };
+    await expect(admitMessage(deps, { tenant: capped, bot, endUsers: user(1) })).rejects.toThrow(
+      /spending quota/,
+    );
+    const open = {
+      id: newId('tnt'),
+      plan: { monthlyMessages: 10, monthlyTokens: 1_000, monthlyCostUsd: null },
+    };
+    await expect(
+      admitMessage(deps, { tenant: open, bot, endUsers: user(1), holdCostNanoUsd: 10 ** 15 }),
+    ).resolves.toMatchObject({ usage: { messages: 1 } });
   });
 
   it('starts holding on a period recorded before holds existed', async () => {

@@ -12,7 +12,7 @@ import {
   lambdaEnvironment,
 } from '../../local/lambda.ts';
 import { createLogger, parseLogLevel } from '../../local/log.ts';
-import { functionClock } from '../../shared/config/clock.ts';
+import { functionClock } from '../../shared/wiring/clock.ts';
 import { invocations } from '../fixtures/handlers/http.ts';
 import { closeGate, openGate, streamState } from '../fixtures/handlers/stream-control.ts';
 import { REPO_ROOT } from '../support/platform.ts';

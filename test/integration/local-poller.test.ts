@@ -3,6 +3,7 @@
 // concurrency and a clean stop.
 
 import { randomBytes } from 'node:crypto';
+import { SqsRecordSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
 import {
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -170,6 +171,8 @@ describe('the SQS event', () => {
       awsRegion: 'us-east-1',
     });
     expect(provisioned.queues.work?.arn).toBe(`arn:aws:sqs:us-east-1:000000000000:${prefix}-work`);
+    // The functions check each record against Powertools' schema (shared/sqs.ts).
+    expect(SqsRecordSchema.safeParse(record).error).toBeUndefined();
   });
 
   it('carries the FIFO attributes of a FIFO queue', async () => {
@@ -181,6 +184,7 @@ describe('the SQS event', () => {
       MessageDeduplicationId: 'f1-0',
       SequenceNumber: expect.stringMatching(/^\d+$/),
     });
+    expect(SqsRecordSchema.safeParse(deliveries[0]?.record).error).toBeUndefined();
   });
 });
 

@@ -5,6 +5,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3Schema } from '@aws-lambda-powertools/parser/schemas/s3';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -12,6 +13,7 @@ import { createClients, LOCAL_CREDENTIALS, type LocalClients } from '../../local
 import { type S3Local, startS3 } from '../../local/emulators.ts';
 import { type Provisioned, provision } from '../../local/provision.ts';
 import { encodeS3EventKey, S3EventForwarder, type S3NotificationRecord } from '../../local/s3-events.ts';
+import { S3NotificationSchema } from '../../shared/sqs.ts';
 import { platform } from '../support/platform.ts';
 
 const prefix = `s3ev${randomBytes(4).toString('hex')}`;
@@ -81,6 +83,7 @@ describe('S3 event notifications', () => {
     expect(provisioned.buckets.docs?.created).toBe(true);
     const [test, ...rest] = await nextMessages(1);
     expect(test).toMatchObject({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: bucket() });
+    expect(S3NotificationSchema.parse(test)).not.toHaveProperty('Records');
     expect(rest).toEqual([]);
 
     const again = await provision({ clients, sqsEndpoint: platform().endpoints.sqs, definitions, prefix });
@@ -113,6 +116,9 @@ describe('S3 event notifications', () => {
       },
     });
     expect(Date.parse(message?.Records[0]?.eventTime ?? '')).toBeGreaterThan(Date.now() - 60_000);
+    // What the ingest function reads, by Powertools' S3 schema as it stands and by the ingest one.
+    expect(S3Schema.safeParse(message).error).toBeUndefined();
+    expect(S3NotificationSchema.safeParse(message).error).toBeUndefined();
     // Stored as sent (no aws-chunked framing): the consumer reads back the exact bytes.
     const stored = await clients.s3.send(new GetObjectCommand({ Bucket: bucket(), Key: KEY }));
     expect(
@@ -137,6 +143,7 @@ describe('S3 event notifications', () => {
       eventName: 'ObjectCreated:Post',
       s3: { object: { key: 'tenants/t1/bots/b1/documents/d2/notes+%26+minutes.txt', size: content.length } },
     });
+    expect(S3Schema.safeParse(message).error).toBeUndefined();
   });
 
   it('sends nothing for a bucket without a notification queue', async () => {

@@ -12,11 +12,11 @@ import { createDynamoReplyLedger } from '../../shared/adapters/dynamodb/reply-le
 import { formatReply } from '../../shared/channels/format.ts';
 import { replyDeduplicationId } from '../../shared/channels/inbound.ts';
 import type { ReplyJob } from '../../shared/channels/reply-job.ts';
-import { lazySecretBox } from '../../shared/config/channels.ts';
-import { createChatDeps } from '../../shared/config/chat-deps.ts';
 import { ChannelSendError } from '../../shared/ports/channel-client.ts';
 import type { MetricName } from '../../shared/resources.ts';
 import { answerChannelMessage, type ReplyDeps } from '../../shared/usecases/reply.ts';
+import { lazySecretBox } from '../../shared/wiring/channels.ts';
+import { createChatDeps } from '../../shared/wiring/chat-deps.ts';
 import { api, platform } from '../support/platform.ts';
 import { type GraphWireServer, startGraphServer } from '../support/wire/graph-server.ts';
 

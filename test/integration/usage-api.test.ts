@@ -139,6 +139,8 @@ describe('getUsage (use-case, DynamoDB Local)', () => {
       messagesLimit: 500,
       tokensUsed: expect.any(Number),
       tokensLimit: 100_000,
+      costUsd: expect.any(Number),
+      costLimitUsd: null,
     });
 
     const one = await getUsage(deps, tenant.tenantId, { ...range, botId: second });
@@ -165,7 +167,11 @@ describe('getUsage (use-case, DynamoDB Local)', () => {
 
 describe('GET /admin/usage', () => {
   it('answers the report for today, with the tenant’s quota', async () => {
-    const tenant = await tenantWithBots('Usage HTTP', { monthlyMessages: 40, monthlyTokens: 9_000 }, 2);
+    const tenant = await tenantWithBots(
+      'Usage HTTP',
+      { monthlyMessages: 40, monthlyTokens: 9_000, monthlyCostUsd: 2.5 },
+      2,
+    );
     const [first = '', second = ''] = tenant.botIds;
     clockMs = Date.now();
     await turn(tenant, first, { inputTokens: 400, outputTokens: 100 });
@@ -200,6 +206,8 @@ describe('GET /admin/usage', () => {
         messagesLimit: 40,
         tokensUsed: 550,
         tokensLimit: 9_000,
+        costUsd: (440 * 150 + 110 * 600) / 1e9,
+        costLimitUsd: 2.5,
       },
     });
 

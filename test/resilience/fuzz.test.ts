@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { CHANNEL_TYPES } from '../../shared/domain/channel.ts';
 import { ERROR_CODES } from '../../shared/domain/errors.ts';
+import { allowedModel, parseModels } from '../../shared/domain/models.ts';
 import { ADMIN_MAX_BODY_BYTES } from '../../shared/http/handler.ts';
+import { maxOverlap } from '../../shared/ingestion/chunker.ts';
 import { type RouteDefinition, routeKey, routes } from '../../shared/resources.ts';
 import { channelFixtures, metaSignature } from '../support/channels.ts';
 import { type ApiResponse, api, platform } from '../support/platform.ts';
@@ -373,6 +375,7 @@ const ownFixtures: Partial<Record<string, () => Promise<RealParams>>> = {
 // What each route takes: body fields (from the zod schemas), valid bodies to mutate, queries
 
 const PLAN_FIELDS: FieldTree = {
+  monthlyCostUsd: null,
   monthlyMessages: null,
   monthlyTokens: null,
   maxUploadBytes: null,
@@ -985,4 +988,110 @@ describe('oversize bodies: 413 payload_too_large on every body route', () => {
       }
     }, 60_000);
   }
+});
+
+// The limits issue 14 added decide exactly: whatever is sent, a bot's chunking is taken iff the
+// overlap is at most a quarter of the size (finding 1), its model iff the operator's list allows it
+// (finding 6), and a plan's cost cap iff it is a sane amount or null. Everything else is a 400
+// bad_request envelope naming the field, never a 5xx nor a silent acceptance.
+describe('the new limits, fuzzed: accepted exactly when the rule allows', () => {
+  let apiKey: string;
+  let tenantId: string;
+  let botId: string;
+  const models = parseModels(platform().env.PARLEY_MODELS);
+  const runs = { numRuns: Math.ceil(RUNS / 2), ...(SEED === undefined ? {} : { seed: SEED }) };
+
+  beforeAll(async () => {
+    ({ apiKey, tenantId } = await newTenant('Fuzzed limits'));
+    botId = await newBot(apiKey);
+  }, 60_000);
+
+  /** The answer is 200, or 400 `bad_request` with an issue at `path`; which one is `accepted`. */
+  function expectDecision(res: ApiResponse, accepted: boolean, path: string, input: unknown) {
+    if (accepted) {
+      expect([input, res.status]).toEqual([input, 200]);
+      return;
+    }
+    expect([input, res.status, res.json?.error?.code]).toEqual([input, 400, 'bad_request']);
+    const paths = (res.json?.error?.details ?? []).map((issue: { path: string }) => issue.path);
+    expect([input, paths.some((at: string) => at.startsWith(path))]).toEqual([input, true]);
+  }
+
+  it('chunking: size and overlap', async () => {
+    const count = fc.oneof(
+      fc.integer({ min: -10, max: 9_000 }),
+      fc.constantFrom(199, 200, 800, 801, 4000, 7999, 8000, 8001, 2000, 2001),
+    );
+    await fc.assert(
+      fc.asyncProperty(count, count, async (size, overlap) => {
+        const res = await api(`/admin/bots/${botId}`, {
+          method: 'PATCH',
+          key: apiKey,
+          body: { chunking: { size, overlap } },
+        });
+        const valid = size >= 200 && size <= 8000 && overlap >= 0 && overlap <= 2000;
+        expectDecision(res, valid && overlap <= maxOverlap(size), 'chunking', { size, overlap });
+      }),
+      runs,
+    );
+  }, 120_000);
+
+  it('model: the allow-list’s ids, their dated forms and ARNs, and others', async () => {
+    const listed = models.filter((model) => model.provider !== 'local');
+    const known = fc
+      .constantFrom(...listed)
+      .chain((model) =>
+        fc
+          .constantFrom(
+            model.id,
+            `${model.id}-20240229-v1:0`,
+            `us.${model.id}-v2:0`,
+            `arn:aws:bedrock:us-east-1::foundation-model/${model.id}-v1:0`,
+            `arn:aws:iam::123456789012:role/${model.id}`,
+            `${model.id}-turbo`,
+            model.id.toUpperCase(),
+          )
+          .map((id) => ({ provider: model.provider, id })),
+      );
+    const stranger = fc.record({
+      provider: fc.constantFrom('bedrock', 'openai', 'local', 'azure', ''),
+      id: fc.oneof(garbageText, fc.constantFrom('extractive', 'gpt-5', 'meta.llama3-70b-instruct-v1:0')),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(known, stranger), async (model) => {
+        const res = await api(`/admin/bots/${botId}`, { method: 'PATCH', key: apiKey, body: { model } });
+        if (res.status === 200) expect(allowedModel(models, model)).toBeDefined();
+        else expectDecision(res, allowedModel(models, model) !== undefined, 'model', model);
+      }),
+      runs,
+    );
+  }, 120_000);
+
+  it('plan: monthlyCostUsd', async () => {
+    const amount = fc.oneof(
+      fc.double({ noNaN: true, min: -1e9, max: 1e9 }),
+      fc.constantFrom(0, 0.01, 0.009, 5e-324, 10_000_000, 10_000_001, -0.01, null),
+      fc.string({ maxLength: 8 }),
+      fc.boolean(),
+    );
+    await fc.assert(
+      fc.asyncProperty(amount, async (monthlyCostUsd) => {
+        const res = await api(`/admin/tenants/${tenantId}`, {
+          method: 'PATCH',
+          key: operator(),
+          body: { plan: { monthlyCostUsd } },
+        });
+        const sane =
+          monthlyCostUsd === null ||
+          (typeof monthlyCostUsd === 'number' &&
+            (monthlyCostUsd === 0 || monthlyCostUsd >= 0.01) &&
+            monthlyCostUsd <= 10_000_000);
+        expectDecision(res, sane, 'plan.monthlyCostUsd', monthlyCostUsd);
+        // JSON has no -0.
+        const stored = typeof monthlyCostUsd === 'number' ? monthlyCostUsd + 0 : monthlyCostUsd;
+        if (sane) expect(res.json.tenant.plan.monthlyCostUsd ?? null).toBe(stored);
+      }),
+      runs,
+    );
+  }, 120_000);
 });

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
+import { createDeflate, gzipSync } from 'node:zlib';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
@@ -21,6 +22,7 @@ import {
 import { parseConfig } from '../../lib/config.ts';
 import { REPO_ROOT } from '../../lib/constructs/functions.ts';
 import { ParleyStack } from '../../lib/parley-stack.ts';
+import { extractInSandbox } from '../../shared/ingestion/extract-sandbox.ts';
 import { type FunctionName, functions } from '../../shared/resources.ts';
 
 // The other tests skip CDK bundling. This one synthesizes the stack with bundling, builds every
@@ -219,13 +221,41 @@ function pdfNeedingDataFiles(): Uint8Array {
   return new TextEncoder().encode(pdf);
 }
 
+/** A one-page PDF whose content stream inflates to `size` zero bytes (built a megabyte at a time). */
+async function flateBomb(size: number): Promise<Uint8Array> {
+  const deflate = createDeflate({ level: 9 });
+  const zeros = Buffer.alloc(1024 * 1024);
+  const written = (async () => {
+    for (let left = size; left > 0; left -= zeros.length) {
+      if (!deflate.write(zeros)) await once(deflate, 'drain');
+    }
+    deflate.end();
+  })();
+  const data: Buffer[] = [];
+  for await (const chunk of deflate) data.push(chunk as Buffer);
+  await written;
+  const head =
+    '%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n' +
+    '3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R >> endobj\n4 0 obj << /Filter /FlateDecode >>\nstream\n';
+  return Buffer.concat([
+    Buffer.from(head),
+    ...data,
+    Buffer.from('\nendstream endobj\ntrailer << /Root 1 0 R >>\n'),
+  ]);
+}
+
 /**
  * Bundled with the ingest function's options and files: extracts the PDFs named on the command line
  * and reports what pdf.js read from disk, where it looked for its data files and which worker ran.
  */
 const PROBE_ENTRY = `
+import { isMainThread } from 'node:worker_threads';
 import { extractDocument } from ${JSON.stringify(join(REPO_ROOT, 'shared/ingestion/extract.ts'))};
+import { extractInSandbox } from ${JSON.stringify(join(REPO_ROOT, 'shared/ingestion/extract-sandbox.ts'))};
 import { pdfAssets } from ${JSON.stringify(join(REPO_ROOT, 'shared/ingestion/extract/pdf.ts'))};
+
+// The extraction worker runs this same bundle: there, only the sandbox's own code is to run.
+if (isMainThread) {
 
 // pdf.js reads its data files with process.getBuiltinModule('fs/promises').readFile: record the paths.
 const fs = process.getBuiltinModule('fs/promises');
@@ -237,9 +267,13 @@ fs.readFile = (path, ...rest) => {
 };
 
 const documents = {};
+const sandboxed = {};
 for (const path of process.argv.slice(2)) {
-  const extracted = await extractDocument(new Uint8Array(await readFile(path)), 'pdf');
+  const bytes = new Uint8Array(await readFile(path));
+  const extracted = await extractDocument(bytes, 'pdf');
   documents[path] = { units: extracted.units, sections: extracted.sections };
+  const isolated = await extractInSandbox(bytes, 'pdf');
+  sandboxed[path] = { units: isolated.units, sections: isolated.sections };
 }
 const worker = globalThis.pdfjsWorker;
 console.log(JSON.stringify({
@@ -248,7 +282,9 @@ console.log(JSON.stringify({
   reads,
   worker: typeof worker?.WorkerMessageHandler,
   documents,
+  sandboxed,
 }));
+}
 `;
 
 describe('pdf.js inside the ingest bundle', () => {
@@ -258,6 +294,7 @@ describe('pdf.js inside the ingest bundle', () => {
     reads: string[];
     worker: string;
     documents: Record<string, { units: number; sections: { text: string; page?: number }[] }>;
+    sandboxed: Probe['documents'];
   };
   let outdir: string;
   let probe: Probe;
@@ -306,6 +343,11 @@ describe('pdf.js inside the ingest bundle', () => {
     expect(probe.reads.filter((path) => path.includes('node_modules'))).toEqual([]);
   });
 
+  it('extracts the same in its extraction worker, which runs the bundle file itself', () => {
+    expect(Object.keys(probe.sandboxed)).toHaveLength(haveCorpus ? 2 : 1);
+    expect(probe.sandboxed).toEqual(probe.documents);
+  });
+
   (haveCorpus ? it : it.skip)(
     'extracts the tracemonkey paper from ../shared/corpus/pdf, page by page',
     () => {
@@ -315,4 +357,20 @@ describe('pdf.js inside the ingest bundle', () => {
       expect(first?.text).toContain('Trace-based');
     },
   );
+});
+
+describe('the ingest bundle as the extraction worker', () => {
+  it('extracts in a worker running the ingest asset itself, and refuses a bomb there', async () => {
+    // What Lambda runs: the worker loads the ingest function's own bundle (in its asset directory,
+    // without node_modules) and extracts there, pdf.js data files included.
+    const workerUrl = pathToFileURL(join(synthesized.ingest.asset, BUNDLE_FILE));
+    const pdf = pdfNeedingDataFiles();
+    expect((await extractInSandbox(pdf, 'pdf', { workerUrl })).sections).toEqual([
+      { text: 'Standard fonts and CMaps\n日本語', page: 1 },
+    ]);
+    const bomb = await flateBomb(256 * 1024 * 1024);
+    await expect(extractInSandbox(bomb, 'pdf', { workerUrl })).rejects.toThrow(
+      'a stream inflates to more than 128 MB',
+    );
+  }, 60_000);
 });

@@ -7,7 +7,8 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { createMetaClient, type MetaChannel } from '../../shared/adapters/channels/meta.ts';
-import { createTelegramClient } from '../../shared/adapters/channels/telegram.ts';
+import type { ClientOptions } from '../../shared/channels/kind.ts';
+import { telegram } from '../../shared/channels/telegram.ts';
 import type { ChannelCredentials } from '../../shared/domain/channel.ts';
 import { ChannelSendError } from '../../shared/ports/channel-client.ts';
 import { type GraphWireServer, startGraphServer } from '../support/wire/graph-server.ts';
@@ -45,6 +46,9 @@ const numberedReply = (count: number) =>
 
 const paragraphNumbers = (texts: readonly string[]) =>
   texts.flatMap((t) => [...t.matchAll(/Paragraph (\d+):/g)].map((m) => Number(m[1])));
+
+/** The Telegram kind's client (its formatting, its Bot API client) with a test's options. */
+const createTelegramClient = (options: ClientOptions) => telegram.client({}, options);
 
 describe('Telegram client', () => {
   let server: TelegramWireServer;

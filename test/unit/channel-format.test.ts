@@ -3,18 +3,18 @@
 // Telegram HTML, WhatsApp's syntax and plain text, per part, so HTML stays balanced in every part.
 
 import { describe, expect, test } from '@jest/globals';
-import {
-  formatReply,
-  measure,
-  type ReplyLimit,
-  splitReply,
-  telegramVisibleText,
-  toPlainText,
-  toTelegramHtml,
-  toWhatsAppText,
-} from '../../shared/channels/format.ts';
-import { REPLY_LIMITS } from '../../shared/domain/channel.ts';
+import { formatReply } from '../../shared/channels/format.ts';
+import { measure, type ReplyLimit, splitReply, toPlainText } from '../../shared/channels/markdown.ts';
+import { CHANNEL_KINDS } from '../../shared/channels/registry.ts';
+import { telegramVisibleText, toTelegramHtml } from '../../shared/channels/telegram.ts';
+import { toWhatsAppText } from '../../shared/channels/whatsapp.ts';
+import type { ChannelType } from '../../shared/domain/channel.ts';
 import { parseTelegramHtml } from '../support/wire/telegram-server.ts';
+
+const REPLY_LIMITS = Object.fromEntries(CHANNEL_KINDS.map((kind) => [kind.type, kind.replyLimit])) as Record<
+  ChannelType,
+  ReplyLimit
+>;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const graphemeList = (text: string) =>

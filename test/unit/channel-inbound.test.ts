@@ -4,18 +4,22 @@ import {
   type InboundMessage,
   InboundPayloadError,
   MAX_INBOUND_TEXT,
-  META_OBJECTS,
-  type MetaChannel,
-  parseMetaDelivery,
-  parseTelegramUpdate,
   replyDeduplicationId,
 } from '../../shared/channels/inbound.ts';
+import { instagram } from '../../shared/channels/instagram.ts';
+import { messenger } from '../../shared/channels/messenger.ts';
 import {
+  type MetaChannelType as MetaChannel,
   metaHandshake,
-  newTelegramSecretToken,
   verifyMetaSignature,
-  verifyTelegramSecret,
+} from '../../shared/channels/meta.ts';
+import { channelKind } from '../../shared/channels/registry.ts';
+import {
+  newSecretToken as newTelegramSecretToken,
+  secretHeaderMatches as verifyTelegramSecret,
 } from '../../shared/channels/signatures.ts';
+import { parseTelegramUpdate } from '../../shared/channels/telegram.ts';
+import { whatsapp } from '../../shared/channels/whatsapp.ts';
 import type { ChannelType } from '../../shared/domain/channel.ts';
 import {
   channelFixture,
@@ -35,9 +39,18 @@ import {
 const APP_SECRET = '6f1c0e3a9b8d7c6e5f4a3b2c1d0e9f8a';
 const bytes = (text: string) => new TextEncoder().encode(text);
 
+/** A delivery parsed by its channel's kind, as the webhook does it. */
 function parse(channel: ChannelType, body: unknown): InboundMessage[] {
-  return channel === 'telegram' ? parseTelegramUpdate(body) : parseMetaDelivery(channel, body);
+  const kind = channelKind(channel);
+  if (!kind) throw new Error(`no kind for ${channel}`);
+  return kind.parse(body);
 }
+const parseMetaDelivery = (channel: MetaChannel, body: unknown) => parse(channel, body);
+const META_OBJECTS: Record<MetaChannel, string> = {
+  whatsapp: whatsapp.object,
+  messenger: messenger.object,
+  instagram: instagram.object,
+};
 
 function payloadError(run: () => unknown): InboundPayloadError {
   try {

@@ -10,17 +10,18 @@ import {
   wordGroups,
 } from '../../shared/adapters/chat/local.ts';
 import { estimateTokens } from '../../shared/domain/limits.ts';
+import type { Passage } from '../../shared/domain/passage.ts';
 import { terms } from '../../shared/domain/terms.ts';
 import {
   ChatModelUnavailableError,
   type ChatRequest,
   type ChatStreamEvent,
-  type RetrievedPassage,
 } from '../../shared/ports/chat-model.ts';
 
-const passage = (n: number, text: string, extra: Partial<RetrievedPassage> = {}): RetrievedPassage => ({
+const passage = (n: number, text: string, extra: Partial<Passage> = {}): Passage => ({
   id: `doc${n}:0`,
   documentId: `doc${n}`,
+  ordinal: 0,
   filename: `doc${n}.md`,
   text,
   score: 0.9 - n / 10,
@@ -38,7 +39,7 @@ const PASSAGES = [
   passage(3, 'To request a refund, email support@example.com with your order number.', { page: 4 }),
 ];
 
-const request = (question: string, passages: readonly RetrievedPassage[] = PASSAGES): ChatRequest => ({
+const request = (question: string, passages: readonly Passage[] = PASSAGES): ChatRequest => ({
   modelId: 'extractive',
   system: 'ignored by the local model',
   messages: [{ role: 'user', content: question }],

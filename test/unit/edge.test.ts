@@ -1,7 +1,7 @@
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { type ChatFunctionDeps, callerOf, sourceIp } from '../../functions/chat/routes.ts';
+import { type ChatFunctionDeps, callerOf, sourceIp } from '../../shared/http/chat-caller.ts';
 import {
   EDGE_REQUEST_FUNCTION,
   FORWARDED_HOST_HEADER,

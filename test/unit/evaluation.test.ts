@@ -5,10 +5,12 @@ import {
   type EvaluationResult,
   type EvaluationRun,
   judgeQuestion,
+  STALE_REASON,
   scoreRun,
   toEvaluationView,
 } from '../../shared/domain/evaluation.ts';
 import { ID_PATTERN, newTimeOrderedId } from '../../shared/domain/ids.ts';
+import { functions, queues } from '../../shared/resources.ts';
 
 const passage = (documentId: string, page?: number) => ({
   documentId,
@@ -87,6 +89,37 @@ describe('stored runs', () => {
     expect(toEvaluationView(run, new Date(start + 1000)).status).toBe('running');
     const late = toEvaluationView(run, new Date(start + EVALUATION_DEADLINE_SECONDS * 1000));
     expect(late).toMatchObject({ status: 'failed', error: expect.stringMatching(/did not finish/) });
+  });
+});
+
+describe('the run deadline', () => {
+  const visibility = queues.evaluate.visibilityTimeoutSeconds;
+  const attempt = functions.evaluate.timeoutSeconds;
+
+  it('ends a run before its message can be redelivered', () => {
+    // The latest attempt starts at the deadline and runs the function's whole timeout; the
+    // earliest redelivery is a visibility timeout after the run started (it is received later).
+    expect(EVALUATION_DEADLINE_SECONDS + attempt).toBeLessThanOrEqual(visibility);
+    const run: EvaluationRun = {
+      id: 'evl_x',
+      tenantId: 't',
+      botId: 'b',
+      status: 'running',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      questionCount: 3,
+      expiresAt: 0,
+    };
+    const start = Date.parse(run.createdAt);
+    // An attempt may begin just before the deadline; a redelivery always finds the run failed.
+    expect(toEvaluationView(run, new Date(start + (EVALUATION_DEADLINE_SECONDS - 1) * 1000)).status).toBe(
+      'running',
+    );
+    expect(toEvaluationView(run, new Date(start + visibility * 1000)).status).toBe('failed');
+  });
+
+  it('leaves a run queued promptly the function’s whole timeout, and says how long it had', () => {
+    expect(EVALUATION_DEADLINE_SECONDS).toBeGreaterThan(attempt);
+    expect(STALE_REASON).toContain(`within ${EVALUATION_DEADLINE_SECONDS / 60} minutes`);
   });
 });
 

@@ -131,6 +131,37 @@ describe('Markdown', () => {
     expect(await title('Just text, no heading.')).toBeUndefined();
   });
 
+  it('keeps the text of raw HTML, not its tags, comments or scripts; a heading in a quote is text', async () => {
+    const doc = await extractDocument(
+      utf8(
+        [
+          '# Page',
+          '',
+          '<div class="note">',
+          '<p>Kept &amp; <b>bold</b></p>',
+          '<script>var secret = 1;</script>',
+          '</div>',
+          '',
+          'Inline <span class="x">tag</span> and <!-- a comment --> text.',
+          '',
+          '> ## Quoted heading',
+          '> Quoted text.',
+          '',
+          '<!-- an unclosed comment',
+          'hidden',
+        ].join('\n'),
+      ),
+      'md',
+    );
+    expect(doc.sections).toEqual([
+      {
+        heading: 'Page',
+        headingPath: ['Page'],
+        text: 'Kept & bold\n\nInline tag and text.\n\nQuoted heading\nQuoted text.',
+      },
+    ]);
+  });
+
   it('gives every chunk the heading of the section it came from', async () => {
     const long = ['# Alpha', prose(1, 40), '## Beta', prose(2, 40), '### Gamma', prose(3, 5)].join('\n\n');
     const doc = await extractDocument(utf8(long), 'md');

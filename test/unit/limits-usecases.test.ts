@@ -26,23 +26,38 @@ function fakeClock(iso: string): Clock & { set(iso: string): void } {
   return { now: () => now, set: (next) => (now = new Date(next)) };
 }
 
+const emptyPeriod = (period: string): PeriodUsage => ({
+  period,
+  messages: 0,
+  tokens: 0,
+  held: 0,
+  costNanoUsd: 0,
+  heldCostNanoUsd: 0,
+});
+
 function memoryQuotas(): QuotaStore & { periods: Map<string, PeriodUsage> } {
   const periods = new Map<string, PeriodUsage>();
   const get = (tenantId: string, period: string) => {
     const key = `${tenantId}/${period}`;
-    const usage = periods.get(key) ?? { period, messages: 0, tokens: 0, held: 0 };
+    const usage = periods.get(key) ?? emptyPeriod(period);
     periods.set(key, usage);
     return usage;
   };
   return {
     periods,
-    async reserveMessage(tenantId, period, limits, holdTokens) {
+    async reserveMessage(tenantId, period, limits, holdTokens, holdCostNanoUsd = 0) {
       const usage = get(tenantId, period);
       if (usage.messages >= limits.messages) return { admitted: false, exhausted: 'messages' };
       if (usage.held + Math.max(holdTokens, 1) > limits.tokens)
         return { admitted: false, exhausted: 'tokens' };
+      if (
+        limits.costNanoUsd !== undefined &&
+        (limits.costNanoUsd === 0 || usage.heldCostNanoUsd + holdCostNanoUsd > limits.costNanoUsd)
+      )
+        return { admitted: false, exhausted: 'cost' };
       usage.messages++;
       usage.held += holdTokens;
+      usage.heldCostNanoUsd += holdCostNanoUsd;
       return { admitted: true, usage: { ...usage } };
     },
     async markWarned(tenantId, period, at) {
@@ -71,7 +86,7 @@ function memoryUsage(
   });
   return {
     rows,
-    async add(tenantId, botId, day, counters, heldTokens = 0) {
+    async add(tenantId, botId, day, counters, heldTokens = 0, heldCostNanoUsd = 0) {
       for (const key of [`${tenantId}/${day}/${botId}`, `${tenantId}/${day}/ALL`]) {
         const row = rows.get(key) ?? zero();
         for (const [name, value] of Object.entries(counters)) row[name as keyof DayCounters] += value ?? 0;
@@ -79,12 +94,15 @@ function memoryUsage(
       }
       const tokens =
         (counters.inputTokens ?? 0) + (counters.outputTokens ?? 0) + (counters.embeddingTokens ?? 0);
-      if (!tokens && !heldTokens) return undefined;
+      const cost = counters.costNanoUsd ?? 0;
+      if (!tokens && !heldTokens && !cost && !heldCostNanoUsd) return undefined;
       const period = day.slice(0, 7);
       const key = `${tenantId}/${period}`;
-      const usage = quotas.periods.get(key) ?? { period, messages: 0, tokens: 0, held: 0 };
+      const usage = quotas.periods.get(key) ?? emptyPeriod(period);
       usage.tokens += tokens;
       usage.held += tokens - heldTokens;
+      usage.costNanoUsd += cost;
+      usage.heldCostNanoUsd += cost - heldCostNanoUsd;
       quotas.periods.set(key, usage);
       return { ...usage };
     },
@@ -99,7 +117,7 @@ function memoryUsage(
     },
     async period(tenantId, period) {
       return {
-        ...(quotas.periods.get(`${tenantId}/${period}`) ?? { period, messages: 0, tokens: 0, held: 0 }),
+        ...(quotas.periods.get(`${tenantId}/${period}`) ?? emptyPeriod(period)),
       };
     },
     async deleteTenant(tenantId) {
@@ -143,7 +161,7 @@ describe('admitMessage', () => {
     const admission = await admitMessage(deps, { tenant, bot, endUsers });
     expect(admission).toEqual({
       period: '2026-05',
-      usage: { period: '2026-05', messages: 1, tokens: 0, held: 0 },
+      usage: { ...emptyPeriod('2026-05'), messages: 1 },
       heldTokens: 0,
     });
     expect(rateCalls).toEqual([
@@ -310,7 +328,15 @@ describe('getUsage', () => {
         },
       ],
       totals: { messages: 1, inputTokens: 1000, outputTokens: 200, embeddingTokens: 40, costUsd: cost },
-      quota: { period: '2026-05', messagesUsed: 1, messagesLimit: 10, tokensUsed: 1240, tokensLimit: 1000 },
+      quota: {
+        period: '2026-05',
+        messagesUsed: 1,
+        messagesLimit: 10,
+        tokensUsed: 1240,
+        tokensLimit: 1000,
+        costUsd: cost,
+        costLimitUsd: null,
+      },
     });
     const one = await getUsage({ ...deps, repos }, 'tnt_1', {
       from: '2026-05-18',

@@ -13,8 +13,8 @@ import {
   MAX_RERANK_QUERY_CHARS,
   rerankModelArn,
 } from '../../shared/adapters/rerank/bedrock.ts';
-import { createRerankerFromEnv } from '../../shared/config/rerank.ts';
 import { RerankError } from '../../shared/ports/reranker.ts';
+import { createRerankerFromEnv } from '../../shared/wiring/rerank.ts';
 import {
   type RerankWireServer,
   startBedrockRerankServer,

@@ -4,15 +4,15 @@
 
 import { describe, expect, test } from '@jest/globals';
 import { DEFAULT_BOT_SETTINGS } from '../../shared/domain/bot.ts';
-import type { RetrievedPassage } from '../../shared/ports/chat-model.ts';
+import type { Passage } from '../../shared/domain/passage.ts';
 import type { Embedder } from '../../shared/ports/embedder.ts';
 import type { Reranker } from '../../shared/ports/reranker.ts';
-import type { CandidateQuery, SearchHit, VectorIndex } from '../../shared/ports/vector-index.ts';
+import type { CandidateQuery, VectorIndex } from '../../shared/ports/vector-index.ts';
 import { citedPassages } from '../../shared/usecases/chat.ts';
 import { fuse, type RetrievalMode, retrieve, VECTOR_WEIGHT } from '../../shared/usecases/retrieve.ts';
 
-const hit = (id: string, score: number, text = `text of ${id}`): SearchHit => ({
-  chunkId: id,
+const hit = (id: string, score: number, text = `text of ${id}`): Passage => ({
+  id,
   documentId: id.split(':')[0] ?? id,
   ordinal: 0,
   filename: `${id}.md`,
@@ -20,7 +20,7 @@ const hit = (id: string, score: number, text = `text of ${id}`): SearchHit => ({
   score,
 });
 
-function fixedIndex(vector: SearchHit[], keyword: SearchHit[]) {
+function fixedIndex(vector: Passage[], keyword: Passage[]) {
   const asked: CandidateQuery[] = [];
   const index: VectorIndex = {
     async candidates(_scope, query) {
@@ -57,7 +57,7 @@ const bot = (mode: RetrievalMode = 'hybrid', extra: Partial<typeof DEFAULT_BOT_S
 describe('score fusion', () => {
   test('a chunk high in both lists beats one at the top of a single list; each keeps its ranks', () => {
     const fused = fuse([[hit('a:0', 0.9), hit('b:0', 0.8)]], [[hit('b:0', 12), hit('c:0', 9)]]);
-    expect(fused.map((f) => f.hit.chunkId)).toEqual(['b:0', 'c:0', 'a:0']);
+    expect(fused.map((f) => f.hit.id)).toEqual(['b:0', 'c:0', 'a:0']);
     expect(fused[0]).toMatchObject({ ranks: { vector: 2, keyword: 1 }, similarity: 0.8 });
     expect(fused[0]?.score).toBeCloseTo(VECTOR_WEIGHT * 0.8 + (1 - VECTOR_WEIGHT) * 1, 12);
     // c:0 has no cosine of its own: it takes the vector list's last one (0.8), an upper bound.
@@ -67,7 +67,7 @@ describe('score fusion', () => {
 
   test('a keyword hit that carries its cosine is scored with it', () => {
     const fused = fuse([[hit('a:0', 0.9)]], [[{ ...hit('k:0', 4), similarity: 0.2 }]]);
-    expect(fused.map((f) => [f.hit.chunkId, f.similarity])).toEqual([
+    expect(fused.map((f) => [f.hit.id, f.similarity])).toEqual([
       ['k:0', 0.2],
       ['a:0', 0.9],
     ]);
@@ -75,9 +75,9 @@ describe('score fusion', () => {
 
   test('ties go to the better vector rank, then the chunk id (deterministic)', () => {
     const fused = fuse([[hit('v:0', 0.5)]], [[hit('k:0', 3)]]);
-    expect(fused.map((f) => f.hit.chunkId)).toEqual(['k:0', 'v:0']);
+    expect(fused.map((f) => f.hit.id)).toEqual(['k:0', 'v:0']);
     const tied = fuse([[hit('v:0', 0.5), hit('w:0', 0.5)]], []);
-    expect(tied.map((f) => f.hit.chunkId)).toEqual(['v:0', 'w:0']);
+    expect(tied.map((f) => f.hit.id)).toEqual(['v:0', 'w:0']);
   });
 });
 
@@ -174,7 +174,7 @@ describe('retrieve', () => {
       bot('hybrid', { minScore: 0, rerank: true }),
       'q',
     );
-    expect(on.passages.map((p) => [p.id, p.score, p.ranks.rerank])).toEqual([
+    expect(on.passages.map((p) => [p.id, p.score, p.ranks?.rerank])).toEqual([
       ['c:0', 0.9, 1],
       ['a:0', 0.5, 2],
       ['b:0', 0.1, 3],
@@ -189,9 +189,10 @@ describe('retrieve', () => {
 });
 
 describe('citations of an answer', () => {
-  const passages: RetrievedPassage[] = [1, 2, 3].map((n) => ({
+  const passages: Passage[] = [1, 2, 3].map((n) => ({
     id: `d${n}:0`,
     documentId: `d${n}`,
+    ordinal: 0,
     filename: `d${n}.md`,
     text: `passage ${n}`,
     score: 1 / n,

@@ -91,8 +91,8 @@ describe('LanceDB adapter', () => {
       { tenantId: 't', botId: 'bot' },
       { vector: [1, 0], text: 'shared words', k: 10, minScore: -1 },
     );
-    expect(found.vector.map((h) => h.chunkId)).toEqual(['own:0']);
-    expect(found.keyword.map((h) => h.chunkId)).toEqual(['own:0']);
+    expect(found.vector.map((h) => h.id)).toEqual(['own:0']);
+    expect(found.keyword.map((h) => h.id)).toEqual(['own:0']);
   });
 
   test('a data directory from before tables were per bot: its shared table moves into the bots’ tables', async () => {
@@ -131,9 +131,9 @@ describe('LanceDB adapter', () => {
       { vector: [1, 0], text: 'refund', k: 5, minScore: -1 },
     );
     expect(found.vector).toEqual([
-      expect.objectContaining({ chunkId: 'a:0', page: 3, text: 'refund policy of bot' }),
+      expect.objectContaining({ id: 'a:0', page: 3, text: 'refund policy of bot' }),
     ]);
-    expect(found.keyword.map((h) => h.chunkId)).toEqual(['a:0']);
+    expect(found.keyword.map((h) => h.id)).toEqual(['a:0']);
     expect(await index.countDocument({ tenantId: 't', botId: 'other' }, 'b')).toBe(1);
     const names = await (await connect(dir)).tableNames();
     expect(names).not.toContain('chunks-m-2');

@@ -169,7 +169,7 @@ describe('OpenSearch adapter on the wire', () => {
     expect(stub.analyzerOf(name, 'filename.text')).toBe('simple');
     // The chunk with a title was accepted by the strict mapping, and its title is searchable.
     const found = await index.candidates(scope, { text: 'ferry', k: 5, minScore: 0 });
-    expect(found.keyword.map((h) => h.chunkId)).toEqual(['doc-1:0']);
+    expect(found.keyword.map((h) => h.id)).toEqual(['doc-1:0']);
     expect(found.keyword[0]).toMatchObject({ title: 'Ferry timetable', headingPath: ['Sailings', 'Winter'] });
 
     // The stub refuses what OpenSearch refuses: changing an analyzer of an existing field.
@@ -330,7 +330,7 @@ describe('OpenSearch adapter on the wire', () => {
     });
     const partial = await index.candidates(scope, query);
     expect(partial.vector).toEqual([]);
-    expect(partial.keyword.map((h) => h.chunkId)).toEqual(['doc-1:0']);
+    expect(partial.keyword.map((h) => h.id)).toEqual(['doc-1:0']);
 
     // The keyword search was refused (the request itself answered 200): the call throws.
     stub.msearchFailures.failNext(

@@ -5,6 +5,7 @@ import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { type Api, ApiError, describeError } from '../shared/api.ts';
 import { BotView } from './bot.tsx';
 import { Bots } from './bots.tsx';
+import { Keys } from './keys.tsx';
 import { href, navigate, useRoute } from './router.ts';
 import {
   type ConsoleContext,
@@ -20,7 +21,10 @@ import { useTitle } from './ui.tsx';
 import { Usage } from './usage.tsx';
 
 const HOME: Record<Session['role'], string> = { tenant: 'bots', operator: 'tenants' };
-const SECTIONS: Record<Session['role'], string[]> = { tenant: ['bots', 'usage'], operator: ['tenants'] };
+const SECTIONS: Record<Session['role'], string[]> = {
+  tenant: ['bots', 'usage', 'keys'],
+  operator: ['tenants'],
+};
 
 export function App({ api }: { api: Api }) {
   const [session, setSession] = useState<Session | undefined>(readSession);
@@ -38,6 +42,11 @@ export function App({ api }: { api: Api }) {
       api,
       session,
       signOut,
+      replaceKey(key: string) {
+        const next = { key, role: session.role };
+        writeSession(next);
+        setSession(next);
+      },
       async call<T>(path: string, options = {}) {
         try {
           return await api.json<T>(path, { ...options, apiKey: session.key });
@@ -90,6 +99,7 @@ function Shell() {
       ? ([
           ['bots', 'Bots'],
           ['usage', 'Usage'],
+          ['keys', 'API keys'],
         ] as const)
       : ([['tenants', 'Tenants']] as const);
 
@@ -148,6 +158,7 @@ function Screen({ route }: { route: string[] }) {
   if (section === 'bots' && botId !== undefined)
     return <BotView botId={botId} tab={tab ?? 'settings'} item={item} />;
   if (section === 'usage' && botId === undefined) return <Usage />;
+  if (section === 'keys' && botId === undefined) return <Keys />;
   return <NotFound />;
 }
 

@@ -1,10 +1,17 @@
-// Connecting the bot to Telegram, WhatsApp, Messenger and Instagram: each channel's status, its
-// webhook URL, its credentials (masked; never shown again once sent) and a form to connect.
+// Connecting the bot to the messaging channels of the catalog (shared/channels/catalog.ts): each
+// channel's status, its webhook URL, its credentials (masked; never shown again once sent) and a
+// form to connect.
 
 import { useState } from 'preact/hooks';
+import {
+  CHANNEL_TYPES,
+  type ChannelEntry,
+  type ChannelType,
+  channelEntry,
+} from '../../shared/channels/catalog.ts';
 import { formatDate } from './format.ts';
 import { useConsole } from './session.ts';
-import { type Bot, CHANNEL_TYPES, type Channel, type ChannelType } from './types.ts';
+import type { Bot, Channel } from './types.ts';
 import {
   ConfirmDelete,
   CopyBox,
@@ -17,73 +24,6 @@ import {
   useLoad,
   useSubmit,
 } from './ui.tsx';
-
-interface CredentialField {
-  name: string;
-  label: string;
-  secret: boolean;
-  hint?: string;
-}
-
-const VERIFY_HINT = 'Any secret you choose; enter the same one in your Meta app’s webhook settings.';
-const APP_SECRET_HINT = 'From your Meta app’s basic settings; proves that messages come from Meta.';
-
-const CHANNELS: Record<ChannelType, { title: string; fields: CredentialField[]; setup: string }> = {
-  telegram: {
-    title: 'Telegram',
-    fields: [
-      { name: 'botToken', label: 'Bot token', secret: true, hint: 'From @BotFather, like 123456:ABC-DEF…' },
-    ],
-    setup: 'Parley checks the token and registers the webhook with Telegram when you connect.',
-  },
-  whatsapp: {
-    title: 'WhatsApp',
-    fields: [
-      {
-        name: 'phoneNumberId',
-        label: 'Phone number ID',
-        secret: false,
-        hint: 'The numeric ID Meta shows for the number.',
-      },
-      { name: 'accessToken', label: 'Access token', secret: true },
-      { name: 'appSecret', label: 'App secret', secret: true, hint: APP_SECRET_HINT },
-      { name: 'verifyToken', label: 'Verify token', secret: true, hint: VERIFY_HINT },
-    ],
-    setup:
-      'After connecting, enter the webhook URL and verify token in your Meta app and subscribe to messages.',
-  },
-  messenger: {
-    title: 'Messenger',
-    fields: [
-      { name: 'pageId', label: 'Page ID', secret: false, hint: 'The numeric ID of the Facebook Page.' },
-      { name: 'pageAccessToken', label: 'Page access token', secret: true },
-      { name: 'appSecret', label: 'App secret', secret: true, hint: APP_SECRET_HINT },
-      { name: 'verifyToken', label: 'Verify token', secret: true, hint: VERIFY_HINT },
-    ],
-    setup:
-      'After connecting, enter the webhook URL and verify token in your Meta app and subscribe the Page.',
-  },
-  instagram: {
-    title: 'Instagram',
-    fields: [
-      {
-        name: 'accountId',
-        label: 'Instagram account ID',
-        secret: false,
-        hint: 'The numeric ID of the Instagram account.',
-      },
-      {
-        name: 'pageAccessToken',
-        label: 'Page access token',
-        secret: true,
-        hint: 'Of the Facebook Page linked to the account.',
-      },
-      { name: 'appSecret', label: 'App secret', secret: true, hint: APP_SECRET_HINT },
-      { name: 'verifyToken', label: 'Verify token', secret: true, hint: VERIFY_HINT },
-    ],
-    setup: 'After connecting, enter the webhook URL and verify token in your Meta app (Instagram messaging).',
-  },
-};
 
 export function Channels({ bot, onGone }: { bot: Bot; onGone: () => void }) {
   const { call } = useConsole();
@@ -127,7 +67,7 @@ function ChannelCard(props: {
 }) {
   const { call } = useConsole();
   const { type, channel } = props;
-  const spec = CHANNELS[type];
+  const spec: ChannelEntry = channelEntry(type);
   const [status, setStatus] = useState('');
   const titleId = `pc-channel-${type}`;
   const state = channel?.status ?? 'not_connected';
@@ -206,7 +146,7 @@ function ConnectForm(props: {
   onStatus: (message: string) => void;
 }) {
   const { call } = useConsole();
-  const spec = CHANNELS[props.type];
+  const spec: ChannelEntry = channelEntry(props.type);
   const empty = () => Object.fromEntries(spec.fields.map((f) => [f.name, ''])) as Record<string, string>;
   const [values, setValues] = useState(empty);
   const { busy, error, run } = useSubmit();

@@ -68,6 +68,8 @@ export interface ConsoleContext {
   /** An API call with the session's key; a 401 signs out (with its message) before it rethrows. */
   call<T>(path: string, options?: Omit<RequestOptions, 'apiKey'>): Promise<T>;
   signOut(message?: string): void;
+  /** Carries on with another key of the same role: the successor of the key just rotated. */
+  replaceKey(key: string): void;
 }
 
 export const ConsoleCtx = createContext<ConsoleContext | undefined>(undefined);

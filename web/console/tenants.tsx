@@ -19,9 +19,26 @@ import {
   useTitle,
 } from './ui.tsx';
 
-const PLAN_FIELDS: readonly { name: keyof Plan; label: string; placeholder: string; hint?: string }[] = [
+/** The plan's limits this form edits (the plan may hold others, which it leaves as they are). */
+type PlanField = 'monthlyMessages' | 'monthlyTokens' | 'monthlyCostUsd' | 'maxUploadBytes' | 'maxDocuments';
+
+const PLAN_FIELDS: readonly {
+  name: PlanField;
+  label: string;
+  placeholder: string;
+  hint?: string;
+  /** Dollars and cents, and empty means "no cap" rather than the default. */
+  money?: boolean;
+}[] = [
   { name: 'monthlyMessages', label: 'Monthly messages', placeholder: '10000' },
   { name: 'monthlyTokens', label: 'Monthly tokens', placeholder: '5000000' },
+  {
+    name: 'monthlyCostUsd',
+    label: 'Monthly cost cap (USD)',
+    placeholder: 'No cap',
+    hint: 'Model usage at list prices; bots refuse new messages once it is reached. Empty: no cap.',
+    money: true,
+  },
   {
     name: 'maxUploadBytes',
     label: 'Max upload size (bytes)',
@@ -31,21 +48,25 @@ const PLAN_FIELDS: readonly { name: keyof Plan; label: string; placeholder: stri
   { name: 'maxDocuments', label: 'Max documents', placeholder: '500' },
 ];
 
-type PlanDraft = Record<keyof Plan, string>;
+type PlanDraft = Record<PlanField, string>;
 
 const planDraft = (plan?: Plan): PlanDraft => ({
   monthlyMessages: plan ? String(plan.monthlyMessages) : '',
   monthlyTokens: plan ? String(plan.monthlyTokens) : '',
+  monthlyCostUsd: plan?.monthlyCostUsd == null ? '' : String(plan.monthlyCostUsd),
   maxUploadBytes: plan ? String(plan.maxUploadBytes) : '',
   maxDocuments: plan ? String(plan.maxDocuments) : '',
 });
 
 /** The plan fields given (empty ones take the default), numbers as numbers; anything else as typed for the API to name. */
-function planBody(draft: PlanDraft): Partial<Record<keyof Plan, unknown>> {
-  const body: Partial<Record<keyof Plan, unknown>> = {};
-  for (const { name } of PLAN_FIELDS) {
+function planBody(draft: PlanDraft): Partial<Record<PlanField, unknown>> {
+  const body: Partial<Record<PlanField, unknown>> = {};
+  for (const { name, money } of PLAN_FIELDS) {
     const value = draft[name].trim();
-    if (!value) continue;
+    if (!value) {
+      if (money) body[name] = null;
+      continue;
+    }
     const parsed = Number(value);
     body[name] = Number.isFinite(parsed) ? parsed : value;
   }
@@ -69,8 +90,8 @@ function PlanFields(props: {
           error={props.errors[`plan.${field.name}`]}
           type="number"
           min={0}
-          step="1"
-          inputMode="numeric"
+          step={field.money ? '0.01' : '1'}
+          inputMode={field.money ? 'decimal' : 'numeric'}
           placeholder={field.placeholder}
           value={props.draft[field.name]}
           onValue={(value) => props.onChange({ ...props.draft, [field.name]: value })}
@@ -204,25 +225,8 @@ function TenantRow({
 }) {
   const { call } = useConsole();
   const [editing, setEditing] = useState(false);
-  const [name, setName] = useState(tenant.name);
-  const [plan, setPlan] = useState(() => planDraft(tenant.plan));
-  const { busy, error, setError, run } = useSubmit();
   const [status, setStatus] = useState('');
-  const errors = fieldErrors(error);
   const path = `/admin/tenants/${encodeURIComponent(tenant.id)}`;
-
-  async function save(event: Event) {
-    event.preventDefault();
-    await run(async () => {
-      const { tenant: saved } = await call<{ tenant: Tenant }>(path, {
-        method: 'PATCH',
-        body: { name, plan: planBody(plan) },
-      });
-      onChange(saved);
-      setEditing(false);
-      setStatus('Saved.');
-    });
-  }
 
   return (
     <li class="pc-list-item pc-tenant">
@@ -244,9 +248,6 @@ function TenantRow({
             type="button"
             class="pc-secondary"
             onClick={() => {
-              setName(tenant.name);
-              setPlan(planDraft(tenant.plan));
-              setError(undefined);
               setStatus('');
               setEditing(true);
             }}
@@ -268,29 +269,68 @@ function TenantRow({
         />
       </div>
       {editing ? (
-        <form class="pc-edit-tenant" onSubmit={save} noValidate aria-label={`Plan of ${tenant.name}`}>
-          {error && Object.keys(errors).length === 0 ? <ErrorAlert error={error} /> : null}
-          <div class="pc-grid">
-            <InputField
-              id={`pc-tenant-${tenant.id}-name`}
-              label="Name"
-              error={errors.name}
-              maxLength={100}
-              value={name}
-              onValue={setName}
-            />
-            <PlanFields prefix={`pc-tenant-${tenant.id}`} draft={plan} errors={errors} onChange={setPlan} />
-          </div>
-          <div class="pc-actions">
-            <button type="submit" disabled={busy}>
-              {busy ? 'Saving…' : 'Save'}
-            </button>
-            <button type="button" class="pc-secondary" onClick={() => setEditing(false)} disabled={busy}>
-              Cancel
-            </button>
-          </div>
-        </form>
+        <EditTenant
+          tenant={tenant}
+          path={path}
+          onSaved={(saved) => {
+            onChange(saved);
+            setEditing(false);
+            setStatus('Saved.');
+          }}
+          onCancel={() => setEditing(false)}
+        />
       ) : null}
     </li>
+  );
+}
+
+/** The name and plan of a tenant, starting from what it has now (the form is made afresh each time it opens). */
+function EditTenant(props: {
+  tenant: Tenant;
+  path: string;
+  onSaved: (saved: Tenant) => void;
+  onCancel: () => void;
+}) {
+  const { tenant } = props;
+  const { call } = useConsole();
+  const [name, setName] = useState(tenant.name);
+  const [plan, setPlan] = useState(() => planDraft(tenant.plan));
+  const { busy, error, run } = useSubmit();
+  const errors = fieldErrors(error);
+
+  async function save(event: Event) {
+    event.preventDefault();
+    await run(async () => {
+      const { tenant: saved } = await call<{ tenant: Tenant }>(props.path, {
+        method: 'PATCH',
+        body: { name, plan: planBody(plan) },
+      });
+      props.onSaved(saved);
+    });
+  }
+
+  return (
+    <form class="pc-edit-tenant" onSubmit={save} noValidate aria-label={`Plan of ${tenant.name}`}>
+      {error && Object.keys(errors).length === 0 ? <ErrorAlert error={error} /> : null}
+      <div class="pc-grid">
+        <InputField
+          id={`pc-tenant-${tenant.id}-name`}
+          label="Name"
+          error={errors.name}
+          maxLength={100}
+          value={name}
+          onValue={setName}
+        />
+        <PlanFields prefix={`pc-tenant-${tenant.id}`} draft={plan} errors={errors} onChange={setPlan} />
+      </div>
+      <div class="pc-actions">
+        <button type="submit" disabled={busy}>
+          {busy ? 'Saving…' : 'Save'}
+        </button>
+        <button type="button" class="pc-secondary" onClick={props.onCancel} disabled={busy}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }

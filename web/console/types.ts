@@ -2,6 +2,7 @@
 // shared/ as types only (erased from the bundle, so it never pulls in the server's validation
 // library) where the API sends the domain's own shape.
 
+import type { ApiKeyView } from '../../shared/domain/api-key.ts';
 import type { ChannelView } from '../../shared/domain/channel.ts';
 import type { DocumentView } from '../../shared/domain/document.ts';
 import type { toSessionView } from '../../shared/domain/session.ts';
@@ -12,6 +13,8 @@ export type { Plan, Tenant } from '../../shared/domain/tenant.ts';
 
 /** A document as the API shows it. */
 export type KnowledgeDocument = DocumentView;
+/** A tenant API key as the API lists it: masked, the secret itself is shown only when made. */
+export type ApiKey = ApiKeyView;
 /** A channel connection as the API shows it (credentials masked). */
 export type Channel = ChannelView;
 
@@ -93,6 +96,9 @@ export interface UsageReport {
     messagesLimit: number;
     tokensUsed: number;
     tokensLimit: number;
+    costUsd: number;
+    /** The plan's monthlyCostUsd; null: no cap. */
+    costLimitUsd: number | null;
   };
 }
 

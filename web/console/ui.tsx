@@ -231,6 +231,10 @@ export function ConfirmDelete(props: {
   onConfirm: () => Promise<void>;
   label?: string;
   confirmLabel?: string;
+  /** What answering yes does, after the question (by default, that it cannot be undone). */
+  consequence?: string;
+  /** The button's accessible name where several sit on one screen (one per row): which thing it acts on. */
+  buttonName?: string;
 }) {
   const [asking, setAsking] = useState(false);
   const { busy, error, run } = useSubmit();
@@ -248,14 +252,14 @@ export function ConfirmDelete(props: {
 
   if (!asking) {
     return (
-      <button type="button" class="pc-danger" onClick={() => setAsking(true)}>
+      <button type="button" class="pc-danger" onClick={() => setAsking(true)} aria-label={props.buttonName}>
         {props.label ?? 'Delete'}
       </button>
     );
   }
   return (
     <fieldset class="pc-confirm">
-      <legend>{`${props.label ?? 'Delete'} ${props.what}? This cannot be undone.`}</legend>
+      <legend>{`${props.label ?? 'Delete'} ${props.what}? ${props.consequence ?? 'This cannot be undone.'}`}</legend>
       <div class="pc-actions">
         <button type="button" class="pc-danger" onClick={confirm} disabled={busy}>
           {busy ? 'Working…' : (props.confirmLabel ?? 'Yes, delete')}

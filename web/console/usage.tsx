@@ -173,13 +173,32 @@ function Quotas({ quota }: { quota: UsageReport['quota'] }) {
       <h2 id="pc-quota-title">This month ({quota.period})</h2>
       <QuotaBar what="messages" label="Messages" used={quota.messagesUsed} limit={quota.messagesLimit} />
       <QuotaBar what="tokens" label="Tokens" used={quota.tokensUsed} limit={quota.tokensLimit} />
+      {quota.costLimitUsd === null ? null : (
+        <QuotaBar
+          what="cost cap"
+          singular
+          label="Cost"
+          used={quota.costUsd}
+          limit={quota.costLimitUsd}
+          format={formatUsd}
+        />
+      )}
     </section>
   );
 }
 
 /** Share of a monthly allowance: a warning from 80 %, "exceeded" from 100 %. */
-function QuotaBar(props: { what: string; label: string; used: number; limit: number }) {
-  const { used, limit } = props;
+function QuotaBar(props: {
+  what: string;
+  label: string;
+  used: number;
+  limit: number;
+  format?: (value: number) => string;
+  /** `what` takes "is" rather than "are". */
+  singular?: boolean;
+}) {
+  const are = props.singular ? 'is' : 'are';
+  const { used, limit, format = formatNumber } = props;
   const share = limit > 0 ? used / limit : used > 0 ? Number.POSITIVE_INFINITY : 1;
   const percent = limit > 0 ? Math.floor(share * 100) : 100;
   const level = share >= 1 ? 'exceeded' : share >= 0.8 ? 'warning' : 'ok';
@@ -189,7 +208,7 @@ function QuotaBar(props: { what: string; label: string; used: number; limit: num
       <p class="pc-quota-head">
         <strong>{props.label}</strong>
         <span>
-          {formatNumber(used)} of {formatNumber(limit)} ({percent}%)
+          {format(used)} of {format(limit)} ({percent}%)
         </span>
       </p>
       <svg class="pc-quota-bar" viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">
@@ -198,12 +217,12 @@ function QuotaBar(props: { what: string; label: string; used: number; limit: num
       </svg>
       {level === 'warning' ? (
         <p class="pc-quota-note" role="status">
-          Warning: {percent}% of this month’s {props.what} are used.
+          Warning: {percent}% of this month’s {props.what} {are} used.
         </p>
       ) : null}
       {level === 'exceeded' ? (
         <p class="pc-quota-note" role="status">
-          Quota exceeded: this month’s {props.what} are used up, so the bots refuse new messages until next
+          Quota exceeded: this month’s {props.what} {are} used up, so the bots refuse new messages until next
           month.
         </p>
       ) : null}

@@ -1,4 +1,4 @@
-// The HTTPS plumbing the channel clients share (telegram.ts for the Bot API, meta.ts for the Graph
+// The HTTPS plumbing the channel clients share (the Bot API's client and graph.ts for the Graph
 // API): their options and defaults, one JSON POST per attempt with its own timeout, retries with
 // backoff and jitter (retry.ts) inside one time budget per call, and errors that never keep what
 // was sent (a URL or a header may hold a token). What each platform answers, and which of its

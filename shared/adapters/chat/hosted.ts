@@ -80,131 +80,154 @@ export function createHostedChatModel(
   driver: ChatProviderDriver,
   options: HostedChatOptions = {},
 ): ChatModel {
-  const settings = { ...DEFAULTS, ...options };
-  const { provider } = driver;
-
-  /** Runs `attempt` with retries inside the budget; the last error escapes as it was. */
-  const retrying = <T>(
-    request: ChatRequest,
-    run: (attempt: Attempt, budgetMs: number) => Promise<T>,
-    counter: { attempts: number },
-  ): Promise<T> => {
-    const started = Date.now();
-    const left = () => settings.deadlineMs - (Date.now() - started);
-    const minAttemptMs = Math.min(MIN_ATTEMPT_MS, settings.attemptTimeoutMs);
-    return withRetry(
-      async () => {
-        if (request.signal?.aborted) throw request.signal.reason;
-        counter.attempts++;
-        const budgetMs = Math.max(minAttemptMs, Math.min(settings.attemptTimeoutMs, left()));
-        return run(new Attempt(request.signal), budgetMs);
-      },
-      {
-        retries: settings.retries,
-        baseMs: settings.baseMs,
-        maxMs: settings.maxMs,
-        deadlineMs: settings.deadlineMs,
-        random: settings.random,
-        signal: request.signal,
-        isRetryable: (error) =>
-          !request.signal?.aborted && !driver.isRejection(error) && left() >= minAttemptMs,
-        retryAfterMs: driver.retryAfterMs ? (error) => driver.retryAfterMs?.(error) : undefined,
-        onRetry: settings.onRetry
-          ? (info) => settings.onRetry?.({ provider, modelId: request.modelId, ...info })
-          : undefined,
-      },
-    );
-  };
-
-  const failure = (error: unknown, request: ChatRequest, attempts: number, partial: boolean) =>
-    unavailable(error, {
-      provider,
-      modelId: request.modelId,
-      attempts,
-      partial,
-      signal: request.signal,
-      isRejection: (e) => driver.isRejection(e),
-    });
-
+  const hosted: Hosted = { driver, settings: { ...DEFAULTS, ...options } };
   return {
-    provider,
-
-    async complete(request) {
-      const counter = { attempts: 0 };
-      try {
-        return await retrying(
-          request,
-          async (attempt, budgetMs) => {
-            attempt.arm(budgetMs, 'answer');
-            try {
-              return await attempt.race(driver.complete(request, attempt.signal));
-            } finally {
-              attempt.dispose();
-            }
-          },
-          counter,
-        );
-      } catch (error) {
-        throw failure(error, request, counter.attempts, false);
-      }
-    },
-
-    async *stream(request) {
-      const counter = { attempts: 0 };
-      let yielded = false;
-      let open:
-        | { attempt: Attempt; iterator: AsyncIterator<ChatStreamEvent>; first: ChatStreamEvent }
-        | undefined;
-      let finished = false;
-      try {
-        // Until the first text, a failed attempt is closed and tried again.
-        open = await retrying(
-          request,
-          async (attempt, budgetMs) => {
-            attempt.arm(budgetMs, 'text');
-            let iterator: AsyncIterator<ChatStreamEvent> | undefined;
-            try {
-              iterator = driver.stream(request, attempt.signal)[Symbol.asyncIterator]();
-              const next = await attempt.race(iterator.next());
-              if (next.done) throw new StreamCutError('the stream ended before any text');
-              attempt.disarm();
-              return { attempt, iterator, first: next.value };
-            } catch (error) {
-              attempt.close(iterator);
-              throw error;
-            }
-          },
-          counter,
-        );
-        const { attempt, iterator } = open;
-        let event = open.first;
-        for (;;) {
-          if (event.type === 'done') {
-            finished = true;
-            yield event;
-            return;
-          }
-          if (event.text !== '') {
-            yielded = true;
-            yield event;
-          }
-          attempt.arm(settings.idleTimeoutMs, 'stream event');
-          const next = await attempt.race(iterator.next());
-          attempt.disarm();
-          if (next.done) throw new StreamCutError();
-          event = next.value;
-        }
-      } catch (error) {
-        throw failure(error, request, counter.attempts, yielded);
-      } finally {
-        // Also reached when the consumer stops early: cancel the provider's request.
-        if (open) {
-          if (finished) open.attempt.dispose();
-          else open.attempt.close(open.iterator);
-        }
-      }
-    },
+    provider: driver.provider,
+    complete: (request) => complete(hosted, request),
+    stream: (request) => stream(hosted, request),
   };
+}
+
+/** One model's driver and settings, which the functions below share. */
+interface Hosted {
+  readonly driver: ChatProviderDriver;
+  readonly settings: typeof DEFAULTS & HostedChatOptions;
+}
+
+/** Runs `attempt` with retries inside the budget; the last error escapes as it was. */
+function retrying<T>(
+  { driver, settings }: Hosted,
+  request: ChatRequest,
+  run: (attempt: Attempt, budgetMs: number) => Promise<T>,
+  counter: { attempts: number },
+): Promise<T> {
+  const started = Date.now();
+  const left = () => settings.deadlineMs - (Date.now() - started);
+  const minAttemptMs = Math.min(MIN_ATTEMPT_MS, settings.attemptTimeoutMs);
+  return withRetry(
+    async () => {
+      if (request.signal?.aborted) throw request.signal.reason;
+      counter.attempts++;
+      const budgetMs = Math.max(minAttemptMs, Math.min(settings.attemptTimeoutMs, left()));
+      return run(new Attempt(request.signal), budgetMs);
+    },
+    {
+      retries: settings.retries,
+      baseMs: settings.baseMs,
+      maxMs: settings.maxMs,
+      deadlineMs: settings.deadlineMs,
+      random: settings.random,
+      signal: request.signal,
+      isRetryable: (error) =>
+        !request.signal?.aborted && !driver.isRejection(error) && left() >= minAttemptMs,
+      retryAfterMs: driver.retryAfterMs ? (error) => driver.retryAfterMs?.(error) : undefined,
+      onRetry: settings.onRetry
+        ? (info) => settings.onRetry?.({ provider: driver.provider, modelId: request.modelId, ...info })
+        : undefined,
+    },
+  );
+}
+
+const failure = (
+  { driver }: Hosted,
+  error: unknown,
+  request: ChatRequest,
+  attempts: number,
+  partial: boolean,
+) =>
+  unavailable(error, {
+    provider: driver.provider,
+    modelId: request.modelId,
+    attempts,
+    partial,
+    signal: request.signal,
+    isRejection: (e) => driver.isRejection(e),
+  });
+
+async function complete(hosted: Hosted, request: ChatRequest): Promise<ChatResult> {
+  const counter = { attempts: 0 };
+  try {
+    return await retrying(
+      hosted,
+      request,
+      async (attempt, budgetMs) => {
+        attempt.arm(budgetMs, 'answer');
+        try {
+          return await attempt.race(hosted.driver.complete(request, attempt.signal));
+        } finally {
+          attempt.dispose();
+        }
+      },
+      counter,
+    );
+  } catch (error) {
+    throw failure(hosted, error, request, counter.attempts, false);
+  }
+}
+
+/** A stream that has produced its first event, with the attempt that holds it open. */
+interface OpenStream {
+  attempt: Attempt;
+  iterator: AsyncIterator<ChatStreamEvent>;
+  first: ChatStreamEvent;
+}
+
+/** Until the first text, a failed attempt is closed and tried again. */
+const openStream = (hosted: Hosted, request: ChatRequest, counter: { attempts: number }) =>
+  retrying(
+    hosted,
+    request,
+    async (attempt, budgetMs): Promise<OpenStream> => {
+      attempt.arm(budgetMs, 'text');
+      let iterator: AsyncIterator<ChatStreamEvent> | undefined;
+      try {
+        iterator = hosted.driver.stream(request, attempt.signal)[Symbol.asyncIterator]();
+        const next = await attempt.race(iterator.next());
+        if (next.done) throw new StreamCutError('the stream ended before any text');
+        attempt.disarm();
+        return { attempt, iterator, first: next.value };
+      } catch (error) {
+        attempt.close(iterator);
+        throw error;
+      }
+    },
+    counter,
+  );
+
+async function* stream(hosted: Hosted, request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
+  const counter = { attempts: 0 };
+  let yielded = false;
+  let open: OpenStream | undefined;
+  let finished = false;
+  try {
+    open = await openStream(hosted, request, counter);
+    const { attempt, iterator } = open;
+    let event = open.first;
+    for (;;) {
+      if (event.type === 'done') {
+        finished = true;
+        yield event;
+        return;
+      }
+      if (event.text !== '') {
+        yielded = true;
+        yield event;
+      }
+      attempt.arm(hosted.settings.idleTimeoutMs, 'stream event');
+      const next = await attempt.race(iterator.next());
+      attempt.disarm();
+      if (next.done) throw new StreamCutError();
+      event = next.value;
+    }
+  } catch (error) {
+    throw failure(hosted, error, request, counter.attempts, yielded);
+  } finally {
+    // Also reached when the consumer stops early: cancel the provider's request.
+    if (open) {
+      if (finished) open.attempt.dispose();
+      else open.attempt.close(open.iterator);
+    }
+  }
 }
 
 /** One attempt's AbortSignal: aborted by its timer, by the caller's signal, or when closed. */

@@ -12,6 +12,7 @@
 // start of the best passage is quoted instead.
 
 import { estimateTokens } from '../../domain/limits.ts';
+import type { Passage } from '../../domain/passage.ts';
 import { terms } from '../../domain/terms.ts';
 import {
   type ChatModel,
@@ -19,7 +20,6 @@ import {
   type ChatRequest,
   type ChatResult,
   type ChatStreamEvent,
-  type RetrievedPassage,
 } from '../../ports/chat-model.ts';
 
 export const NO_MODEL_INTRO =
@@ -67,7 +67,7 @@ export function createLocalChatModel(): ChatModel {
 }
 
 /** The local model's whole answer for a question and the passages retrieved for it. */
-export function extractiveAnswer(question: string, passages: readonly RetrievedPassage[]): string {
+export function extractiveAnswer(question: string, passages: readonly Passage[]): string {
   const candidates = sentencesOf(passages.slice(0, MAX_PASSAGES));
   if (candidates.length === 0) return NOTHING_FOUND;
 
@@ -115,7 +115,7 @@ interface Sentence {
 
 const sentenceSegmenter = new Intl.Segmenter(undefined, { granularity: 'sentence' });
 
-function sentencesOf(passages: readonly RetrievedPassage[]): Sentence[] {
+function sentencesOf(passages: readonly Passage[]): Sentence[] {
   const out: Sentence[] = [];
   passages.forEach((passage, index) => {
     // Lines first: list items, table rows and headings rarely end with a full stop.

@@ -43,119 +43,129 @@ interface ModelQuirks {
   maxTokensParameter: MaxTokensParameter;
 }
 
+/** One adapter's client, and what each of its models was found to refuse. */
+interface OpenAIChat {
+  readonly client: OpenAI;
+  readonly quirks: Map<string, ModelQuirks>;
+  readonly maxTokensParameter: MaxTokensParameter;
+}
+
 export function createOpenAIChatModel(options: OpenAIChatModelOptions): ChatModel {
-  const { client } = options;
-  const quirks = new Map<string, ModelQuirks>();
-  const quirksOf = (model: string) => {
-    let q = quirks.get(model);
-    if (!q) {
-      q = {
-        omitTemperature: false,
-        maxTokensParameter: options.maxTokensParameter ?? 'max_completion_tokens',
-      };
-      quirks.set(model, q);
-    }
-    return q;
+  const chat: OpenAIChat = {
+    client: options.client,
+    quirks: new Map(),
+    maxTokensParameter: options.maxTokensParameter ?? 'max_completion_tokens',
   };
-
-  const body = (request: ChatRequest) => {
-    const q = quirksOf(request.modelId);
-    const messages: ChatCompletionMessageParam[] = [];
-    if (request.system.trim() !== '') messages.push({ role: 'system', content: request.system });
-    for (const m of request.messages) messages.push({ role: m.role, content: m.content });
-    return {
-      model: request.modelId,
-      messages,
-      ...(q.omitTemperature ? {} : { temperature: request.temperature }),
-      [q.maxTokensParameter]: request.maxTokens,
-    };
-  };
-
-  /** Sends the request; each time the model refuses a parameter it can do without, adapts and sends it again. */
-  async function send<T>(request: ChatRequest, create: () => Promise<T>): Promise<T> {
-    // At most two adaptations: the temperature, the max-tokens parameter.
-    for (let adapted = 0; ; adapted++) {
-      try {
-        return await create();
-      } catch (error) {
-        if (adapted >= 2 || !adapt(quirksOf(request.modelId), error)) throw error;
-      }
-    }
-  }
-
-  const requestOptions = (signal: AbortSignal) => ({ signal, maxRetries: 0 });
-
   const driver: ChatProviderDriver = {
     provider: 'openai',
-
-    async complete(request, signal) {
-      const completion: ChatCompletion = await send(request, () =>
-        client.chat.completions.create(
-          { ...body(request), stream: false } as ChatCompletionCreateParamsNonStreaming,
-          requestOptions(signal),
-        ),
-      );
-      const choice = completion?.choices?.[0];
-      if (!choice?.message) {
-        throw new MalformedAnswerError(`OpenAI ${request.modelId} answered without a choice`);
-      }
-      const text = choice.message.content ?? choice.message.refusal ?? '';
-      const usage = completion.usage;
-      return {
-        text,
-        inputTokens: usage?.prompt_tokens ?? estimateInput(request),
-        outputTokens: usage?.completion_tokens ?? estimateTokens([text]),
-        ...(choice.finish_reason ? { stopReason: choice.finish_reason } : {}),
-      };
-    },
-
-    async *stream(request, signal): AsyncGenerator<ChatStreamEvent> {
-      const stream = await send(request, () =>
-        client.chat.completions.create(
-          {
-            ...body(request),
-            stream: true,
-            stream_options: { include_usage: true },
-          } as ChatCompletionCreateParamsStreaming,
-          requestOptions(signal),
-        ),
-      );
-      let stopReason: string | undefined;
-      let usage: ChatCompletionChunk['usage'];
-      let output = '';
-      // The SDK ends the iteration quietly when the connection is aborted or the body ends
-      // without `[DONE]`: only a `finish_reason` says the answer is complete.
-      for await (const chunk of stream) {
-        if (chunk.usage) usage = chunk.usage;
-        for (const choice of chunk.choices ?? []) {
-          if (choice.index !== 0) continue;
-          const text = choice.delta?.content ?? choice.delta?.refusal;
-          if (text) {
-            output += text;
-            yield { type: 'delta', text };
-          }
-          if (choice.finish_reason) stopReason = choice.finish_reason;
-        }
-      }
-      if (stopReason === undefined) return;
-      yield {
-        type: 'done',
-        stopReason,
-        inputTokens: usage?.prompt_tokens ?? estimateInput(request),
-        outputTokens: usage?.completion_tokens ?? estimateTokens([output]),
-      };
-    },
-
+    complete: (request, signal) => complete(chat, request, signal),
+    stream: (request, signal) => stream(chat, request, signal),
     isRejection: (error) =>
       error instanceof OpenAI.APIError && error.status !== undefined && !isRetryableOpenAIError(error),
-
     retryAfterMs(error) {
       if (!(error instanceof OpenAI.APIError) || !error.headers) return undefined;
       return parseRetryAfter(error.headers.get('retry-after'), error.headers.get('retry-after-ms'));
     },
   };
-
   return createHostedChatModel(driver, options);
+}
+
+function quirksOf(chat: OpenAIChat, model: string): ModelQuirks {
+  let q = chat.quirks.get(model);
+  if (!q) {
+    q = { omitTemperature: false, maxTokensParameter: chat.maxTokensParameter };
+    chat.quirks.set(model, q);
+  }
+  return q;
+}
+
+function body(chat: OpenAIChat, request: ChatRequest) {
+  const q = quirksOf(chat, request.modelId);
+  const messages: ChatCompletionMessageParam[] = [];
+  if (request.system.trim() !== '') messages.push({ role: 'system', content: request.system });
+  for (const m of request.messages) messages.push({ role: m.role, content: m.content });
+  return {
+    model: request.modelId,
+    messages,
+    ...(q.omitTemperature ? {} : { temperature: request.temperature }),
+    [q.maxTokensParameter]: request.maxTokens,
+  };
+}
+
+/** Sends the request; each time the model refuses a parameter it can do without, adapts and sends it again. */
+async function send<T>(chat: OpenAIChat, request: ChatRequest, create: () => Promise<T>): Promise<T> {
+  // At most two adaptations: the temperature, the max-tokens parameter.
+  for (let adapted = 0; ; adapted++) {
+    try {
+      return await create();
+    } catch (error) {
+      if (adapted >= 2 || !adapt(quirksOf(chat, request.modelId), error)) throw error;
+    }
+  }
+}
+
+const requestOptions = (signal: AbortSignal) => ({ signal, maxRetries: 0 });
+
+async function complete(chat: OpenAIChat, request: ChatRequest, signal: AbortSignal) {
+  const completion: ChatCompletion = await send(chat, request, () =>
+    chat.client.chat.completions.create(
+      { ...body(chat, request), stream: false } as ChatCompletionCreateParamsNonStreaming,
+      requestOptions(signal),
+    ),
+  );
+  const choice = completion?.choices?.[0];
+  if (!choice?.message) {
+    throw new MalformedAnswerError(`OpenAI ${request.modelId} answered without a choice`);
+  }
+  const text = choice.message.content ?? choice.message.refusal ?? '';
+  const usage = completion.usage;
+  return {
+    text,
+    inputTokens: usage?.prompt_tokens ?? estimateInput(request),
+    outputTokens: usage?.completion_tokens ?? estimateTokens([text]),
+    ...(choice.finish_reason ? { stopReason: choice.finish_reason } : {}),
+  };
+}
+
+async function* stream(
+  chat: OpenAIChat,
+  request: ChatRequest,
+  signal: AbortSignal,
+): AsyncGenerator<ChatStreamEvent> {
+  const chunks = await send(chat, request, () =>
+    chat.client.chat.completions.create(
+      {
+        ...body(chat, request),
+        stream: true,
+        stream_options: { include_usage: true },
+      } as ChatCompletionCreateParamsStreaming,
+      requestOptions(signal),
+    ),
+  );
+  let stopReason: string | undefined;
+  let usage: ChatCompletionChunk['usage'];
+  let output = '';
+  // The SDK ends the iteration quietly when the connection is aborted or the body ends
+  // without `[DONE]`: only a `finish_reason` says the answer is complete.
+  for await (const chunk of chunks) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const choice of chunk.choices ?? []) {
+      if (choice.index !== 0) continue;
+      const text = choice.delta?.content ?? choice.delta?.refusal;
+      if (text) {
+        output += text;
+        yield { type: 'delta', text };
+      }
+      if (choice.finish_reason) stopReason = choice.finish_reason;
+    }
+  }
+  if (stopReason === undefined) return;
+  yield {
+    type: 'done',
+    stopReason,
+    inputTokens: usage?.prompt_tokens ?? estimateInput(request),
+    outputTokens: usage?.completion_tokens ?? estimateTokens([output]),
+  };
 }
 
 /** Adapts the model's quirks to a 400 that refuses the temperature or the max-tokens parameter; false if it is another error. */

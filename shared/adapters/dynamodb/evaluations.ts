@@ -10,8 +10,8 @@ import { randomBase62 } from '../../domain/ids.ts';
 import { epochSeconds } from '../../ports/clock.ts';
 import type { BotScope, EvaluationRepository } from '../../ports/evaluations.ts';
 import { deletePartition, getKeys, putItems } from './batch.ts';
-import { conditionFailed, pickFields } from './items.ts';
-import { encodeCursor, queryFrom } from './pagination.ts';
+import { conditionally, pickFields, type TableContext } from './items.ts';
+import { pageByPrefix } from './pagination.ts';
 
 // Evaluation runs live in the usage table, one partition per bot, pk EVAL#<tenantId>#<botId>:
 //   sk RUN#<evaluationId>        the run (ids sort by creation time: a reverse Query lists newest first)
@@ -82,54 +82,9 @@ export function createDynamoEvaluationRepository(
   db: DynamoDBDocumentClient,
   table: string,
 ): EvaluationRepository {
-  /** Releases the bot's lock if this run still holds it. */
-  async function release(scope: BotScope, evaluationId: string): Promise<void> {
-    try {
-      await db.send(
-        new DeleteCommand({
-          TableName: table,
-          Key: lockKey(scope),
-          ConditionExpression: 'evaluationId = :id',
-          ExpressionAttributeValues: { ':id': evaluationId },
-        }),
-      );
-    } catch (error) {
-      if (!conditionFailed(error)) throw error;
-    }
-  }
-
+  const context: TableContext = { db, table };
   return {
-    async start(run, lockExpiresAt, now) {
-      const scope = { tenantId: run.tenantId, botId: run.botId };
-      try {
-        await db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: table,
-                  Item: { ...lockKey(scope), evaluationId: run.id, expiresAt: lockExpiresAt },
-                  // A lock past its run's deadline is free: that run will never finish.
-                  ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
-                  ExpressionAttributeValues: { ':now': epochSeconds(now) },
-                },
-              },
-              {
-                Put: {
-                  TableName: table,
-                  Item: { ...runKey(scope, run.id), ...run },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-            ],
-          }),
-        );
-        return 'started';
-      } catch (error) {
-        if (conditionFailed(error)) return 'busy';
-        throw error;
-      }
-    },
+    start: (run, lockExpiresAt, now) => startRun(context, run, lockExpiresAt, now),
 
     async get(scope, evaluationId, now) {
       const { Item } = await db.send(
@@ -139,116 +94,158 @@ export function createDynamoEvaluationRepository(
       return toRun(Item);
     },
 
-    async results(run) {
-      const scope = { tenantId: run.tenantId, botId: run.botId };
-      const parts = run.resultParts ?? 0;
-      const attempt = run.resultSet;
-      if (parts === 0 || attempt === undefined) return [];
-      const items = await getKeys(
-        db,
-        table,
-        Array.from({ length: parts }, (_, part) => partKey(scope, run.id, attempt, part)),
-        { consistent: true },
-      );
-      return items
-        .sort((a, b) => String(a.sk).localeCompare(String(b.sk)))
-        .flatMap((item) => (item.results as EvaluationResult[] | undefined) ?? []);
-    },
+    results: (run) => readResults(context, run),
 
-    async list(scope, page, now) {
-      const pk = partition(scope);
-      const result = await queryFrom(
-        db,
-        {
-          TableName: table,
-          KeyConditionExpression: 'pk = :p AND begins_with(sk, :run)',
-          FilterExpression: 'expiresAt > :now',
-          ExpressionAttributeValues: { ':p': pk, ':run': 'RUN#', ':now': epochSeconds(now) },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          Limit: page.limit,
-        },
-        page.cursor,
-        { pk },
-        ['pk', 'sk'],
-      );
-      const last = result.LastEvaluatedKey;
-      return {
-        items: (result.Items ?? []).map((item) => toRun(item) as EvaluationRun),
-        nextCursor: encodeCursor(last && { pk: last.pk, sk: last.sk }),
-      };
-    },
+    list: (scope, page, now) =>
+      pageByPrefix(context, partition(scope), 'RUN#', page, (item) => toRun(item) as EvaluationRun, {
+        consistent: true,
+        newestFirst: true,
+        filter: { expression: 'expiresAt > :now', values: { ':now': epochSeconds(now) } },
+      }),
 
-    async finish(run, outcome) {
-      const scope = { tenantId: run.tenantId, botId: run.botId };
-      const parts = splitResults(outcome.results);
-      const attempt = randomBase62(8);
-      // The parts first, under this attempt, then the run that names them, so a reader never sees
-      // a done run without its results.
-      await putItems(
-        db,
-        table,
-        parts.map((results, part) => ({
-          ...partKey(scope, run.id, attempt, part),
-          results,
-          expiresAt: run.expiresAt,
-        })),
-      );
-      try {
-        await db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: runKey(scope, run.id),
-            UpdateExpression:
-              'SET #status = :done, finishedAt = :at, questionCount = :count, recallAt5 = :recall, mrr = :mrr, resultSet = :set, resultParts = :parts',
-            ConditionExpression: 'attribute_exists(pk) AND #status = :running',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':done': 'done',
-              ':running': 'running',
-              ':at': outcome.finishedAt,
-              ':count': outcome.questionCount,
-              ':recall': outcome.recallAt5,
-              ':mrr': outcome.mrr,
-              ':set': attempt,
-              ':parts': parts.length,
-            },
-          }),
-        );
-      } catch (error) {
-        if (conditionFailed(error)) return false;
-        throw error;
-      }
-      await release(scope, run.id);
-      return true;
-    },
+    finish: (run, outcome) => finishRun(context, run, outcome),
 
-    async fail(run, reason, at) {
-      const scope = { tenantId: run.tenantId, botId: run.botId };
-      try {
-        await db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: runKey(scope, run.id),
-            UpdateExpression: 'SET #status = :failed, #error = :reason, finishedAt = :at',
-            ConditionExpression: 'attribute_exists(pk) AND #status = :running',
-            ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-            ExpressionAttributeValues: {
-              ':failed': 'failed',
-              ':running': 'running',
-              ':reason': reason,
-              ':at': at,
-            },
-          }),
-        );
-      } catch (error) {
-        if (conditionFailed(error)) return false;
-        throw error;
-      }
-      await release(scope, run.id);
-      return true;
-    },
+    fail: (run, reason, at) =>
+      endRun(
+        context,
+        run,
+        'SET #status = :failed, #error = :reason, finishedAt = :at',
+        { '#error': 'error' },
+        { ':failed': 'failed', ':reason': reason, ':at': at },
+      ),
 
     deleteAllOfBot: (scope) => deletePartition(db, table, partition(scope)),
   };
+}
+
+/** A run's identity: what ending it needs. */
+type RunRef = Pick<EvaluationRun, 'id' | 'tenantId' | 'botId'>;
+
+const scopeOf = (run: RunRef): BotScope => ({ tenantId: run.tenantId, botId: run.botId });
+
+/** Takes the bot's lock and stores the run together: 'busy' while another run holds the lock. */
+async function startRun(
+  { db, table }: TableContext,
+  run: EvaluationRun,
+  lockExpiresAt: number,
+  now: Date,
+): Promise<'started' | 'busy'> {
+  const scope = scopeOf(run);
+  const started = await conditionally(
+    db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: table,
+              Item: { ...lockKey(scope), evaluationId: run.id, expiresAt: lockExpiresAt },
+              // A lock past its run's deadline is free: that run will never finish.
+              ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
+              ExpressionAttributeValues: { ':now': epochSeconds(now) },
+            },
+          },
+          {
+            Put: {
+              TableName: table,
+              Item: { ...runKey(scope, run.id), ...run },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+        ],
+      }),
+    ),
+  );
+  return started ? 'started' : 'busy';
+}
+
+/** The results of the attempt that finished the run, in order. */
+async function readResults({ db, table }: TableContext, run: EvaluationRun): Promise<EvaluationResult[]> {
+  const parts = run.resultParts ?? 0;
+  const attempt = run.resultSet;
+  if (parts === 0 || attempt === undefined) return [];
+  const items = await getKeys(
+    db,
+    table,
+    Array.from({ length: parts }, (_, part) => partKey(scopeOf(run), run.id, attempt, part)),
+    { consistent: true },
+  );
+  return items
+    .sort((a, b) => String(a.sk).localeCompare(String(b.sk)))
+    .flatMap((item) => (item.results as EvaluationResult[] | undefined) ?? []);
+}
+
+async function finishRun(
+  context: TableContext,
+  run: EvaluationRun,
+  outcome: Parameters<EvaluationRepository['finish']>[1],
+): Promise<boolean> {
+  const parts = splitResults(outcome.results);
+  const attempt = randomBase62(8);
+  // The parts first, under this attempt, then the run that names them, so a reader never sees
+  // a done run without its results.
+  await putItems(
+    context.db,
+    context.table,
+    parts.map((results, part) => ({
+      ...partKey(scopeOf(run), run.id, attempt, part),
+      results,
+      expiresAt: run.expiresAt,
+    })),
+  );
+  return endRun(
+    context,
+    run,
+    'SET #status = :done, finishedAt = :at, questionCount = :count, recallAt5 = :recall, mrr = :mrr, resultSet = :set, resultParts = :parts',
+    {},
+    {
+      ':done': 'done',
+      ':at': outcome.finishedAt,
+      ':count': outcome.questionCount,
+      ':recall': outcome.recallAt5,
+      ':mrr': outcome.mrr,
+      ':set': attempt,
+      ':parts': parts.length,
+    },
+  );
+}
+
+/**
+ * Ends a running run with `expression` (`#status` names its status) and releases the bot's lock;
+ * false if the run was not running.
+ */
+async function endRun(
+  context: TableContext,
+  run: RunRef,
+  expression: string,
+  names: Record<string, string>,
+  values: Record<string, unknown>,
+): Promise<boolean> {
+  const ended = await conditionally(
+    context.db.send(
+      new UpdateCommand({
+        TableName: context.table,
+        Key: runKey(scopeOf(run), run.id),
+        UpdateExpression: expression,
+        ConditionExpression: 'attribute_exists(pk) AND #status = :running',
+        ExpressionAttributeNames: { '#status': 'status', ...names },
+        ExpressionAttributeValues: { ':running': 'running', ...values },
+      }),
+    ),
+  );
+  if (ended) await release(context, scopeOf(run), run.id);
+  return ended;
+}
+
+/** Releases the bot's lock if this run still holds it. */
+async function release({ db, table }: TableContext, scope: BotScope, evaluationId: string): Promise<void> {
+  await conditionally(
+    db.send(
+      new DeleteCommand({
+        TableName: table,
+        Key: lockKey(scope),
+        ConditionExpression: 'evaluationId = :id',
+        ExpressionAttributeValues: { ':id': evaluationId },
+      }),
+    ),
+  );
 }

@@ -8,7 +8,7 @@ import {
   usagePeriodSk,
   usageTenantPk,
 } from '../../domain/limits.ts';
-import type { QuotaStore, RateDecision, RateLimiter } from '../../ports/limits.ts';
+import type { QuotaStore, RateDecision, RateLimiter, Reservation } from '../../ports/limits.ts';
 import type { PeriodUsage } from '../../ports/usage.ts';
 
 // Rate-limit windows and monthly quotas in the `usage` table.
@@ -16,7 +16,8 @@ import type { PeriodUsage } from '../../ports/usage.ts';
 //   pk RATE#<tenantId>#<botId>                    sk SEC#<epochSecond>   count, expiresAt
 //   pk RATE#<tenantId>#<botId>                    sk MIN#<epochMinute>   count, expiresAt
 //   pk RATE#<tenantId>#<botId>#USER#<sha256>      sk MIN#<epochMinute>   count, expiresAt
-//   pk TENANT#<tenantId>                          sk PERIOD#<YYYY-MM>    messages, tokens, held, warnedAt, expiresAt
+//   pk TENANT#<tenantId>                          sk PERIOD#<YYYY-MM>    messages, tokens, held, cost, costHeld,
+//                                                                        warnedAt, expiresAt
 //
 // Each window admits with one conditional UpdateItem (`ADD count 1` if `count < limit`), so the
 // count can never pass the limit whatever the concurrency. A request must fit in the user's
@@ -27,7 +28,8 @@ import type { PeriodUsage } from '../../ports/usage.ts';
 // The period's `held` is the tokens used plus the tokens turns in flight hold: admission adds a
 // turn's bound if `held` stays within the plan, and the turn's usage settles it (`usage.add`
 // adds what was used less what was held). So tokens used never pass the plan, however many turns
-// run at once; a turn that crashes before settling leaves its hold until the month ends.
+// run at once; a turn that crashes before settling leaves its hold until the month ends. `costHeld`
+// does the same for cost (nano-dollars), checked when the plan has a `monthlyCostUsd`.
 //
 // Why not one TransactWriteItems over the three counters: DynamoDB cancels a transaction whose
 // item is part of another ongoing transaction (TransactionConflict), and the bot's counters are
@@ -113,15 +115,16 @@ export function createDynamoRateLimiter(db: DynamoDBDocumentClient, table: strin
   };
 }
 
-const PERIOD_NAMES = { '#messages': 'messages', '#held': 'held', '#expiresAt': 'expiresAt' };
-
 /** The period item's counters as the port shows them. */
 export function toPeriodUsage(period: string, item: Record<string, unknown> | undefined): PeriodUsage {
+  const costNanoUsd = Number(item?.cost ?? 0);
   const usage: PeriodUsage = {
     period,
     messages: Number(item?.messages ?? 0),
     tokens: Number(item?.tokens ?? 0),
     held: Number(item?.held ?? item?.tokens ?? 0),
+    costNanoUsd,
+    heldCostNanoUsd: Number(item?.costHeld ?? costNanoUsd),
   };
   if (typeof item?.warnedAt === 'string') usage.warnedAt = item.warnedAt;
   return usage;
@@ -131,107 +134,144 @@ export function toPeriodUsage(period: string, item: Record<string, unknown> | un
 const rawNumber = (item: unknown, name: string) =>
   Number((item as Record<string, { N?: string } | undefined> | undefined)?.[name]?.N ?? 0);
 
-export function createDynamoQuotaStore(db: DynamoDBDocumentClient, table: string): QuotaStore {
-  const key = (tenantId: string, period: string) => ({
-    pk: usageTenantPk(tenantId),
-    sk: usagePeriodSk(period),
-  });
+interface PeriodTable {
+  readonly db: DynamoDBDocumentClient;
+  readonly table: string;
+}
 
-  /** A period recorded before holds existed starts holding what it used; false if one already did. */
-  async function startHolding(tenantId: string, period: string): Promise<boolean> {
-    try {
-      await db.send(
-        new UpdateCommand({
-          TableName: table,
-          Key: key(tenantId, period),
-          UpdateExpression: 'SET #held = #tokens',
-          ConditionExpression: 'attribute_not_exists(#held) AND attribute_exists(#tokens)',
-          ExpressionAttributeNames: { '#held': 'held', '#tokens': 'tokens' },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+const periodKey = (tenantId: string, period: string) => ({
+  pk: usageTenantPk(tenantId),
+  sk: usagePeriodSk(period),
+});
+
+/** A period recorded before holds existed starts holding what it used; false if one already did. */
+async function startHolding({ db, table }: PeriodTable, tenantId: string, period: string): Promise<boolean> {
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: periodKey(tenantId, period),
+        UpdateExpression: 'SET #held = #tokens',
+        ConditionExpression: 'attribute_not_exists(#held) AND attribute_exists(#tokens)',
+        ExpressionAttributeNames: { '#held': 'held', '#tokens': 'tokens' },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
   }
+}
 
+type Limits = Parameters<QuotaStore['reserveMessage']>[2];
+
+/** Which limit refused, from the item as it was when the condition failed. */
+function exhaustedLimit(old: Record<string, unknown>, limits: Limits, holdCostNanoUsd: number): Reservation {
+  if (rawNumber(old, 'messages') >= limits.messages) return { admitted: false, exhausted: 'messages' };
+  const costHeld = old.costHeld === undefined ? rawNumber(old, 'cost') : rawNumber(old, 'costHeld');
+  if (limits.costNanoUsd !== undefined && costHeld + holdCostNanoUsd > limits.costNanoUsd)
+    return { admitted: false, exhausted: 'cost' };
+  return { admitted: false, exhausted: 'tokens' };
+}
+
+async function reserveMessage(
+  store: PeriodTable,
+  tenantId: string,
+  period: string,
+  limits: Limits,
+  holdTokens: number,
+  holdCostNanoUsd = 0,
+): Promise<Reservation> {
+  // Tokens are refused once none is left, or when the hold cannot fit at all; so is cost.
+  const room = Math.min(limits.tokens - holdTokens, limits.tokens - 1);
+  if (room < 0) return { admitted: false, exhausted: 'tokens' };
+  const costRoom = limits.costNanoUsd === undefined ? undefined : limits.costNanoUsd - holdCostNanoUsd;
+  if (costRoom !== undefined && (costRoom < 0 || limits.costNanoUsd === 0))
+    return { admitted: false, exhausted: 'cost' };
+  try {
+    const result = await store.db.send(
+      new UpdateCommand({
+        TableName: store.table,
+        Key: periodKey(tenantId, period),
+        UpdateExpression:
+          'ADD #messages :one, #held :hold, #costHeld :holdCost SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+        ConditionExpression:
+          '(attribute_not_exists(#messages) OR #messages < :maxMessages) AND ' +
+          '((attribute_not_exists(#held) AND attribute_not_exists(#tokens)) OR #held <= :room)' +
+          (costRoom === undefined ? '' : ' AND (attribute_not_exists(#costHeld) OR #costHeld <= :costRoom)'),
+        ExpressionAttributeNames: {
+          '#messages': 'messages',
+          '#held': 'held',
+          '#tokens': 'tokens',
+          '#costHeld': 'costHeld',
+          '#expiresAt': 'expiresAt',
+        },
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':hold': holdTokens,
+          ':holdCost': holdCostNanoUsd,
+          ':maxMessages': limits.messages,
+          ':room': room,
+          ...(costRoom !== undefined && { ':costRoom': costRoom }),
+          ':expiresAt': periodExpiresAt(period),
+        },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return { admitted: true, usage: toPeriodUsage(period, result.Attributes) };
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    const old = error.Item;
+    if (!old) return { admitted: false };
+    if (old.held === undefined && old.tokens !== undefined && (await startHolding(store, tenantId, period))) {
+      return reserveMessage(store, tenantId, period, limits, holdTokens, holdCostNanoUsd);
+    }
+    return exhaustedLimit(old, limits, holdCostNanoUsd);
+  }
+}
+
+async function markWarned({ db, table }: PeriodTable, tenantId: string, period: string, at: string) {
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: periodKey(tenantId, period),
+        UpdateExpression: 'SET #warnedAt = :at, #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+        ConditionExpression: 'attribute_not_exists(#warnedAt)',
+        ExpressionAttributeNames: { '#warnedAt': 'warnedAt', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: { ':at': at, ':expiresAt': periodExpiresAt(period) },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+async function unmarkWarned({ db, table }: PeriodTable, tenantId: string, period: string, at: string) {
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: periodKey(tenantId, period),
+        UpdateExpression: 'REMOVE #warnedAt',
+        ConditionExpression: '#warnedAt = :at',
+        ExpressionAttributeNames: { '#warnedAt': 'warnedAt' },
+        ExpressionAttributeValues: { ':at': at },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
+
+export function createDynamoQuotaStore(db: DynamoDBDocumentClient, table: string): QuotaStore {
+  const store: PeriodTable = { db, table };
   return {
-    async reserveMessage(tenantId, period, limits, holdTokens) {
-      // Tokens are refused once none is left, or when the hold cannot fit at all.
-      const room = Math.min(limits.tokens - holdTokens, limits.tokens - 1);
-      if (room < 0) return { admitted: false, exhausted: 'tokens' };
-      try {
-        const result = await db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: key(tenantId, period),
-            UpdateExpression:
-              'ADD #messages :one, #held :hold SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
-            ConditionExpression:
-              '(attribute_not_exists(#messages) OR #messages < :maxMessages) AND ' +
-              '((attribute_not_exists(#held) AND attribute_not_exists(#tokens)) OR #held <= :room)',
-            ExpressionAttributeNames: { ...PERIOD_NAMES, '#tokens': 'tokens' },
-            ExpressionAttributeValues: {
-              ':one': 1,
-              ':hold': holdTokens,
-              ':maxMessages': limits.messages,
-              ':room': room,
-              ':expiresAt': periodExpiresAt(period),
-            },
-            ReturnValues: 'ALL_NEW',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
-        return { admitted: true, usage: toPeriodUsage(period, result.Attributes) };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-        const old = error.Item;
-        if (!old) return { admitted: false };
-        if (old.held === undefined && old.tokens !== undefined && (await startHolding(tenantId, period))) {
-          return this.reserveMessage(tenantId, period, limits, holdTokens);
-        }
-        return {
-          admitted: false,
-          exhausted: rawNumber(old, 'messages') >= limits.messages ? 'messages' : 'tokens',
-        };
-      }
-    },
-
-    async markWarned(tenantId, period, at) {
-      try {
-        await db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: key(tenantId, period),
-            UpdateExpression: 'SET #warnedAt = :at, #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
-            ConditionExpression: 'attribute_not_exists(#warnedAt)',
-            ExpressionAttributeNames: { '#warnedAt': 'warnedAt', '#expiresAt': 'expiresAt' },
-            ExpressionAttributeValues: { ':at': at, ':expiresAt': periodExpiresAt(period) },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) return false;
-        throw error;
-      }
-    },
-
-    async unmarkWarned(tenantId, period, at) {
-      try {
-        await db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: key(tenantId, period),
-            UpdateExpression: 'REMOVE #warnedAt',
-            ConditionExpression: '#warnedAt = :at',
-            ExpressionAttributeNames: { '#warnedAt': 'warnedAt' },
-            ExpressionAttributeValues: { ':at': at },
-          }),
-        );
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
-    },
+    reserveMessage: (...args) => reserveMessage(store, ...args),
+    markWarned: (...args) => markWarned(store, ...args),
+    unmarkWarned: (...args) => unmarkWarned(store, ...args),
   };
 }

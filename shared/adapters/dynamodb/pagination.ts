@@ -6,6 +6,8 @@ import {
   type QueryCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { BadRequestError } from '../../domain/errors.ts';
+import type { Page, PageRequest } from '../../ports/repositories.ts';
+import type { TableContext } from './items.ts';
 
 type Key = Record<string, NativeAttributeValue>;
 
@@ -63,4 +65,55 @@ export async function queryFrom(
       throw invalidCursor();
     throw error;
   }
+}
+
+/** How a prefix query reads beyond its partition and prefix. */
+export interface PrefixQueryOptions {
+  consistent?: boolean;
+  newestFirst?: boolean;
+  /** A filter on the page read, with the values it names. */
+  filter?: { expression: string; values: Record<string, NativeAttributeValue> };
+}
+
+/** One page of the items of partition `pk` (a table keyed pk/sk) whose sort key starts with `prefix`. */
+export async function pageByPrefix<T>(
+  { db, table }: TableContext,
+  pk: string,
+  prefix: string,
+  page: PageRequest,
+  toItem: (item: Record<string, unknown>) => T,
+  options: PrefixQueryOptions = {},
+): Promise<Page<T>> {
+  const result = await queryFrom(
+    db,
+    {
+      TableName: table,
+      KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
+      FilterExpression: options.filter?.expression,
+      ExpressionAttributeValues: { ':p': pk, ':prefix': prefix, ...options.filter?.values },
+      ScanIndexForward: options.newestFirst ? false : undefined,
+      ConsistentRead: options.consistent,
+      Limit: page.limit,
+    },
+    page.cursor,
+    { pk },
+    ['pk', 'sk'],
+  );
+  const last = result.LastEvaluatedKey;
+  return {
+    items: (result.Items ?? []).map(toItem),
+    nextCursor: encodeCursor(last && { pk: last.pk, sk: last.sk }),
+  };
+}
+
+/** Every item of a paged list, read page by page. */
+export async function allPages<T>(list: (page: PageRequest) => Promise<Page<T>>): Promise<T[]> {
+  const all: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list({ limit: 100, cursor });
+    all.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return all;
 }

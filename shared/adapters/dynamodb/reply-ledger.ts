@@ -1,8 +1,8 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../../ports/clock.ts';
-import type { ReplyLedger, ReplyScope, SendRecord } from '../../ports/reply-ledger.ts';
+import type { ReplyLedger, ReplyScope, SendRecord, SendState } from '../../ports/reply-ledger.ts';
 import { deletePartition, getKeys, putItems } from './batch.ts';
+import { conditionally, type TableContext } from './items.ts';
 
 // usage table, one partition per bot: pk REPLY#<tenantId>#<botId>, with
 //   sk SEEN#<key>     a message the webhook took in             expiresAt
@@ -13,33 +13,10 @@ import { deletePartition, getKeys, putItems } from './batch.ts';
 
 const partition = (scope: ReplyScope) => `REPLY#${scope.tenantId}#${scope.botId}`;
 
-const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
-
-/** A conditional write: false when the condition failed. */
-async function writeIf(db: DynamoDBDocumentClient, command: PutCommand | UpdateCommand): Promise<boolean> {
-  try {
-    await (command instanceof PutCommand ? db.send(command) : db.send(command));
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
-
 export function createDynamoReplyLedger(db: DynamoDBDocumentClient, table: string): ReplyLedger {
+  const context: TableContext = { db, table };
   return {
-    async seen(scope, keys, now) {
-      if (keys.length === 0) return new Set();
-      const pk = partition(scope);
-      const items = await getKeys(
-        db,
-        table,
-        keys.map((key) => ({ pk, sk: `SEEN#${key}` })),
-        { consistent: true },
-      );
-      const live = items.filter((item) => (item.expiresAt as number) > epochSeconds(now));
-      return new Set(live.map((item) => String(item.sk).slice('SEEN#'.length)));
-    },
+    seen: (scope, keys, now) => seenKeys(context, scope, keys, now),
 
     async remember(scope, keys, expiresAt) {
       const pk = partition(scope);
@@ -50,72 +27,112 @@ export function createDynamoReplyLedger(db: DynamoDBDocumentClient, table: strin
       );
     },
 
-    async getSend(scope, key, now) {
-      const { Item } = await db.send(
-        new GetCommand({
-          TableName: table,
-          Key: { pk: partition(scope), sk: `SEND#${key}` },
-          ConsistentRead: true,
-        }),
-      );
-      if (!Item || (Item.expiresAt as number) <= epochSeconds(now)) return undefined;
-      return {
-        state: Item.state,
-        delivered: Item.delivered,
-        updatedAt: Item.updatedAt,
-        ...(typeof Item.text === 'string' && { text: Item.text }),
-      } as SendRecord;
-    },
+    getSend: (scope, key, now) => getSend(context, scope, key, now),
 
-    beginSend(scope, key, record, expiresAt) {
-      return writeIf(
-        db,
-        new PutCommand({
-          TableName: table,
-          Item: { pk: partition(scope), sk: `SEND#${key}`, ...record, expiresAt },
-          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
-          ExpressionAttributeValues: { ':now': epochSeconds(new Date(record.updatedAt)) },
-        }),
-      );
-    },
+    beginSend: (scope, key, record, expiresAt) =>
+      putUnlessLive(
+        context,
+        { pk: partition(scope), sk: `SEND#${key}`, ...record, expiresAt },
+        new Date(record.updatedAt),
+      ),
 
-    moveSend(scope, key, from, to) {
-      return writeIf(
-        db,
-        new UpdateCommand({
-          TableName: table,
-          Key: { pk: partition(scope), sk: `SEND#${key}` },
-          // The text goes once nothing more of it will be sent.
-          UpdateExpression: `SET #state = :to, delivered = :delivered, updatedAt = :at${
-            to.text === undefined ? ' REMOVE #text' : ', #text = :text'
-          }`,
-          ConditionExpression: '#state = :from',
-          ExpressionAttributeNames: { '#state': 'state', '#text': 'text' },
-          ExpressionAttributeValues: {
-            ':from': from,
-            ':to': to.state,
-            ':delivered': to.delivered,
-            ':at': to.updatedAt,
-            ...(to.text !== undefined && { ':text': to.text }),
-          },
-        }),
-      );
-    },
+    moveSend: (scope, key, from, to) => moveSend(context, scope, key, from, to),
 
-    takeNotice(scope, key, expiresAt, now) {
-      return writeIf(
-        db,
-        new PutCommand({
-          TableName: table,
-          Item: { pk: partition(scope), sk: `NOTICE#${key}`, expiresAt },
-          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
-          ExpressionAttributeValues: { ':now': epochSeconds(now) },
-        }),
-      );
-    },
+    takeNotice: (scope, key, expiresAt, now) =>
+      putUnlessLive(context, { pk: partition(scope), sk: `NOTICE#${key}`, expiresAt }, now),
 
     async deleteBot(scope) {
       await deletePartition(db, table, partition(scope));
     },
   };
+}
+
+/** Which of `keys` the webhook took in before (and not expired at `now`). */
+async function seenKeys(
+  { db, table }: TableContext,
+  scope: ReplyScope,
+  keys: readonly string[],
+  now: Date,
+): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const pk = partition(scope);
+  const items = await getKeys(
+    db,
+    table,
+    keys.map((key) => ({ pk, sk: `SEEN#${key}` })),
+    { consistent: true },
+  );
+  const live = items.filter((item) => (item.expiresAt as number) > epochSeconds(now));
+  return new Set(live.map((item) => String(item.sk).slice('SEEN#'.length)));
+}
+
+async function getSend(
+  { db, table }: TableContext,
+  scope: ReplyScope,
+  key: string,
+  now: Date,
+): Promise<SendRecord | undefined> {
+  const { Item } = await db.send(
+    new GetCommand({
+      TableName: table,
+      Key: { pk: partition(scope), sk: `SEND#${key}` },
+      ConsistentRead: true,
+    }),
+  );
+  if (!Item || (Item.expiresAt as number) <= epochSeconds(now)) return undefined;
+  return {
+    state: Item.state,
+    delivered: Item.delivered,
+    updatedAt: Item.updatedAt,
+    ...(typeof Item.text === 'string' && { text: Item.text }),
+  } as SendRecord;
+}
+
+/** Puts an item unless one is there and still live at `now`: false when one is. */
+function putUnlessLive(
+  { db, table }: TableContext,
+  item: Record<string, unknown>,
+  now: Date,
+): Promise<boolean> {
+  return conditionally(
+    db.send(
+      new PutCommand({
+        TableName: table,
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
+        ExpressionAttributeValues: { ':now': epochSeconds(now) },
+      }),
+    ),
+  );
+}
+
+/** Moves a send record on from state `from`: false when it is no longer in it. */
+function moveSend(
+  { db, table }: TableContext,
+  scope: ReplyScope,
+  key: string,
+  from: SendState,
+  to: SendRecord,
+): Promise<boolean> {
+  return conditionally(
+    db.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: partition(scope), sk: `SEND#${key}` },
+        // The text goes once nothing more of it will be sent.
+        UpdateExpression: `SET #state = :to, delivered = :delivered, updatedAt = :at${
+          to.text === undefined ? ' REMOVE #text' : ', #text = :text'
+        }`,
+        ConditionExpression: '#state = :from',
+        ExpressionAttributeNames: { '#state': 'state', '#text': 'text' },
+        ExpressionAttributeValues: {
+          ':from': from,
+          ':to': to.state,
+          ':delivered': to.delivered,
+          ':at': to.updatedAt,
+          ...(to.text !== undefined && { ':text': to.text }),
+        },
+      }),
+    ),
+  );
 }

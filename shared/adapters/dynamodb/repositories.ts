@@ -5,7 +5,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  type QueryCommandInput,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -21,7 +20,8 @@ import type {
   TenantRepository,
 } from '../../ports/repositories.ts';
 import { createDynamoDocumentRepository } from './documents.ts';
-import { encodeCursor, queryFrom } from './pagination.ts';
+import { conditionally, type TableContext } from './items.ts';
+import { allPages, encodeCursor, pageByPrefix, queryFrom } from './pagination.ts';
 
 // Item layout of the `tenants` table (see docs/ARCHITECTURE.md):
 //   tenant  pk TENANT#<tenantId>  sk TENANT              gsi1 TENANTS / <createdAt>#<tenantId>
@@ -31,7 +31,6 @@ import { encodeCursor, queryFrom } from './pagination.ts';
 // bot id simply is not there. Keys live by key id so authentication is one consistent read.
 
 const tenantPk = (tenantId: string) => `TENANT#${tenantId}`;
-const TABLE_KEYS = ['pk', 'sk'] as const;
 const GSI1_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'] as const;
 
 /** The stored record without its keys and internal counters. */
@@ -41,33 +40,34 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   return rest as T;
 }
 
-/** Walks every page of a list and returns the ids (for deletion cascades). */
-async function collectIds(list: (page: PageRequest) => Promise<Page<{ id: string }>>): Promise<string[]> {
-  const ids: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await list({ limit: 100, cursor });
-    ids.push(...page.items.map((item) => item.id));
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return ids;
-}
-
-const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
-
-async function queryPage<T>(
-  db: DynamoDBDocumentClient,
-  input: QueryCommandInput,
+/** A page of the items filed under one gsi1 partition, in gsi1sk (creation) order. */
+async function listByGsi1<T>(
+  { db, table }: TableContext,
+  partition: string,
   page: PageRequest,
-  partition: Record<string, string>,
-  keyNames: readonly string[],
 ): Promise<Page<T>> {
-  const result = await queryFrom(db, { ...input, Limit: page.limit }, page.cursor, partition, keyNames);
+  const result = await queryFrom(
+    db,
+    {
+      TableName: table,
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: { ':p': partition },
+      Limit: page.limit,
+    },
+    page.cursor,
+    { gsi1pk: partition },
+    GSI1_KEYS,
+  );
   return {
     items: (result.Items ?? []).map((item) => strip<T>(item) as T),
     nextCursor: encodeCursor(result.LastEvaluatedKey),
   };
 }
+
+/** Every id of a paged list (for deletion cascades). */
+const collectIds = async (list: (page: PageRequest) => Promise<Page<{ id: string }>>) =>
+  (await allPages(list)).map((item) => item.id);
 
 function keyItem(key: ApiKeyRecord) {
   return {
@@ -100,22 +100,19 @@ function botItem(bot: Bot) {
 }
 
 export function createDynamoRepositories(db: DynamoDBDocumentClient, table: string): Repositories {
-  /** A page of the items filed under one gsi1 partition, in gsi1sk (creation) order. */
-  const listByGsi1 = <T>(partition: string, page: PageRequest) =>
-    queryPage<T>(
-      db,
-      {
-        TableName: table,
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': partition },
-      },
-      page,
-      { gsi1pk: partition },
-      GSI1_KEYS,
-    );
+  const context: TableContext = { db, table };
+  return {
+    tenants: createTenantRepository(context),
+    keys: createApiKeyRepository(context),
+    bots: createBotRepository(context),
+    documents: createDynamoDocumentRepository(db, table),
+  };
+}
 
-  const tenants: TenantRepository = {
+function createTenantRepository(context: TableContext): TenantRepository {
+  const { db, table } = context;
+  const key = (tenantId: string) => ({ pk: tenantPk(tenantId), sk: 'TENANT' });
+  return {
     async create(tenant, firstKey) {
       await db.send(
         new TransactWriteCommand({
@@ -139,21 +136,17 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
       );
     },
     async get(tenantId) {
-      const result = await db.send(
-        new GetCommand({ TableName: table, Key: { pk: tenantPk(tenantId), sk: 'TENANT' } }),
-      );
+      const result = await db.send(new GetCommand({ TableName: table, Key: key(tenantId) }));
       return strip<Tenant>(result.Item);
     },
-    list(page) {
-      return listByGsi1<Tenant>('TENANTS', page);
-    },
-    async update(tenant) {
-      // SET, not Put: the record also carries counters (documentCount) kept by other writers.
-      try {
-        await db.send(
+    list: (page) => listByGsi1<Tenant>(context, 'TENANTS', page),
+    // SET, not Put: the record also carries counters (documentCount) kept by other writers.
+    update: (tenant) =>
+      conditionally(
+        db.send(
           new UpdateCommand({
             TableName: table,
-            Key: { pk: tenantPk(tenant.id), sk: 'TENANT' },
+            Key: key(tenant.id),
             UpdateExpression: 'SET #name = :name, #plan = :plan, updatedAt = :updatedAt',
             ConditionExpression: 'attribute_exists(pk)',
             ExpressionAttributeNames: { '#name': 'name', '#plan': 'plan' },
@@ -163,60 +156,53 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
               ':updatedAt': tenant.updatedAt,
             },
           }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) return false;
-        throw error;
-      }
-    },
+        ),
+      ),
     async delete(tenantId) {
-      await db.send(new DeleteCommand({ TableName: table, Key: { pk: tenantPk(tenantId), sk: 'TENANT' } }));
+      await db.send(new DeleteCommand({ TableName: table, Key: key(tenantId) }));
     },
   };
+}
 
+function createApiKeyRepository(context: TableContext): ApiKeyRepository {
+  const { db, table } = context;
+  const key = (keyId: string) => ({ pk: `KEY#${keyId}`, sk: 'KEY' });
   const keys: ApiKeyRepository = {
-    async create(key) {
+    async create(record) {
       await db.send(
         new PutCommand({
           TableName: table,
-          Item: keyItem(key),
+          Item: keyItem(record),
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
     },
     async getForAuth(keyId) {
       const result = await db.send(
-        new GetCommand({ TableName: table, Key: { pk: `KEY#${keyId}`, sk: 'KEY' }, ConsistentRead: true }),
+        new GetCommand({ TableName: table, Key: key(keyId), ConsistentRead: true }),
       );
       return strip<ApiKeyRecord>(result.Item);
     },
-    list(tenantId, page) {
-      return listByGsi1<ApiKeyRecord>(`${tenantPk(tenantId)}#KEYS`, page);
-    },
-    async revoke(tenantId, keyId) {
-      try {
-        await db.send(
+    list: (tenantId, page) => listByGsi1<ApiKeyRecord>(context, `${tenantPk(tenantId)}#KEYS`, page),
+    revoke: (tenantId, keyId) =>
+      conditionally(
+        db.send(
           new DeleteCommand({
             TableName: table,
-            Key: { pk: `KEY#${keyId}`, sk: 'KEY' },
+            Key: key(keyId),
             ConditionExpression: 'tenantId = :t',
             ExpressionAttributeValues: { ':t': tenantId },
           }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) return false;
-        throw error;
-      }
-    },
+        ),
+      ),
     async touch(tenantId, keyId, at, minIntervalSeconds) {
       const threshold = new Date(at.getTime() - minIntervalSeconds * 1000).toISOString();
-      try {
-        await db.send(
+      // A key used again within the interval is left as it is: the condition fails, quietly.
+      await conditionally(
+        db.send(
           new UpdateCommand({
             TableName: table,
-            Key: { pk: `KEY#${keyId}`, sk: 'KEY' },
+            Key: key(keyId),
             UpdateExpression: 'SET lastUsedAt = :now',
             ConditionExpression:
               'tenantId = :t AND (attribute_type(lastUsedAt, :null) OR lastUsedAt < :threshold)',
@@ -227,14 +213,17 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
               ':threshold': threshold,
             },
           }),
-        );
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+        ),
+      );
     },
     listIds: (tenantId) => collectIds((page) => keys.list(tenantId, page)),
   };
+  return keys;
+}
 
+function createBotRepository(context: TableContext): BotRepository {
+  const { db, table } = context;
+  const key = (tenantId: string, botId: string) => ({ pk: tenantPk(tenantId), sk: `BOT#${botId}` });
   const bots: BotRepository = {
     async create(bot) {
       await db.send(
@@ -247,53 +236,16 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
     },
     async get(tenantId, botId) {
       const result = await db.send(
-        new GetCommand({
-          TableName: table,
-          Key: { pk: tenantPk(tenantId), sk: `BOT#${botId}` },
-          ConsistentRead: true,
-        }),
+        new GetCommand({ TableName: table, Key: key(tenantId, botId), ConsistentRead: true }),
       );
       return botOf(result.Item);
     },
-    async list(tenantId, page) {
-      const partition = tenantPk(tenantId);
-      const found = await queryPage<Bot>(
-        db,
-        {
-          TableName: table,
-          KeyConditionExpression: 'pk = :p AND begins_with(sk, :bot)',
-          ExpressionAttributeValues: { ':p': partition, ':bot': 'BOT#' },
-        },
-        page,
-        { pk: partition },
-        TABLE_KEYS,
-      );
-      return { ...found, items: found.items.map(upgradeStoredBot) };
-    },
-    async update(bot, expectedUpdatedAt) {
-      try {
-        await db.send(
-          new PutCommand({
-            TableName: table,
-            Item: botItem(bot),
-            ConditionExpression: 'attribute_exists(pk) AND updatedAt = :expected',
-            ExpressionAttributeValues: { ':expected': expectedUpdatedAt },
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
-        return 'updated';
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-        return error.Item ? 'conflict' : 'missing';
-      }
-    },
+    list: (tenantId, page) =>
+      pageByPrefix(context, tenantPk(tenantId), 'BOT#', page, (item) => botOf(item) as Bot),
+    update: (bot, expectedUpdatedAt) => updateBot(context, bot, expectedUpdatedAt),
     async delete(tenantId, botId) {
       const result = await db.send(
-        new DeleteCommand({
-          TableName: table,
-          Key: { pk: tenantPk(tenantId), sk: `BOT#${botId}` },
-          ReturnValues: 'ALL_OLD',
-        }),
+        new DeleteCommand({ TableName: table, Key: key(tenantId, botId), ReturnValues: 'ALL_OLD' }),
       );
       return result.Attributes !== undefined;
     },
@@ -311,6 +263,28 @@ export function createDynamoRepositories(db: DynamoDBDocumentClient, table: stri
       return botOf(result.Items?.[0]);
     },
   };
+  return bots;
+}
 
-  return { tenants, keys, bots, documents: createDynamoDocumentRepository(db, table) };
+/** Replaces the bot if it is still the version the caller read (optimistic concurrency). */
+async function updateBot(
+  { db, table }: TableContext,
+  bot: Bot,
+  expectedUpdatedAt: string,
+): Promise<'updated' | 'conflict' | 'missing'> {
+  try {
+    await db.send(
+      new PutCommand({
+        TableName: table,
+        Item: botItem(bot),
+        ConditionExpression: 'attribute_exists(pk) AND updatedAt = :expected',
+        ExpressionAttributeValues: { ':expected': expectedUpdatedAt },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return 'updated';
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    return error.Item ? 'conflict' : 'missing';
+  }
 }

@@ -1,15 +1,10 @@
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TestQuestion } from '../../domain/evaluation.ts';
 import type { BotScope, TestQuestionRepository } from '../../ports/evaluations.ts';
 import { deletePartition } from './batch.ts';
-import { conditionFailed, pickFields } from './items.ts';
-import { encodeCursor, queryFrom } from './pagination.ts';
+import { type Counter, deleteCounted, putCounted } from './counted.ts';
+import { conditionFailed, pickFields, type TableContext } from './items.ts';
+import { allPages, pageByPrefix } from './pagination.ts';
 
 // Test questions live in their tenant's partition of the tenants table: pk TENANT#<tenantId>,
 // sk TQ#<botId>#<questionId> (question ids sort by creation time, so a Query lists them oldest
@@ -18,6 +13,12 @@ import { encodeCursor, queryFrom } from './pagination.ts';
 
 const tenantPk = (tenantId: string) => `TENANT#${tenantId}`;
 const counterKey = (scope: BotScope) => ({ pk: tenantPk(scope.tenantId), sk: `TQ#${scope.botId}` });
+/** The bot's count of questions, made by its first question. */
+const questionCounter = (scope: BotScope): Counter => ({
+  key: counterKey(scope),
+  attribute: 'questionCount',
+  ownerMustExist: false,
+});
 const questionPrefix = (botId: string) => `TQ#${botId}#`;
 const keyOf = (scope: BotScope, questionId: string) => ({
   pk: tenantPk(scope.tenantId),
@@ -42,37 +43,11 @@ export function createDynamoTestQuestionRepository(
   db: DynamoDBDocumentClient,
   table: string,
 ): TestQuestionRepository {
+  const context: TableContext = { db, table };
   const repository: TestQuestionRepository = {
-    async create(question, max) {
+    create(question, max) {
       const scope = { tenantId: question.tenantId, botId: question.botId };
-      try {
-        await db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Update: {
-                  TableName: table,
-                  Key: counterKey(scope),
-                  UpdateExpression: 'ADD questionCount :one',
-                  ConditionExpression: 'attribute_not_exists(questionCount) OR questionCount < :max',
-                  ExpressionAttributeValues: { ':one': 1, ':max': max },
-                },
-              },
-              {
-                Put: {
-                  TableName: table,
-                  Item: { ...keyOf(scope, question.id), ...question },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-            ],
-          }),
-        );
-        return 'created';
-      } catch (error) {
-        if (conditionFailed(error)) return 'limit';
-        throw error;
-      }
+      return putCounted(context, { ...keyOf(scope, question.id), ...question }, questionCounter(scope), max);
     },
 
     async get(scope, questionId) {
@@ -82,102 +57,25 @@ export function createDynamoTestQuestionRepository(
       return toQuestion(Item);
     },
 
-    async list(scope, page) {
-      const partition = tenantPk(scope.tenantId);
-      const result = await queryFrom(
-        db,
-        {
-          TableName: table,
-          KeyConditionExpression: 'pk = :p AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':p': partition, ':prefix': questionPrefix(scope.botId) },
-          ConsistentRead: true,
-          Limit: page.limit,
-        },
-        page.cursor,
-        { pk: partition },
-        ['pk', 'sk'],
-      );
-      const last = result.LastEvaluatedKey;
-      return {
-        items: (result.Items ?? []).map((item) => toQuestion(item) as TestQuestion),
-        nextCursor: encodeCursor(last && { pk: last.pk, sk: last.sk }),
-      };
-    },
+    list: (scope, page) =>
+      pageByPrefix(
+        context,
+        tenantPk(scope.tenantId),
+        questionPrefix(scope.botId),
+        page,
+        (item) => toQuestion(item) as TestQuestion,
+        { consistent: true },
+      ),
 
-    async listAll(scope) {
-      const all: TestQuestion[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await repository.list(scope, { limit: 100, cursor });
-        all.push(...page.items);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
-      return all;
-    },
+    listAll: (scope) => allPages((page) => repository.list(scope, page)),
 
-    async update(scope, questionId, change) {
-      const set = ['question = :question', 'expectedDocumentId = :document', 'updatedAt = :at'];
-      const values: Record<string, unknown> = {
-        ':question': change.question,
-        ':document': change.expectedDocumentId,
-        ':at': change.updatedAt,
-      };
-      if (change.expectedPage !== undefined) {
-        set.push('expectedPage = :page');
-        values[':page'] = change.expectedPage;
-      }
-      try {
-        const { Attributes } = await db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: keyOf(scope, questionId),
-            UpdateExpression: `SET ${set.join(', ')}${change.expectedPage === undefined ? ' REMOVE expectedPage' : ''}`,
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: values,
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return toQuestion(Attributes);
-      } catch (error) {
-        if (conditionFailed(error)) return undefined;
-        throw error;
-      }
-    },
+    update: (scope, questionId, change) => updateQuestion(context, scope, questionId, change),
 
     async delete(scope, questionId) {
-      try {
-        await db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Delete: {
-                  TableName: table,
-                  Key: keyOf(scope, questionId),
-                  ConditionExpression: 'attribute_exists(pk)',
-                },
-              },
-              {
-                Update: {
-                  TableName: table,
-                  Key: counterKey(scope),
-                  UpdateExpression: 'ADD questionCount :minusOne',
-                  ConditionExpression: 'questionCount > :zero',
-                  ExpressionAttributeValues: { ':minusOne': -1, ':zero': 0 },
-                },
-              },
-            ],
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (!conditionFailed(error)) throw error;
-        // Missing, or deleted concurrently, or the counter is gone (the bot's cascade): delete the
-        // question alone and report it only if this call removed it.
-        const { Attributes } = await db.send(
-          new DeleteCommand({ TableName: table, Key: keyOf(scope, questionId), ReturnValues: 'ALL_OLD' }),
-        );
-        return Attributes !== undefined;
-      }
+      // Missing, or deleted concurrently, or the counter is gone (the bot's cascade): the question
+      // is deleted alone and reported only if this call removed it.
+      const { removed } = await deleteCounted(context, keyOf(scope, questionId), questionCounter(scope));
+      return removed;
     },
 
     async deleteAllOfBot(scope) {
@@ -191,4 +89,38 @@ export function createDynamoTestQuestionRepository(
     },
   };
   return repository;
+}
+
+async function updateQuestion(
+  { db, table }: TableContext,
+  scope: BotScope,
+  questionId: string,
+  change: Pick<TestQuestion, 'question' | 'expectedDocumentId' | 'expectedPage' | 'updatedAt'>,
+): Promise<TestQuestion | undefined> {
+  const set = ['question = :question', 'expectedDocumentId = :document', 'updatedAt = :at'];
+  const values: Record<string, unknown> = {
+    ':question': change.question,
+    ':document': change.expectedDocumentId,
+    ':at': change.updatedAt,
+  };
+  if (change.expectedPage !== undefined) {
+    set.push('expectedPage = :page');
+    values[':page'] = change.expectedPage;
+  }
+  try {
+    const { Attributes } = await db.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: keyOf(scope, questionId),
+        UpdateExpression: `SET ${set.join(', ')}${change.expectedPage === undefined ? ' REMOVE expectedPage' : ''}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return toQuestion(Attributes);
+  } catch (error) {
+    if (conditionFailed(error)) return undefined;
+    throw error;
+  }
 }

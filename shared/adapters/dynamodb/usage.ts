@@ -13,7 +13,7 @@ import { toPeriodUsage } from './limits.ts';
 // usage table, tenant partition (pk TENANT#<tenantId>):
 //   sk DAY#<YYYY-MM-DD>#BOT#<botId>   one bot's day     messages, inputTokens, outputTokens,
 //   sk DAY#<YYYY-MM-DD>#ALL           the tenant's day  embeddingTokens, costNanoUsd
-//   sk PERIOD#<YYYY-MM>               the month         messages (admissions), tokens, warnedAt, expiresAt
+//   sk PERIOD#<YYYY-MM>               the month         messages (admissions), tokens, held, cost, costHeld, warnedAt, expiresAt
 // Counters only ever grow (ADD), so concurrent writers never lose each other's counts. Reports
 // read the exact day keys of their range (BatchGetItem), so their cost does not grow with the
 // number of bots.
@@ -24,50 +24,81 @@ function toDayCounters(item: Record<string, unknown>): DayCounters {
   return Object.fromEntries(COUNTERS.map((name) => [name, Number(item[name] ?? 0)])) as DayCounters;
 }
 
+type Counters = Parameters<UsageRepository['add']>[3];
+
+/** Adds the tokens and cost to the period, settling what admission held for them (limits.ts). */
+function addToPeriod(
+  db: DynamoDBDocumentClient,
+  table: string,
+  tenantId: string,
+  period: string,
+  used: { tokens: number; cost: number; heldTokens: number; heldCost: number },
+) {
+  return db.send(
+    new UpdateCommand({
+      TableName: table,
+      Key: { pk: usageTenantPk(tenantId), sk: usagePeriodSk(period) },
+      // `held` and `costHeld` count what was used and drop what was held for it.
+      UpdateExpression:
+        'ADD #tokens :tokens, #held :settled, #cost :cost, #costHeld :settledCost ' +
+        'SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+      ExpressionAttributeNames: {
+        '#tokens': 'tokens',
+        '#held': 'held',
+        '#cost': 'cost',
+        '#costHeld': 'costHeld',
+        '#expiresAt': 'expiresAt',
+      },
+      ExpressionAttributeValues: {
+        ':tokens': used.tokens,
+        ':settled': used.tokens - used.heldTokens,
+        ':cost': used.cost,
+        ':settledCost': used.cost - used.heldCost,
+        ':expiresAt': periodExpiresAt(period),
+      },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+}
+
+/** Adds the non-zero counters to one day item. */
+function addToDay(
+  db: DynamoDBDocumentClient,
+  table: string,
+  tenantId: string,
+  sk: string,
+  counters: Counters,
+) {
+  const entries = COUNTERS.flatMap((name) => {
+    const value = counters[name];
+    return typeof value === 'number' && value !== 0 ? [[name, value] as const] : [];
+  });
+  if (entries.length === 0) return undefined;
+  return db.send(
+    new UpdateCommand({
+      TableName: table,
+      Key: { pk: usageTenantPk(tenantId), sk },
+      UpdateExpression: `ADD ${entries.map(([name]) => `#${name} :${name}`).join(', ')}`,
+      ExpressionAttributeNames: Object.fromEntries(entries.map(([name]) => [`#${name}`, name])),
+      ExpressionAttributeValues: Object.fromEntries(entries.map(([name, value]) => [`:${name}`, value])),
+    }),
+  );
+}
+
 export function createDynamoUsageRepository(db: DynamoDBDocumentClient, table: string): UsageRepository {
   return {
-    async add(tenantId, botId, day, counters, heldTokens = 0) {
-      const entries = COUNTERS.flatMap((name) => {
-        const value = counters[name];
-        return typeof value === 'number' && value !== 0 ? [[name, value] as const] : [];
-      });
-      if (entries.length === 0 && heldTokens === 0) return undefined;
-      const expression = `ADD ${entries.map(([name]) => `#${name} :${name}`).join(', ')}`;
-      const names = Object.fromEntries(entries.map(([name]) => [`#${name}`, name]));
-      const values = Object.fromEntries(entries.map(([name, value]) => [`:${name}`, value]));
+    async add(tenantId, botId, day, counters, heldTokens = 0, heldCost = 0) {
       const tokens =
         (counters.inputTokens ?? 0) + (counters.outputTokens ?? 0) + (counters.embeddingTokens ?? 0);
+      const cost = counters.costNanoUsd ?? 0;
       const period = day.slice(0, 7);
+      const touchesPeriod = tokens > 0 || heldTokens > 0 || cost > 0 || heldCost > 0;
       const [periodResult] = await Promise.all([
-        tokens > 0 || heldTokens > 0
-          ? db.send(
-              new UpdateCommand({
-                TableName: table,
-                Key: { pk: usageTenantPk(tenantId), sk: usagePeriodSk(period) },
-                // `held` counts what was used and drops what was held for it (limits.ts).
-                UpdateExpression:
-                  'ADD #tokens :tokens, #held :settled SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
-                ExpressionAttributeNames: { '#tokens': 'tokens', '#held': 'held', '#expiresAt': 'expiresAt' },
-                ExpressionAttributeValues: {
-                  ':tokens': tokens,
-                  ':settled': tokens - heldTokens,
-                  ':expiresAt': periodExpiresAt(period),
-                },
-                ReturnValues: 'ALL_NEW',
-              }),
-            )
+        touchesPeriod
+          ? addToPeriod(db, table, tenantId, period, { tokens, cost, heldTokens, heldCost })
           : undefined,
-        ...(entries.length === 0 ? [] : [usageDaySk(day, botId), usageDaySk(day)]).map((sk) =>
-          db.send(
-            new UpdateCommand({
-              TableName: table,
-              Key: { pk: usageTenantPk(tenantId), sk },
-              UpdateExpression: expression,
-              ExpressionAttributeNames: names,
-              ExpressionAttributeValues: values,
-            }),
-          ),
-        ),
+        addToDay(db, table, tenantId, usageDaySk(day, botId), counters),
+        addToDay(db, table, tenantId, usageDaySk(day), counters),
       ]);
       return periodResult ? toPeriodUsage(period, periodResult.Attributes) : undefined;
     },

@@ -75,6 +75,37 @@ const isInputTooLong = (error: unknown) =>
   (error as SdkError).name === 'ValidationException' &&
   /token|too long|length|characters/i.test(error.message);
 
+/** Titan's answer: a `dimension`-long finite vector (normalised again) and the tokens it read. */
+function readEmbedding(
+  body: Uint8Array | undefined,
+  modelId: string,
+  dimension: number,
+): { vector: number[]; tokens: number } {
+  let parsed: { embedding?: unknown; inputTextTokenCount?: unknown };
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(body));
+  } catch (cause) {
+    throw new EmbeddingError(`Bedrock ${modelId} answered with a body that is not JSON`, {
+      retryable: false,
+      cause,
+    });
+  }
+  const { embedding, inputTextTokenCount } = parsed;
+  if (
+    !Array.isArray(embedding) ||
+    embedding.length !== dimension ||
+    !embedding.every((x) => typeof x === 'number' && Number.isFinite(x))
+  ) {
+    throw new EmbeddingError(`Bedrock ${modelId} answered without a ${dimension}-dimensional embedding`, {
+      retryable: false,
+    });
+  }
+  return {
+    vector: normalize(embedding as number[]),
+    tokens: typeof inputTextTokenCount === 'number' ? inputTextTokenCount : 0,
+  };
+}
+
 export const TITAN_V2_DIMENSIONS: readonly number[] = [1024, 512, 256];
 
 export function createBedrockEmbedder(options: BedrockEmbedderOptions): Embedder {
@@ -85,7 +116,6 @@ export function createBedrockEmbedder(options: BedrockEmbedderOptions): Embedder
   const modelId = options.modelId ?? TITAN_EMBED_V2;
   const concurrency = options.concurrency ?? 8;
   const retry = { retries: 6, baseMs: 250, maxMs: 8_000, deadlineMs: 60_000, ...options.retry };
-  const decoder = new TextDecoder();
 
   const invoke = async (inputText: string) => {
     const response = await withRetry(
@@ -100,29 +130,7 @@ export function createBedrockEmbedder(options: BedrockEmbedderOptions): Embedder
         ),
       { ...retry, isRetryable: isRetryableBedrockError },
     );
-    let parsed: { embedding?: unknown; inputTextTokenCount?: unknown };
-    try {
-      parsed = JSON.parse(decoder.decode(response.body));
-    } catch (cause) {
-      throw new EmbeddingError(`Bedrock ${modelId} answered with a body that is not JSON`, {
-        retryable: false,
-        cause,
-      });
-    }
-    const { embedding, inputTextTokenCount } = parsed;
-    if (
-      !Array.isArray(embedding) ||
-      embedding.length !== dimension ||
-      !embedding.every((x) => typeof x === 'number' && Number.isFinite(x))
-    ) {
-      throw new EmbeddingError(`Bedrock ${modelId} answered without a ${dimension}-dimensional embedding`, {
-        retryable: false,
-      });
-    }
-    return {
-      vector: normalize(embedding as number[]),
-      tokens: typeof inputTextTokenCount === 'number' ? inputTextTokenCount : 0,
-    };
+    return readEmbedding(response.body, modelId, dimension);
   };
 
   const embedOne = async (text: string) => {

@@ -64,42 +64,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
         ),
       { ...retry, isRetryable: isRetryableOpenAIError, retryAfterMs: retryAfterOf },
     );
-    const data = (response as { data?: unknown }).data;
-    if (!Array.isArray(data) || data.length !== input.length) {
-      throw new EmbeddingError(
-        `OpenAI ${model} answered with ${Array.isArray(data) ? data.length : 'no'} embeddings for ${input.length} inputs`,
-        {
-          retryable: false,
-        },
-      );
-    }
-    const vectors = new Array<number[]>(input.length);
-    for (const item of data as { index?: unknown; embedding?: unknown }[]) {
-      const index = typeof item?.index === 'number' ? item.index : -1;
-      const embedding = item?.embedding;
-      const values =
-        embedding instanceof Float32Array || Array.isArray(embedding)
-          ? Array.from(embedding as ArrayLike<number>)
-          : undefined;
-      if (
-        index < 0 ||
-        index >= input.length ||
-        !values ||
-        values.length !== dimension ||
-        !values.every(Number.isFinite)
-      ) {
-        throw new EmbeddingError(
-          `OpenAI ${model} answered without a ${dimension}-dimensional embedding for input ${index}`,
-          {
-            retryable: false,
-          },
-        );
-      }
-      vectors[index] = normalize(values);
-    }
-    if (vectors.some((v) => v === undefined)) {
-      throw new EmbeddingError(`OpenAI ${model} left inputs without an embedding`, { retryable: false });
-    }
+    const vectors = readVectors(response, input.length, dimension, model);
     const usage = (response as { usage?: { total_tokens?: unknown } }).usage;
     return { vectors, tokens: typeof usage?.total_tokens === 'number' ? usage.total_tokens : 0 };
   };
@@ -146,6 +111,46 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       return { vectors, tokens };
     },
   };
+}
+
+/**
+ * The response's vectors in input order, normalised: one `dimension`-long finite vector for each
+ * of `count` inputs, or an EmbeddingError (not retryable: the same request would answer the same).
+ */
+function readVectors(response: unknown, count: number, dimension: number, model: string): number[][] {
+  const data = (response as { data?: unknown }).data;
+  if (!Array.isArray(data) || data.length !== count) {
+    throw new EmbeddingError(
+      `OpenAI ${model} answered with ${Array.isArray(data) ? data.length : 'no'} embeddings for ${count} inputs`,
+      { retryable: false },
+    );
+  }
+  const vectors = new Array<number[]>(count);
+  for (const item of data as { index?: unknown; embedding?: unknown }[]) {
+    const index = typeof item?.index === 'number' ? item.index : -1;
+    const embedding = item?.embedding;
+    const values =
+      embedding instanceof Float32Array || Array.isArray(embedding)
+        ? Array.from(embedding as ArrayLike<number>)
+        : undefined;
+    if (
+      index < 0 ||
+      index >= count ||
+      !values ||
+      values.length !== dimension ||
+      !values.every(Number.isFinite)
+    ) {
+      throw new EmbeddingError(
+        `OpenAI ${model} answered without a ${dimension}-dimensional embedding for input ${index}`,
+        { retryable: false },
+      );
+    }
+    vectors[index] = normalize(values);
+  }
+  if (vectors.some((v) => v === undefined)) {
+    throw new EmbeddingError(`OpenAI ${model} left inputs without an embedding`, { retryable: false });
+  }
+  return vectors;
 }
 
 /** Consecutive groups of at most `maxItems` texts and (unless one text alone is longer) `maxChars` characters. */

@@ -13,19 +13,25 @@ export function createSnsEventPublisher(client: SNSClient, topicArn: string): Ev
     async publish(event: PlatformEvent) {
       const messages = percent(event.messagesUsed, event.messagesLimit);
       const tokens = percent(event.tokensUsed, event.tokensLimit);
+      const cost = event.costLimitUsd === undefined ? 0 : percent(event.costUsd ?? 0, event.costLimitUsd);
+      const costLine =
+        event.costLimitUsd === undefined
+          ? ''
+          : ` and $${(event.costUsd ?? 0).toFixed(2)} of its $${event.costLimitUsd} cap (${cost}%)`;
       await client.send(
         new PublishCommand({
           TopicArn: topicArn,
           // SNS subjects: ASCII, at most 100 characters.
-          Subject: `Parley: tenant ${event.tenantId} at ${Math.max(messages, tokens)}% of its quota`.slice(
-            0,
-            100,
-          ),
+          Subject:
+            `Parley: tenant ${event.tenantId} at ${Math.max(messages, tokens, cost)}% of its quota`.slice(
+              0,
+              100,
+            ),
           Message: JSON.stringify(
             {
               summary:
                 `Tenant ${event.tenantId} has used ${event.messagesUsed} of ${event.messagesLimit} messages ` +
-                `(${messages}%) and ${event.tokensUsed} of ${event.tokensLimit} tokens (${tokens}%) in ${event.period}. ` +
+                `(${messages}%)${costLine ? ',' : ' and'} ${event.tokensUsed} of ${event.tokensLimit} tokens (${tokens}%)${costLine} in ${event.period}. ` +
                 'Tell them, or raise their plan before they reach 100% and are refused.',
               ...event,
             },

@@ -24,7 +24,12 @@ import {
   type RerankCommandInput,
   type RerankCommandOutput,
 } from '@aws-sdk/client-bedrock-agent-runtime';
-import { RerankError, type RerankedDocument, type Reranker } from '../../ports/reranker.ts';
+import {
+  RerankError,
+  type RerankedDocument,
+  type Reranker,
+  type RerankOptions,
+} from '../../ports/reranker.ts';
 import { traced } from '../../tracing.ts';
 import { BEDROCK_REFUSALS } from '../bedrock-errors.ts';
 import { AttemptTimeoutError, isConnectionError } from '../chat/errors.ts';
@@ -111,107 +116,133 @@ const DEFAULTS = { deadlineMs: 4_000, attemptTimeoutMs: 2_000, retries: 3, baseM
 /** A retry is not worth starting with less time than this left in the budget. */
 const MIN_ATTEMPT_MS = 100;
 
+/** One reranker's client, model and retry settings, which the functions below share. */
+interface BedrockRerank {
+  readonly client: BedrockAgentRuntimeClient;
+  readonly modelId: string;
+  readonly settings: typeof DEFAULTS;
+  readonly options: BedrockRerankerOptions;
+  /** The model's ARN, from the client's region (resolved once: it may come from the environment or a profile). */
+  readonly modelArn: () => Promise<string>;
+}
+
 export function createBedrockReranker(options: BedrockRerankerOptions): Reranker {
   const { client } = options;
   const modelId = options.modelId ?? COHERE_RERANK_V3_5;
-  const settings = {
-    deadlineMs: options.deadlineMs ?? DEFAULTS.deadlineMs,
-    attemptTimeoutMs: options.attemptTimeoutMs ?? DEFAULTS.attemptTimeoutMs,
-    retries: options.retries ?? DEFAULTS.retries,
-    baseMs: options.baseMs ?? DEFAULTS.baseMs,
-    maxMs: options.maxMs ?? DEFAULTS.maxMs,
-  };
-  // The client's region is resolved once (it may come from the environment or a profile).
   let arn: Promise<string> | undefined;
-  const modelArn = () => {
-    if (!arn) {
-      arn = (async () => rerankModelArn(options.region ?? (await client.config.region()), modelId))();
-      arn.catch(() => {
-        arn = undefined;
-      });
-    }
-    return arn;
-  };
-
-  const send = async (input: RerankCommandInput, signal?: AbortSignal) => {
-    const started = Date.now();
-    const left = () => settings.deadlineMs - (Date.now() - started);
-    const minAttemptMs = Math.min(MIN_ATTEMPT_MS, settings.attemptTimeoutMs);
-    let attempts = 0;
-    try {
-      const output = await withRetry(
-        async () => {
-          if (signal?.aborted) throw signal.reason;
-          attempts++;
-          const budgetMs = Math.max(minAttemptMs, Math.min(settings.attemptTimeoutMs, left()));
-          return attempt(client, input, budgetMs, signal);
-        },
-        {
-          retries: settings.retries,
-          baseMs: settings.baseMs,
-          maxMs: settings.maxMs,
-          deadlineMs: settings.deadlineMs,
-          random: options.random,
-          signal,
-          isRetryable: (error) => !signal?.aborted && isRetryableRerankError(error) && left() >= minAttemptMs,
-          retryAfterMs: (error) => {
-            const headers = (error as SdkError)?.$response?.headers ?? {};
-            return parseRetryAfter(headers['retry-after'], headers['retry-after-ms']);
-          },
-          onRetry: options.onRetry ? (info) => options.onRetry?.({ modelId, ...info }) : undefined,
-        },
-      );
-      return { output, attempts };
-    } catch (error) {
-      throw failure(error, modelId, attempts, signal);
-    }
-  };
-
-  return {
+  const reranker: BedrockRerank = {
+    client,
     modelId,
-    async rerank(query, documents, { topN, signal }) {
-      if (!Number.isInteger(topN) || topN < 1) {
-        throw new RerankError(`topN must be a positive whole number, not ${topN}`, { retryable: false });
+    options,
+    settings: {
+      deadlineMs: options.deadlineMs ?? DEFAULTS.deadlineMs,
+      attemptTimeoutMs: options.attemptTimeoutMs ?? DEFAULTS.attemptTimeoutMs,
+      retries: options.retries ?? DEFAULTS.retries,
+      baseMs: options.baseMs ?? DEFAULTS.baseMs,
+      maxMs: options.maxMs ?? DEFAULTS.maxMs,
+    },
+    modelArn: () => {
+      if (!arn) {
+        arn = (async () => rerankModelArn(options.region ?? (await client.config.region()), modelId))();
+        arn.catch(() => {
+          arn = undefined;
+        });
       }
-      if (query.trim() === '') {
-        throw new RerankError('Cannot rerank for an empty query', { retryable: false });
-      }
-      // Blank texts cannot be sent (the API wants at least one character); `sent[i]` is the
-      // caller's index of the i-th source sent.
-      const sent: number[] = [];
-      for (let i = 0; i < documents.length && sent.length < MAX_RERANK_DOCUMENTS; i++) {
-        if ((documents[i] ?? '').trim() !== '') sent.push(i);
-      }
-      if (sent.length === 0) return [];
-      const numberOfResults = Math.min(topN, sent.length);
-      const input: RerankCommandInput = {
-        queries: [{ type: 'TEXT', textQuery: { text: clipChars(query, MAX_RERANK_QUERY_CHARS) } }],
-        sources: sent.map((i) => ({
-          type: 'INLINE',
-          inlineDocumentSource: {
-            type: 'TEXT',
-            textDocument: { text: clipChars(documents[i] ?? '', MAX_RERANK_DOCUMENT_CHARS) },
-          },
-        })),
-        rerankingConfiguration: {
-          type: 'BEDROCK_RERANKING_MODEL',
-          bedrockRerankingConfiguration: {
-            numberOfResults,
-            modelConfiguration: {
-              modelArn: await modelArn().catch((cause: unknown) => {
-                throw new RerankError(`Bedrock rerank ${modelId}: no region for the model's ARN`, {
-                  retryable: false,
-                  cause,
-                });
-              }),
-            },
-          },
-        },
-      };
-      const { output, attempts } = await send(input, signal);
-      return readResults(output, sent, numberOfResults, modelId, attempts);
+      return arn;
     },
   };
+  return {
+    modelId,
+    rerank: (query, documents, rerankOptions) => rerank(reranker, query, documents, rerankOptions),
+  };
+}
+
+async function rerank(
+  reranker: BedrockRerank,
+  query: string,
+  documents: readonly string[],
+  { topN, signal }: RerankOptions,
+): Promise<RerankedDocument[]> {
+  const { modelId } = reranker;
+  if (!Number.isInteger(topN) || topN < 1) {
+    throw new RerankError(`topN must be a positive whole number, not ${topN}`, { retryable: false });
+  }
+  if (query.trim() === '') {
+    throw new RerankError('Cannot rerank for an empty query', { retryable: false });
+  }
+  // Blank texts cannot be sent (the API wants at least one character); `sent[i]` is the
+  // caller's index of the i-th source sent.
+  const sent: number[] = [];
+  for (let i = 0; i < documents.length && sent.length < MAX_RERANK_DOCUMENTS; i++) {
+    if ((documents[i] ?? '').trim() !== '') sent.push(i);
+  }
+  if (sent.length === 0) return [];
+  const numberOfResults = Math.min(topN, sent.length);
+  const input: RerankCommandInput = {
+    queries: [{ type: 'TEXT', textQuery: { text: clipChars(query, MAX_RERANK_QUERY_CHARS) } }],
+    sources: sent.map((i) => ({
+      type: 'INLINE',
+      inlineDocumentSource: {
+        type: 'TEXT',
+        textDocument: { text: clipChars(documents[i] ?? '', MAX_RERANK_DOCUMENT_CHARS) },
+      },
+    })),
+    rerankingConfiguration: {
+      type: 'BEDROCK_RERANKING_MODEL',
+      bedrockRerankingConfiguration: {
+        numberOfResults,
+        modelConfiguration: {
+          modelArn: await reranker.modelArn().catch((cause: unknown) => {
+            throw new RerankError(`Bedrock rerank ${modelId}: no region for the model's ARN`, {
+              retryable: false,
+              cause,
+            });
+          }),
+        },
+      },
+    },
+  };
+  const { output, attempts } = await send(reranker, input, signal);
+  return readResults(output, sent, numberOfResults, modelId, attempts);
+}
+
+/** The call with retries inside the deadline; a failure escapes as a RerankError. */
+async function send(
+  { client, modelId, settings, options }: BedrockRerank,
+  input: RerankCommandInput,
+  signal?: AbortSignal,
+) {
+  const started = Date.now();
+  const left = () => settings.deadlineMs - (Date.now() - started);
+  const minAttemptMs = Math.min(MIN_ATTEMPT_MS, settings.attemptTimeoutMs);
+  let attempts = 0;
+  try {
+    const output = await withRetry(
+      async () => {
+        if (signal?.aborted) throw signal.reason;
+        attempts++;
+        const budgetMs = Math.max(minAttemptMs, Math.min(settings.attemptTimeoutMs, left()));
+        return attempt(client, input, budgetMs, signal);
+      },
+      {
+        retries: settings.retries,
+        baseMs: settings.baseMs,
+        maxMs: settings.maxMs,
+        deadlineMs: settings.deadlineMs,
+        random: options.random,
+        signal,
+        isRetryable: (error) => !signal?.aborted && isRetryableRerankError(error) && left() >= minAttemptMs,
+        retryAfterMs: (error) => {
+          const headers = (error as SdkError)?.$response?.headers ?? {};
+          return parseRetryAfter(headers['retry-after'], headers['retry-after-ms']);
+        },
+        onRetry: options.onRetry ? (info) => options.onRetry?.({ modelId, ...info }) : undefined,
+      },
+    );
+    return { output, attempts };
+  } catch (error) {
+    throw failure(error, modelId, attempts, signal);
+  }
 }
 
 /** One Rerank call that gives up after `budgetMs` (an `AttemptTimeoutError`) or when the caller aborts. */

@@ -71,6 +71,50 @@ function kmsError(operation: 'GenerateDataKey' | 'Decrypt', error: unknown): Sec
   return new SecretBoxError(`KMS ${operation} failed: ${reason} (${name})`, { cause: error });
 }
 
+/** A KMS data key in a Buffer of our own (zeroed when done with), the SDK's copy zeroed. */
+function takeDataKey(sdkKey: Uint8Array | undefined, operation: 'GenerateDataKey' | 'Decrypt'): Buffer {
+  if (sdkKey?.length !== KEY_BYTES) {
+    sdkKey?.fill(0);
+    throw new SecretBoxError(`KMS ${operation} returned no usable data key`);
+  }
+  const key = Buffer.from(sdkKey);
+  sdkKey.fill(0);
+  return key;
+}
+
+/**
+ * Decrypted data keys for `ttlMs`, at most `maxKeys` of them (least recently used out first);
+ * a key leaving the cache is zeroed.
+ */
+function createDataKeyCache(ttlMs: number, maxKeys: number, now: () => number) {
+  const cache = new Map<string, { key: Buffer; expiresAt: number }>();
+  const evict = (cacheKey: string) => {
+    cache.get(cacheKey)?.key.fill(0);
+    cache.delete(cacheKey);
+  };
+  return {
+    get(cacheKey: string): Buffer | undefined {
+      const entry = cache.get(cacheKey);
+      if (!entry) return undefined;
+      if (entry.expiresAt <= now()) {
+        evict(cacheKey);
+        return undefined;
+      }
+      cache.delete(cacheKey); // re-inserted last: Map order is the LRU order
+      cache.set(cacheKey, entry);
+      return entry.key;
+    },
+    remember(cacheKey: string, key: Buffer) {
+      if (cache.has(cacheKey)) evict(cacheKey);
+      cache.set(cacheKey, { key, expiresAt: now() + ttlMs });
+      for (const oldest of cache.keys()) {
+        if (cache.size <= maxKeys) break;
+        evict(oldest);
+      }
+    },
+  };
+}
+
 /**
  * The AWS SecretBox. Sealed values look like `v1.kms.<encrypted data key>.<iv>.<ciphertext+tag>`
  * (base64url). Decrypted data keys are cached briefly so a warm function opening the same
@@ -79,36 +123,13 @@ function kmsError(operation: 'GenerateDataKey' | 'Decrypt', error: unknown): Sec
 export function createKmsSecretBox(options: KmsSecretBoxOptions): SecretBox {
   const { client, keyId } = options;
   if (!keyId) throw new SecretBoxError('The KMS secret box needs a key id');
-  const ttlMs = options.cacheTtlMs ?? 5 * 60_000;
-  const maxKeys = options.maxCachedKeys ?? 100;
-  const now = options.now ?? Date.now;
   // Keyed by encrypted data key AND context: KMS authorises a Decrypt per context (key policies
   // can condition on it), so a key decrypted for one context must not be reused for another.
-  const cache = new Map<string, { key: Buffer; expiresAt: number }>();
-
-  const evict = (cacheKey: string) => {
-    cache.get(cacheKey)?.key.fill(0);
-    cache.delete(cacheKey);
-  };
-  const cachedKey = (cacheKey: string): Buffer | undefined => {
-    const entry = cache.get(cacheKey);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= now()) {
-      evict(cacheKey);
-      return undefined;
-    }
-    cache.delete(cacheKey); // re-inserted last: Map order is the LRU order
-    cache.set(cacheKey, entry);
-    return entry.key;
-  };
-  const remember = (cacheKey: string, key: Buffer) => {
-    if (cache.has(cacheKey)) evict(cacheKey);
-    cache.set(cacheKey, { key, expiresAt: now() + ttlMs });
-    for (const oldest of cache.keys()) {
-      if (cache.size <= maxKeys) break;
-      evict(oldest);
-    }
-  };
+  const cache = createDataKeyCache(
+    options.cacheTtlMs ?? 5 * 60_000,
+    options.maxCachedKeys ?? 100,
+    options.now ?? Date.now,
+  );
 
   return {
     async seal(plaintext, context) {
@@ -122,12 +143,11 @@ export function createKmsSecretBox(options: KmsSecretBoxOptions): SecretBox {
         throw kmsError('GenerateDataKey', error);
       }
       const { Plaintext: sdkKey, CiphertextBlob: encryptedKey } = result;
-      if (sdkKey?.length !== KEY_BYTES || !encryptedKey?.length) {
+      if (!encryptedKey?.length) {
         sdkKey?.fill(0);
         throw new SecretBoxError('KMS GenerateDataKey returned no usable data key');
       }
-      const dataKey = Buffer.from(sdkKey);
-      sdkKey.fill(0);
+      const dataKey = takeDataKey(sdkKey, 'GenerateDataKey');
       try {
         const { iv, body } = encryptWithKey(dataKey, plaintext, aad);
         registerOpenedSecret(plaintext);
@@ -141,7 +161,7 @@ export function createKmsSecretBox(options: KmsSecretBoxOptions): SecretBox {
       const [encryptedKey, iv, body] = parseSealed(sealed, 'kms', 3) as [Buffer, Buffer, Buffer];
       const aad = contextAad(context);
       const cacheKey = `${sealed.split('.')[2]}\n${aad.toString('utf8')}`;
-      let dataKey = cachedKey(cacheKey);
+      let dataKey = cache.get(cacheKey);
       if (!dataKey) {
         let sdkKey: Uint8Array | undefined;
         try {
@@ -155,13 +175,8 @@ export function createKmsSecretBox(options: KmsSecretBoxOptions): SecretBox {
         } catch (error) {
           throw kmsError('Decrypt', error);
         }
-        if (sdkKey?.length !== KEY_BYTES) {
-          sdkKey?.fill(0);
-          throw new SecretBoxError('KMS Decrypt returned no usable data key');
-        }
-        dataKey = Buffer.from(sdkKey);
-        sdkKey.fill(0);
-        remember(cacheKey, dataKey);
+        dataKey = takeDataKey(sdkKey, 'Decrypt');
+        cache.remember(cacheKey, dataKey);
       }
       // Synchronous from the cache lookup on: no other open can evict (and zero) this key meanwhile.
       const plaintext = decryptWithKey(dataKey, iv, body, aad);

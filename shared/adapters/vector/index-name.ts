@@ -4,7 +4,7 @@
 // compared with vectors of the same space.
 
 import { createHash } from 'node:crypto';
-import type { SearchHit } from '../../ports/vector-index.ts';
+import type { Passage } from '../../domain/passage.ts';
 
 const MAX_SLUG = 100;
 
@@ -65,13 +65,13 @@ export interface StoredChunk {
 }
 
 /**
- * The port's search hit from a stored chunk and its score (the cosine for vector candidates, the
+ * The port's candidate from a stored chunk and its score (the cosine for vector candidates, the
  * engine's BM25 score for keyword ones). Nulls and an empty heading path become absent fields.
  */
-export function toSearchHit(chunkId: string, stored: StoredChunk, score: number): SearchHit {
+export function toPassage(chunkId: string, stored: StoredChunk, score: number): Passage {
   const headingPath = stored.headingPath ? Array.from(stored.headingPath) : [];
   return {
-    chunkId,
+    id: chunkId,
     documentId: stored.documentId,
     ordinal: stored.ordinal,
     filename: stored.filename,

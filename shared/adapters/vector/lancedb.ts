@@ -28,16 +28,17 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Connection, Table } from '@lancedb/lancedb';
 import type { Schema } from 'apache-arrow';
+import type { Passage } from '../../domain/passage.ts';
 import {
+  type CandidateQuery,
   type Candidates,
   type IndexedChunk,
   type IndexScope,
-  type SearchHit,
   searchableText,
   type VectorIndex,
 } from '../../ports/vector-index.ts';
 import { withRetry } from '../retry.ts';
-import { checkVector, chunkIndexName, normalize, toSearchHit } from './index-name.ts';
+import { checkVector, chunkIndexName, normalize, toPassage } from './index-name.ts';
 
 export interface LanceVectorIndexOptions {
   /** The database directory (created if missing). */
@@ -142,326 +143,355 @@ export async function chunkSchema(dimension: number): Promise<Schema> {
   ]);
 }
 
+/** One adapter instance's settings and its connection, which the functions below share. */
+interface Lance {
+  readonly dir: string;
+  readonly dimension: number;
+  /** The model's index name: every table of this model and dimension starts with it. */
+  readonly base: string;
+  readonly optimizeAfterRows: number;
+  readonly optimizeDelayMs: number;
+  readonly db: () => Promise<Connection>;
+}
+
 export function createLanceVectorIndex(options: LanceVectorIndexOptions): VectorIndex {
-  const { modelId, dimension } = options;
-  const optimizeAfterRows = options.optimizeAfterRows ?? 256;
-  const optimizeDelayMs = options.optimizeDelayMs ?? 1_000;
   const dir = resolve(options.dir);
-  const base = chunkIndexName(modelId, dimension);
-  const tenantPrefix = (tenantId: string) => `${base}--${digest(tenantId)}--`;
-  const tableNameOf = (scope: IndexScope) =>
-    `${tenantPrefix(scope.tenantId)}${digest(scope.tenantId, scope.botId)}`;
-  const queueKey = (name: string) => `${dir}\u0000${name}`;
-
   let connection: Promise<Connection> | undefined;
-
-  // Strong read consistency (interval 0): another adapter instance in this process (the embed
-  // worker writes, the chat handler reads) sees each commit at once. A manifest check per read
-  // costs a file stat on local disk.
-  const db = () => {
-    connection ??= import('@lancedb/lancedb')
-      .then(({ connect }) => connect(dir, { readConsistencyInterval: 0 }))
-      .catch((error: unknown) => {
-        connection = undefined;
-        throw error;
-      });
-    return connection;
-  };
-
-  /** The table if it exists (cached once found; a miss is not cached, another writer may create it). */
-  const existingTable = async (name: string): Promise<Table | undefined> => {
-    const key = queueKey(name);
-    const cached = openTables.get(key);
-    if (cached) return cached;
-    const conn = await db();
-    if (!(await conn.tableNames()).includes(name)) return undefined;
-    const opened = conn.openTable(name);
-    openTables.set(key, opened);
-    opened.catch(() => openTables.delete(key));
-    return opened;
-  };
-
-  /**
-   * Runs a read on a bot's table, or answers `absent` when it has none. A table dropped by
-   * another process (a bot deleted through the platform while a test or tool holds it open)
-   * fails its next read with "Not found": the stale handle is forgotten and the read tried again.
-   */
-  const readTable = async <T>(name: string, absent: T, read: (t: Table) => Promise<T>): Promise<T> => {
-    for (let attempt = 0; ; attempt++) {
-      const t = await existingTable(name);
-      if (!t) return absent;
-      try {
-        return await read(t);
-      } catch (error) {
-        // Not `instanceof Error`: the native module's errors may come from another realm (jest's vm).
-        const message = String((error as { message?: unknown } | undefined)?.message ?? '');
-        if (attempt > 0 || !/not found/i.test(message)) throw error;
-        openTables.delete(queueKey(name));
-      }
-    }
-  };
-
-  /** Opens or creates a bot's table with its full-text index; only called inside its write queue. */
-  const writableTable = async (name: string): Promise<Table> => {
-    const found = await existingTable(name);
-    if (found) return found;
-    const conn = await db();
-    const created = (async () => {
-      const { Index } = await import('@lancedb/lancedb');
-      const table = await conn.createEmptyTable(name, await chunkSchema(dimension), {
-        mode: 'create',
-        existOk: true,
-      });
-      if (!(await table.listIndices()).some((index) => index.columns.includes('searchText'))) {
-        await table.createIndex('searchText', {
-          config: Index.fts({
-            language: 'English',
-            stem: true,
-            removeStopWords: true,
-            lowercase: true,
-            asciiFolding: true,
-            withPosition: false,
-          }),
+  const lance: Lance = {
+    dir,
+    dimension: options.dimension,
+    base: chunkIndexName(options.modelId, options.dimension),
+    optimizeAfterRows: options.optimizeAfterRows ?? 256,
+    optimizeDelayMs: options.optimizeDelayMs ?? 1_000,
+    // Strong read consistency (interval 0): another adapter instance in this process (the embed
+    // worker writes, the chat handler reads) sees each commit at once. A manifest check per read
+    // costs a file stat on local disk.
+    db: () => {
+      connection ??= import('@lancedb/lancedb')
+        .then(({ connect }) => connect(dir, { readConsistencyInterval: 0 }))
+        .catch((error: unknown) => {
+          connection = undefined;
+          throw error;
         });
-      }
-      return table;
-    })();
-    openTables.set(queueKey(name), created);
-    try {
-      return await created;
-    } catch (error) {
-      openTables.delete(queueKey(name));
-      throw error;
-    }
+      return connection;
+    },
   };
-
-  const write = <T>(name: string, fn: (t: Table) => Promise<T>) =>
-    serialize(queueKey(name), () =>
-      withRetry(async () => fn(await writableTable(name)), {
-        retries: 5,
-        baseMs: 20,
-        maxMs: 500,
-        isRetryable: isCommitConflict,
-      }),
-    );
-
-  /** Compacts the table and folds new rows into its full-text index (in its write queue). */
-  const optimize = (name: string) => {
-    const state = pending.get(queueKey(name));
-    if (state?.timer) clearTimeout(state.timer);
-    pending.delete(queueKey(name));
-    // In the table's write queue, and only if the table still exists: a bot deleted meanwhile
-    // (here or by another process) must not get an empty table back.
-    return serialize(queueKey(name), async () => {
-      const t = await existingTable(name);
-      await t?.optimize({ cleanupOlderThan: new Date(Date.now() - 60_000) });
-    }).catch(
-      () => undefined, // the next write schedules it again; search stays correct meanwhile
-    );
-  };
-
-  const noteWritten = async (name: string, rows: number) => {
-    const key = queueKey(name);
-    const state = pending.get(key) ?? { rows: 0 };
-    state.rows += rows;
-    pending.set(key, state);
-    if (state.rows >= optimizeAfterRows || optimizeDelayMs === 0) {
-      await optimize(name);
-      return;
-    }
-    if (state.timer) clearTimeout(state.timer);
-    state.timer = setTimeout(() => void optimize(name), optimizeDelayMs);
-    state.timer.unref();
-  };
-
-  const dropTables = async (names: string[]) => {
-    const conn = await db();
-    for (const name of names) {
-      await serialize(queueKey(name), async () => {
-        const state = pending.get(queueKey(name));
-        if (state?.timer) clearTimeout(state.timer);
-        pending.delete(queueKey(name));
-        openTables.delete(queueKey(name));
-        if ((await conn.tableNames()).includes(name)) await conn.dropTable(name);
-      });
-    }
-  };
-
-  /**
-   * Data written before tables were per bot sits in one shared table named `base`: its rows move
-   * into their bots' tables (without title or heading path, which it never stored), then it is
-   * dropped. Once per process and directory; every method waits for it.
-   */
-  const migrated = () => {
-    const key = queueKey(base);
-    let done = legacyMigrations.get(key);
-    if (!done) {
-      done = (async () => {
-        const conn = await db();
-        if (!(await conn.tableNames()).includes(base)) return;
-        const legacy = await conn.openTable(base);
-        const byTable = new Map<string, Row[]>();
-        for (const row of (await legacy.query().toArray()) as Array<
-          Omit<IndexedChunk, 'vector'> & {
-            vector: Iterable<number>;
-            page: number | null;
-            heading: string | null;
-          }
-        >) {
-          const chunk: IndexedChunk = {
-            id: row.id,
-            tenantId: row.tenantId,
-            botId: row.botId,
-            documentId: row.documentId,
-            ordinal: row.ordinal,
-            filename: row.filename,
-            text: row.text,
-            ...(row.page !== null && { page: row.page }),
-            ...(row.heading !== null && { heading: row.heading }),
-            vector: Array.from(row.vector),
-          };
-          const name = tableNameOf(chunk);
-          byTable.set(name, [...(byTable.get(name) ?? []), toRow(chunk)]);
-        }
-        for (const [name, rows] of byTable) {
-          await write(name, (t) =>
-            t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows),
-          );
-          await noteWritten(name, rows.length);
-        }
-        await serialize(key, () => conn.dropTable(base));
-      })();
-      legacyMigrations.set(key, done);
-      done.catch(() => legacyMigrations.delete(key));
-    }
-    return done;
-  };
-
-  const tenantTables = async (tenantId: string) =>
-    (await (await db()).tableNames()).filter((name) => name.startsWith(tenantPrefix(tenantId)));
-
   return {
-    async upsert(chunks) {
-      if (chunks.length === 0) return;
-      await migrated();
-      const byTable = new Map<string, Map<string, Row>>();
-      for (const chunk of chunks) {
-        checkVector(chunk.vector, dimension, `The vector of chunk ${chunk.id}`);
-        const name = tableNameOf(chunk);
-        const rows = byTable.get(name) ?? new Map<string, Row>();
-        rows.set(chunk.id, toRow(chunk)); // the last of two same-id chunks wins, as in OpenSearch
-        byTable.set(name, rows);
-      }
-      for (const [name, rows] of byTable) {
-        await write(name, (t) =>
-          t
-            .mergeInsert('id')
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute([...rows.values()]),
-        );
-        await noteWritten(name, rows.size);
-      }
-    },
-
-    async candidates(scope, query): Promise<Candidates> {
-      if (query.vector) checkVector(query.vector, dimension, 'The query vector');
-      await migrated();
-      const k = Math.min(Math.floor(query.k), 10_000);
-      const text = query.text?.trim() ?? '';
-      if (k <= 0) return { vector: [], keyword: [] };
-      // The table holds this bot's rows only, so no SQL filter runs inside the scans (it cost
-      // about a third of a hybrid search: bench/embed); each row's tenant and bot are still
-      // checked below, so a row in the wrong table could never be returned.
-      const ours = (row: { tenantId: string; botId: string }) =>
-        row.tenantId === scope.tenantId && row.botId === scope.botId;
-      const lists = await readTable(tableNameOf(scope), undefined, (t) =>
-        Promise.all([
-          query.vector
-            ? (t
-                .vectorSearch(normalize(query.vector))
-                .distanceType('cosine')
-                .select([...COLUMNS, 'tenantId', 'botId', '_distance'])
-                .limit(k)
-                .toArray() as Promise<Array<ScopedRow & { _distance: number }>>)
-            : [],
-          text
-            ? import('@lancedb/lancedb').then(
-                ({ MatchQuery }) =>
-                  t
-                    .query()
-                    .fullTextSearch(new MatchQuery(text, 'searchText'))
-                    // With a query vector, the rows' vectors too: their cosine is a dot product here
-                    // (both unit length), so the caller can weigh every keyword candidate by meaning.
-                    .select([...COLUMNS, 'tenantId', 'botId', '_score', ...(query.vector ? ['vector'] : [])])
-                    .limit(k)
-                    .toArray() as Promise<Array<ScopedRow & { _score: number; vector?: Iterable<number> }>>,
-              )
-            : [],
-        ]),
-      );
-      if (!lists) return { vector: [], keyword: [] };
-      const [vectorRows, keywordRows] = lists;
-      const vector: SearchHit[] = [];
-      for (const row of vectorRows.filter(ours)) {
-        // LanceDB's cosine distance is 1 − cos(θ).
-        const score = 1 - row._distance;
-        if (score >= query.minScore) vector.push(hitOf(row, score));
-      }
-      const unit = query.vector ? normalize(query.vector) : undefined;
-      const keyword = dedupe(
-        keywordRows
-          .filter(ours)
-          .map((row) => ({
-            hit: hitOf(row, row._score),
-            cosine: unit && row.vector ? dot(unit, row.vector) : 0,
-          }))
-          .sort((a, b) => b.hit.score - a.hit.score),
-        (k) => k.hit.chunkId,
-      );
-      return {
-        vector: dedupe(vector, (hit) => hit.chunkId),
-        keyword: keyword.map((k) => k.hit),
-        ...(unit && keyword.length > 0 && { keywordSimilarity: keyword.map((k) => k.cosine) }),
-      };
-    },
-
-    async countDocument(scope, documentId) {
-      await migrated();
-      return readTable(tableNameOf(scope), 0, (t) =>
+    upsert: (chunks) => upsert(lance, chunks),
+    candidates: (scope, query) => candidates(lance, scope, query),
+    countDocument: async (scope, documentId) => {
+      await migrated(lance);
+      return readTable(lance, tableNameOf(lance, scope), 0, (t) =>
         t.countRows(`${scopeFilter(scope)} AND \`documentId\` = ${sqlString(documentId)}`),
       );
     },
-
-    async deleteDocument(scope, documentId) {
-      await migrated();
-      const name = tableNameOf(scope);
-      if (!(await existingTable(name))) return;
-      await write(name, (t) =>
-        t.delete(`${scopeFilter(scope)} AND \`documentId\` = ${sqlString(documentId)}`),
-      );
-      await noteWritten(name, 0);
-    },
-
+    deleteDocument: (scope, documentId) => deleteDocument(lance, scope, documentId),
     deleteBot: async (scope) => {
-      await migrated();
-      await dropTables([tableNameOf(scope)]);
+      await migrated(lance);
+      await dropTables(lance, [tableNameOf(lance, scope)]);
     },
-
     deleteTenant: async (tenantId) => {
-      await migrated();
-      await dropTables(await tenantTables(tenantId));
+      await migrated(lance);
+      await dropTables(lance, await tenantTables(lance, tenantId));
     },
-
-    async ping() {
-      await (await db()).tableNames();
+    ping: async () => {
+      await (await lance.db()).tableNames();
     },
   };
 }
 
-function hitOf(row: StoredRow, score: number): SearchHit {
+const tenantPrefix = (lance: Lance, tenantId: string) => `${lance.base}--${digest(tenantId)}--`;
+const tableNameOf = (lance: Lance, scope: IndexScope) =>
+  `${tenantPrefix(lance, scope.tenantId)}${digest(scope.tenantId, scope.botId)}`;
+const queueKey = (lance: Lance, name: string) => `${lance.dir}\u0000${name}`;
+
+const tenantTables = async (lance: Lance, tenantId: string) =>
+  (await (await lance.db()).tableNames()).filter((name) => name.startsWith(tenantPrefix(lance, tenantId)));
+
+/** The table if it exists (cached once found; a miss is not cached, another writer may create it). */
+async function existingTable(lance: Lance, name: string): Promise<Table | undefined> {
+  const key = queueKey(lance, name);
+  const cached = openTables.get(key);
+  if (cached) return cached;
+  const conn = await lance.db();
+  if (!(await conn.tableNames()).includes(name)) return undefined;
+  const opened = conn.openTable(name);
+  openTables.set(key, opened);
+  opened.catch(() => openTables.delete(key));
+  return opened;
+}
+
+/**
+ * Runs a read on a bot's table, or answers `absent` when it has none. A table dropped by
+ * another process (a bot deleted through the platform while a test or tool holds it open)
+ * fails its next read with "Not found": the stale handle is forgotten and the read tried again.
+ */
+async function readTable<T>(
+  lance: Lance,
+  name: string,
+  absent: T,
+  read: (t: Table) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const t = await existingTable(lance, name);
+    if (!t) return absent;
+    try {
+      return await read(t);
+    } catch (error) {
+      // Not `instanceof Error`: the native module's errors may come from another realm (jest's vm).
+      const message = String((error as { message?: unknown } | undefined)?.message ?? '');
+      if (attempt > 0 || !/not found/i.test(message)) throw error;
+      openTables.delete(queueKey(lance, name));
+    }
+  }
+}
+
+/** Opens or creates a bot's table with its full-text index; only called inside its write queue. */
+async function writableTable(lance: Lance, name: string): Promise<Table> {
+  const found = await existingTable(lance, name);
+  if (found) return found;
+  const conn = await lance.db();
+  const created = createTable(conn, name, lance.dimension);
+  openTables.set(queueKey(lance, name), created);
+  try {
+    return await created;
+  } catch (error) {
+    openTables.delete(queueKey(lance, name));
+    throw error;
+  }
+}
+
+async function createTable(conn: Connection, name: string, dimension: number): Promise<Table> {
+  const { Index } = await import('@lancedb/lancedb');
+  const table = await conn.createEmptyTable(name, await chunkSchema(dimension), {
+    mode: 'create',
+    existOk: true,
+  });
+  if (!(await table.listIndices()).some((index) => index.columns.includes('searchText'))) {
+    await table.createIndex('searchText', {
+      config: Index.fts({
+        language: 'English',
+        stem: true,
+        removeStopWords: true,
+        lowercase: true,
+        asciiFolding: true,
+        withPosition: false,
+      }),
+    });
+  }
+  return table;
+}
+
+const write = <T>(lance: Lance, name: string, fn: (t: Table) => Promise<T>) =>
+  serialize(queueKey(lance, name), () =>
+    withRetry(async () => fn(await writableTable(lance, name)), {
+      retries: 5,
+      baseMs: 20,
+      maxMs: 500,
+      isRetryable: isCommitConflict,
+    }),
+  );
+
+/** Compacts the table and folds new rows into its full-text index (in its write queue). */
+function optimize(lance: Lance, name: string) {
+  const key = queueKey(lance, name);
+  const state = pending.get(key);
+  if (state?.timer) clearTimeout(state.timer);
+  pending.delete(key);
+  // In the table's write queue, and only if the table still exists: a bot deleted meanwhile
+  // (here or by another process) must not get an empty table back.
+  return serialize(key, async () => {
+    const t = await existingTable(lance, name);
+    await t?.optimize({ cleanupOlderThan: new Date(Date.now() - 60_000) });
+  }).catch(
+    () => undefined, // the next write schedules it again; search stays correct meanwhile
+  );
+}
+
+async function noteWritten(lance: Lance, name: string, rows: number) {
+  const key = queueKey(lance, name);
+  const state = pending.get(key) ?? { rows: 0 };
+  state.rows += rows;
+  pending.set(key, state);
+  if (state.rows >= lance.optimizeAfterRows || lance.optimizeDelayMs === 0) {
+    await optimize(lance, name);
+    return;
+  }
+  if (state.timer) clearTimeout(state.timer);
+  state.timer = setTimeout(() => void optimize(lance, name), lance.optimizeDelayMs);
+  state.timer.unref();
+}
+
+async function dropTables(lance: Lance, names: string[]) {
+  const conn = await lance.db();
+  for (const name of names) {
+    const key = queueKey(lance, name);
+    await serialize(key, async () => {
+      const state = pending.get(key);
+      if (state?.timer) clearTimeout(state.timer);
+      pending.delete(key);
+      openTables.delete(key);
+      if ((await conn.tableNames()).includes(name)) await conn.dropTable(name);
+    });
+  }
+}
+
+/**
+ * Data written before tables were per bot sits in one shared table named `base`: its rows move
+ * into their bots' tables (without title or heading path, which it never stored), then it is
+ * dropped. Once per process and directory; every method waits for it.
+ */
+function migrated(lance: Lance): Promise<void> {
+  const key = queueKey(lance, lance.base);
+  let done = legacyMigrations.get(key);
+  if (!done) {
+    done = migrateLegacyTable(lance, key);
+    legacyMigrations.set(key, done);
+    done.catch(() => legacyMigrations.delete(key));
+  }
+  return done;
+}
+
+async function migrateLegacyTable(lance: Lance, key: string): Promise<void> {
+  const conn = await lance.db();
+  if (!(await conn.tableNames()).includes(lance.base)) return;
+  const legacy = await conn.openTable(lance.base);
+  const byTable = new Map<string, Row[]>();
+  for (const row of (await legacy.query().toArray()) as Array<
+    Omit<IndexedChunk, 'vector'> & {
+      vector: Iterable<number>;
+      page: number | null;
+      heading: string | null;
+    }
+  >) {
+    const chunk: IndexedChunk = {
+      id: row.id,
+      tenantId: row.tenantId,
+      botId: row.botId,
+      documentId: row.documentId,
+      ordinal: row.ordinal,
+      filename: row.filename,
+      text: row.text,
+      ...(row.page !== null && { page: row.page }),
+      ...(row.heading !== null && { heading: row.heading }),
+      vector: Array.from(row.vector),
+    };
+    const name = tableNameOf(lance, chunk);
+    byTable.set(name, [...(byTable.get(name) ?? []), toRow(chunk)]);
+  }
+  for (const [name, rows] of byTable) {
+    await write(lance, name, (t) =>
+      t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows),
+    );
+    await noteWritten(lance, name, rows.length);
+  }
+  await serialize(key, () => conn.dropTable(lance.base));
+}
+
+async function upsert(lance: Lance, chunks: readonly IndexedChunk[]): Promise<void> {
+  if (chunks.length === 0) return;
+  await migrated(lance);
+  const byTable = new Map<string, Map<string, Row>>();
+  for (const chunk of chunks) {
+    checkVector(chunk.vector, lance.dimension, `The vector of chunk ${chunk.id}`);
+    const name = tableNameOf(lance, chunk);
+    const rows = byTable.get(name) ?? new Map<string, Row>();
+    rows.set(chunk.id, toRow(chunk)); // the last of two same-id chunks wins, as in OpenSearch
+    byTable.set(name, rows);
+  }
+  for (const [name, rows] of byTable) {
+    await write(lance, name, (t) =>
+      t
+        .mergeInsert('id')
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute([...rows.values()]),
+    );
+    await noteWritten(lance, name, rows.size);
+  }
+}
+
+async function deleteDocument(lance: Lance, scope: IndexScope, documentId: string): Promise<void> {
+  await migrated(lance);
+  const name = tableNameOf(lance, scope);
+  if (!(await existingTable(lance, name))) return;
+  await write(lance, name, (t) =>
+    t.delete(`${scopeFilter(scope)} AND \`documentId\` = ${sqlString(documentId)}`),
+  );
+  await noteWritten(lance, name, 0);
+}
+
+type VectorRow = ScopedRow & { _distance: number };
+type KeywordRow = ScopedRow & { _score: number; vector?: Iterable<number> };
+
+async function candidates(lance: Lance, scope: IndexScope, query: CandidateQuery): Promise<Candidates> {
+  if (query.vector) checkVector(query.vector, lance.dimension, 'The query vector');
+  await migrated(lance);
+  const k = Math.min(Math.floor(query.k), 10_000);
+  const text = query.text?.trim() ?? '';
+  if (k <= 0) return { vector: [], keyword: [] };
+  const lists = await readTable(lance, tableNameOf(lance, scope), undefined, (t) =>
+    Promise.all([
+      query.vector ? vectorRows(t, query.vector, k) : [],
+      text ? keywordRows(t, text, k, query.vector !== undefined) : [],
+    ]),
+  );
+  if (!lists) return { vector: [], keyword: [] };
+  // The table holds this bot's rows only, so no SQL filter runs inside the scans (it cost
+  // about a third of a hybrid search: bench/embed); each row's tenant and bot are still
+  // checked here, so a row in the wrong table could never be returned.
+  const ours = (row: { tenantId: string; botId: string }) =>
+    row.tenantId === scope.tenantId && row.botId === scope.botId;
+  const [vectorFound, keywordFound] = lists;
+  const vector: Passage[] = [];
+  for (const row of vectorFound.filter(ours)) {
+    // LanceDB's cosine distance is 1 − cos(θ).
+    const score = 1 - row._distance;
+    if (score >= query.minScore) vector.push(hitOf(row, score));
+  }
+  const unit = query.vector ? normalize(query.vector) : undefined;
+  const keyword = dedupe(
+    keywordFound
+      .filter(ours)
+      .map((row) => ({
+        hit: hitOf(row, row._score),
+        cosine: unit && row.vector ? dot(unit, row.vector) : 0,
+      }))
+      .sort((a, b) => b.hit.score - a.hit.score),
+    (k) => k.hit.id,
+  );
+  return {
+    vector: dedupe(vector, (hit) => hit.id),
+    keyword: keyword.map((k) => k.hit),
+    ...(unit && keyword.length > 0 && { keywordSimilarity: keyword.map((k) => k.cosine) }),
+  };
+}
+
+const vectorRows = (t: Table, vector: readonly number[], k: number) =>
+  t
+    .vectorSearch(normalize(vector))
+    .distanceType('cosine')
+    .select([...COLUMNS, 'tenantId', 'botId', '_distance'])
+    .limit(k)
+    .toArray() as Promise<VectorRow[]>;
+
+const keywordRows = async (t: Table, text: string, k: number, withVectors: boolean) => {
+  const { MatchQuery } = await import('@lancedb/lancedb');
+  return (
+    t
+      .query()
+      .fullTextSearch(new MatchQuery(text, 'searchText'))
+      // With a query vector, the rows' vectors too: their cosine is a dot product here (both unit
+      // length), so the caller can weigh every keyword candidate by meaning.
+      .select([...COLUMNS, 'tenantId', 'botId', '_score', ...(withVectors ? ['vector'] : [])])
+      .limit(k)
+      .toArray() as Promise<KeywordRow[]>
+  );
+};
+
+function hitOf(row: StoredRow, score: number): Passage {
   const headingPath = row.headingPath ? (JSON.parse(row.headingPath) as string[]) : undefined;
-  return toSearchHit(row.id, { ...row, headingPath }, score);
+  return toPassage(row.id, { ...row, headingPath }, score);
 }
 
 /** The dot product of a query vector and a stored one (an Arrow vector or an array). */

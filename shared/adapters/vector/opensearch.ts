@@ -20,16 +20,16 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { Client, type ClientOptions, errors } from '@opensearch-project/opensearch';
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws-v3';
+import type { Passage } from '../../domain/passage.ts';
 import type {
   CandidateQuery,
   Candidates,
   IndexedChunk,
   IndexScope,
-  SearchHit,
   VectorIndex,
 } from '../../ports/vector-index.ts';
 import { withRetry } from '../retry.ts';
-import { checkVector, chunkIndexName, normalize, toSearchHit } from './index-name.ts';
+import { checkVector, chunkIndexName, normalize, toPassage } from './index-name.ts';
 
 export interface OpenSearchVectorIndexOptions {
   readonly client: Client;
@@ -178,8 +178,14 @@ interface ChunkSource {
   vector?: number[];
 }
 
+interface SearchResponseHit {
+  _id: string;
+  _score: number | null;
+  _source: ChunkSource;
+}
+
 interface SearchResponse {
-  hits?: { hits?: { _id: string; _score: number | null; _source: ChunkSource }[] };
+  hits?: { hits?: SearchResponseHit[] };
 }
 
 /** One search of an `_msearch`: its result, or the error it alone failed with. */
@@ -226,150 +232,39 @@ export class BulkWriteError extends Error {
   }
 }
 
+/** One adapter instance's client and settings, which the functions below share. */
+interface OpenSearchIndex {
+  readonly client: Client;
+  readonly index: string;
+  readonly dimension: number;
+  readonly refresh: 'wait_for' | false;
+  readonly bulkSize: number;
+  /** Creates the index on the first write (once per instance, again after a failure). */
+  readonly ensureIndex: () => Promise<void>;
+}
+
 export function createOpenSearchVectorIndex(options: OpenSearchVectorIndexOptions): VectorIndex {
   const { client, dimension } = options;
   const index = chunkIndexName(options.modelId, dimension);
-  const refresh = options.refresh ?? 'wait_for';
-  const bulkSize = options.bulkSize ?? 200;
   let ensured: Promise<void> | undefined;
-
-  const ensureIndex = () => {
-    ensured ??= (async () => {
-      try {
-        await client.indices.create({ index, body: chunkIndexBody(dimension, options) as never });
-      } catch (error) {
-        // Another writer created it first: fine, the name fixes model and dimension. It may predate
-        // keyword search: add the fields it lacks (a no-op on an index that has them), or the strict
-        // mapping would refuse every chunk with a title or a heading path.
-        if (errorType(error) !== 'resource_already_exists_exception') throw error;
-        await client.indices.putMapping({ index, body: chunkMappingUpdate() as never });
-      }
-    })().catch((error: unknown) => {
-      ensured = undefined;
-      throw error;
-    });
-    return ensured;
-  };
-
-  const bulk = async (chunks: readonly IndexedChunk[]) => {
-    let pending = chunks;
-    await withRetry(
-      async () => {
-        const body = pending.flatMap((chunk) => [
-          { index: { _index: index, _id: chunk.id } },
-          toSource(chunk),
-        ]);
-        const response = await client.bulk({ index, body, refresh });
-        const result = response.body as { errors?: boolean; items?: BulkItem[] };
-        if (!result.errors) return;
-        const failed = (result.items ?? []).flatMap((item, i) => {
-          const outcome = Object.values(item)[0];
-          if (!outcome?.error) return [];
-          return [{ id: outcome._id ?? pending[i]?.id ?? '?', status: outcome.status, ...outcome.error, i }];
-        });
-        if (failed.length === 0) return;
-        const throttled = new Set(failed.filter((f) => f.status === 429).map((f) => f.i));
-        const failures = failed.map(({ id, status, type, reason }) => ({ id, status, type, reason }));
-        const first = failures[0];
-        const error = new BulkWriteError(
-          `OpenSearch refused ${failures.length} of ${pending.length} chunks (first: ${first?.id} ${first?.status} ${first?.type}: ${first?.reason})`,
-          failures,
-        );
-        // Only throttled items are retried, and only when nothing else failed.
-        if (throttled.size === failed.length) pending = pending.filter((_, i) => throttled.has(i));
+  const os: OpenSearchIndex = {
+    client,
+    index,
+    dimension,
+    refresh: options.refresh ?? 'wait_for',
+    bulkSize: options.bulkSize ?? 200,
+    ensureIndex: () => {
+      ensured ??= createIndex(client, index, options).catch((error: unknown) => {
+        ensured = undefined;
         throw error;
-      },
-      {
-        retries: 4,
-        baseMs: 200,
-        maxMs: 4_000,
-        isRetryable: (error) =>
-          error instanceof BulkWriteError
-            ? error.failed.every((f) => f.status === 429)
-            : statusOf(error) === 429,
-      },
-    );
+      });
+      return ensured;
+    },
   };
-
-  const deleteWhere = async (filter: object[]) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const response = await client.deleteByQuery({
-          index,
-          body: { query: { bool: { filter } } },
-          refresh: true,
-          conflicts: 'proceed',
-        });
-        const conflicts = (response.body as { version_conflicts?: number }).version_conflicts ?? 0;
-        // A chunk rewritten while the delete ran is still there: delete again (a few times).
-        if (conflicts === 0 || attempt >= 3) return;
-      } catch (error) {
-        if (isIndexMissing(error)) return;
-        throw error;
-      }
-    }
-  };
-
   return {
-    async upsert(chunks) {
-      if (chunks.length === 0) return;
-      for (const chunk of chunks) checkVector(chunk.vector, dimension, `The vector of chunk ${chunk.id}`);
-      await ensureIndex();
-      for (let i = 0; i < chunks.length; i += bulkSize) await bulk(chunks.slice(i, i + bulkSize));
-    },
-
-    async candidates(scope, query) {
-      if (query.vector) checkVector(query.vector, dimension, 'The query vector');
-      const k = Math.min(Math.floor(query.k), 10_000);
-      const text = keywordText(query.text);
-      const searches: { kind: 'vector' | 'keyword'; body: object }[] = [];
-      if (k > 0 && query.vector)
-        searches.push({ kind: 'vector', body: vectorSearch(scope, query.vector, k) });
-      if (k > 0 && text)
-        searches.push({ kind: 'keyword', body: keywordSearch(scope, text, k, query.vector !== undefined) });
-      const result: Candidates = { vector: [], keyword: [] };
-      if (searches.length === 0) return result;
-
-      let responses: MsearchItem[];
-      try {
-        // The index in the path (the readers' IAM policy names `<index>/_msearch`), empty headers.
-        const response = await client.msearch({
-          index,
-          body: searches.flatMap((s) => [{}, s.body]) as never,
-        });
-        responses = (response.body as { responses?: MsearchItem[] }).responses ?? [];
-      } catch (error) {
-        if (isIndexMissing(error)) return result;
-        throw error;
-      }
-      for (const [i, { kind }] of searches.entries()) {
-        const item = responses[i];
-        if (item?.error) {
-          // Each search succeeds or fails on its own: a missing index is an empty one.
-          if (item.error.type === 'index_not_found_exception') continue;
-          throw new CandidateSearchError(kind, item.status, item.error.type, item.error.reason);
-        }
-        const hits = item?.hits?.hits ?? [];
-        if (kind === 'vector') result.vector.push(...vectorHits(hits, query, k));
-        else {
-          const keywordHits = hits.slice(0, k);
-          result.keyword.push(
-            ...keywordHits.map((hit) => toSearchHit(hit._id, hit._source, hit._score ?? 0)),
-          );
-          // Each keyword hit's cosine with the query, from its stored (unit) vector: the use-case
-          // weighs keyword candidates by meaning too, as it does with LanceDB's.
-          const unit = query.vector && normalize(query.vector);
-          if (unit && keywordHits.length > 0) {
-            Object.assign(result, {
-              keywordSimilarity: keywordHits.map((hit) => dot(unit, hit._source.vector ?? [])),
-            });
-          }
-        }
-      }
-      return result;
-    },
-
-    async countDocument(scope, documentId) {
+    upsert: (chunks) => upsert(os, chunks),
+    candidates: (scope, query) => candidates(os, scope, query),
+    countDocument: async (scope, documentId) => {
       try {
         const response = await client.count({
           index,
@@ -381,17 +276,147 @@ export function createOpenSearchVectorIndex(options: OpenSearchVectorIndexOption
         throw error;
       }
     },
-
-    deleteDocument: (scope, documentId) => deleteWhere([...scopeFilter(scope), { term: { documentId } }]),
-    deleteBot: (scope) => deleteWhere(scopeFilter(scope)),
-    deleteTenant: (tenantId) => deleteWhere([{ term: { tenantId } }]),
-
-    async ping() {
+    deleteDocument: (scope, documentId) => deleteWhere(os, [...scopeFilter(scope), { term: { documentId } }]),
+    deleteBot: (scope) => deleteWhere(os, scopeFilter(scope)),
+    deleteTenant: (tenantId) => deleteWhere(os, [{ term: { tenantId } }]),
+    ping: async () => {
       // A search, not `HEAD /`: the read-only roles may only `_search` the index. A missing index
       // still proves the domain answers.
       await client.search({ index, body: { size: 0 }, ignore_unavailable: true, allow_no_indices: true });
     },
   };
+}
+
+async function createIndex(client: Client, index: string, options: OpenSearchVectorIndexOptions) {
+  try {
+    await client.indices.create({ index, body: chunkIndexBody(options.dimension, options) as never });
+  } catch (error) {
+    // Another writer created it first: fine, the name fixes model and dimension. It may predate
+    // keyword search: add the fields it lacks (a no-op on an index that has them), or the strict
+    // mapping would refuse every chunk with a title or a heading path.
+    if (errorType(error) !== 'resource_already_exists_exception') throw error;
+    await client.indices.putMapping({ index, body: chunkMappingUpdate() as never });
+  }
+}
+
+async function upsert(os: OpenSearchIndex, chunks: readonly IndexedChunk[]): Promise<void> {
+  if (chunks.length === 0) return;
+  for (const chunk of chunks) checkVector(chunk.vector, os.dimension, `The vector of chunk ${chunk.id}`);
+  await os.ensureIndex();
+  for (let i = 0; i < chunks.length; i += os.bulkSize) await bulk(os, chunks.slice(i, i + os.bulkSize));
+}
+
+/** Writes one batch; only throttled items are retried, and only when nothing else failed. */
+async function bulk(os: OpenSearchIndex, chunks: readonly IndexedChunk[]): Promise<void> {
+  let pending = chunks;
+  await withRetry(
+    async () => {
+      const body = pending.flatMap((chunk) => [
+        { index: { _index: os.index, _id: chunk.id } },
+        toSource(chunk),
+      ]);
+      const response = await os.client.bulk({ index: os.index, body, refresh: os.refresh });
+      const result = response.body as { errors?: boolean; items?: BulkItem[] };
+      if (!result.errors) return;
+      const failed = (result.items ?? []).flatMap((item, i) => {
+        const outcome = Object.values(item)[0];
+        if (!outcome?.error) return [];
+        return [{ id: outcome._id ?? pending[i]?.id ?? '?', status: outcome.status, ...outcome.error, i }];
+      });
+      if (failed.length === 0) return;
+      const throttled = new Set(failed.filter((f) => f.status === 429).map((f) => f.i));
+      const failures = failed.map(({ id, status, type, reason }) => ({ id, status, type, reason }));
+      const first = failures[0];
+      const error = new BulkWriteError(
+        `OpenSearch refused ${failures.length} of ${pending.length} chunks (first: ${first?.id} ${first?.status} ${first?.type}: ${first?.reason})`,
+        failures,
+      );
+      if (throttled.size === failed.length) pending = pending.filter((_, i) => throttled.has(i));
+      throw error;
+    },
+    {
+      retries: 4,
+      baseMs: 200,
+      maxMs: 4_000,
+      isRetryable: (error) =>
+        error instanceof BulkWriteError
+          ? error.failed.every((f) => f.status === 429)
+          : statusOf(error) === 429,
+    },
+  );
+}
+
+async function deleteWhere(os: OpenSearchIndex, filter: object[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await os.client.deleteByQuery({
+        index: os.index,
+        body: { query: { bool: { filter } } },
+        refresh: true,
+        conflicts: 'proceed',
+      });
+      const conflicts = (response.body as { version_conflicts?: number }).version_conflicts ?? 0;
+      // A chunk rewritten while the delete ran is still there: delete again (a few times).
+      if (conflicts === 0 || attempt >= 3) return;
+    } catch (error) {
+      if (isIndexMissing(error)) return;
+      throw error;
+    }
+  }
+}
+
+/** The vector and keyword searches in one `_msearch`, each list unfused. */
+async function candidates(
+  os: OpenSearchIndex,
+  scope: IndexScope,
+  query: CandidateQuery,
+): Promise<Candidates> {
+  if (query.vector) checkVector(query.vector, os.dimension, 'The query vector');
+  const k = Math.min(Math.floor(query.k), 10_000);
+  const text = keywordText(query.text);
+  const searches: { kind: 'vector' | 'keyword'; body: object }[] = [];
+  if (k > 0 && query.vector) searches.push({ kind: 'vector', body: vectorSearch(scope, query.vector, k) });
+  if (k > 0 && text)
+    searches.push({ kind: 'keyword', body: keywordSearch(scope, text, k, query.vector !== undefined) });
+  const result: Candidates = { vector: [], keyword: [] };
+  if (searches.length === 0) return result;
+
+  let responses: MsearchItem[];
+  try {
+    // The index in the path (the readers' IAM policy names `<index>/_msearch`), empty headers.
+    const response = await os.client.msearch({
+      index: os.index,
+      body: searches.flatMap((s) => [{}, s.body]) as never,
+    });
+    responses = (response.body as { responses?: MsearchItem[] }).responses ?? [];
+  } catch (error) {
+    if (isIndexMissing(error)) return result;
+    throw error;
+  }
+  for (const [i, { kind }] of searches.entries()) {
+    const item = responses[i];
+    if (item?.error) {
+      // Each search succeeds or fails on its own: a missing index is an empty one.
+      if (item.error.type === 'index_not_found_exception') continue;
+      throw new CandidateSearchError(kind, item.status, item.error.type, item.error.reason);
+    }
+    const hits = item?.hits?.hits ?? [];
+    if (kind === 'vector') result.vector.push(...vectorHits(hits, query, k));
+    else addKeywordHits(result, hits.slice(0, k), query);
+  }
+  return result;
+}
+
+/**
+ * The keyword list, and each hit's cosine with the query from its stored (unit) vector: the
+ * use-case weighs keyword candidates by meaning too, as it does with LanceDB's.
+ */
+function addKeywordHits(result: Candidates, hits: readonly SearchResponseHit[], query: CandidateQuery): void {
+  result.keyword.push(...hits.map((hit) => toPassage(hit._id, hit._source, hit._score ?? 0)));
+  const unit = query.vector && normalize(query.vector);
+  if (unit && hits.length > 0) {
+    Object.assign(result, { keywordSimilarity: hits.map((hit) => dot(unit, hit._source.vector ?? [])) });
+  }
 }
 
 /** The knn query: the tenant AND bot filter inside the `knn` clause (efficient filtering). */
@@ -442,16 +467,12 @@ function keywordText(text: string | undefined): string | undefined {
 }
 
 /** Vector hits as cosines, those under `minScore` dropped, best first. */
-function vectorHits(
-  hits: readonly { _id: string; _score: number | null; _source: ChunkSource }[],
-  query: CandidateQuery,
-  k: number,
-): SearchHit[] {
-  const results: SearchHit[] = [];
+function vectorHits(hits: readonly SearchResponseHit[], query: CandidateQuery, k: number): Passage[] {
+  const results: Passage[] = [];
   for (const hit of hits) {
     const score = cosineFromScore(hit._score ?? 0);
     if (!(score >= query.minScore)) continue;
-    results.push(toSearchHit(hit._id, hit._source, score));
+    results.push(toPassage(hit._id, hit._source, score));
   }
   return results.sort((a, b) => b.score - a.score).slice(0, k);
 }

@@ -1,91 +1,170 @@
-// Markdown to sections: ATX (`#`) and setext (`===`, `---`) headings start sections, each with the
-// path of headings above it; markup that is noise for retrieval is removed (emphasis markers, link
-// URLs, fences, table rules), the text kept. The title is the front matter's `title:`, else the
-// first h1.
+// Markdown to sections. markdown-it parses the source (CommonMark with GFM tables and
+// strikethrough) in time linear in its length, and the token stream is walked once: top-level ATX
+// and setext headings start sections, each with the path of headings above it; markup that is noise
+// for retrieval is removed (emphasis markers, link URLs, fences, table rules, raw HTML tags), the
+// text kept. The title is the front matter's `title:`, else the first h1.
 
+import MarkdownIt, { type Token } from 'markdown-it';
 import type { ExtractedSections, Section } from '../types.ts';
+import { htmlText } from './html.ts';
 import { tidyLine, tidyText } from './text.ts';
 
-const ATX_HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
-const SETEXT_H1 = /^ {0,3}=+[ \t]*$/;
-const SETEXT_H2 = /^ {0,3}-+[ \t]*$/;
-const FENCE_OPEN = /^ {0,3}(`{3,}|~{3,})/;
-const THEMATIC_BREAK = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
-const TABLE_RULE = /^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)+\|?[ \t]*$/;
-const LINK_DEFINITION = /^ {0,3}\[[^\]]+\]:[ \t]*\S+/;
-const BLOCKQUOTE = /^ {0,3}(?:>[ \t]?)+/;
-const LIST_ITEM = /^([ \t]*)(?:[-*+]|(\d{1,9})[.)])[ \t]+/;
-
 /**
- * Private-use code points stand in for backslash-escaped punctuation (U+E000 + the ASCII code) and
- * code spans (U+E100 + their index) while markup is stripped. The source's own private-use characters
- * (icon-font glyphs, meaningless as text) are dropped first so they cannot be mistaken for these.
+ * markdown-it's limit on nesting (its default). Blocks nested deeper are dropped by the parser, so a
+ * top-level block that reaches it is kept as its source lines instead (see `truncatedBlocks`).
  */
-const ESCAPE_BASE = 0xe000;
+const MAX_NESTING = 100;
+
+// Nothing is rendered: `html` only makes raw HTML tokens of their own, which are read as text
+// (blocks) or dropped (inline tags), instead of literal text. No linkify, no typographer.
+const parser = new MarkdownIt('default', { html: true, maxNesting: MAX_NESTING });
+
+/** Private-use characters (icon-font glyphs) are meaningless as text. */
 const PRIVATE_USE = /[\ue000-\uf8ff]/g;
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+/** The section being written and those done; a top-level heading closes one and opens the next. */
+class SectionWriter {
+  readonly sections: Section[] = [];
+  firstH1: string | undefined;
+  /** List markers (`- `, `3. `) owed before the next block's text: the items it opens. */
+  marker = '';
+  private heading: string | undefined;
+  private path: readonly string[] = [];
+  /** The open headings by level (index 0 is h1); a new heading drops those at its level and below. */
+  private readonly headings: Array<string | undefined> = [];
+  private parts: string[] = [];
+  /** The source line after the last block read: a blank line between two blocks is kept. */
+  private nextLine = 0;
+  /** A blank line is owed before the next text (after a fence or a thematic break). */
+  private breakOwed = false;
 
-function decodeEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-f]{1,6}|#\d{1,7}|[a-z]+);/gi, (match, entity: string) => {
-    if (entity[0] === '#') {
-      const code =
-        entity[1] === 'x' || entity[1] === 'X'
-          ? Number.parseInt(entity.slice(2), 16)
-          : Number(entity.slice(1));
-      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : match;
+  startSection(level: number, title: string): void {
+    const text = tidyLine(title);
+    if (!text) return;
+    this.flush();
+    this.heading = text;
+    if (level === 1) this.firstH1 ??= text;
+    this.headings.length = Math.min(this.headings.length, level - 1);
+    this.headings[level - 1] = text;
+    this.path = this.headings.filter((entry): entry is string => entry !== undefined);
+  }
+
+  /** A block's text; `apart` blocks (fences, thematic breaks) stand between blank lines. */
+  write(text: string, map: Token['map'], apart = false): void {
+    if (apart) this.breakOwed = true;
+    if (text) {
+      const blank = this.breakOwed || (map !== null && map[0] > this.nextLine);
+      if (this.parts.length > 0) this.parts.push(blank ? '\n\n' : '\n');
+      this.parts.push(this.marker + text);
+      this.marker = '';
+      this.breakOwed = apart;
     }
-    return ENTITIES[entity.toLowerCase()] ?? match;
-  });
+    if (map) this.nextLine = map[1];
+  }
+
+  flush(): void {
+    const text = tidyText(this.parts.join(''));
+    const { heading, path } = this;
+    if (text) this.sections.push(heading === undefined ? { text } : { text, heading, headingPath: path });
+    this.parts = [];
+    this.breakOwed = false;
+  }
 }
 
-/** Inline markup to plain text: code spans kept verbatim, links keep their text, emphasis markers go. */
-export function stripInline(line: string): string {
-  // Protect escaped punctuation so it is not read as markup.
-  let text = line
-    .replace(PRIVATE_USE, '')
-    .replace(/\\([!-/:-@[-`{-~])/g, (_, char: string) =>
-      String.fromCharCode(ESCAPE_BASE + char.charCodeAt(0)),
-    );
-  const spans: string[] = [];
-  // Code spans: keep their content untouched (stored aside, restored at the end).
-  text = text.replace(/(`+)([\s\S]*?[^`])\1(?!`)/g, (_, _ticks: string, code: string) => {
-    spans.push(code.trim());
-    return String.fromCharCode(ESCAPE_BASE + 0x100 + spans.length - 1);
-  });
-  text = text
-    .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1') // images: alt text
-    .replace(/!\[([^\]]*)\]\[[^\]]*\]/g, '$1')
-    .replace(/\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)/g, '$1') // links: text
-    .replace(/\[([^\]]+)\]\[[^\]]*\]/g, '$1') // reference links
-    .replace(/<((?:https?|mailto|ftp):[^>\s]+)>/gi, '$1') // autolinks
-    .replace(/<\/?[a-z][a-z0-9-]*(?:\s[^<>]*)?\/?>/gi, '') // inline HTML tags
-    .replace(/<!--[\s\S]*?-->/g, '')
-    .replace(/(\*\*|__)(?=\S)([\s\S]*?\S)\1/g, '$2') // strong
-    .replace(/~~(?=\S)([\s\S]*?\S)~~/g, '$1') // strikethrough
-    .replace(/\*(?=[^\s*])([^*]*?[^\s*])\*/g, '$1') // emphasis with *
-    .replace(/(^|[^\p{L}\p{N}_])_(?=[^\s_])([^_]*?[^\s_])_(?![\p{L}\p{N}_])/gu, '$1$2'); // emphasis with _
-  text = decodeEntities(text);
-  // Restore code spans and escaped characters.
-  return text.replace(PRIVATE_USE, (char) => {
-    const code = char.charCodeAt(0) - ESCAPE_BASE;
-    return code >= 0x100 ? (spans[code - 0x100] ?? '') : String.fromCharCode(code);
-  });
+/** Inline tokens to their text: code spans verbatim, links by their text, images by their alt text. */
+function inlineText(children: Token[] | null, lineBreak: string): string {
+  let text = '';
+  for (const token of children ?? []) {
+    if (token.type === 'text' || token.type === 'text_special' || token.type === 'code_inline') {
+      text += token.content;
+    } else if (token.type === 'softbreak' || token.type === 'hardbreak') {
+      text += lineBreak;
+    } else if (token.type === 'image') {
+      text += inlineText(token.children, lineBreak);
+    }
+    // Anything else is markup: link, emphasis and strikethrough markers, raw HTML tags.
+  }
+  return text.replace(PRIVATE_USE, '');
 }
 
-function tableRow(line: string): string {
-  const cells = line
-    .trim()
-    .replace(/^\|/, '')
-    .replace(/(?<!\\)\|$/, '')
-    .split(/(?<!\\)\|/)
-    .map((cell) => stripInline(cell.trim()));
-  return cells.join(' | ');
+/** A GFM table, from its `table_open` at `start`: one line per row, cells between ` | `. */
+function tableText(tokens: Token[], start: number): { text: string; end: number } {
+  const rows: string[] = [];
+  let cells: string[] = [];
+  let index = start;
+  for (; index < tokens.length && tokens[index]?.type !== 'table_close'; index++) {
+    const token = tokens[index];
+    if (token?.type === 'inline') cells.push(tidyLine(inlineText(token.children, ' ')));
+    else if (token?.type === 'tr_close') {
+      rows.push(cells.join(' | '));
+      cells = [];
+    }
+  }
+  return { text: rows.join('\n'), end: index };
 }
 
-function isTableRow(line: string, next: string | undefined, inTable: boolean): boolean {
-  if (!line.includes('|')) return false;
-  return inTable || (next !== undefined && TABLE_RULE.test(next));
+/**
+ * The indices of the top-level blocks that reach markdown-it's nesting limit. The parser drops what
+ * lies deeper (without a sign), so these blocks are read as their source lines to lose no text.
+ */
+function truncatedBlocks(tokens: readonly Token[]): Set<number> {
+  const truncated = new Set<number>();
+  let top = 0;
+  tokens.forEach((token, index) => {
+    if (token.level === 0 && token.nesting === 1) top = index;
+    if (token.level >= MAX_NESTING - 1) truncated.add(top);
+  });
+  return truncated;
+}
+
+/** The index of the token closing the top-level block opened at `start`. */
+function closingIndex(tokens: readonly Token[], start: number): number {
+  let index = start + 1;
+  while (index < tokens.length && !(tokens[index]?.level === 0 && tokens[index]?.nesting === -1)) index++;
+  return index;
+}
+
+/** Reads the block token at `index` into the writer; returns the index of the last token it used. */
+function readBlock(tokens: Token[], index: number, writer: SectionWriter): number {
+  const token = tokens[index];
+  if (!token) return index;
+  switch (token.type) {
+    case 'heading_open': {
+      const text = inlineText(tokens[index + 1]?.children ?? null, ' ');
+      // Only top-level headings start sections: one in a quote or a list item is part of its text.
+      if (token.level === 0) writer.startSection(Number(token.tag.slice(1)), text);
+      else writer.write(tidyLine(text), token.map);
+      return index + 2;
+    }
+    case 'paragraph_open':
+      writer.write(inlineText(tokens[index + 1]?.children ?? null, '\n'), token.map);
+      return index + 2;
+    case 'fence':
+    case 'code_block':
+      writer.write(token.content.replace(/\n$/, ''), token.map, token.type === 'fence');
+      return index;
+    case 'html_block':
+      writer.write(htmlText(token.content), token.map);
+      return index;
+    case 'hr':
+      writer.write('', token.map, true);
+      return index;
+    case 'table_open': {
+      const { text, end } = tableText(tokens, index);
+      writer.write(text, token.map);
+      return end;
+    }
+    case 'list_item_open':
+      // Ordered items keep the number as written; bullets of any kind become `-`.
+      writer.marker += token.info ? `${token.info}. ` : '- ';
+      return index;
+    case 'list_item_close':
+      writer.marker = '';
+      return index;
+    default:
+      // Quotes and lists: their content is read token by token.
+      return index;
+  }
 }
 
 /** YAML double-quoted escapes that can appear in a title (line breaks become spaces). */
@@ -108,7 +187,9 @@ function yamlScalar(raw: string): string | undefined {
   }
   // Block scalars, flow collections, aliases and tags are not a one-line title.
   if (/^[|>[{&*!]/.test(value)) return undefined;
-  return value.replace(/\s+#.*$/, '');
+  // A comment starts at a `#` after whitespace (searched for once: `\s+#.*$` would be quadratic).
+  const comment = value.search(/\s#/);
+  return comment < 0 ? value : value.slice(0, comment);
 }
 
 /** The `title:` of YAML front matter (a top-level key on one line), when it has one. */
@@ -120,131 +201,32 @@ function frontMatterTitle(lines: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** YAML front matter (metadata, not content): its title and the lines after it. */
+function splitFrontMatter(lines: string[]): { title: string | undefined; body: string[] } {
+  if (lines[0]?.trim() !== '---') return { title: undefined, body: lines };
+  const end = lines.findIndex((line, index) => index > 0 && /^(?:---|\.\.\.)\s*$/.test(line));
+  if (end < 0) return { title: undefined, body: lines };
+  return { title: frontMatterTitle(lines.slice(1, end)), body: lines.slice(end + 1) };
+}
+
 export function extractMarkdown(source: string): ExtractedSections {
-  const lines = source.replace(/\r\n?/g, '\n').split('\n');
-  const sections: Section[] = [];
-  let heading: string | undefined;
-  /** The open headings by level (index 0 is h1); a new heading drops those at its level and below. */
-  const headings: Array<string | undefined> = [];
-  let path: readonly string[] = [];
-  let firstH1: string | undefined;
-  let body: string[] = [];
-
-  const flush = () => {
-    const text = tidyText(body.join('\n'));
-    if (text) sections.push(heading === undefined ? { text } : { text, heading, headingPath: path });
-    body = [];
-  };
-  const startSection = (title: string, level: number) => {
-    const text = tidyLine(stripInline(title));
-    if (!text) return;
-    flush();
-    heading = text;
-    if (level === 1) firstH1 ??= text;
-    headings.length = Math.min(headings.length, level - 1);
-    headings[level - 1] = text;
-    path = headings.filter((entry): entry is string => entry !== undefined);
-  };
-
-  let i = 0;
-  let title: string | undefined;
-  // YAML front matter: metadata, not content (its title is the document's).
-  if (lines[0]?.trim() === '---') {
-    const end = lines.findIndex((line, index) => index > 0 && /^(?:---|\.\.\.)\s*$/.test(line));
-    if (end > 0) {
-      title = frontMatterTitle(lines.slice(1, end));
-      i = end + 1;
+  const { title, body } = splitFrontMatter(source.replace(/\r\n?/g, '\n').split('\n'));
+  const tokens = parser.parse(body.join('\n'), {});
+  const truncated = truncatedBlocks(tokens);
+  const writer = new SectionWriter();
+  for (let index = 0; index < tokens.length; index++) {
+    const token = tokens[index];
+    if (token && truncated.has(index)) {
+      const [from, to] = token.map ?? [0, 0];
+      writer.write(body.slice(from, to).join('\n'), token.map);
+      index = closingIndex(tokens, index);
+    } else {
+      index = readBlock(tokens, index, writer);
     }
   }
-
-  let fence: string | undefined;
-  let inComment = false;
-  let inTable = false;
-  /**
-   * The raw lines of the plain paragraph being read (no list, quote or table lines), which a setext
-   * underline turns into a heading; they are also the last `paragraph.length` entries of `body`.
-   */
-  let paragraph: string[] = [];
-
-  for (; i < lines.length; i++) {
-    const line = lines[i] ?? '';
-    if (fence !== undefined) {
-      const closing = line.trim();
-      if (closing.startsWith(fence) && /^[`~]+$/.test(closing)) {
-        fence = undefined;
-        body.push('');
-      } else {
-        body.push(line);
-      }
-      continue;
-    }
-    if (inComment) {
-      const end = line.indexOf('-->');
-      if (end >= 0) {
-        inComment = false;
-        body.push(stripInline(line.slice(end + 3)));
-      }
-      continue;
-    }
-    const opening = FENCE_OPEN.exec(line);
-    if (opening?.[1]) {
-      fence = opening[1];
-      body.push('');
-      paragraph = [];
-      continue;
-    }
-    if (/^ {0,3}<!--/.test(line) && !line.includes('-->')) {
-      inComment = true;
-      continue;
-    }
-    if (!line.trim()) {
-      body.push('');
-      paragraph = [];
-      inTable = false;
-      continue;
-    }
-    const atx = ATX_HEADING.exec(line);
-    if (atx) {
-      startSection(atx[2] ?? '', atx[1]?.length ?? 1);
-      paragraph = [];
-      inTable = false;
-      continue;
-    }
-    if (paragraph.length > 0 && (SETEXT_H1.test(line) || SETEXT_H2.test(line))) {
-      // A setext underline: the paragraph above it is a heading.
-      body.splice(body.length - paragraph.length);
-      startSection(paragraph.join(' '), SETEXT_H1.test(line) ? 1 : 2);
-      paragraph = [];
-      continue;
-    }
-    if (THEMATIC_BREAK.test(line)) {
-      body.push('');
-      paragraph = [];
-      continue;
-    }
-    const next = lines[i + 1];
-    if (LINK_DEFINITION.test(line)) continue;
-    if (TABLE_RULE.test(line) && line.includes('|')) {
-      inTable = true;
-      continue;
-    }
-    if (isTableRow(line, next, inTable)) {
-      body.push(tableRow(line));
-      inTable = true;
-      paragraph = [];
-      continue;
-    }
-    let content = line.replace(BLOCKQUOTE, '');
-    const item = LIST_ITEM.exec(content);
-    if (item) {
-      const number = item[2];
-      content = `${number === undefined ? '-' : `${number}.`} ${content.slice(item[0].length)}`;
-    }
-    body.push(stripInline(content));
-    if (item || content !== line) paragraph = [];
-    else paragraph.push(line);
-  }
-  flush();
-  title ??= firstH1;
-  return title === undefined ? { sections } : { sections, title };
+  writer.flush();
+  const documentTitle = title ?? writer.firstH1;
+  return documentTitle === undefined
+    ? { sections: writer.sections }
+    : { sections: writer.sections, title: documentTitle };
 }

@@ -3,17 +3,40 @@
 // and handed over through `globalThis.pdfjsWorker`, so nothing is loaded from a path at run time and
 // the same code works from source, under jest and inside one esbuild bundle. The title is the
 // document information's Title when it is a real one; PDFs get no heading path (their structure
-// is not reliably known).
+// is not reliably known). Before pdf.js sees the file, every Flate stream is inflated here only to
+// count its bytes, so a decompression bomb (a small file whose streams inflate to gigabytes) is
+// refused before pdf.js would hold it in memory.
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createInflate } from 'node:zlib';
 import type { PDFDocumentProxy, TextItem } from 'pdfjs-dist/types/src/display/api.js';
 import { type ExtractedSections, ExtractionError, type Section } from '../types.ts';
 import { tidyLine, tidyText } from './text.ts';
 
 export const DEFAULT_MAX_PAGES = 2000;
+
+const MIB = 1024 * 1024;
+
+/** How far a PDF's streams may inflate: each one, and all of them together. */
+export interface DecodedLimits {
+  /** The most bytes one stream may inflate to (default 128 MiB). */
+  readonly maxStreamBytes: number;
+  /** The most bytes all streams together may inflate to (default 1 GiB). */
+  readonly maxDecodedBytes: number;
+}
+
+/**
+ * A real page's content stream is a few hundred KB; the largest Flate streams in real files are
+ * images (an A4 page scanned at 600 dpi in colour is about 100 MiB raw), which text extraction
+ * does not even decode. A bomb goes far past both.
+ */
+export const DEFAULT_DECODED_LIMITS: DecodedLimits = {
+  maxStreamBytes: 128 * MIB,
+  maxDecodedBytes: 1024 * MIB,
+};
 
 type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs');
 
@@ -191,6 +214,87 @@ async function documentTitle(document: PDFDocumentProxy): Promise<string | undef
   }
 }
 
+const STREAM = Buffer.from('stream');
+const END = Buffer.from('end');
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * Where each stream's data begins: after a `stream` keyword, at the start of the next line (where
+ * pdf.js starts reading too). Streams cannot sit inside object streams, so a byte scan finds every
+ * one, whatever the cross-reference table says; a stray "stream" word in uncompressed text only
+ * yields a start whose bytes are not a zlib stream.
+ */
+function* streamStarts(buffer: Buffer): Generator<number> {
+  for (let at = buffer.indexOf(STREAM); at >= 0; at = buffer.indexOf(STREAM, at + STREAM.length)) {
+    if (at >= END.length && buffer.subarray(at - END.length, at).equals(END)) continue; // endstream
+    let start = at + STREAM.length;
+    while (start < buffer.length && buffer[start] !== CR && buffer[start] !== LF) start++;
+    if (buffer[start] === CR) start++;
+    if (buffer[start] === LF) start++;
+    yield start;
+  }
+}
+
+/** Whether the bytes start with a zlib header, as a FlateDecode stream's data must (RFC 1950). */
+function isZlibHeader(buffer: Buffer, at: number): boolean {
+  const cmf = buffer[at];
+  const flg = buffer[at + 1];
+  if (cmf === undefined || flg === undefined) return false;
+  return (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | flg) % 31 === 0 && (flg & 0x20) === 0;
+}
+
+/**
+ * How many bytes a zlib stream inflates to, counted chunk by chunk and given up once past `limit`,
+ * so counting a bomb holds one chunk, never its output. The zlib stream ends itself: what follows
+ * it (`endstream`, the rest of the file) is not read. A damaged stream counts what came out of it
+ * before the damage, which is also all pdf.js gets from it.
+ */
+function inflatedSize(data: Uint8Array, limit: number): Promise<number> {
+  return new Promise((resolve) => {
+    const inflate = createInflate({ chunkSize: 256 * 1024 });
+    let size = 0;
+    inflate.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        inflate.destroy();
+        resolve(size);
+      }
+    });
+    inflate.on('end', () => resolve(size));
+    inflate.on('error', () => resolve(size));
+    inflate.end(data);
+  });
+}
+
+const mib = (bytes: number) =>
+  `${(bytes / MIB).toLocaleString('en-US', { maximumFractionDigits: bytes < MIB ? 3 : 0 })} MB`;
+
+/**
+ * Refuses a PDF whose Flate streams inflate beyond the limits: one stream beyond
+ * `maxStreamBytes`, or all of them together beyond `maxDecodedBytes`.
+ */
+export async function checkDecodedSize(bytes: Uint8Array, limits: DecodedLimits): Promise<void> {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let total = 0;
+  for (const start of streamStarts(buffer)) {
+    if (!isZlibHeader(buffer, start)) continue;
+    const limit = Math.min(limits.maxStreamBytes, limits.maxDecodedBytes - total);
+    const size = await inflatedSize(buffer.subarray(start), limit);
+    if (size > limits.maxStreamBytes) {
+      throw new ExtractionError(
+        `The PDF cannot be read safely: a stream inflates to more than ${mib(limits.maxStreamBytes)} (it may be a decompression bomb)`,
+      );
+    }
+    total += size;
+    if (total > limits.maxDecodedBytes) {
+      throw new ExtractionError(
+        `The PDF cannot be read safely: its streams inflate to more than ${mib(limits.maxDecodedBytes)} in all (it may be a decompression bomb)`,
+      );
+    }
+  }
+}
+
 function isPasswordError(error: unknown): boolean {
   return (error as { name?: string } | null)?.name === 'PasswordException';
 }
@@ -198,11 +302,14 @@ function isPasswordError(error: unknown): boolean {
 export async function extractPdf(
   bytes: Uint8Array,
   maxPages = DEFAULT_MAX_PAGES,
+  decodedLimits: DecodedLimits = DEFAULT_DECODED_LIMITS,
 ): Promise<ExtractedSections & { units: number }> {
+  await checkDecodedSize(bytes, decodedLimits);
   const pdfjs = await loadPdfJs();
   const task = pdfjs.getDocument({
-    // pdf.js may transfer (detach) the buffer it is given: give it a copy.
-    data: bytes.slice(),
+    // pdf.js may transfer (detach) the buffer it is given: give it a copy, and a plain Uint8Array
+    // (pdf.js refuses a Buffer, whose `slice` would not even copy).
+    data: new Uint8Array(bytes),
     ...pdfAssets(),
     cMapPacked: true,
     // (pdf.js 6 no longer has `isEvalSupported`: it never evaluates generated code.)

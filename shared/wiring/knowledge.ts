@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Embedder } from '../ports/embedder.ts';
 import type { VectorIndex } from '../ports/vector-index.ts';
-import type { RetrievalDeps } from '../usecases/retrieve.ts';
+import type { RetrievalDeps } from '../usecases/deps.ts';
 import { optional, readEnv } from './env.ts';
 import { createRerankerFromEnv } from './rerank.ts';
 

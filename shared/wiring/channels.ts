@@ -1,9 +1,8 @@
 import { join } from 'node:path';
-import { createMetaClient } from '../adapters/channels/meta.ts';
-import { createTelegramClient } from '../adapters/channels/telegram.ts';
-import type { ChannelType } from '../domain/channel.ts';
+import type { ChannelType } from '../channels/catalog.ts';
+import { channelKind } from '../channels/registry.ts';
 import { once } from '../memo.ts';
-import type { ChannelClient, TelegramAdmin } from '../ports/channel-client.ts';
+import type { ChannelClient } from '../ports/channel-client.ts';
 import type { SecretBox } from '../ports/secret-box.ts';
 import { traced } from '../tracing.ts';
 import { optional, readEnv } from './env.ts';
@@ -40,25 +39,16 @@ export function lazySecretBox(): SecretBox {
   };
 }
 
-/** Telegram's Bot API client: api.telegram.org, or `TELEGRAM_API_BASE_URL` (tests). */
-export function createTelegramFromEnv(): ChannelClient<'telegram'> & TelegramAdmin {
-  const env = readEnv({ TELEGRAM_API_BASE_URL: optional });
-  return createTelegramClient({ baseUrl: env.TELEGRAM_API_BASE_URL });
-}
-
 /**
- * A client per channel, built on first use: Telegram as above; the Graph API at graph.facebook.com
- * or `META_GRAPH_BASE_URL` (tests), with `GRAPH_API_VERSION` (default v23.0).
+ * A client per channel, built on first use by the channel's kind from the environment (each
+ * kind reads its own: the platform API's origin for tests, the Graph API version…).
  */
 export function createChannelClientsFromEnv(): (channel: ChannelType) => ChannelClient {
-  const env = readEnv({ META_GRAPH_BASE_URL: optional, GRAPH_API_VERSION: optional });
   const clients = new Map<ChannelType, ChannelClient>();
-  const build = (channel: ChannelType): ChannelClient =>
-    channel === 'telegram'
-      ? createTelegramFromEnv()
-      : createMetaClient(channel, { baseUrl: env.META_GRAPH_BASE_URL, graphVersion: env.GRAPH_API_VERSION });
   return (channel) => {
-    const client = clients.get(channel) ?? build(channel);
+    const kind = channelKind(channel);
+    if (!kind) throw new RangeError(`No such channel: ${channel}`);
+    const client = clients.get(channel) ?? kind.client(process.env);
     clients.set(channel, client);
     return client;
   };

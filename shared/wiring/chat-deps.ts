@@ -6,7 +6,7 @@ import { createDynamoUsageRepository } from '../adapters/dynamodb/usage.ts';
 import { once } from '../memo.ts';
 import { recordMetrics } from '../metrics.ts';
 import type { Repositories } from '../ports/repositories.ts';
-import type { ChatDeps } from '../usecases/chat.ts';
+import type { ChatDeps } from '../usecases/deps.ts';
 import { createTurnGuard } from '../usecases/turn-guard.ts';
 import { createChatModelFactory } from './chat-models.ts';
 import { functionClock } from './clock.ts';

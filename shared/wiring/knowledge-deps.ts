@@ -7,7 +7,7 @@ import { createSqsQueue } from '../adapters/sqs/queue.ts';
 import type { EmbedMessage } from '../ingestion/messages.ts';
 import { recordMetrics } from '../metrics.ts';
 import { traced } from '../tracing.ts';
-import type { KnowledgeDeps } from '../usecases/documents.ts';
+import type { KnowledgeDeps } from '../usecases/deps.ts';
 import type { IngestDeps } from '../usecases/ingest.ts';
 import { functionClock } from './clock.ts';
 import { readEnv, required } from './env.ts';

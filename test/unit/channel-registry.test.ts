@@ -1,0 +1,28 @@
+// The channel registry against the catalog the console reads: the same channels in the same order,
+// each kind's credentials schema taking exactly the fields the console asks for.
+
+import { describe, expect, it } from '@jest/globals';
+import { z } from 'zod';
+import { CHANNEL_CATALOG } from '../../shared/channels/catalog.ts';
+import { CHANNEL_KINDS, channelKind } from '../../shared/channels/registry.ts';
+
+describe('channel registry', () => {
+  it('lists the catalog’s channels, in its order', () => {
+    expect(CHANNEL_KINDS.map((kind) => kind.type)).toEqual(CHANNEL_CATALOG.map((entry) => entry.type));
+  });
+
+  it('checks exactly the credential fields the catalog shows', () => {
+    for (const entry of CHANNEL_CATALOG) {
+      const schema = channelKind(entry.type)?.credentials;
+      expect(schema).toBeInstanceOf(z.ZodObject);
+      const keys = Object.keys((schema as unknown as z.ZodObject).shape);
+      expect(keys).toEqual(entry.fields.map((field) => field.name));
+    }
+  });
+
+  it('knows no channel by another name', () => {
+    for (const name of ['', 'web', 'api', 'Telegram', 'constructor', '__proto__', 'toString']) {
+      expect(channelKind(name)).toBeUndefined();
+    }
+  });
+});
