@@ -1,6 +1,7 @@
 // A bot's live conversations, newest first, and one conversation's messages with their tokens and
 // the passages each answer cited.
 
+import { CHANNEL_CATALOG } from '../../shared/channels/catalog.ts';
 import { formatDate, formatNumber } from './format.ts';
 import { LoadMore, pagePath, usePaged } from './paging.tsx';
 import { href } from './router.ts';
@@ -8,13 +9,11 @@ import { useConsole } from './session.ts';
 import type { Bot, ChatSession, Page, StoredMessage } from './types.ts';
 import { ErrorAlert, isNotFound, Loading, useLoad } from './ui.tsx';
 
+/** Where a conversation came from: the web, the API, or a messaging channel of the catalog. */
 const CHANNEL_NAMES: Record<string, string> = {
   web: 'Web',
   api: 'API',
-  telegram: 'Telegram',
-  whatsapp: 'WhatsApp',
-  messenger: 'Messenger',
-  instagram: 'Instagram',
+  ...Object.fromEntries(CHANNEL_CATALOG.map((entry) => [entry.type, entry.title])),
 };
 
 export function Conversations({

@@ -67,9 +67,6 @@ export interface DocumentUpload {
   upload: { url: string; fields: Record<string, string> };
 }
 
-export const CHANNEL_TYPES = ['telegram', 'whatsapp', 'messenger', 'instagram'] as const;
-export type ChannelType = (typeof CHANNEL_TYPES)[number];
-
 export interface SearchResult {
   documentId: string;
   filename: string;
