@@ -18,6 +18,9 @@ const KINDS: { readonly [T in ChannelType]: ChannelKind<T> } = {
 /** The kinds, in the catalog's order. */
 export const CHANNEL_KINDS: readonly ChannelKind[] = CHANNEL_TYPES.map((type) => KINDS[type]);
 
+/** The kind of a known channel (a typed name cannot miss). */
+export const kindOf = <T extends ChannelType>(type: T): ChannelKind<T> => KINDS[type];
+
 /** The kind of a channel name from a URL or a record; undefined when there is no such channel. */
 export function channelKind(type: string): ChannelKind | undefined {
   return isChannelType(type) ? KINDS[type] : undefined;

@@ -1,13 +1,8 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { createDocumentClient } from '../adapters/dynamodb/client.ts';
-import { once } from '../memo.ts';
 import { type ChatTurnInput, resolveBot } from '../usecases/chat.ts';
-import { createChatDeps } from '../wiring/chat-deps.ts';
-import { optional, readEnv } from '../wiring/env.ts';
 import { type ChatFunctionDeps, callerFor, chatCaller, sourceIp } from './chat-caller.ts';
 import { allowOrigin, cors } from './cors.ts';
-import { ORIGIN_SECRET_ENV } from './edge.ts';
 import { type BufferedHttpHandler, httpHandler, type StreamingHttpHandler } from './handler.ts';
 import type { HttpResult, StreamedResult } from './response.ts';
 import type { RouteTable } from './router.ts';
@@ -15,13 +10,6 @@ import type { RouteTable } from './router.ts';
 // What the two chat functions share: POST /chat/{botId} answers a turn buffered (the chat
 // function), POST /chat/{botId}/stream the same turn as Server-Sent Events (chat-stream). One
 // chain, one request schema, one way to find the caller and the bot.
-
-/** What the chat functions (buffered and streamed) need, built once per container. */
-export const chatFunctionDeps = once((): ChatFunctionDeps => {
-  const chat = createChatDeps(createDocumentClient());
-  const env = readEnv({ WEB_ORIGIN: optional, [ORIGIN_SECRET_ENV]: optional });
-  return { ...chat, keys: chat.repos.keys, webOrigin: env.WEB_ORIGIN, originSecret: env[ORIGIN_SECRET_ENV] };
-});
 
 export const ChatRequestSchema = z
   .strictObject({

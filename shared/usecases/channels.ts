@@ -1,5 +1,5 @@
 import type { ChannelSecrets } from '../channels/kind.ts';
-import { channelKind } from '../channels/registry.ts';
+import { kindOf } from '../channels/registry.ts';
 import { type ChannelConnection, type ChannelType, maskCredentials } from '../domain/channel.ts';
 import { NotFoundError } from '../domain/errors.ts';
 import { parseInput } from '../domain/validation.ts';
@@ -21,13 +21,6 @@ const sealContext = (c: Pick<ChannelConnection, 'tenantId' | 'botId' | 'type'>) 
 });
 
 export const webhookPath = (type: ChannelType, botId: string) => `/webhooks/${type}/${botId}`;
-
-/** The kind of a stored or requested channel (a name the registry does not know is a bug). */
-function kindOf(type: ChannelType) {
-  const kind = channelKind(type);
-  if (!kind) throw new Error(`No channel kind for ${type}`);
-  return kind;
-}
 
 /**
  * Connects (or reconnects) a bot to a channel. The credentials are checked with the kind's schema

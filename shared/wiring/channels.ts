@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ChannelType } from '../channels/catalog.ts';
-import { channelKind } from '../channels/registry.ts';
+import { kindOf } from '../channels/registry.ts';
 import { once } from '../memo.ts';
 import type { ChannelClient } from '../ports/channel-client.ts';
 import type { SecretBox } from '../ports/secret-box.ts';
@@ -46,9 +46,7 @@ export function lazySecretBox(): SecretBox {
 export function createChannelClientsFromEnv(): (channel: ChannelType) => ChannelClient {
   const clients = new Map<ChannelType, ChannelClient>();
   return (channel) => {
-    const kind = channelKind(channel);
-    if (!kind) throw new RangeError(`No such channel: ${channel}`);
-    const client = clients.get(channel) ?? kind.client(process.env);
+    const client = clients.get(channel) ?? kindOf(channel).client(process.env);
     clients.set(channel, client);
     return client;
   };

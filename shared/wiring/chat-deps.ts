@@ -1,8 +1,11 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../adapters/dynamodb/client.ts';
 import { createDynamoQuotaStore, createDynamoRateLimiter } from '../adapters/dynamodb/limits.ts';
 import { createDynamoRepositories } from '../adapters/dynamodb/repositories.ts';
 import { createDynamoSessionRepository } from '../adapters/dynamodb/sessions.ts';
 import { createDynamoUsageRepository } from '../adapters/dynamodb/usage.ts';
+import type { ChatFunctionDeps } from '../http/chat-caller.ts';
+import { ORIGIN_SECRET_ENV } from '../http/edge.ts';
 import { once } from '../memo.ts';
 import { recordMetrics } from '../metrics.ts';
 import type { Repositories } from '../ports/repositories.ts';
@@ -10,7 +13,7 @@ import type { ChatDeps } from '../usecases/deps.ts';
 import { createTurnGuard } from '../usecases/turn-guard.ts';
 import { createChatModelFactory } from './chat-models.ts';
 import { functionClock } from './clock.ts';
-import { readEnv, required } from './env.ts';
+import { optional, readEnv, required } from './env.ts';
 import { createEventPublisherFromEnv } from './events.ts';
 import { createRetrievalDepsFromEnv } from './knowledge.ts';
 
@@ -39,3 +42,10 @@ export function createChatDeps(db: DynamoDBDocumentClient): ChatDeps & { repos: 
     }),
   };
 }
+
+/** What the chat functions (buffered and streamed) need, built once per container. */
+export const chatFunctionDeps = once((): ChatFunctionDeps => {
+  const chat = createChatDeps(createDocumentClient());
+  const env = readEnv({ WEB_ORIGIN: optional, [ORIGIN_SECRET_ENV]: optional });
+  return { ...chat, keys: chat.repos.keys, webOrigin: env.WEB_ORIGIN, originSecret: env[ORIGIN_SECRET_ENV] };
+});

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type OwnPlatform, spawnOwnPlatform } from '../../local/spawn.ts';
-import { formatReply } from '../../shared/channels/format.ts';
+import { kindOf } from '../../shared/channels/registry.ts';
 import type { ChannelType } from '../../shared/domain/channel.ts';
 import { LIMIT_NOTICES } from '../../shared/usecases/reply.ts';
 import {
@@ -218,7 +218,9 @@ describe.each(CHANNELS)('%s', (channel) => {
     const long = Array.from({ length: 700 }, (_, i) => `word${i}`).join(' ');
     model.answerFor = () => long;
     await post(channel, textDelivery(channel, user, newId(channel), 'Tell me everything.'));
-    const expected = formatReply(channel, long).map((part) => part.text);
+    const expected = kindOf(channel)
+      .format(long)
+      .map((part) => part.text);
     expect(expected.length).toBeGreaterThan(1);
     await waitFor(() => deliveredTo(channel, user).length >= expected.length);
     expect(rawDeliveredTo(channel, user)).toEqual(expected);

@@ -5,12 +5,11 @@
 // sent again), a confirmed send, a disconnected channel, a disabled bot.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { createMetaClient } from '../../shared/adapters/channels/meta.ts';
 import { createDynamoChannelRepository } from '../../shared/adapters/dynamodb/channels.ts';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
 import { createDynamoReplyLedger } from '../../shared/adapters/dynamodb/reply-ledger.ts';
-import { formatReply } from '../../shared/channels/format.ts';
 import { replyDeduplicationId } from '../../shared/channels/inbound.ts';
+import { kindOf } from '../../shared/channels/registry.ts';
 import type { ReplyJob } from '../../shared/channels/reply-job.ts';
 import { ChannelSendError } from '../../shared/ports/channel-client.ts';
 import type { MetricName } from '../../shared/resources.ts';
@@ -40,13 +39,16 @@ beforeAll(async () => {
     secretBox: lazySecretBox(),
     ledger: createDynamoReplyLedger(db, process.env.USAGE_TABLE ?? ''),
     clients: () =>
-      createMetaClient('instagram', {
-        baseUrl: graph.url,
-        baseMs: 5,
-        maxMs: 20,
-        retries: 2,
-        attemptTimeoutMs: 300,
-      }),
+      kindOf('instagram').client(
+        {},
+        {
+          baseUrl: graph.url,
+          baseMs: 5,
+          maxMs: 20,
+          retries: 2,
+          attemptTimeoutMs: 300,
+        },
+      ),
     count: (name) => counted.push(name),
   };
   const tenant = await api('/admin/tenants', { key: platform().operatorKey, body: { name: 'Worker' } });
@@ -110,7 +112,9 @@ function imageJob(): ReplyJob {
   };
 }
 
-const parts = formatReply('instagram', LONG_NOTICE).map((p) => p.text);
+const parts = kindOf('instagram')
+  .format(LONG_NOTICE)
+  .map((p) => p.text);
 const sentTo = (job: ReplyJob) => graph.sent.filter((m) => m.to === job.message.userId).map((m) => m.text);
 
 describe('redeliveries', () => {

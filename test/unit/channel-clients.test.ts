@@ -6,8 +6,9 @@
 
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
-import { createMetaClient, type MetaChannel } from '../../shared/adapters/channels/meta.ts';
 import type { ClientOptions } from '../../shared/channels/kind.ts';
+import type { MetaChannelType as MetaChannel } from '../../shared/channels/meta.ts';
+import { kindOf } from '../../shared/channels/registry.ts';
 import { telegram } from '../../shared/channels/telegram.ts';
 import type { ChannelCredentials } from '../../shared/domain/channel.ts';
 import { ChannelSendError } from '../../shared/ports/channel-client.ts';
@@ -321,7 +322,7 @@ describe('Telegram client', () => {
 describe('Meta client (WhatsApp, Messenger, Instagram)', () => {
   let server: GraphWireServer;
   const client = <C extends MetaChannel>(channel: C, options = {}) =>
-    createMetaClient(channel, { baseUrl: server.url, ...fast, ...options });
+    kindOf(channel).client({}, { baseUrl: server.url, ...fast, ...options });
 
   const credentialsOf = <C extends MetaChannel>(channel: C): ChannelCredentials[C] => {
     const account = server.account(channel);
@@ -408,7 +409,7 @@ describe('Meta client (WhatsApp, Messenger, Instagram)', () => {
       'Hi',
     );
     expect(server.calls[0]?.version).toBe('v21.0');
-    expect(() => createMetaClient('whatsapp', { graphVersion: '23' })).toThrow(RangeError);
+    expect(() => kindOf('whatsapp').client({}, { graphVersion: '23' })).toThrow(RangeError);
   });
 
   test('429, then success: one delivery', async () => {

@@ -3,9 +3,8 @@
 // Telegram HTML, WhatsApp's syntax and plain text, per part, so HTML stays balanced in every part.
 
 import { describe, expect, test } from '@jest/globals';
-import { formatReply } from '../../shared/channels/format.ts';
 import { measure, type ReplyLimit, splitReply, toPlainText } from '../../shared/channels/markdown.ts';
-import { CHANNEL_KINDS } from '../../shared/channels/registry.ts';
+import { CHANNEL_KINDS, kindOf } from '../../shared/channels/registry.ts';
 import { telegramVisibleText, toTelegramHtml } from '../../shared/channels/telegram.ts';
 import { toWhatsAppText } from '../../shared/channels/whatsapp.ts';
 import type { ChannelType } from '../../shared/domain/channel.ts';
@@ -311,7 +310,7 @@ describe('WhatsApp and plain text', () => {
   });
 });
 
-describe('formatReply', () => {
+describe('a kind’s format', () => {
   /** A long Markdown reply with every construct, `repeat` paragraphs. */
   const longReply = (repeat: number) =>
     Array.from(
@@ -323,7 +322,7 @@ describe('formatReply', () => {
   test('each platform: parts within its limit as the platform counts, in order, formatted', () => {
     for (const channel of ['telegram', 'whatsapp', 'messenger', 'instagram'] as const) {
       const limit = REPLY_LIMITS[channel];
-      const parts = formatReply(channel, longReply(60));
+      const parts = kindOf(channel).format(longReply(60));
       expect(parts.length).toBeGreaterThan(1);
       for (const part of parts) {
         const counted = channel === 'telegram' ? telegramVisibleText(part.text) : part.text;
@@ -335,16 +334,16 @@ describe('formatReply', () => {
       const sections = parts.flatMap((p) => [...p.plain.matchAll(/Section (\d+)/g)].map((m) => Number(m[1])));
       expect(sections).toEqual(Array.from({ length: 60 }, (_, i) => i));
     }
-    expect(formatReply('telegram', longReply(1))[0]?.text).toContain('<b>Refunds</b>');
-    expect(formatReply('whatsapp', longReply(1))[0]?.text).toContain('*Refunds*');
-    expect(formatReply('messenger', longReply(1))[0]?.text).toContain(
+    expect(kindOf('telegram').format(longReply(1))[0]?.text).toContain('<b>Refunds</b>');
+    expect(kindOf('whatsapp').format(longReply(1))[0]?.text).toContain('*Refunds*');
+    expect(kindOf('messenger').format(longReply(1))[0]?.text).toContain(
       'the refund policy (https://example.com/policy?section=0&lang=en)',
     );
   });
 
   test('Telegram: HTML stays balanced in every part, even when a split falls inside bold or a link', () => {
     const text = `**${'bold words and more '.repeat(300)}** then [a link](https://e.com/${'p'.repeat(50)}) *${'it '.repeat(2000)}*`;
-    const parts = formatReply('telegram', text);
+    const parts = kindOf('telegram').format(text);
     expect(parts.length).toBeGreaterThan(2);
     for (const part of parts) {
       const parsed = parseTelegramHtml(part.text);
@@ -355,7 +354,7 @@ describe('formatReply', () => {
 
   test('a fenced code block cut by a split is closed in its part and reopened in the next', () => {
     const code = Array.from({ length: 500 }, (_, i) => `const value${i} = ${i} < 10 && ok;`).join('\n');
-    const parts = formatReply('telegram', `Here is the code:\n\n\`\`\`js\n${code}\n\`\`\`\n\nThat's all.`);
+    const parts = kindOf('telegram').format(`Here is the code:\n\n\`\`\`js\n${code}\n\`\`\`\n\nThat's all.`);
     expect(parts.length).toBeGreaterThan(3);
     for (const [i, part] of parts.entries()) {
       expect(parseTelegramHtml(part.text).ok).toBe(true);
@@ -364,7 +363,7 @@ describe('formatReply', () => {
       expect(part.plain).not.toContain('```');
     }
     expect(parts.at(-1)?.plain.endsWith("That's all.")).toBe(true);
-    const whatsapp = formatReply('whatsapp', `\`\`\`\n${code}\n\`\`\``);
+    const whatsapp = kindOf('whatsapp').format(`\`\`\`\n${code}\n\`\`\``);
     expect(whatsapp.length).toBeGreaterThan(1);
     for (const part of whatsapp) {
       expect(part.text.startsWith('```')).toBe(true);
@@ -374,8 +373,8 @@ describe('formatReply', () => {
   });
 
   test('no empty parts: blank replies and parts that are only markup are left out', () => {
-    expect(formatReply('telegram', '  \n ')).toEqual([]);
-    expect(formatReply('messenger', '```\n\n```')).toEqual([]);
-    expect(formatReply('instagram', 'Just this.')).toEqual([{ text: 'Just this.', plain: 'Just this.' }]);
+    expect(kindOf('telegram').format('  \n ')).toEqual([]);
+    expect(kindOf('messenger').format('```\n\n```')).toEqual([]);
+    expect(kindOf('instagram').format('Just this.')).toEqual([{ text: 'Just this.', plain: 'Just this.' }]);
   });
 });

@@ -55,6 +55,17 @@ describe('scoring a run', () => {
   });
 });
 
+/** A run started at the turn of 2026, still running. */
+const RUNNING: EvaluationRun = {
+  id: 'evl_x',
+  tenantId: 't',
+  botId: 'b',
+  status: 'running',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  questionCount: 3,
+  expiresAt: 0,
+};
+
 describe('stored runs', () => {
   const result = (n: number): EvaluationResult => ({
     questionId: `tqn_${n}`,
@@ -76,15 +87,7 @@ describe('stored runs', () => {
   });
 
   it('shows a run still running past its deadline as failed', () => {
-    const run: EvaluationRun = {
-      id: 'evl_x',
-      tenantId: 't',
-      botId: 'b',
-      status: 'running',
-      createdAt: '2026-01-01T00:00:00.000Z',
-      questionCount: 3,
-      expiresAt: 0,
-    };
+    const run = RUNNING;
     const start = Date.parse(run.createdAt);
     expect(toEvaluationView(run, new Date(start + 1000)).status).toBe('running');
     const late = toEvaluationView(run, new Date(start + EVALUATION_DEADLINE_SECONDS * 1000));
@@ -100,15 +103,7 @@ describe('the run deadline', () => {
     // The latest attempt starts at the deadline and runs the function's whole timeout; the
     // earliest redelivery is a visibility timeout after the run started (it is received later).
     expect(EVALUATION_DEADLINE_SECONDS + attempt).toBeLessThanOrEqual(visibility);
-    const run: EvaluationRun = {
-      id: 'evl_x',
-      tenantId: 't',
-      botId: 'b',
-      status: 'running',
-      createdAt: '2026-01-01T00:00:00.000Z',
-      questionCount: 3,
-      expiresAt: 0,
-    };
+    const run = RUNNING;
     const start = Date.parse(run.createdAt);
     // An attempt may begin just before the deadline; a redelivery always finds the run failed.
     expect(toEvaluationView(run, new Date(start + (EVALUATION_DEADLINE_SECONDS - 1) * 1000)).status).toBe(

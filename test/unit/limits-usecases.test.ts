@@ -52,7 +52,7 @@ function memoryQuotas(): QuotaStore & { periods: Map<string, PeriodUsage> } {
         return { admitted: false, exhausted: 'tokens' };
       if (
         limits.costNanoUsd !== undefined &&
-        (limits.costNanoUsd === 0 || usage.heldCostNanoUsd + holdCostNanoUsd > limits.costNanoUsd)
+        usage.heldCostNanoUsd + Math.max(holdCostNanoUsd, 1) > limits.costNanoUsd
       )
         return { admitted: false, exhausted: 'cost' };
       usage.messages++;

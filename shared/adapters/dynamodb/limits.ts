@@ -174,6 +174,12 @@ function exhaustedLimit(old: Record<string, unknown>, limits: Limits, holdCostNa
   return { admitted: false, exhausted: 'tokens' };
 }
 
+/**
+ * The most a period may already hold for a hold to fit: refused once nothing is left, or when the
+ * hold cannot fit at all (negative then).
+ */
+const roomFor = (limit: number, hold: number) => Math.min(limit - hold, limit - 1);
+
 async function reserveMessage(
   store: PeriodTable,
   tenantId: string,
@@ -182,12 +188,11 @@ async function reserveMessage(
   holdTokens: number,
   holdCostNanoUsd = 0,
 ): Promise<Reservation> {
-  // Tokens are refused once none is left, or when the hold cannot fit at all; so is cost.
-  const room = Math.min(limits.tokens - holdTokens, limits.tokens - 1);
+  const room = roomFor(limits.tokens, holdTokens);
   if (room < 0) return { admitted: false, exhausted: 'tokens' };
-  const costRoom = limits.costNanoUsd === undefined ? undefined : limits.costNanoUsd - holdCostNanoUsd;
-  if (costRoom !== undefined && (costRoom < 0 || limits.costNanoUsd === 0))
-    return { admitted: false, exhausted: 'cost' };
+  const costRoom =
+    limits.costNanoUsd === undefined ? undefined : roomFor(limits.costNanoUsd, holdCostNanoUsd);
+  if (costRoom !== undefined && costRoom < 0) return { admitted: false, exhausted: 'cost' };
   try {
     const result = await store.db.send(
       new UpdateCommand({
