@@ -1,16 +1,13 @@
-// The channel registry against the catalog the console reads: the same channels in the same order,
-// each kind's credentials schema taking exactly the fields the console asks for.
+// The channel registry against the catalog the console reads: each kind's credentials schema
+// takes exactly the fields the console asks for. (That both list the same channels is the type
+// checker's: the registry's map is keyed by the catalog's names.)
 
 import { describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
 import { CHANNEL_CATALOG } from '../../shared/channels/catalog.ts';
-import { CHANNEL_KINDS, channelKind } from '../../shared/channels/registry.ts';
+import { channelKind } from '../../shared/channels/registry.ts';
 
 describe('channel registry', () => {
-  it('lists the catalog’s channels, in its order', () => {
-    expect(CHANNEL_KINDS.map((kind) => kind.type)).toEqual(CHANNEL_CATALOG.map((entry) => entry.type));
-  });
-
   it('checks exactly the credential fields the catalog shows', () => {
     for (const entry of CHANNEL_CATALOG) {
       const schema = channelKind(entry.type)?.credentials;
