@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, build, buildSync } from 'esbuild';
+import { CHANNEL_CATALOG } from '../shared/channels/registry.ts';
 
 const WEB_DIR = dirname(fileURLToPath(import.meta.url));
 
@@ -48,6 +49,8 @@ function buildOptions(minify: boolean): [BuildOptions, BuildOptions] {
     jsxImportSource: 'preact',
     logLevel: 'silent',
     legalComments: 'none',
+    // The console's channel list is the server's registry (web/console/channel-catalog.ts).
+    define: { PARLEY_CHANNEL_CATALOG: JSON.stringify(CHANNEL_CATALOG) },
   } satisfies BuildOptions;
   return [
     {

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { CHANNEL_CATALOG } from '../../shared/channels/catalog.ts';
+import { CHANNEL_CATALOG } from '../../shared/channels/registry.ts';
 import {
   type ChannelType,
   ChannelTypeSchema,
@@ -39,7 +39,7 @@ function channelOf(value: string | undefined): ChannelType {
 }
 
 const ChannelResponse = z.object({ channel: ChannelViewSchema });
-/** Each channel's credential fields, from the catalog (`<type> {field, …}; …`); its kind checks them. */
+/** Each channel's credential fields, from the registry (`<type> {field, …}; …`); its kind checks them. */
 const CredentialsBody = z
   .looseObject({})
   .describe(

@@ -1,4 +1,4 @@
-import { DockerImage, Duration, RemovalPolicy, type SecretValue, Stack } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, type SecretValue, Stack } from 'aws-cdk-lib';
 import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -164,6 +164,8 @@ export class Web extends Construct {
   private deploy(): void {
     // The build runs at synth (esbuild, in process); tests that skip bundling skip it too.
     const build = s3deploy.Source.asset(`${REPO_ROOT}web`, {
+      // Hashed by what was built: the app also holds code and data from shared/ (the channel list).
+      assetHashType: AssetHashType.OUTPUT,
       bundling: {
         image: DockerImage.fromRegistry('parley/no-docker'),
         local: {

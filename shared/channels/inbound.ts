@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { BadRequestError } from '../domain/errors.ts';
-import type { ChannelType } from './catalog.ts';
 
 // Turns what a platform posts to the webhook into the messages Parley answers, with no I/O. Only
 // what a user wrote to the bot becomes a message: statuses, echoes of the bot's own messages,
@@ -29,7 +28,7 @@ export type UnsupportedType =
   | 'other';
 
 interface InboundBase {
-  channel: ChannelType;
+  channel: string;
   /** The platform's id of the message, for the reply queue's deduplication. */
   messageId: string;
   /** Whom to answer, as the platform names them to its send API. */
@@ -51,7 +50,7 @@ export type InboundMessage = InboundText | InboundUnsupported;
 
 /** What a parser reads, for its errors: the channel, and what its deliveries are called. */
 export interface PayloadSource {
-  readonly channel: ChannelType;
+  readonly channel: string;
   /** `Telegram update`, `WhatsApp delivery`… */
   readonly what: string;
 }
@@ -62,7 +61,7 @@ export interface PayloadSource {
  * names the offending field, never its value: deliveries carry users' messages.
  */
 export class InboundPayloadError extends BadRequestError {
-  readonly channel: ChannelType;
+  readonly channel: string;
   readonly path: string;
   readonly reason: 'malformed' | 'wrong_object';
   constructor(

@@ -5,7 +5,7 @@
 
 import { z } from 'zod';
 import { PLAIN } from './markdown.ts';
-import { messagingEntry, metaId, metaKind, metaSecret } from './meta.ts';
+import { META_APP_FIELDS, messagingEntry, metaId, metaKind, metaSecret } from './meta.ts';
 
 const CredentialsSchema = z.strictObject({
   accountId: metaId,
@@ -16,7 +16,23 @@ const CredentialsSchema = z.strictObject({
 
 export const instagram = metaKind({
   type: 'instagram',
-  name: 'Instagram',
+  title: 'Instagram',
+  fields: [
+    {
+      name: 'accountId',
+      label: 'Instagram account ID',
+      secret: false,
+      hint: 'The numeric ID of the Instagram account.',
+    },
+    {
+      name: 'pageAccessToken',
+      label: 'Page access token',
+      secret: true,
+      hint: 'Of the Facebook Page linked to the account.',
+    },
+    ...META_APP_FIELDS,
+  ],
+  setup: 'After connecting, enter the webhook URL and verify token in your Meta app (Instagram messaging).',
   object: 'instagram',
   credentials: CredentialsSchema,
   accountIdOf: (credentials) => credentials.accountId,

@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import { PLAIN } from './markdown.ts';
-import { messagingEntry, metaId, metaKind, metaSecret } from './meta.ts';
+import { META_APP_FIELDS, messagingEntry, metaId, metaKind, metaSecret } from './meta.ts';
 
 const CredentialsSchema = z.strictObject({
   pageId: metaId,
@@ -15,7 +15,13 @@ const CredentialsSchema = z.strictObject({
 
 export const messenger = metaKind({
   type: 'messenger',
-  name: 'Messenger',
+  title: 'Messenger',
+  fields: [
+    { name: 'pageId', label: 'Page ID', secret: false, hint: 'The numeric ID of the Facebook Page.' },
+    { name: 'pageAccessToken', label: 'Page access token', secret: true },
+    ...META_APP_FIELDS,
+  ],
+  setup: 'After connecting, enter the webhook URL and verify token in your Meta app and subscribe the Page.',
   object: 'page',
   credentials: CredentialsSchema,
   accountIdOf: (credentials) => credentials.pageId,

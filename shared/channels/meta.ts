@@ -12,7 +12,6 @@ import {
   type GraphProduct,
 } from '../adapters/channels/graph.ts';
 import type { ChannelClient } from '../ports/channel-client.ts';
-import type { ChannelCredentials, ChannelType } from './catalog.ts';
 import {
   capText,
   epoch,
@@ -28,7 +27,7 @@ import {
   record,
   type UnsupportedType,
 } from './inbound.ts';
-import type { ChannelKind, ChannelSecrets } from './kind.ts';
+import type { AnyCredentials, ChannelKind, CredentialField } from './kind.ts';
 import { formatWith, type ReplyFormat } from './markdown.ts';
 import { hmacSha256Matches, secretHeaderMatches } from './signatures.ts';
 
@@ -38,10 +37,21 @@ interface MetaSecrets {
   verifyToken: string;
 }
 
-/** The channels whose credentials are Meta's. */
-export type MetaChannelType = {
-  [T in ChannelType]: ChannelCredentials[T] extends MetaSecrets ? T : never;
-}[ChannelType];
+/** The credential fields every Meta product asks for after its own: the app's secret and verify token. */
+export const META_APP_FIELDS: readonly CredentialField[] = [
+  {
+    name: 'appSecret',
+    label: 'App secret',
+    secret: true,
+    hint: 'From your Meta app’s basic settings; proves that messages come from Meta.',
+  },
+  {
+    name: 'verifyToken',
+    label: 'Verify token',
+    secret: true,
+    hint: 'Any secret you choose; enter the same one in your Meta app’s webhook settings.',
+  },
+];
 
 /** A credential string: a token or secret, trimmed. */
 export const metaSecret = (max = 1024) => z.string().trim().min(1).max(max);
@@ -112,37 +122,35 @@ export function parseMetaDelivery(
 
 type EntryParser = (source: PayloadSource, entry: Json, path: string) => InboundMessage[];
 
-/** What differs between Meta's products. */
-export interface MetaProduct<T extends MetaChannelType> {
-  readonly type: T;
-  /** In error messages: `WhatsApp`. */
-  readonly name: string;
+/** What differs between Meta's products: the console's entry, and how deliveries and replies look. */
+export interface MetaProduct<T extends string, C extends MetaSecrets & AnyCredentials>
+  extends Pick<ChannelKind<T, C>, 'type' | 'title' | 'fields' | 'setup' | 'credentials' | 'accountIdOf'> {
   /** The `object` its deliveries carry. */
   readonly object: string;
-  readonly credentials: z.ZodType<ChannelCredentials[T]>;
-  accountIdOf(credentials: ChannelCredentials[T]): string;
   readonly replies: ReplyFormat;
   /** Where and what to post for one part of a reply. */
-  readonly message: GraphProduct<T>['message'];
+  readonly message: GraphProduct<C>['message'];
   /** The messages of one entry of a delivery. */
   readonly entry: EntryParser;
 }
 
 /** A Meta product as a channel kind; `object` rides along for the tests. */
-export function metaKind<T extends MetaChannelType>(
-  product: MetaProduct<T>,
-): ChannelKind<T> & { readonly object: string } {
-  const source: PayloadSource = { channel: product.type, what: `${product.name} delivery` };
+export function metaKind<T extends string, C extends MetaSecrets & AnyCredentials>(
+  product: MetaProduct<T, C>,
+): ChannelKind<T, C> & { readonly object: string } {
+  const source: PayloadSource = { channel: product.type, what: `${product.title} delivery` };
   const format = (markdown: string) => formatWith(product.replies, markdown);
-  const secretsOf = (secrets: ChannelSecrets<T>) => secrets.credentials as unknown as MetaSecrets;
-  const graph: GraphProduct<T> = {
+  const graph: GraphProduct<C> = {
     channel: product.type,
-    name: product.name,
+    name: product.title,
     format,
     message: product.message,
   };
   return {
     type: product.type,
+    title: product.title,
+    fields: product.fields,
+    setup: product.setup,
     object: product.object,
     credentials: product.credentials,
     accountIdOf: product.accountIdOf,
@@ -150,7 +158,7 @@ export function metaKind<T extends MetaChannelType>(
     replyWindowSeconds: META_REPLY_WINDOW_SECONDS,
     format,
     /** graph.facebook.com, or `META_GRAPH_BASE_URL` (tests), with `GRAPH_API_VERSION` (default v23.0). */
-    client: (env, options = {}): ChannelClient<T> =>
+    client: (env, options = {}): ChannelClient<C> =>
       createGraphClient(graph, {
         ...options,
         baseUrl: options.baseUrl ?? (env.META_GRAPH_BASE_URL || DEFAULT_META_GRAPH_BASE_URL),
@@ -160,10 +168,10 @@ export function metaKind<T extends MetaChannelType>(
       verifyMetaSignature(
         delivery.rawBody,
         delivery.headers['x-hub-signature-256'],
-        secretsOf(secrets).appSecret ?? '',
+        secrets.credentials.appSecret ?? '',
       ),
     handshake(query, secrets) {
-      const result = metaHandshake(query, secretsOf(secrets).verifyToken ?? '');
+      const result = metaHandshake(query, secrets.credentials.verifyToken ?? '');
       return result.ok ? result.challenge : undefined;
     },
     parse: (json) => parseMetaDelivery({ source, object: product.object, entry: product.entry }, json),

@@ -26,6 +26,7 @@ import { formatWith, linkAsText, type Markup, type ReplyFormat, renderMarkdown }
 import { newSecretToken, secretHeaderMatches } from './signatures.ts';
 
 type TelegramClient = ReturnType<typeof createTelegramClient>;
+type TelegramCredentials = z.infer<typeof CredentialsSchema>;
 
 const CredentialsSchema = z.strictObject({
   /** From @BotFather: `<bot id>:<secret>`. */
@@ -179,8 +180,13 @@ async function connect(client: TelegramClient, botToken: string, webhookUrl: str
   return { webhookSecret };
 }
 
-export const telegram: ChannelKind<'telegram', TelegramClient> = {
+export const telegram: ChannelKind<'telegram', TelegramCredentials, TelegramClient> = {
   type: 'telegram',
+  title: 'Telegram',
+  fields: [
+    { name: 'botToken', label: 'Bot token', secret: true, hint: 'From @BotFather, like 123456:ABC-DEF…' },
+  ],
+  setup: 'Parley checks the token and registers the webhook with Telegram when you connect.',
   credentials: CredentialsSchema,
   accountIdOf: (credentials) => credentials.botToken.split(':')[0] ?? '',
   replyLimit: REPLIES.limit,

@@ -21,7 +21,7 @@ import {
   withName,
 } from './inbound.ts';
 import { linkAsText, type Markup, PLAIN, renderMarkdown } from './markdown.ts';
-import { metaId, metaKind, metaSecret } from './meta.ts';
+import { META_APP_FIELDS, metaId, metaKind, metaSecret } from './meta.ts';
 
 const CredentialsSchema = z.strictObject({
   phoneNumberId: metaId,
@@ -153,7 +153,19 @@ function whatsappMessage(
 
 export const whatsapp = metaKind({
   type: 'whatsapp',
-  name: 'WhatsApp',
+  title: 'WhatsApp',
+  fields: [
+    {
+      name: 'phoneNumberId',
+      label: 'Phone number ID',
+      secret: false,
+      hint: 'The numeric ID Meta shows for the number.',
+    },
+    { name: 'accessToken', label: 'Access token', secret: true },
+    ...META_APP_FIELDS,
+  ],
+  setup:
+    'After connecting, enter the webhook URL and verify token in your Meta app and subscribe to messages.',
   object: 'whatsapp_business_account',
   credentials: CredentialsSchema,
   accountIdOf: (credentials) => credentials.phoneNumberId,

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { CHANNEL_TYPES, type ChannelType, channelEntry } from '../channels/catalog.ts';
+import { CHANNEL_TYPES, type ChannelType, kindOf } from '../channels/registry.ts';
 
 // A bot's connections to messaging channels (DESIGN §5). Credentials are sealed by the SecretBox
 // before they are stored and are never returned: the API shows them masked. Which channels there
-// are, and their credential fields, come from the zod-free catalog; what each one does is its
-// ChannelKind (shared/channels/registry.ts).
+// are, their credential fields and what each one does are their ChannelKinds'
+// (shared/channels/registry.ts).
 
-export { CHANNEL_TYPES, type ChannelCredentials, type ChannelType } from '../channels/catalog.ts';
+export { CHANNEL_TYPES, type ChannelCredentials, type ChannelType } from '../channels/registry.ts';
 export const ChannelTypeSchema = z.enum(CHANNEL_TYPES);
 
 /** A bot's connection to a channel, as stored: the credentials only sealed. */
@@ -55,7 +55,7 @@ export function maskCredentials(
   credentials: Record<string, string>,
 ): Record<string, string> {
   const ids = new Set(
-    channelEntry(type)
+    kindOf(type)
       .fields.filter((field) => !field.secret)
       .map((field) => field.name),
   );

@@ -1,8 +1,10 @@
-import type { ChannelCredentials, ChannelType } from '../domain/channel.ts';
-
-/** What a channel's platform API does for Parley: send replies, and (Telegram) manage its webhook. */
-export interface ChannelClient<C extends ChannelType = ChannelType> {
-  readonly channel: C;
+/**
+ * What a channel's platform API does for Parley: send replies, and (Telegram) manage its webhook.
+ * `C` is the channel's credentials; channel names are plain strings here, since the list of
+ * channels is the registry's, which is built from the clients' own kinds.
+ */
+export interface ChannelClient<C = Record<string, string>> {
+  readonly channel: string;
   /**
    * Sends `text` to the platform user `to` (Telegram: chat id; WhatsApp: phone number; Messenger
    * and Instagram: the page-scoped / Instagram-scoped user id), split at the platform's limit and
@@ -10,12 +12,7 @@ export interface ChannelClient<C extends ChannelType = ChannelType> {
    * backoff, and requests that surely never arrived; never one that may have (`unknown`). Throws
    * `ChannelSendError` when it gives up. Returns the platform's message ids.
    */
-  send(
-    credentials: ChannelCredentials[C],
-    to: string,
-    text: string,
-    options?: SendOptions,
-  ): Promise<{ messageIds: string[] }>;
+  send(credentials: C, to: string, text: string, options?: SendOptions): Promise<{ messageIds: string[] }>;
 }
 
 export interface SendOptions {
@@ -44,7 +41,7 @@ export type ChannelFailure =
   | 'unknown';
 
 export class ChannelSendError extends Error {
-  readonly channel: ChannelType;
+  readonly channel: string;
   readonly failure: ChannelFailure;
   /** The HTTP status of the last attempt, when there was one. */
   readonly status?: number;
@@ -55,7 +52,7 @@ export class ChannelSendError extends Error {
   constructor(
     message: string,
     options: {
-      channel: ChannelType;
+      channel: string;
       failure: ChannelFailure;
       status?: number;
       delivered?: number;

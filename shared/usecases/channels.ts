@@ -1,6 +1,11 @@
 import type { ChannelSecrets } from '../channels/kind.ts';
 import { kindOf } from '../channels/registry.ts';
-import { type ChannelConnection, type ChannelType, maskCredentials } from '../domain/channel.ts';
+import {
+  type ChannelConnection,
+  type ChannelCredentials,
+  type ChannelType,
+  maskCredentials,
+} from '../domain/channel.ts';
 import { NotFoundError } from '../domain/errors.ts';
 import { parseInput } from '../domain/validation.ts';
 import { logger } from '../logging.ts';
@@ -75,10 +80,10 @@ export async function getChannel(
 export async function openChannel<C extends ChannelType>(
   deps: Pick<ChannelDeps, 'secretBox'>,
   connection: ChannelConnection & { type: C },
-): Promise<ChannelSecrets<C>> {
-  return JSON.parse(
-    await deps.secretBox.open(connection.sealed, sealContext(connection)),
-  ) as ChannelSecrets<C>;
+): Promise<ChannelSecrets<ChannelCredentials[C]>> {
+  return JSON.parse(await deps.secretBox.open(connection.sealed, sealContext(connection))) as ChannelSecrets<
+    ChannelCredentials[C]
+  >;
 }
 
 /**

@@ -2,7 +2,7 @@ import { type InboundMessage, replyDeduplicationId } from '../channels/inbound.t
 import { channelKind } from '../channels/registry.ts';
 import { type ReplyJob, replyGroupId } from '../channels/reply-job.ts';
 import type { Bot } from '../domain/bot.ts';
-import type { ChannelConnection } from '../domain/channel.ts';
+import type { ChannelConnection, ChannelType } from '../domain/channel.ts';
 import { BadRequestError, NotFoundError, UnauthorizedError } from '../domain/errors.ts';
 import { logger } from '../logging.ts';
 import { type Clock, epochSeconds } from '../ports/clock.ts';
@@ -115,14 +115,20 @@ export async function takeDelivery(deps: WebhookDeps, delivery: WebhookDelivery)
   const foreign = parsed.length - ours.length;
   if (foreign > 0) logger.warn('messages for another account ignored', { channel: type, foreign });
   const [result] = await Promise.all([
-    queueNew(deps, bot, ours, delivery.requestId),
+    queueNew(deps, bot, type, ours, delivery.requestId),
     stampInbound(deps, connection),
   ]);
   return { ...result, foreign };
 }
 
 /** Queues the messages not taken in before, then remembers them. */
-async function queueNew(deps: WebhookDeps, bot: Bot, messages: InboundMessage[], requestId?: string) {
+async function queueNew(
+  deps: WebhookDeps,
+  bot: Bot,
+  channel: ChannelType,
+  messages: InboundMessage[],
+  requestId?: string,
+) {
   const scope = { tenantId: bot.tenantId, botId: bot.id };
   const now = deps.clock.now();
   // A delivery can repeat a message within itself (Meta batches retries): the first counts.
@@ -136,7 +142,14 @@ async function queueNew(deps: WebhookDeps, bot: Bot, messages: InboundMessage[],
   if (fresh.length > 0) {
     await deps.replies.send(
       fresh.map(([key, message]) => ({
-        body: { ...scope, key, message, receivedAt: now.toISOString(), ...(requestId && { requestId }) },
+        body: {
+          ...scope,
+          key,
+          // The channel whose URL it came to (the parser's `channel` is the same name, untyped).
+          message: { ...message, channel },
+          receivedAt: now.toISOString(),
+          ...(requestId && { requestId }),
+        },
         groupId: replyGroupId(bot.id, message),
         deduplicationId: key,
       })),

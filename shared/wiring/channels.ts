@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import type { ChannelType } from '../channels/catalog.ts';
-import { kindOf } from '../channels/registry.ts';
+import { type ChannelType, kindOf } from '../channels/registry.ts';
 import { once } from '../memo.ts';
 import type { ChannelClient } from '../ports/channel-client.ts';
 import type { SecretBox } from '../ports/secret-box.ts';

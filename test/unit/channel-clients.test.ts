@@ -7,7 +7,6 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import type { ClientOptions } from '../../shared/channels/kind.ts';
-import type { MetaChannelType as MetaChannel } from '../../shared/channels/meta.ts';
 import { kindOf } from '../../shared/channels/registry.ts';
 import { telegram } from '../../shared/channels/telegram.ts';
 import type { ChannelCredentials } from '../../shared/domain/channel.ts';
@@ -18,6 +17,9 @@ import {
   startTelegramServer,
   type TelegramWireServer,
 } from '../support/wire/telegram-server.ts';
+
+/** Meta's products. */
+type MetaChannel = 'whatsapp' | 'messenger' | 'instagram';
 
 /** Small budgets so failures end well within two seconds. */
 const fast = { baseMs: 5, maxMs: 20, deadlineMs: 1_500, attemptTimeoutMs: 300 };

@@ -8,11 +8,7 @@ import {
 } from '../../shared/channels/inbound.ts';
 import { instagram } from '../../shared/channels/instagram.ts';
 import { messenger } from '../../shared/channels/messenger.ts';
-import {
-  type MetaChannelType as MetaChannel,
-  metaHandshake,
-  verifyMetaSignature,
-} from '../../shared/channels/meta.ts';
+import { metaHandshake, verifyMetaSignature } from '../../shared/channels/meta.ts';
 import { channelKind } from '../../shared/channels/registry.ts';
 import {
   newSecretToken as newTelegramSecretToken,
@@ -32,6 +28,9 @@ import {
   telegramText,
   whatsappText,
 } from '../support/channels.ts';
+
+/** Meta's products. */
+type MetaChannel = 'whatsapp' | 'messenger' | 'instagram';
 
 // The pure inbound side of the channel webhooks: signatures, Meta's handshake, and the parsers
 // that turn platform deliveries into the messages Parley answers.

@@ -1,14 +1,10 @@
-// Connecting the bot to the messaging channels of the catalog (shared/channels/catalog.ts): each
+// Connecting the bot to the messaging channels the server offers (channel-catalog.ts): each
 // channel's status, its webhook URL, its credentials (masked; never shown again once sent) and a
 // form to connect.
 
 import { useState } from 'preact/hooks';
-import {
-  CHANNEL_TYPES,
-  type ChannelEntry,
-  type ChannelType,
-  channelEntry,
-} from '../../shared/channels/catalog.ts';
+import type { ChannelEntry } from '../../shared/channels/entry.ts';
+import { CHANNEL_CATALOG } from './channel-catalog.ts';
 import { formatDate } from './format.ts';
 import { useConsole } from './session.ts';
 import type { Bot, Channel } from './types.ts';
@@ -29,7 +25,7 @@ export function Channels({ bot, onGone }: { bot: Bot; onGone: () => void }) {
   const { call } = useConsole();
   const base = `/admin/bots/${encodeURIComponent(bot.id)}/channels`;
   const list = useLoad(() => call<{ items: Channel[] }>(base), [base]);
-  const setChannel = (type: ChannelType, channel: Channel | undefined) =>
+  const setChannel = (type: string, channel: Channel | undefined) =>
     list.setData((data) => ({
       items: [...(data?.items ?? []).filter((c) => c.type !== type), ...(channel ? [channel] : [])],
     }));
@@ -42,13 +38,13 @@ export function Channels({ bot, onGone }: { bot: Bot; onGone: () => void }) {
       {!list.data && list.loading ? <Loading what="Loading channels…" /> : null}
       {list.data ? (
         <div class="pc-channels">
-          {CHANNEL_TYPES.map((type) => (
+          {CHANNEL_CATALOG.map((spec) => (
             <ChannelCard
-              key={type}
-              type={type}
+              key={spec.type}
+              spec={spec}
               base={base}
-              channel={list.data?.items.find((c) => c.type === type)}
-              onChange={(channel) => setChannel(type, channel)}
+              channel={list.data?.items.find((c) => c.type === spec.type)}
+              onChange={(channel) => setChannel(spec.type, channel)}
               onGone={onGone}
             />
           ))}
@@ -59,15 +55,15 @@ export function Channels({ bot, onGone }: { bot: Bot; onGone: () => void }) {
 }
 
 function ChannelCard(props: {
-  type: ChannelType;
+  spec: ChannelEntry;
   base: string;
   channel: Channel | undefined;
   onChange: (channel: Channel | undefined) => void;
   onGone: () => void;
 }) {
   const { call } = useConsole();
-  const { type, channel } = props;
-  const spec: ChannelEntry = channelEntry(type);
+  const { spec, channel } = props;
+  const { type } = spec;
   const [status, setStatus] = useState('');
   const titleId = `pc-channel-${type}`;
   const state = channel?.status ?? 'not_connected';
@@ -138,7 +134,7 @@ function ChannelCard(props: {
 }
 
 function ConnectForm(props: {
-  type: ChannelType;
+  spec: ChannelEntry;
   base: string;
   channel: Channel | undefined;
   onChange: (channel: Channel | undefined) => void;
@@ -146,7 +142,7 @@ function ConnectForm(props: {
   onStatus: (message: string) => void;
 }) {
   const { call } = useConsole();
-  const spec: ChannelEntry = channelEntry(props.type);
+  const { spec } = props;
   const empty = () => Object.fromEntries(spec.fields.map((f) => [f.name, ''])) as Record<string, string>;
   const [values, setValues] = useState(empty);
   const { busy, error, run } = useSubmit();
@@ -160,7 +156,7 @@ function ConnectForm(props: {
     await run(
       async () => {
         const body = Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.trim()]));
-        const { channel } = await call<{ channel: Channel }>(`${props.base}/${props.type}`, {
+        const { channel } = await call<{ channel: Channel }>(`${props.base}/${spec.type}`, {
           method: 'PUT',
           body,
         });
@@ -180,7 +176,7 @@ function ConnectForm(props: {
       {spec.fields.map((field) => (
         <InputField
           key={field.name}
-          id={`pc-${props.type}-${field.name}`}
+          id={`pc-${spec.type}-${field.name}`}
           label={field.label}
           hint={field.hint}
           error={errors[field.name]}

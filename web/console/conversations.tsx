@@ -1,7 +1,7 @@
 // A bot's live conversations, newest first, and one conversation's messages with their tokens and
 // the passages each answer cited.
 
-import { CHANNEL_CATALOG } from '../../shared/channels/catalog.ts';
+import { CHANNEL_CATALOG } from './channel-catalog.ts';
 import { formatDate, formatNumber } from './format.ts';
 import { LoadMore, pagePath, usePaged } from './paging.tsx';
 import { href } from './router.ts';
@@ -9,7 +9,7 @@ import { useConsole } from './session.ts';
 import type { Bot, ChatSession, Page, StoredMessage } from './types.ts';
 import { ErrorAlert, isNotFound, Loading, useLoad } from './ui.tsx';
 
-/** Where a conversation came from: the web, the API, or a messaging channel of the catalog. */
+/** Where a conversation came from: the web, the API, or a messaging channel. */
 const CHANNEL_NAMES: Record<string, string> = {
   web: 'Web',
   api: 'API',

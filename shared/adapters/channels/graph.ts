@@ -8,7 +8,6 @@
 // well; any other 4xx is `rejected` at once. A request that may have arrived (a timeout, a dropped
 // connection) is not repeated: `unknown`. Tokens never reach an error message.
 
-import type { ChannelCredentials, ChannelType } from '../../channels/catalog.ts';
 import type { ReplyPart } from '../../channels/markdown.ts';
 import type { ChannelClient, ChannelSendError } from '../../ports/channel-client.ts';
 import { parseRetryAfter } from '../retry.ts';
@@ -30,16 +29,16 @@ export const DEFAULT_GRAPH_API_VERSION = 'v23.0';
 
 export const DEFAULT_META_GRAPH_BASE_URL = 'https://graph.facebook.com';
 
-/** One Meta product's messages, as its ChannelKind writes them. */
-export interface GraphProduct<C extends ChannelType> {
-  readonly channel: C;
+/** One Meta product's messages, as its ChannelKind writes them; `C` is its credentials. */
+export interface GraphProduct<C> {
+  readonly channel: string;
   /** For error messages: `WhatsApp send: refused: …`. */
   readonly name: string;
   /** The reply as the parts to send, in the product's formatting and within its limit. */
   format(markdown: string): ReplyPart[];
   /** Where and what to post for one part. */
   message(
-    credentials: ChannelCredentials[C],
+    credentials: C,
     to: string,
     text: string,
   ): { node: string; token: string; body: Record<string, unknown> };
@@ -49,7 +48,7 @@ export interface GraphProduct<C extends ChannelType> {
  * Retries, the budget of one `send` (all its parts), timeouts and `fetch` as http.ts has them;
  * `onRetry` is told the channel and Graph's error code too.
  */
-export interface GraphClientOptions extends ChannelHttpOptions<{ channel: ChannelType; code?: number }> {
+export interface GraphClientOptions extends ChannelHttpOptions<{ channel: string; code?: number }> {
   /** The Graph API's origin (default https://graph.facebook.com; tests point it at a local server). */
   readonly baseUrl?: string;
   /** The Graph API version in the path (default DEFAULT_GRAPH_API_VERSION). */
@@ -91,14 +90,14 @@ interface GraphSendAnswer extends GraphErrorBody {
 }
 
 /** What the client's functions share. */
-interface GraphApi<C extends ChannelType> {
+interface GraphApi<C> {
   product: GraphProduct<C>;
-  http: ChannelHttp<{ channel: ChannelType; code?: number }>;
+  http: ChannelHttp<{ channel: string; code?: number }>;
   baseUrl: string;
   version: string;
 }
 
-export function createGraphClient<C extends ChannelType>(
+export function createGraphClient<C>(
   product: GraphProduct<C>,
   options: GraphClientOptions = {},
 ): ChannelClient<C> {
@@ -118,9 +117,9 @@ export function createGraphClient<C extends ChannelType>(
   };
 }
 
-async function send<C extends ChannelType>(
+async function send<C>(
   api: GraphApi<C>,
-  credentials: ChannelCredentials[C],
+  credentials: C,
   to: string,
   text: string,
   fromPart: number,
@@ -153,7 +152,7 @@ async function send<C extends ChannelType>(
 
 /** One request, no retries. */
 async function request(
-  api: GraphApi<ChannelType>,
+  api: GraphApi<unknown>,
   node: string,
   token: string,
   body: Record<string, unknown>,
@@ -188,7 +187,7 @@ async function request(
 
 function sendError(
   name: string,
-  channel: ChannelType,
+  channel: string,
   error: unknown,
   attempts: number,
   delivered: number,

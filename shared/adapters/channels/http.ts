@@ -4,7 +4,6 @@
 // was sent (a URL or a header may hold a token). What each platform answers, and which of its
 // failures are worth a retry, stays in its client.
 
-import type { ChannelType } from '../../domain/channel.ts';
 import { type ChannelFailure, ChannelSendError } from '../../ports/channel-client.ts';
 import { withRetry } from '../retry.ts';
 
@@ -205,7 +204,7 @@ export const tokenMask = (token: string) => (text: string) =>
  */
 export function channelSendError<E extends ChannelRequestError>(
   error: unknown,
-  call: { label: string; channel: ChannelType; attempts: number; delivered: number },
+  call: { label: string; channel: string; attempts: number; delivered: number },
   requestError: {
     type: abstract new (...args: never[]) => E;
     failure: (error: E) => ChannelFailure;

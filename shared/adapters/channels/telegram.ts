@@ -78,7 +78,7 @@ interface BotApi {
 
 export function createTelegramClient(
   options: TelegramClientOptions,
-): ChannelClient<'telegram'> & TelegramAdmin {
+): ChannelClient<{ botToken: string }> & TelegramAdmin {
   const api: BotApi = {
     http: channelHttp(options, (description, o) => new TelegramRequestError(description, o)),
     baseUrl: trimBaseUrl(options.baseUrl ?? DEFAULT_TELEGRAM_API_BASE_URL),
