@@ -427,6 +427,8 @@ export const metricNames = {
   replyFailures: 'ReplyFailures',
   /** Channel messages over a rate limit or quota (answered with one polite notice per window). */
   repliesLimited: 'RepliesLimited',
+  /** Channel messages not answered because the platform's messaging window closed first. */
+  repliesExpired: 'RepliesExpired',
   /** Chat turns answered with the bot's fallback message because the model provider stayed down. */
   modelFallbacks: 'ModelFallbacks',
   /** Chat turns whose search of the bot's documents failed (answered with the fallback message). */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { kindOf } from '../channels/registry.ts';
 import type { ReplyJob } from '../channels/reply-job.ts';
 import type { Bot } from '../domain/bot.ts';
 import type { ChannelConnection } from '../domain/channel.ts';
@@ -40,7 +41,9 @@ export type ReplyOutcome =
   /** The platform refused the reply. */
   | 'rejected'
   /** Nothing to send: the channel or bot is gone or disabled, or the user was already told about a limit. */
-  | 'skipped';
+  | 'skipped'
+  /** Not answered: the platform's messaging window (Meta's 24 hours) closed before it could be. */
+  | 'expired';
 
 /** How long a send record lives: past the reply queue's retention, so any redelivery finds it. */
 export const SEND_RECORD_SECONDS = 5 * 24 * 3600;
@@ -80,6 +83,13 @@ export async function answerChannelMessage(
     logger.info('channel disconnected; message dropped', log);
     return 'skipped';
   }
+  // Neither composed nor metered: the platform would refuse a reply this late. A retry of a reply
+  // already composed (a retry) still goes out: it was in time when it began.
+  if (!record && windowClosed(job, deps.clock.now())) {
+    logger.warn('the platform’s messaging window closed before the message was answered', log);
+    deps.count('RepliesExpired');
+    return 'expired';
+  }
 
   let text: string;
   let fromPart = 0;
@@ -103,6 +113,14 @@ export async function answerChannelMessage(
     if (!began) return 'duplicate';
   }
   return deliver(deps, job, connection, text, fromPart, options.finalAttempt);
+}
+
+/** Whether the channel lets the bot answer no longer: the user's message is older than its window. */
+function windowClosed(job: ReplyJob, now: Date): boolean {
+  const windowSeconds = kindOf(job.message.channel).replyWindowSeconds;
+  if (windowSeconds === undefined) return false;
+  const sentAt = Date.parse(job.message.timestamp);
+  return Number.isFinite(sentAt) && now.getTime() - sentAt > windowSeconds * 1000;
 }
 
 /** The reply to send; undefined when nothing is to be sent. */

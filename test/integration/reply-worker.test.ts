@@ -2,7 +2,8 @@
 // the platform's own DynamoDB Local and channel key, sending through the real Graph API client to
 // the Graph wire server with short retries. What a redelivery does after each way a send can end:
 // the platform unavailable mid-reply (the rest is sent, never the delivered parts), no answer (not
-// sent again), a confirmed send, a disconnected channel, a disabled bot.
+// sent again), a confirmed send, a disconnected channel, a disabled bot, a message past the
+// platform's messaging window.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createDynamoChannelRepository } from '../../shared/adapters/dynamodb/channels.ts';
@@ -156,6 +157,20 @@ describe('redeliveries', () => {
     expect(counted).toEqual(['UnconfirmedReplies']);
     expect(await answerChannelMessage(deps, job)).toBe('duplicate');
     expect(graph.calls).toHaveLength(1);
+  });
+
+  it('a message older than Meta’s 24-hour window is not answered, and counted', async () => {
+    const sentAt = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3600_000).toISOString();
+    const late = imageJob();
+    const stale = { ...late, message: { ...late.message, timestamp: sentAt(24.1) } };
+    expect(await answerChannelMessage(deps, stale)).toBe('expired');
+    expect(graph.calls).toEqual([]);
+    expect(counted).toEqual(['RepliesExpired']);
+
+    const job = imageJob();
+    const inTime = { ...job, message: { ...job.message, timestamp: sentAt(23.9) } };
+    expect(await answerChannelMessage(deps, inTime)).toBe('sent');
+    expect(sentTo(inTime)).toEqual(parts);
   });
 
   it('a disabled bot answers nothing', async () => {

@@ -55,8 +55,11 @@ export function telegramRequest(
   };
 }
 
-/** 2026-01-01T10:00:00Z, the default send time of built messages. */
-export const FIXTURE_EPOCH_SECONDS = 1767261600;
+/**
+ * The default send time of built messages: the minute the tests started, since Meta's messages are
+ * answered only within 24 hours of being sent (the reply worker drops older ones).
+ */
+export const FIXTURE_EPOCH_SECONDS = Math.floor(Date.now() / 60_000) * 60;
 
 export function whatsappText(options: {
   phoneNumberId: string;

@@ -20,6 +20,7 @@ import type { ChannelType } from '../../shared/domain/channel.ts';
 import {
   channelFixture,
   channelFixtures,
+  FIXTURE_EPOCH_SECONDS,
   instagramText,
   messengerText,
   metaSignature,
@@ -197,7 +198,10 @@ describe("Meta's webhook handshake", () => {
 
 // --- parsers over the fixtures ------------------------------------------------------------------
 
+/** When the fixture files' messages were sent. */
 const T0 = '2026-01-01T10:00:00.000Z';
+/** When the builders' messages are sent (the tests' start). */
+const BUILT_AT = new Date(FIXTURE_EPOCH_SECONDS * 1000).toISOString();
 const at = (seconds: number, ms = 0) => new Date(Date.parse(T0) + seconds * 1000 + ms).toISOString();
 
 const ADA_TG = { channel: 'telegram', userId: '5812345678', userName: 'Ada Lovelace' } as const;
@@ -299,7 +303,7 @@ describe('parseTelegramUpdate', () => {
         messageId: '42',
         userId: '99',
         userName: 'Ada',
-        timestamp: T0,
+        timestamp: BUILT_AT,
         kind: 'text',
         text: 'hi',
       },
@@ -440,7 +444,7 @@ describe('parseMetaDelivery: WhatsApp', () => {
         userId: '15550001111',
         recipientId: '111',
         userName: 'Ada Lovelace',
-        timestamp: T0,
+        timestamp: BUILT_AT,
         kind: 'text',
         text: 'hi',
       },
@@ -543,13 +547,13 @@ describe('parseMetaDelivery: Messenger', () => {
       messageId: 'm_1',
       userId: '333',
       recipientId: '222',
-      timestamp: T0,
+      timestamp: BUILT_AT,
       kind: 'text',
       text: 'hi',
     };
     expect(parseMetaDelivery('messenger', body)).toStrictEqual([expectedMessage]);
     const event = body.entry[0]?.messaging[0] as { timestamp: unknown };
-    event.timestamp = '1767261600';
+    event.timestamp = String(FIXTURE_EPOCH_SECONDS);
     expect(parseMetaDelivery('messenger', body)).toStrictEqual([expectedMessage]);
   });
 
@@ -649,7 +653,7 @@ describe('parseMetaDelivery: Instagram', () => {
         messageId: 'aWdf',
         userId: '555',
         recipientId: '444',
-        timestamp: T0,
+        timestamp: BUILT_AT,
         kind: 'text',
         text: 'hi',
       },
