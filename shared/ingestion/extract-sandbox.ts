@@ -6,6 +6,12 @@
 // bounds what its streams inflate to before pdf.js sees them; this catches what that scan cannot
 // see, such as a stream behind another filter or inside an encrypted file).
 //
+// Starting a worker (loading tsx, pdf.js and the extractors) costs far more than extracting a small
+// file, so a worker stays warm between documents and serves them one at a time. It is replaced
+// whenever a document may have left it in a bad state: a deadline hit, running out of memory, a
+// refused allocation (its heap may hold what a hostile file built), a crash or an exit. A document
+// extracted, or refused by the extractor's own checks, leaves it as it was.
+//
 // The worker runs this very module: from source (jest, the local platform) it is this .ts file,
 // loaded through tsx; in a Lambda bundle, `import.meta.url` is the bundle itself, which holds this
 // module too. Either way the module starts serving when it finds itself in a worker started here.
@@ -21,6 +27,21 @@ export const EXTRACTION_HEAP_MB = 1024;
 /** The largest typed array the worker may allocate (twice a stream's limit: pdf.js doubles buffers). */
 export const MAX_ALLOCATION_BYTES = 256 * 1024 * 1024;
 
+/**
+ * Documents one worker extracts before it is replaced: caches and a fragmented heap grow with the
+ * documents seen, and must not creep towards the ceiling and fail an innocent document for memory.
+ * A fresh start every 200 documents costs little next to what the warm ones save.
+ */
+const DOCUMENTS_PER_WORKER = 200;
+/**
+ * Idle workers kept warm (per worker module and heap). Each document gets a worker of its own,
+ * idle or new, so documents extracted at once never wait for one another and each deadline counts
+ * from its own start. Lambda runs one document per instance, needing one; the local platform runs
+ * several ingests at once, but extraction is a short part of each, so two cover most overlaps
+ * while bounding the memory idle workers hold.
+ */
+const MAX_IDLE_WORKERS = 2;
+
 export interface SandboxOptions {
   readonly deadlineMs?: number;
   readonly heapMb?: number;
@@ -33,7 +54,7 @@ export interface SandboxOptions {
 const ROLE = 'parley-extraction';
 
 interface Job {
-  readonly role: typeof ROLE;
+  readonly id: number;
   readonly bytes: Uint8Array;
   readonly type: DocumentType;
   readonly limits: ExtractLimits;
@@ -43,6 +64,44 @@ type Reply =
   | { readonly ok: ExtractedDocument }
   | { readonly refused: string }
   | { readonly crashed: { readonly message: string; readonly stack?: string } };
+
+/** What the worker posts back for a job. */
+interface Answer {
+  readonly id: number;
+  readonly reply: Reply;
+  /** An allocation was refused during the job: the worker is not to be trusted with another. */
+  readonly refusedAllocation: boolean;
+}
+
+type WorkerEvent =
+  | { readonly answer: Answer }
+  | { readonly error: Error & { code?: string } }
+  | { readonly exit: number };
+
+/** A worker started here, and where its events go: to the job it runs, or nowhere while idle. */
+interface SandboxWorker {
+  readonly worker: Worker;
+  /** Workers of one kind (module and heap) serve one another's jobs. */
+  readonly kind: string;
+  served: number;
+  onEvent: ((event: WorkerEvent) => void) | undefined;
+}
+
+const idleWorkers = new Map<string, SandboxWorker[]>();
+let workersStarted = 0;
+let lastJobId = 0;
+
+/** How many extraction workers this process has started (tests check that workers are reused). */
+export function extractionWorkersStarted(): number {
+  return workersStarted;
+}
+
+/** Ends the idle workers (a test's afterAll); the next extraction starts a fresh one. */
+export async function closeExtractionWorkers(): Promise<void> {
+  const idle = [...idleWorkers.values()].flat();
+  idleWorkers.clear();
+  await Promise.all(idle.map(({ worker }) => worker.terminate()));
+}
 
 const seconds = (ms: number) => `${(ms / 1000).toLocaleString('en-US', { maximumFractionDigits: 1 })} s`;
 
@@ -57,10 +116,57 @@ function workerExecArgv(url: URL): string[] {
   return [...inherited, '--import', 'tsx'];
 }
 
+function startWorker(url: URL, heapMb: number, kind: string): SandboxWorker {
+  const worker = new Worker(url, {
+    workerData: { role: ROLE },
+    execArgv: workerExecArgv(url),
+    resourceLimits: { maxOldGenerationSizeMb: heapMb },
+    stdout: false,
+    stderr: false,
+  });
+  workersStarted++;
+  const started: SandboxWorker = { worker, kind, served: 0, onEvent: undefined };
+  // Listened to for the worker's whole life: an 'error' with no listener would throw here.
+  worker.on('message', (answer: Answer) => started.onEvent?.({ answer }));
+  worker.on('error', (error: Error & { code?: string }) => started.onEvent?.({ error }));
+  worker.on('exit', (code) => {
+    const idle = idleWorkers.get(kind);
+    if (idle?.includes(started)) idle.splice(idle.indexOf(started), 1);
+    started.onEvent?.({ exit: code });
+  });
+  return started;
+}
+
+/** An idle worker of the kind, or a new one. */
+function takeWorker(url: URL, heapMb: number): SandboxWorker {
+  const kind = `${heapMb} MB ${url.href}`;
+  const sandbox = idleWorkers.get(kind)?.pop() ?? startWorker(url, heapMb, kind);
+  sandbox.worker.ref();
+  return sandbox;
+}
+
 /**
- * Extracts the document in a fresh worker thread, which is ended at the deadline. A deadline hit,
- * the worker running out of memory, and everything `extractDocument` refuses become an
- * `ExtractionError` with a reason for the admin; anything else (a bug) is thrown as it is.
+ * After a job: kept for the next one if it may serve another, else ended. An idle worker does not
+ * keep the process alive (jest, the local platform and Lambda's freeze must not wait for it).
+ */
+function release(sandbox: SandboxWorker, reusable: boolean): void {
+  sandbox.onEvent = undefined;
+  sandbox.served++;
+  const idle = idleWorkers.get(sandbox.kind) ?? [];
+  if (reusable && sandbox.served < DOCUMENTS_PER_WORKER && idle.length < MAX_IDLE_WORKERS) {
+    sandbox.worker.unref();
+    idle.push(sandbox);
+    idleWorkers.set(sandbox.kind, idle);
+  } else {
+    void sandbox.worker.terminate();
+  }
+}
+
+/**
+ * Extracts the document in a worker thread of its own (a warm one if idle), which is ended at the
+ * deadline. A deadline hit, the worker running out of memory, and everything `extractDocument`
+ * refuses become an `ExtractionError` with a reason for the admin; anything else (a bug) is thrown
+ * as it is.
  */
 export function extractInSandbox(
   bytes: Uint8Array,
@@ -69,54 +175,49 @@ export function extractInSandbox(
 ): Promise<ExtractedDocument> {
   const deadlineMs = options.deadlineMs ?? EXTRACTION_DEADLINE_MS;
   const heapMb = options.heapMb ?? EXTRACTION_HEAP_MB;
-  const url = options.workerUrl ?? new URL(import.meta.url);
   // A copy the worker owns: transferred, not copied again, and the caller's bytes stay intact.
   const copy = bytes.slice();
-  const job: Job = { role: ROLE, bytes: copy, type, limits: options.limits ?? {} };
-  const worker = new Worker(url, {
-    workerData: job,
-    transferList: [copy.buffer],
-    execArgv: workerExecArgv(url),
-    resourceLimits: { maxOldGenerationSizeMb: heapMb },
-    stdout: false,
-    stderr: false,
-  });
+  const job: Job = { id: ++lastJobId, bytes: copy, type, limits: options.limits ?? {} };
+  const sandbox = takeWorker(options.workerUrl ?? new URL(import.meta.url), heapMb);
   return new Promise<ExtractedDocument>((resolve, reject) => {
-    let settled = false;
-    const settle = (outcome: () => void) => {
-      if (settled) return;
-      settled = true;
+    // Once settled, the worker's events no longer reach this job and the timer is cleared.
+    const settle = (settlement: Settlement) => {
       clearTimeout(timer);
-      void worker.terminate();
-      outcome();
+      release(sandbox, settlement.reusable);
+      if ('document' in settlement) resolve(settlement.document);
+      else reject(settlement.error);
     };
-    const timer = setTimeout(
-      () =>
-        settle(() =>
-          reject(
-            new ExtractionError(
-              `Extraction took longer than ${seconds(deadlineMs)}; the file may be malformed or too complex`,
-            ),
-          ),
-        ),
-      deadlineMs,
-    );
-    worker.on('message', (reply: Reply) =>
-      settle(() => {
-        try {
-          resolve(outcomeOf(reply));
-        } catch (error) {
-          reject(error);
-        }
-      }),
-    );
-    worker.on('error', (error: Error & { code?: string }) =>
-      settle(() => reject(workerFailure(error, heapMb))),
-    );
-    worker.on('exit', (code) =>
-      settle(() => reject(new Error(`The extraction worker exited (code ${code}) without an answer`))),
-    );
+    const timer = setTimeout(() => {
+      const reason = `Extraction took longer than ${seconds(deadlineMs)}; the file may be malformed or too complex`;
+      settle({ reusable: false, error: new ExtractionError(reason) });
+    }, deadlineMs);
+    sandbox.onEvent = (event) => {
+      if ('answer' in event && event.answer.id !== job.id) return;
+      settle(settlementOf(event, heapMb));
+    };
+    sandbox.worker.postMessage(job, [copy.buffer]);
   });
+}
+
+/** How a job ended: its document or error, and whether its worker may serve another job. */
+type Settlement = { readonly reusable: boolean } & (
+  | { readonly document: ExtractedDocument }
+  | { readonly error: unknown }
+);
+
+function settlementOf(event: WorkerEvent, heapMb: number): Settlement {
+  if ('answer' in event) {
+    const { reply, refusedAllocation } = event.answer;
+    const reusable = !('crashed' in reply) && !refusedAllocation;
+    try {
+      return { reusable, document: outcomeOf(reply) };
+    } catch (error) {
+      return { reusable, error };
+    }
+  }
+  if ('error' in event) return { reusable: false, error: workerFailure(event.error, heapMb) };
+  const exited = new Error(`The extraction worker exited (code ${event.exit}) without an answer`);
+  return { reusable: false, error: exited };
 }
 
 /** The worker's answer as a result, or thrown as what it was. */
@@ -187,7 +288,7 @@ function guardAllocations(): void {
 const TOO_LARGE = `The document cannot be read safely: a part of it decodes to more than ${Math.round(MAX_ALLOCATION_BYTES / 1024 / 1024)} MB (it may be a decompression bomb)`;
 
 async function serve(job: Job): Promise<void> {
-  guardAllocations();
+  refusedAllocation = false;
   let reply: Reply;
   try {
     const document = await extractDocument(job.bytes, job.type, job.limits);
@@ -200,9 +301,12 @@ async function serve(job: Job): Promise<void> {
       reply = { crashed: stack === undefined ? { message } : { message, stack } };
     }
   }
-  parentPort?.postMessage(reply);
+  const answer: Answer = { id: job.id, reply, refusedAllocation };
+  parentPort?.postMessage(answer);
 }
 
-if (!isMainThread && (workerData as Partial<Job> | null)?.role === ROLE) {
-  void serve(workerData as Job);
+// The main thread posts a job only once the previous one is answered, so jobs never overlap here.
+if (!isMainThread && (workerData as { role?: unknown } | null)?.role === ROLE) {
+  guardAllocations();
+  parentPort?.on('message', (job: Job) => void serve(job));
 }

@@ -4,9 +4,13 @@
 // without the memory the bomb would take to open.
 
 import { createDeflate } from 'node:zlib';
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { extractDocument } from '../../shared/ingestion/extract.ts';
-import { extractInSandbox } from '../../shared/ingestion/extract-sandbox.ts';
+import {
+  closeExtractionWorkers,
+  extractInSandbox,
+  extractionWorkersStarted,
+} from '../../shared/ingestion/extract-sandbox.ts';
 import { type DocumentType, ExtractionError } from '../../shared/ingestion/types.ts';
 import { makePdf, prose } from '../fixtures/documents/pdf.ts';
 import { deflatedZeros, docxParts, makeZip } from '../fixtures/documents/zip.ts';
@@ -77,6 +81,16 @@ async function refusal(extraction: Promise<unknown>): Promise<string> {
 /** The process's peak resident memory so far, in bytes (the kernel's high-water mark). */
 const peakRss = () => process.resourceUsage().maxRSS * 1024;
 
+const plainText = new TextEncoder().encode('Plain words.');
+
+/** Extraction workers started since the last call (the warm one is reused, a suspect one replaced). */
+function workerStarts(): () => number {
+  const before = extractionWorkersStarted();
+  return () => extractionWorkersStarted() - before;
+}
+
+afterAll(closeExtractionWorkers);
+
 describe('a PDF decompression bomb', () => {
   let bomb: Buffer;
 
@@ -115,9 +129,16 @@ describe('a PDF decompression bomb', () => {
     const hex = Buffer.from((await deflatedSpaces(400 * MIB)).toString('hex'), 'latin1');
     const wrapped = pdfOf({ filter: '[/ASCIIHexDecode /FlateDecode]', content: hex });
     expect(wrapped.length).toBeLessThan(2 * MIB);
+    await closeExtractionWorkers();
+    const started = workerStarts();
+    await extractInSandbox(plainText, 'txt');
     expect(await refusal(extractInSandbox(wrapped, 'pdf'))).toBe(
       'The document cannot be read safely: a part of it decodes to more than 256 MB (it may be a decompression bomb)',
     );
+    expect(started()).toBe(1);
+    // The bomb ran in the warm worker, whose heap may hold what it built: the next document gets a fresh one.
+    expect(await extractInSandbox(plainText, 'txt')).toEqual(await extractDocument(plainText, 'txt'));
+    expect(started()).toBe(2);
   }, 60_000);
 });
 
@@ -139,14 +160,35 @@ describe('the extraction worker', () => {
 
   it('extracts what extraction in the process extracts', async () => {
     expect(await extractInSandbox(pdf, 'pdf')).toEqual(await extractDocument(pdf, 'pdf'));
-    const text = new TextEncoder().encode('Plain words.');
-    expect(await extractInSandbox(text, 'txt')).toEqual(await extractDocument(text, 'txt'));
+    expect(await extractInSandbox(plainText, 'txt')).toEqual(await extractDocument(plainText, 'txt'));
   }, 60_000);
 
+  it('extracts one document after another in the same warm worker', async () => {
+    await closeExtractionWorkers();
+    const started = workerStarts();
+    expect(await extractInSandbox(pdf, 'pdf')).toEqual(await extractDocument(pdf, 'pdf'));
+    expect(await extractInSandbox(plainText, 'txt')).toEqual(await extractDocument(plainText, 'txt'));
+    expect(await extractInSandbox(pdf, 'pdf')).toEqual(await extractDocument(pdf, 'pdf'));
+    expect(started()).toBe(1);
+  }, 60_000);
+
+  it('gives documents extracted at once a worker each, and keeps both warm', async () => {
+    await closeExtractionWorkers();
+    const started = workerStarts();
+    const expected = [await extractDocument(pdf, 'pdf'), await extractDocument(plainText, 'txt')];
+    const both = () => Promise.all([extractInSandbox(pdf, 'pdf'), extractInSandbox(plainText, 'txt')]);
+    expect(await both()).toEqual(expected);
+    expect(started()).toBe(2);
+    expect(await both()).toEqual(expected);
+    expect(started()).toBe(2);
+  }, 60_000);
+
+  // In a fresh worker, the deadline ends it while it is still loading the extractors.
   it.each<[DocumentType, Uint8Array]>([
     ['pdf', pdf],
-    ['txt', new TextEncoder().encode('Plain words.')],
+    ['txt', plainText],
   ])('ends %s extraction at the deadline, with the reason', async (type, bytes) => {
+    await closeExtractionWorkers();
     const started = performance.now();
     expect(await refusal(extractInSandbox(bytes, type, { deadlineMs: 100 }))).toBe(
       'Extraction took longer than 0.1 s; the file may be malformed or too complex',
@@ -154,11 +196,33 @@ describe('the extraction worker', () => {
     expect(performance.now() - started).toBeLessThan(2_000);
   });
 
+  it('ends extraction at the deadline in a warm worker, and the next document gets a fresh one', async () => {
+    // About a second's work for a warm worker.
+    const long = makePdf(
+      Array.from({ length: 1000 }, (_, i) => ({ heading: `Chapter ${i}`, paragraphs: [prose(i, 6)] })),
+    );
+    await closeExtractionWorkers();
+    const started = workerStarts();
+    await extractInSandbox(pdf, 'pdf');
+    expect(await refusal(extractInSandbox(long, 'pdf', { deadlineMs: 100 }))).toBe(
+      'Extraction took longer than 0.1 s; the file may be malformed or too complex',
+    );
+    expect(started()).toBe(1);
+    expect(await extractInSandbox(pdf, 'pdf')).toEqual(await extractDocument(pdf, 'pdf'));
+    expect(started()).toBe(2);
+  }, 60_000);
+
   it('ends extraction that needs more memory than the ceiling, with the reason', async () => {
     const words = new TextEncoder().encode('many words '.repeat(4 * MIB));
+    const started = workerStarts();
     expect(await refusal(extractInSandbox(words, 'txt', { heapMb: 32 }))).toBe(
       'Extraction needed more than 32 MB of memory; the file may be malformed or too complex',
     );
+    // Workers of another heap are not shared, and one that ran out of memory is not reused.
+    expect(await extractInSandbox(plainText, 'txt', { heapMb: 32 })).toEqual(
+      await extractDocument(plainText, 'txt'),
+    );
+    expect(started()).toBe(2);
   }, 60_000);
 
   it('still refuses a DOCX zip bomb', async () => {
