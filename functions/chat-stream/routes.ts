@@ -45,11 +45,11 @@ async function streamTurn(
   botId: string,
   body: Parameters<typeof turnInput>[3],
 ): Promise<StreamedResult> {
-  await botFor(deps, event, botId);
+  const { bot } = await botFor(deps, event, botId);
   // The local gateway destroys the stream when the client leaves: the model call stops then.
   // (Lambda gives no such signal; there the use-case's deadline and token cap bound the stream.)
   const clientGone = new AbortController();
-  const turns = chatTurnStream(deps, turnInput(deps, event, botId, body), clientGone.signal);
+  const turns = chatTurnStream(deps, turnInput(deps, event, bot, body), clientGone.signal);
   // The first event comes after admission: refusals are still plain HTTP errors.
   const first = await turns.next();
   const requestId = event.requestContext?.requestId ?? 'unknown';

@@ -75,8 +75,8 @@ const turnRoute = (deps: () => ChatFunctionDeps) =>
     run: async ({ params, body, event }) => {
       const d = deps();
       const botId = params.botId ?? '';
-      await botFor(d, event, botId);
-      return json(200, await chatTurn(d, turnInput(d, event, botId, body)));
+      const { bot } = await botFor(d, event, botId);
+      return json(200, await chatTurn(d, turnInput(d, event, bot, body)));
     },
   });
 

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { z } from 'zod';
+import type { Bot } from '../domain/bot.ts';
 import { type ChatTurnInput, resolveBot } from '../usecases/chat.ts';
 import { type ChatFunctionDeps, callerFor, chatCaller, sourceIp } from './chat-caller.ts';
 import { allowOrigin, cors } from './cors.ts';
@@ -71,12 +72,12 @@ export async function botFor(deps: ChatFunctionDeps, event: APIGatewayProxyEvent
 export function turnInput(
   deps: Pick<ChatFunctionDeps, 'originSecret'>,
   event: APIGatewayProxyEvent,
-  botId: string,
+  bot: Bot,
   body: z.output<typeof ChatRequestSchema>,
 ): ChatTurnInput {
   const caller = callerFor(event);
   return {
-    botId,
+    bot,
     message: body.message,
     sessionId: body.sessionId,
     caller,

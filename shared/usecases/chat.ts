@@ -37,7 +37,8 @@ export type ChatCaller =
   | { kind: 'anonymous'; origin?: string; webApp?: boolean; site?: string };
 
 export interface ChatTurnInput {
-  botId: string;
+  /** The bot, as the edge resolved it for this caller (`resolveBot`): the turn's one bot read. */
+  bot: Bot;
   message: string;
   /** Web and API: the session to continue. Messaging channels: ignored (each user has one). */
   sessionId?: string;
@@ -156,7 +157,7 @@ export async function clearSession(
 /** Everything before the model call: admission, session, history, then retrieval. */
 export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   const began = performance.now();
-  const bot = await turnBot(deps, input);
+  const bot = turnBot(input);
   const now = deps.clock.now();
   const { sessionId, existing, history } = await conversationOf(deps, bot, input, now);
   const endUsers = endUsersOf(input, existing);
@@ -207,14 +208,14 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
   };
 }
 
-/** The bot the caller may talk to, refused before anything is spent if its model is not offered. */
-async function turnBot(deps: ChatDeps, input: ChatTurnInput): Promise<Bot> {
+/** The turn's bot, refused before anything is spent if its model is not offered. */
+function turnBot(input: ChatTurnInput): Bot {
   if (input.userId !== undefined && input.caller.kind !== 'tenant') {
     throw new BadRequestError('userId is accepted only with the tenant’s API key', [
       { path: 'userId', message: 'requires an API key' },
     ]);
   }
-  const bot = await resolveBot(deps, input.botId, input.caller);
+  const { bot } = input;
   // A bot stored before its model left the allow-list: refused before anything is spent.
   if (!allowedModel(deploymentModels(), bot.model)) {
     throw new ConflictError(

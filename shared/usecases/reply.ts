@@ -153,7 +153,7 @@ async function compose(deps: ReplyDeps, job: ReplyJob, scope: ReplyScope): Promi
       return bot.unsupportedMessage;
     }
     const result = await chatTurn(deps, {
-      botId: bot.id,
+      bot,
       message: message.text,
       caller: { kind: 'tenant', tenantId: bot.tenantId },
       channel: message.channel,
