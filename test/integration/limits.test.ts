@@ -3,10 +3,16 @@
 // more than the limit get in. Time comes from a test clock; it stays ahead of the real clock so
 // DynamoDB Local's TTL never removes a counter mid-test.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
-import { createDynamoQuotaStore, createDynamoRateLimiter } from '../../shared/adapters/dynamodb/limits.ts';
+import {
+  CONFLICT_ATTEMPTS,
+  createDynamoQuotaStore,
+  createDynamoRateLimiter,
+} from '../../shared/adapters/dynamodb/limits.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { QuotaExceededError, RateLimitedError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
@@ -77,6 +83,35 @@ async function race(
     outcome.status === 'rejected' ? [outcome.reason as unknown] : [],
   );
   return { admitted: outcomes.length - refused.length, refused, outcomes };
+}
+
+/** Each request of a conflict test, in its own async context: its transactions so far. */
+const requestContext = new AsyncLocalStorage<{ transactions: number }>();
+
+/**
+ * A client whose TransactWriteItems calls are cancelled with TransactionConflict the first
+ * `conflicts` times in each request (run in `requestContext`), as DynamoDB does when another
+ * transaction holds an item; `attempts` counts the transactions sent.
+ */
+function conflictingClient(conflicts: number) {
+  const client = createDocumentClient();
+  let sent = 0;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const input = args.input as { TransactItems?: unknown[] };
+      const request = requestContext.getStore();
+      if (!input.TransactItems || !request) return next(args);
+      sent++;
+      if (++request.transactions > conflicts) return next(args);
+      throw new TransactionCanceledException({
+        message: 'Transaction cancelled, please refer cancellation reasons for specific reasons',
+        $metadata: { httpStatusCode: 400 },
+        CancellationReasons: input.TransactItems.map(() => ({ Code: 'TransactionConflict' })),
+      });
+    },
+    { step: 'initialize', name: 'injectTransactionConflicts' },
+  );
+  return { client, attempts: () => sent };
 }
 
 async function counter(pk: string, sk: string): Promise<number> {
@@ -208,6 +243,42 @@ describe('rate limits (DynamoDB, fixed windows)', () => {
     );
     for (const count of perUser) expect(count).toBeLessThanOrEqual(4);
     expect(perUser.reduce((a, b) => a + b, 0)).toBe(12);
+  });
+
+  // DynamoDB cancels a transaction over an item another transaction holds (TransactionConflict);
+  // DynamoDB Local serialises them, so the conflicts are injected into a real client here.
+  it.each([
+    ['retried with jitter', 2],
+    ['falls back to one update per window after every attempt conflicts', CONFLICT_ATTEMPTS],
+  ])('admission under TransactionConflict: %s, never more than a limit', async (_, conflictsPerRequest) => {
+    const start = futureMinute(2_000);
+    const { deps } = setup(start);
+    const { client, attempts } = conflictingClient(conflictsPerRequest);
+    const conflicted = { ...deps, rateLimiter: createDynamoRateLimiter(client, table) };
+    const tenant = { id: newId('tnt'), plan: bigPlan };
+    const bot = { id: newId('bot'), rateLimits: { ...generous, perMinute: 12, perUserPerMinute: 4 } };
+    const users = Array.from({ length: 5 }, (_, i) => user(`c${i}`, `198.51.100.${40 + i}`));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        requestContext.run({ transactions: 0 }, () =>
+          admitMessage(conflicted, { tenant, bot, endUsers: users[i % 5] as readonly EndUser[] }),
+        ),
+      ),
+    );
+    const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+    expect(refused).toHaveLength(50 - 12);
+    for (const error of refused) expect(error).toBeInstanceOf(RateLimitedError);
+    const minute = Math.floor(start / MINUTE);
+    expect(await counter(`RATE#${tenant.id}#${bot.id}`, `MIN#${minute}`)).toBe(12);
+    const perUser = await Promise.all(
+      users.map((u) =>
+        counter(`RATE#${tenant.id}#${bot.id}#USER#${endUserKey(u[0] as EndUser)}`, `MIN#${minute}`),
+      ),
+    );
+    for (const count of perUser) expect(count).toBeLessThanOrEqual(4);
+    // Each request's transaction conflicted that many times, then one more (taken or refused) if any is left.
+    const expected = conflictsPerRequest < CONFLICT_ATTEMPTS ? conflictsPerRequest + 1 : CONFLICT_ATTEMPTS;
+    expect(attempts()).toBe(50 * expected);
   });
 
   it('rolls the minute over with the clock and says how long to wait until then', async () => {

@@ -1,5 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { setTimeout } from 'node:timers/promises';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   periodExpiresAt,
   type RateWindow,
@@ -8,7 +9,7 @@ import {
   usagePeriodSk,
   usageTenantPk,
 } from '../../domain/limits.ts';
-import type { QuotaStore, RateDecision, RateLimiter, Reservation } from '../../ports/limits.ts';
+import type { QuotaStore, RateLimiter, Reservation } from '../../ports/limits.ts';
 import type { PeriodUsage } from '../../ports/usage.ts';
 
 // Rate-limit windows and monthly quotas in the `usage` table.
@@ -19,11 +20,12 @@ import type { PeriodUsage } from '../../ports/usage.ts';
 //   pk TENANT#<tenantId>                          sk PERIOD#<YYYY-MM>    messages, tokens, held, cost, costHeld,
 //                                                                        warnedAt, expiresAt
 //
-// Each window admits with one conditional UpdateItem (`ADD count 1` if `count < limit`), so the
-// count can never pass the limit whatever the concurrency. A request must fit in the user's
-// minutes first (its address and its session, one after the other), then in the bot's second and
-// minute (those two in parallel); when a later window refuses, the slots already taken are given
-// back (`ADD count -1`).
+// A request is admitted by one TransactWriteItems of conditional updates, one per window (`ADD
+// count 1` if `count < limit`): the user's minutes (its address, or the user id a tenant names,
+// and its session) and the bot's second and minute. Either every window takes the request or none
+// does, so the count can never pass a limit whatever the concurrency, and a refusal (the
+// transaction cancelled with ConditionalCheckFailed) names the windows that were full, taking
+// nothing to give back.
 //
 // The period's `held` is the tokens used plus the tokens turns in flight hold: admission adds a
 // turn's bound if `held` stays within the plan, and the turn's usage settles it (`usage.add`
@@ -31,86 +33,133 @@ import type { PeriodUsage } from '../../ports/usage.ts';
 // run at once; a turn that crashes before settling leaves its hold until the month ends. `costHeld`
 // does the same for cost (nano-dollars), checked when the plan has a `monthlyCostUsd`.
 //
-// Why not one TransactWriteItems over the three counters: DynamoDB cancels a transaction whose
-// item is part of another ongoing transaction (TransactionConflict), and the bot's counters are
-// hot by design — every request of the bot writes them. Under exactly the load a limiter exists
-// for, most transactions would conflict and need retrying, at twice the write cost. (DynamoDB
-// Local serialises transactions, so a test there would not show it.) Single-item conditional
-// updates never conflict. The price of giving slots back: for the few milliseconds between a
-// taken slot and its return, a concurrent request may be refused although the slot would have
-// been free — a spurious refusal only when a window is already refusing, never an admission over
-// a limit. Checking the user's window first keeps one user's refused flood from holding the bot's
-// slots at all. A lost response retried by the SDK may count a request twice: again refusal, not
-// excess.
+// The bot's windows are hot by design (every request of the bot writes them), and DynamoDB cancels
+// a transaction whose item another ongoing transaction holds (TransactionConflict). Such a
+// transaction took nothing, so it is tried again after a jittered pause; after CONFLICT_ATTEMPTS
+// conflicts in a row the request falls back to one conditional UpdateItem per window, which never
+// conflict: the user's windows one after the other, then the bot's two in parallel, giving back
+// the slots already taken when a later window refuses (`ADD count -1`). A lost response retried by
+// the SDK may count a request twice: a refusal, never an admission over a limit.
+
+/** Transactions tried before falling back to one update per window. */
+export const CONFLICT_ATTEMPTS = 4;
+/** The pause before the n-th retry of a conflicted transaction: up to 5, 10, 20 ms (full jitter). */
+const conflictPauseMs = (retry: number) => Math.random() * 5 * 2 ** (retry - 1);
 
 const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
 
-export function createDynamoRateLimiter(db: DynamoDBDocumentClient, table: string): RateLimiter {
-  /** Takes one slot of the window; false if it is full. */
-  async function take(window: RateWindow): Promise<boolean> {
-    try {
-      await db.send(
+/** One window's conditional increment, as an UpdateItem's or a transaction item's parameters. */
+const takeSlot = (table: string, window: RateWindow) => ({
+  TableName: table,
+  Key: { pk: window.pk, sk: window.sk },
+  UpdateExpression: 'ADD #count :one SET #expiresAt = :expiresAt',
+  ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
+  ExpressionAttributeNames: { '#count': 'count', '#expiresAt': 'expiresAt' },
+  ExpressionAttributeValues: { ':one': 1, ':limit': window.limit, ':expiresAt': window.expiresAt },
+});
+
+/** A transaction's outcome: every window taken, the windows that were full, or a conflict. */
+type TakeAll = 'taken' | 'conflict' | { readonly full: readonly RateWindow[] };
+
+/** The usage table, through one client. */
+interface UsageTable {
+  readonly db: DynamoDBDocumentClient;
+  readonly table: string;
+}
+
+/** Every window at once, or none. */
+async function takeAll({ db, table }: UsageTable, windows: readonly RateWindow[]): Promise<TakeAll> {
+  try {
+    await db.send(
+      new TransactWriteCommand({ TransactItems: windows.map((w) => ({ Update: takeSlot(table, w) })) }),
+    );
+    return 'taken';
+  } catch (error) {
+    if (!(error instanceof TransactionCanceledException)) throw error;
+    const codes = error.CancellationReasons?.map((reason) => reason.Code) ?? [];
+    const full = windows.filter((_, i) => codes[i] === 'ConditionalCheckFailed');
+    if (full.length > 0) return { full };
+    if (codes.includes('TransactionConflict')) return 'conflict';
+    throw error;
+  }
+}
+
+/** Takes one slot of the window; false if it is full. */
+async function take({ db, table }: UsageTable, window: RateWindow): Promise<boolean> {
+  try {
+    await db.send(new UpdateCommand(takeSlot(table, window)));
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** Gives taken slots back; one that cannot be returned stays taken until its window ends. */
+async function release({ db, table }: UsageTable, windows: readonly RateWindow[]): Promise<void> {
+  await Promise.allSettled(
+    windows.map((window) =>
+      db.send(
         new UpdateCommand({
           TableName: table,
           Key: { pk: window.pk, sk: window.sk },
-          UpdateExpression: 'ADD #count :one SET #expiresAt = :expiresAt',
-          ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
-          ExpressionAttributeNames: { '#count': 'count', '#expiresAt': 'expiresAt' },
-          ExpressionAttributeValues: { ':one': 1, ':limit': window.limit, ':expiresAt': window.expiresAt },
+          UpdateExpression: 'ADD #count :minusOne',
+          ConditionExpression: 'attribute_exists(#count)',
+          ExpressionAttributeNames: { '#count': 'count' },
+          ExpressionAttributeValues: { ':minusOne': -1 },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
-  }
-
-  /** Gives taken slots back; one that cannot be returned stays taken until its window ends. */
-  async function release(windows: readonly RateWindow[]): Promise<void> {
-    await Promise.allSettled(
-      windows.map((window) =>
-        db.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { pk: window.pk, sk: window.sk },
-            UpdateExpression: 'ADD #count :minusOne',
-            ConditionExpression: 'attribute_exists(#count)',
-            ExpressionAttributeNames: { '#count': 'count' },
-            ExpressionAttributeValues: { ':minusOne': -1 },
-          }),
-        ),
       ),
-    );
-  }
+    ),
+  );
+}
 
-  function refusal(refused: readonly RateWindow[], now: Date): RateDecision {
-    // Every refusing window must clear before a retry can pass: name the one that ends last.
-    const last = refused.reduce((a, b) => (b.endsAtMs > a.endsAtMs ? b : a));
-    return { admitted: false, window: last.kind, retryAfterSeconds: retryAfterSeconds(last, now) };
+/** The fallback under contention: one update per window, the user's first (see above). */
+async function takeOneByOne(
+  usage: UsageTable,
+  windows: readonly RateWindow[],
+): Promise<readonly RateWindow[]> {
+  const user = windows.filter((window) => window.kind === 'user-minute');
+  const bot = windows.filter((window) => window.kind !== 'user-minute');
+  for (const [n, window] of user.entries()) {
+    if (await take(usage, window)) continue;
+    await release(usage, user.slice(0, n));
+    return [window];
   }
+  const results = await Promise.allSettled(bot.map((window) => take(usage, window)));
+  const taken = bot.filter((_, i) => results[i]?.status === 'fulfilled' && results[i].value);
+  if (taken.length === bot.length) return [];
+  await release(usage, [...user, ...taken]);
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure) throw failure.reason;
+  return bot.filter((window) => !taken.includes(window));
+}
 
+/** The windows that refused the request (none: admitted). */
+async function fullWindows(
+  usage: UsageTable,
+  windows: readonly RateWindow[],
+): Promise<readonly RateWindow[]> {
+  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
+    if (attempt > 1) await setTimeout(conflictPauseMs(attempt - 1));
+    const outcome = await takeAll(usage, windows);
+    if (outcome === 'taken') return [];
+    if (outcome !== 'conflict') return outcome.full;
+  }
+  return takeOneByOne(usage, windows);
+}
+
+export function createDynamoRateLimiter(db: DynamoDBDocumentClient, table: string): RateLimiter {
   return {
     async admit({ tenantId, botId, userKeys, limits, now }) {
       const windows = rateWindows({ tenantId, botId, userKeys }, limits, now);
-      const user = windows.filter((window) => window.kind === 'user-minute');
-      const bot = windows.filter((window) => window.kind !== 'user-minute');
-      if (user.length === 0) throw new Error('no rate window for the end user');
-      for (const [n, window] of user.entries()) {
-        if (await take(window)) continue;
-        await release(user.slice(0, n));
-        return refusal([window], now);
+      if (!windows.some((window) => window.kind === 'user-minute')) {
+        throw new Error('no rate window for the end user');
       }
-      const results = await Promise.allSettled(bot.map(take));
-      const taken = bot.filter((_, i) => results[i]?.status === 'fulfilled' && results[i].value);
-      if (taken.length === bot.length) return { admitted: true };
-      await release([...user, ...taken]);
-      const failure = results.find((result) => result.status === 'rejected');
-      if (failure) throw failure.reason;
-      return refusal(
-        bot.filter((window) => !taken.includes(window)),
-        now,
-      );
+      const refused = await fullWindows({ db, table }, windows);
+      if (refused.length === 0) return { admitted: true };
+      // Every refusing window must clear before a retry can pass: name the one that ends last.
+      const last = refused.reduce((a, b) => (b.endsAtMs > a.endsAtMs ? b : a));
+      return { admitted: false, window: last.kind, retryAfterSeconds: retryAfterSeconds(last, now) };
     },
   };
 }
@@ -134,18 +183,13 @@ export function toPeriodUsage(period: string, item: Record<string, unknown> | un
 const rawNumber = (item: unknown, name: string) =>
   Number((item as Record<string, { N?: string } | undefined> | undefined)?.[name]?.N ?? 0);
 
-interface PeriodTable {
-  readonly db: DynamoDBDocumentClient;
-  readonly table: string;
-}
-
 const periodKey = (tenantId: string, period: string) => ({
   pk: usageTenantPk(tenantId),
   sk: usagePeriodSk(period),
 });
 
 /** A period recorded before holds existed starts holding what it used; false if one already did. */
-async function startHolding({ db, table }: PeriodTable, tenantId: string, period: string): Promise<boolean> {
+async function startHolding({ db, table }: UsageTable, tenantId: string, period: string): Promise<boolean> {
   try {
     await db.send(
       new UpdateCommand({
@@ -181,7 +225,7 @@ function exhaustedLimit(old: Record<string, unknown>, limits: Limits, holdCostNa
 const roomFor = (limit: number, hold: number) => Math.min(limit - hold, limit - 1);
 
 async function reserveMessage(
-  store: PeriodTable,
+  store: UsageTable,
   tenantId: string,
   period: string,
   limits: Limits,
@@ -236,7 +280,7 @@ async function reserveMessage(
   }
 }
 
-async function markWarned({ db, table }: PeriodTable, tenantId: string, period: string, at: string) {
+async function markWarned({ db, table }: UsageTable, tenantId: string, period: string, at: string) {
   try {
     await db.send(
       new UpdateCommand({
@@ -255,7 +299,7 @@ async function markWarned({ db, table }: PeriodTable, tenantId: string, period: 
   }
 }
 
-async function unmarkWarned({ db, table }: PeriodTable, tenantId: string, period: string, at: string) {
+async function unmarkWarned({ db, table }: UsageTable, tenantId: string, period: string, at: string) {
   try {
     await db.send(
       new UpdateCommand({
@@ -273,7 +317,7 @@ async function unmarkWarned({ db, table }: PeriodTable, tenantId: string, period
 }
 
 export function createDynamoQuotaStore(db: DynamoDBDocumentClient, table: string): QuotaStore {
-  const store: PeriodTable = { db, table };
+  const store: UsageTable = { db, table };
   return {
     reserveMessage: (...args) => reserveMessage(store, ...args),
     markWarned: (...args) => markWarned(store, ...args),
