@@ -1,13 +1,17 @@
 // bench/admin: requests per second and p50/p99 latency for bot reads and writes through the local
 // platform, and the share of that time spent in the handler versus the local gateway (from the
 // gateway's Server-Timing header). Baseline, in the same run: a bare node:http server answering a
-// fixed JSON body, i.e. the floor of one HTTP round trip on this machine.
+// fixed JSON body, i.e. the floor of one HTTP round trip on this machine. Also GET /health (one
+// DynamoDB GetItem in the handler) and the gateway's Server-Timing share of it, beside that one
+// GetItem made alone from this process: /health's floor.
 //
 //   npm run bench:admin            (BENCH_REQUESTS=400 BENCH_CONCURRENCY=1,10 to change the load)
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { spawnOwnPlatform } from '../local/spawn.ts';
-import { percentile } from './support.ts';
+import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
+import { percentile, sortedOf } from './support.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10').split(',').map(Number);
@@ -88,6 +92,33 @@ async function startBaseline(): Promise<{ child: ChildProcess; url: string }> {
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
+/** GET /health and its gateway share, against its one GetItem alone from here (ms, sorted). */
+async function healthAgainstGetItem(baseUrl: string, dataDir: string) {
+  const db = documentClientAt(dataDir);
+  const table = runtimeOf(dataDir).env.TENANTS_TABLE;
+  const samples: Sample[] = [];
+  const getItemMs: number[] = [];
+  // Taken in turns, so that both see DynamoDB Local equally warm.
+  for (let i = 0; i < REQUESTS; i++) {
+    samples.push(await timed(`${baseUrl}/health`, { method: 'GET' }));
+    const started = performance.now();
+    await db.send(new GetCommand({ TableName: table, Key: { pk: 'HEALTH', sk: 'HEALTH' } }));
+    getItemMs.push(performance.now() - started);
+  }
+  db.destroy();
+  const health = sortedOf(samples.map((s) => s.ms));
+  const gateway = sortedOf(samples.map((s) => s.gatewayMs ?? Number.NaN));
+  const getItem = sortedOf(getItemMs);
+  const at = (sorted: number[], p: number) => percentile(sorted, p).toFixed(2).padStart(6);
+  const over = percentile(health, 50) - percentile(getItem, 50);
+  return [
+    `GET /health                          p50 ${at(health, 50)} ms   p99 ${at(health, 99)} ms`,
+    `  its gateway share (Server-Timing)  p50 ${at(gateway, 50)} ms   p99 ${at(gateway, 99)} ms`,
+    `  floor: its one GetItem, from here  p50 ${at(getItem, 50)} ms   p99 ${at(getItem, 99)} ms`,
+    `  /health over its GetItem (p50):        ${over.toFixed(2)} ms`,
+  ];
+}
+
 async function main() {
   const platform = await spawnOwnPlatform({ name: 'bench-admin' });
   const { operatorKey } = platform;
@@ -129,6 +160,9 @@ async function main() {
     await load('warmup', 4, 200, read);
     await load('warmup', 4, 100, write);
 
+    for (let i = 0; i < 50; i++) await timed(`${platform.baseUrl}/health`, { method: 'GET' });
+    const health = await healthAgainstGetItem(platform.baseUrl, platform.dataDir);
+
     const results: Result[] = [];
     for (const c of CONCURRENCY) {
       results.push(await load('baseline (bare node:http)', c, REQUESTS, floor));
@@ -158,6 +192,8 @@ async function main() {
     console.log(
       'HTTP and the client. Handler time includes its DynamoDB Local calls (auth read, item read/write).',
     );
+    console.log('');
+    console.log(health.join('\n'));
   } finally {
     baseline.child.kill();
     await platform.stop();

@@ -283,6 +283,10 @@ export function lambdaEnvironment(options: LambdaEnvironmentOptions): Record<str
     // Invocations run concurrently in this process, as in a Lambda Managed Instances runtime: this
     // tells Powertools to keep per-invocation state in awslambda.InvokeStore.
     AWS_LAMBDA_MAX_CONCURRENCY: '64',
+    // Tracing is off outside Lambda (shared/tracing.ts), but the X-Ray SDK it loads would still put
+    // an async hook (cls-hooked, with destroy tracking) on every promise of this process: a large
+    // share of each request's time. Manual mode does not install it.
+    AWS_XRAY_MANUAL_MODE: '1',
     // Lambda runs in UTC.
     TZ: 'UTC',
   };
@@ -325,6 +329,7 @@ export class UnknownFunctionError extends Error {}
 
 export class FunctionHost {
   private readonly loaded = new Map<string, Promise<LoadedFunction>>();
+  private readonly logStreams = new Map<string, string>();
   private readonly logger: Logger;
   private readonly namePrefix: string;
   private readonly store: LocalInvokeStore;
@@ -380,11 +385,24 @@ export class FunctionHost {
     return { handler, streaming };
   }
 
+  /**
+   * Lambda names a log stream per execution environment, not per invocation; here a function's
+   * environment is this process, so its name is made once (random bytes per invocation cost time).
+   */
+  private logStreamName(name: string): string {
+    let stream = this.logStreams.get(name);
+    if (!stream) {
+      const date = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+      stream = `${date}/[$LATEST]${randomBytes(16).toString('hex')}`;
+      this.logStreams.set(name, stream);
+    }
+    return stream;
+  }
+
   /** A Lambda context for one invocation that must finish by `deadline` (epoch ms). */
   createContext(name: string, deadline: number): Context {
     const definition = this.definition(name);
     const functionName = this.functionName(name);
-    const date = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
     const unsupported = (what: string) => () => {
       throw new Error(`context.${what}() is not supported: return a promise from the handler`);
     };
@@ -396,7 +414,7 @@ export class FunctionHost {
       memoryLimitInMB: String(definition.memoryMb),
       awsRequestId: randomUUID(),
       logGroupName: `/aws/lambda/${functionName}`,
-      logStreamName: `${date}/[$LATEST]${randomBytes(16).toString('hex')}`,
+      logStreamName: this.logStreamName(name),
       getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
       done: unsupported('done'),
       fail: unsupported('fail'),
