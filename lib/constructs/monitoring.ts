@@ -310,6 +310,7 @@ function ownRows(own: OwnMetric, searchDomain: opensearch.Domain): cloudwatch.IW
         own(metricNames.repliesSent),
         own(metricNames.replyFailures),
         own(metricNames.repliesLimited),
+        own(metricNames.repliesExpired),
         own(metricNames.unconfirmedReplies),
       ]),
       graph('Chat turns, fallbacks, failed searches', [
