@@ -83,8 +83,8 @@ export async function answerChannelMessage(
     logger.info('channel disconnected; message dropped', log);
     return 'skipped';
   }
-  // Neither composed nor metered: the platform would refuse a reply this late. A retry of a reply
-  // already composed (a retry) still goes out: it was in time when it began.
+  // Neither composed nor metered: the platform would refuse a reply this late. A reply already
+  // composed (a retry of its send) still goes out: it was in time when it began.
   if (!record && windowClosed(job, deps.clock.now())) {
     logger.warn('the platform’s messaging window closed before the message was answered', log);
     deps.count('RepliesExpired');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -38,8 +39,10 @@ import type { PeriodUsage } from '../../ports/usage.ts';
 // transaction took nothing, so it is tried again after a jittered pause; after CONFLICT_ATTEMPTS
 // conflicts in a row the request falls back to one conditional UpdateItem per window, which never
 // conflict: the user's windows one after the other, then the bot's two in parallel, giving back
-// the slots already taken when a later window refuses (`ADD count -1`). A lost response retried by
-// the SDK may count a request twice: a refusal, never an admission over a limit.
+// the slots already taken when a later window refuses (`ADD count -1`). The transaction carries a
+// ClientRequestToken, so the SDK's retry after a lost response is not applied twice; a lost
+// response to a fallback update may count a request twice: a refusal, never an admission over a
+// limit.
 
 /** Transactions tried before falling back to one update per window. */
 export const CONFLICT_ATTEMPTS = 4;
@@ -71,7 +74,11 @@ interface UsageTable {
 async function takeAll({ db, table }: UsageTable, windows: readonly RateWindow[]): Promise<TakeAll> {
   try {
     await db.send(
-      new TransactWriteCommand({ TransactItems: windows.map((w) => ({ Update: takeSlot(table, w) })) }),
+      new TransactWriteCommand({
+        TransactItems: windows.map((w) => ({ Update: takeSlot(table, w) })),
+        // The SDK's own retries of this call reuse it: DynamoDB applies the transaction once.
+        ClientRequestToken: randomUUID(),
+      }),
     );
     return 'taken';
   } catch (error) {
