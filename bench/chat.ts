@@ -10,31 +10,25 @@
 //   - requests per second and p50/p99 latency of buffered turns, and the platform's overhead per
 //     turn: latency minus the model calls a turn makes (one embedding and one completion, both
 //     measured alone in this run through the same client);
-//   - DynamoDB calls per turn, counted by the local gateway (Server-Timing);
+//   - DynamoDB calls per turn, counted by the local gateway (Server-Timing), and the floor they
+//     put under the overhead here (that many DynamoDB Local round trips, one after another);
+//   - the platform's CPU per turn (its process and its emulators, from /proc), and the turns/s
+//     that allows on this machine's cores: the ceiling of throughput here;
 //   - time to the first streamed byte (the `session` event) and to the first `delta`;
-// plus, in fresh Node processes, the cold-start import time and the size of both chat bundles
-// built with the stack's esbuild options. Baselines, same run: a bare node:http round trip, one
-// DynamoDB Local GetItem (locally, the turn waits mostly on its DynamoDB round trips), and importing
-// an empty module.
+// plus the size and import time of both chat bundles as the stack builds them (bench/chat-bundles.ts
+// says what they count). Baselines, same run: a bare node:http round trip, one DynamoDB Local GetItem
+// (locally, the turn waits mostly on its DynamoDB round trips), and for the bundles, the same code
+// built as one file and importing an empty module.
 //
 //   npm run bench:chat     (BENCH_TURNS=300 BENCH_CONCURRENCY=1,10,50 to change the load)
 
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
+import { availableParallelism } from 'node:os';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { build } from 'esbuild';
 import OpenAI from 'openai';
-import { BUNDLE_FILE, esbuildOptions } from '../lib/bundling.ts';
-import { REPO_ROOT } from '../lib/constructs/functions.ts';
 import { spawnOwnPlatform } from '../local/spawn.ts';
-import { functions } from '../shared/resources.ts';
 import { documentClientAt, runtimeOf } from '../test/support/platform.ts';
-import { apiCaller, bareHttp, median, percentile, sortedOf, zeroLatencyModels } from './support.ts';
+import { printChatBundles } from './chat-bundles.ts';
+import { apiCaller, bareHttp, cpuMsOfTree, percentile, sortedOf, zeroLatencyModels } from './support.ts';
 
 const TURNS = Number(process.env.BENCH_TURNS ?? 300);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10,50').split(',').map(Number);
@@ -52,7 +46,6 @@ The Zorblax-9 teapot was invented by Marguerite Oyelaran in 1987 in Tromsø.
 The museum shop opens at 10:30 every day except Mondays. ${'It sells postcards, books and teapots. '.repeat(40)}
 `;
 
-const run = promisify(execFile);
 const ms = (value: number) => value.toFixed(1).padStart(7);
 
 /** The model calls of one turn, alone: an embedding and a completion through the openai client. */
@@ -112,50 +105,6 @@ function dynamodbCalls(serverTiming: string | null): { count: number; detail: st
   return { count: Number(match?.[1] ?? 0), detail: match?.[2] ?? '' };
 }
 
-/** The chat bundles, built as the stack builds them: size, and import time in a fresh Node. */
-async function coldStart() {
-  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-chat-bundles-'));
-  try {
-    writeFileSync(join(dir, 'empty.mjs'), 'export const handler = () => {};\n');
-    const importTime = async (file: string, env: Record<string, string>) => {
-      const probe = [
-        'globalThis.awslambda = { streamifyResponse: (fn) => fn, HttpResponseStream: { from: (s) => s } };',
-        'const started = performance.now();',
-        'await import(process.argv[1]);',
-        'console.log(performance.now() - started);',
-      ].join(' ');
-      const samples: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        const { stdout } = await run(
-          process.execPath,
-          ['--input-type=module', '-e', probe, pathToFileURL(file).href],
-          { cwd: dir, env: { PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', ...env } },
-        );
-        samples.push(Number(stdout.trim()));
-      }
-      return median(samples);
-    };
-    const env = { TENANTS_TABLE: 't', SESSIONS_TABLE: 's', USAGE_TABLE: 'u', EMBEDDING_PROVIDER: 'bedrock' };
-    const results = [];
-    for (const name of ['chat', 'chat-stream'] as const) {
-      const outdir = join(dir, name);
-      await build(
-        esbuildOptions(join(REPO_ROOT, functions[name].entry), outdir, join(REPO_ROOT, 'tsconfig.json')),
-      );
-      const file = join(outdir, BUNDLE_FILE);
-      results.push({
-        name,
-        bytes: statSync(file).size,
-        gzipped: gzipSync(readFileSync(file)).length,
-        importMs: await importTime(file, env),
-      });
-    }
-    return { results, baselineMs: await importTime(join(dir, 'empty.mjs'), {}) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 async function main() {
   const models = await zeroLatencyModels(API_KEY);
   models.chat.answer = 'The shop opens at 10:30 [1]; Marguerite Oyelaran invented the teapot [1].';
@@ -197,14 +146,23 @@ async function main() {
         50,
       ).toFixed(2)} ms, p99 ${percentile(dynamodbAlone, 99).toFixed(2)} ms\n`,
     );
-    await benchBuffered(buffered, bareRoundTrip, percentile(modelAlone, 50), models.forget);
+    await benchBuffered(
+      buffered,
+      bareRoundTrip,
+      {
+        modelP50: percentile(modelAlone, 50),
+        dynamodbP50: percentile(dynamodbAlone, 50),
+        platformPid: platform.child.pid ?? 0,
+      },
+      models.forget,
+    );
     await benchStreamed(base, bot);
     models.forget();
   } finally {
     await platform.stop();
     await Promise.all([models.close(), bare.close()]);
   }
-  await printColdStart();
+  await printChatBundles();
 }
 
 interface MuseumBot {
@@ -278,30 +236,53 @@ function bufferedTurn(base: string, { key, botId }: MuseumBot): Send {
 }
 
 /** Buffered turns at each concurrency, against a bare HTTP round trip at the same concurrency. */
-async function benchBuffered(buffered: Send, bareRoundTrip: Send, modelP50: number, forget: () => void) {
+async function benchBuffered(
+  buffered: Send,
+  bareRoundTrip: Send,
+  floors: { modelP50: number; dynamodbP50: number; platformPid: number },
+  forget: () => void,
+) {
   console.log('buffered turns (POST /chat/{botId}), each worker its own session');
   console.log(
-    'sessions   turns/s   p50 ms   p99 ms   overhead p50   overhead p99   bare HTTP p50   DynamoDB calls/turn',
+    'sessions   turns/s   p50 ms   p99 ms   overhead p50   overhead p99   bare HTTP p50   DynamoDB calls/turn   CPU ms/turn (Node)   turns/s the CPU allows',
   );
   let detail = '';
+  let meanCalls = 0;
   for (const concurrency of CONCURRENCY) {
+    const cpuBefore = cpuMsOfTree(floors.platformPid);
     const { turns, rps } = await load(concurrency, Math.max(TURNS, concurrency * 4), buffered);
+    // The platform's CPU (its process and its emulators) per turn: what bounds turns/s on these cores.
+    const cpuAfter = cpuMsOfTree(floors.platformPid);
+    const cpuPerTurn = (cpuAfter.all - cpuBefore.all) / turns.length;
+    const platformCpuPerTurn = (cpuAfter.own - cpuBefore.own) / turns.length;
     const { turns: bareTurns } = await load(concurrency, Math.max(TURNS, concurrency * 4), bareRoundTrip);
     forget();
     const latency = sortedOf(turns.map((t) => t.ms));
-    const overhead = sortedOf(turns.map((t) => t.ms - modelP50));
+    const overhead = sortedOf(turns.map((t) => t.ms - floors.modelP50));
     const calls = turns.map((t) => t.dynamodbCalls);
-    const meanCalls = calls.reduce((a, b) => a + b, 0) / calls.length;
+    meanCalls = calls.reduce((a, b) => a + b, 0) / calls.length;
     detail = turns.at(-1)?.dynamodbDetail ?? '';
     console.log(
       `${String(concurrency).padStart(8)} ${rps.toFixed(0).padStart(9)} ${ms(percentile(latency, 50))}  ${ms(
         percentile(latency, 99),
       )}  ${ms(percentile(overhead, 50)).padStart(13)}  ${ms(percentile(overhead, 99)).padStart(13)}  ${ms(
         percentile(sortedOf(bareTurns.map((t) => t.ms)), 50),
-      ).padStart(14)}  ${meanCalls.toFixed(1).padStart(20)}`,
+      ).padStart(
+        14,
+      )}  ${meanCalls.toFixed(1).padStart(20)}  ${`${cpuPerTurn.toFixed(1)} (${platformCpuPerTurn.toFixed(1)})`.padStart(19)}  ${(
+        (availableParallelism() * 1000) /
+        cpuPerTurn
+      )
+        .toFixed(0)
+        .padStart(22)}`,
     );
   }
-  console.log(`DynamoDB calls of a follow-up turn: ${detail}\n`);
+  console.log(`DynamoDB calls of a follow-up turn: ${detail}`);
+  console.log(
+    `the emulator's floor under a turn's overhead: its ${meanCalls.toFixed(0)} DynamoDB calls, one after another, ` +
+      `at one GetItem's p50 = ${(meanCalls * floors.dynamodbP50).toFixed(1)} ms ` +
+      `(CPU per turn: the platform's process and its emulators, the platform's Node process alone in brackets; ${availableParallelism()} cores)\n`,
+  );
 }
 
 /** Streamed turns, one at a time: time to the first byte of the body (the `session` event) and to the first delta. */
@@ -335,22 +316,6 @@ async function benchStreamed(base: string, { key, botId }: MuseumBot) {
     `time to first byte: p50 ${percentile(fb, 50).toFixed(1)} ms, p99 ${percentile(fb, 99).toFixed(1)} ms; ` +
       `to first delta: p50 ${percentile(fd, 50).toFixed(1)} ms, p99 ${percentile(fd, 99).toFixed(1)} ms\n`,
   );
-}
-
-async function printColdStart() {
-  const cold = await coldStart();
-  console.log(
-    'cold start: the bundles as the stack builds them, imported in a fresh Node 24 process (median of 7)',
-  );
-  for (const bundle of cold.results) {
-    console.log(
-      `${bundle.name.padEnd(12)} ${(bundle.bytes / 1024).toFixed(0).padStart(6)} KiB (${(
-        bundle.gzipped / 1024
-      ).toFixed(0)} KiB gzipped), import ${bundle.importMs.toFixed(1)} ms (${(
-        bundle.importMs / cold.baselineMs
-      ).toFixed(0)}× an empty module's ${cold.baselineMs.toFixed(2)} ms)`,
-    );
-  }
 }
 
 await main();

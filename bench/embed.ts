@@ -1,8 +1,13 @@
 // bench/embed: the local ingestion path's two costs, each against a baseline in the same run.
 //
 // 1. The local embedder (USE lite, WebAssembly) in chunks per second over ~150-word passages at
-//    batch sizes 1, 8, 32 and 64. Baseline: batch size 1; the ratios show what batching buys.
-// 2. LanceDB at 10k rows of 512-d vectors: write throughput in ingestion's batches of 16 with the
+//    batch sizes 1, 8, 32 and 64, one call at a time on one worker. Baseline: batch size 1; the
+//    ratios show what batching buys.
+// 2. Its pool: one embed call of all the passages (the default batch of 8, spread over the workers)
+//    on one worker per core, against one worker — the embedder before the pool, which ran one
+//    model call at a time. Beside each, the CPU cores the process kept busy (its CPU time over the
+//    wall time): about 1 for one worker says the WebAssembly backend itself runs on one thread.
+// 3. LanceDB at 10k rows of 512-d vectors: write throughput in ingestion's batches of 16 with the
 //    full-text index against a plain table without it (and what that does to ingestion's chunks/s
 //    with the local embedder), and vector and hybrid (vector + BM25) search latency p50/p99 for a
 //    bot holding 1k of the rows and for one holding all 10k. Baseline: a brute-force cosine scan
@@ -11,9 +16,9 @@
 //   node --import tsx bench/embed.ts        (BENCH_PASSAGES=300 BENCH_ROWS=10000 BENCH_QUERIES=200)
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalEmbedder } from '../shared/adapters/embedders/local.ts';
+import { closeLocalEmbedders, createLocalEmbedder } from '../shared/adapters/embedders/local.ts';
 import { chunkSchema, createLanceVectorIndex } from '../shared/adapters/vector/lancedb.ts';
 import type { IndexedChunk } from '../shared/ports/vector-index.ts';
 import { percentile } from './support.ts';
@@ -68,18 +73,19 @@ function passages(count: number): string[] {
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(8);
 
-async function benchEmbedder() {
-  const texts = passages(PASSAGES);
+async function benchEmbedder(texts: string[]) {
   const words = texts.reduce((sum, t) => sum + t.split(' ').length, 0) / texts.length;
-  console.log(`\nLocal embedder (USE lite, wasm): ${texts.length} passages of ~${Math.round(words)} words`);
+  console.log(
+    `\nLocal embedder (USE lite, wasm), one worker: ${texts.length} passages of ~${Math.round(words)} words`,
+  );
   // Load the model and warm the kernels outside the timings.
   const loadStart = performance.now();
-  await createLocalEmbedder().embed(texts.slice(0, 2));
+  await createLocalEmbedder({ workers: 1 }).embed(texts.slice(0, 2));
   console.log(`  model load + first call: ${(performance.now() - loadStart).toFixed(0)} ms`);
 
   const results: { batch: number; perSecond: number }[] = [];
   for (const batch of BATCHES) {
-    const embedder = createLocalEmbedder({ maxBatch: batch });
+    const embedder = createLocalEmbedder({ workers: 1, maxBatch: batch });
     const start = performance.now();
     for (let i = 0; i < texts.length; i += batch) await embedder.embed(texts.slice(i, i + batch));
     const seconds = (performance.now() - start) / 1000;
@@ -93,6 +99,35 @@ async function benchEmbedder() {
     );
   }
 }
+
+/** One call of all the texts on a pool of one worker, then of one per core (same run, same texts). */
+async function benchPool(texts: string[]) {
+  const cores = availableParallelism();
+  console.log(`\nLocal embedder pool: one call of ${texts.length} passages, batches of 8, ${cores} cores`);
+  console.log('  workers   chunks/s   ms/chunk   CPU cores busy   vs 1 worker');
+  let single = Number.NaN;
+  for (const workers of [1, cores]) {
+    const embedder = createLocalEmbedder({ workers });
+    // Every worker loads its model outside the timing.
+    await embedder.embed(texts.slice(0, workers * embedder.maxBatch));
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    const { vectors } = await embedder.embed(texts);
+    const seconds = (performance.now() - start) / 1000;
+    const { user, system } = process.cpuUsage(cpu);
+    if (vectors.length !== texts.length)
+      throw new Error(`expected ${texts.length} vectors, got ${vectors.length}`);
+    const perSecond = texts.length / seconds;
+    if (workers === 1) single = perSecond;
+    console.log(
+      `  ${String(workers).padStart(7)} ${fmt(perSecond)}   ${fmt(1000 / perSecond)}   ${fmt((user + system) / 1e6 / seconds, 2)}         ${fmt(perSecond / single, 2)}x`,
+    );
+  }
+  console.log(`  target: ≥ 1.80x with a worker per core on 2 cores (load average now ${loadAverage()})`);
+}
+
+/** The machine's 1-minute load average: other work on it takes cores from the pool. */
+const loadAverage = () => (loadavg()[0] ?? 0).toFixed(1);
 
 function unitVector(random: () => number): number[] {
   const v = Array.from({ length: DIM }, () => random() * 2 - 1);
@@ -267,15 +302,18 @@ async function benchLanceSearch(
   }
 }
 
-/** Chunks per second the local embedder manages on these passages (batches of 16). */
+/** Chunks per second the local embedder (its default pool) manages on these passages. */
 async function localEmbeddingRate(texts: string[]): Promise<number> {
-  const embedder = createLocalEmbedder({ maxBatch: 16 });
-  await embedder.embed(texts.slice(0, 2));
+  const embedder = createLocalEmbedder();
+  await embedder.embed(texts);
   const start = performance.now();
-  for (let i = 0; i < texts.length; i += 16) await embedder.embed(texts.slice(i, i + 16));
+  await embedder.embed(texts);
   return texts.length / ((performance.now() - start) / 1000);
 }
 
 console.log(`Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
-await benchEmbedder();
+const texts = passages(PASSAGES);
+await benchEmbedder(texts);
+await benchPool(texts);
 await benchLance();
+await closeLocalEmbedders();

@@ -1,5 +1,6 @@
 // What the benchmarks share: percentiles, models that answer at once, a bare HTTP round trip.
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { spawnOwnPlatform } from '../local/spawn.ts';
@@ -264,4 +265,41 @@ export function accountReplies(
     replyMs,
     lastReplyAt,
   };
+}
+
+/** Linux's clock ticks per second (`getconf CLK_TCK`), the unit of /proc's CPU times. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * The CPU time (user and system, ms) a process (`own`) and every descendant of it (`all`: with the
+ * platform's emulators, DynamoDB Local's JVM, …) have used so far, from /proc.
+ */
+export function cpuMsOfTree(pid: number): { own: number; all: number } {
+  const parents = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // After the command's closing parenthesis: state, ppid, … utime (12th), stime (13th).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(fields[1]));
+      ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  const tree = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [child, parent] of parents) {
+      if (tree.has(parent) && !tree.has(child)) {
+        tree.add(child);
+        grew = true;
+      }
+    }
+  }
+  const total = [...tree].reduce((sum, member) => sum + (ticks.get(member) ?? 0), 0);
+  const ms = (count: number) => (count * 1000) / CLOCK_TICKS_PER_SECOND;
+  return { own: ms(ticks.get(pid) ?? 0), all: ms(total) };
 }

@@ -1,6 +1,6 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { EngineVersion } from 'aws-cdk-lib/aws-opensearchservice';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseModels } from '../shared/domain/models.ts';
 import { type FunctionName, functions } from '../shared/resources.ts';
 import { RERANK_MODEL_ID } from '../shared/wiring/rerank.ts';

@@ -1,10 +1,16 @@
 // Lambda's SQS event source, locally: long-polls a queue, invokes the consuming function with
-// Lambda's SQS event, and applies the same rules to the result as Lambda with
-// ReportBatchItemFailures: the records reported failed stay in the queue (they become visible
-// again after the visibility timeout, and move to the DLQ after maxReceiveCount receives, which
-// fauxqs does from the queue's RedrivePolicy); the others are deleted. A thrown error, a timeout
-// or an invalid report fails the whole batch. In a FIFO batch, every record after the first
-// failed one counts as failed too, so a group's order is kept.
+// Lambda's SQS event (up to maxConcurrency batches at once), and applies the same rules to the
+// result as Lambda with ReportBatchItemFailures: the records reported failed stay in the queue
+// (they become visible again after the visibility timeout, and move to the DLQ after
+// maxReceiveCount receives, which fauxqs does from the queue's RedrivePolicy); the others are
+// deleted. A thrown error, a timeout or an invalid report fails the whole batch. In a FIFO batch,
+// every record after the first failed one counts as failed too, so a group's order is kept.
+//
+// One long poll at a time receives the batches, each as a slot frees: fauxqs wakes every waiting
+// poll when a message arrives or a FIFO group unlocks, and all but one would come back empty and
+// poll again — tens of wasted requests per message with one poll per slot. The queue hands a FIFO
+// group to one batch at a time (locked until its messages are deleted), so groups run in parallel
+// across batches and in order within one.
 
 import {
   DeleteMessageBatchCommand,
@@ -33,7 +39,7 @@ export interface QueuePollerOptions {
   readonly fifo: boolean;
   /** Records per invocation (SQS returns at most 10 per receive). */
   readonly batchSize: number;
-  /** Concurrent pollers, each with at most one batch in flight (the event source's maxConcurrency). */
+  /** Batches in flight at most (the event source's maxConcurrency). */
   readonly maxConcurrency: number;
   readonly invoke: (event: SQSEvent) => Promise<InvokeOutcome<unknown>>;
   /** Long-poll wait, 1–20 s. */
@@ -123,8 +129,10 @@ export class QueuePoller {
   private readonly waitTimeSeconds: number;
   private running = false;
   private abort = new AbortController();
-  private workers: Promise<void>[] = [];
+  private receiver: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Wakes the receiver when a batch ends (a slot frees) or on stop(). */
+  private wake: (() => void) | undefined;
 
   constructor(private readonly options: QueuePollerOptions) {
     this.logger = options.logger ?? createLogger({ level: 'SILENT' });
@@ -140,9 +148,11 @@ export class QueuePoller {
     if (this.running) return this;
     this.running = true;
     this.abort = new AbortController();
-    const count = Math.max(1, this.options.maxConcurrency);
-    this.workers = Array.from({ length: count }, (_, index) => this.work(index));
-    this.logger.debug('polling', { queue: this.options.name ?? this.options.queueUrl, pollers: count });
+    this.receiver = this.receive();
+    this.logger.debug('polling', {
+      queue: this.options.name ?? this.options.queueUrl,
+      maxConcurrency: this.slots(),
+    });
     return this;
   }
 
@@ -151,10 +161,16 @@ export class QueuePoller {
     if (!this.running) return;
     this.running = false;
     this.abort.abort();
+    this.wake?.();
     const grace = this.options.stopGraceMs ?? 5000;
     let timer: NodeJS.Timeout | undefined;
     const waited = await Promise.race([
-      Promise.allSettled(this.workers).then(() => true),
+      // The receiver first: a batch it received just before the stop is in flight after it.
+      (async () => {
+        await this.receiver;
+        await Promise.allSettled([...this.inFlight]);
+        return true;
+      })(),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), grace);
       }),
@@ -168,9 +184,20 @@ export class QueuePoller {
     }
   }
 
-  private async work(index: number): Promise<void> {
+  private slots(): number {
+    return Math.max(1, this.options.maxConcurrency);
+  }
+
+  /** Receives a batch whenever a slot is free, and starts it without waiting for it. */
+  private async receive(): Promise<void> {
     const { sqs, queueUrl } = this.options;
     while (this.running) {
+      if (this.inFlight.size >= this.slots()) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        continue;
+      }
       let messages: Message[];
       try {
         const received = await sqs.send(
@@ -186,15 +213,19 @@ export class QueuePoller {
         messages = received.Messages ?? [];
       } catch (error) {
         if (!this.running) return;
-        this.logger.warn('receive failed; retrying', { queue: this.options.name, poller: index, error });
+        this.logger.warn('receive failed; retrying', { queue: this.options.name, error });
         await new Promise((resolve) => setTimeout(resolve, 1000));
         continue;
       }
       if (messages.length === 0) continue;
-      const batch = this.process(messages);
+      const batch = this.process(messages)
+        .catch((error: unknown) => this.logger.error('batch failed', { queue: this.options.name, error }))
+        .finally(() => {
+          this.inFlight.delete(batch);
+          this.wake?.();
+          this.wake = undefined;
+        });
       this.inFlight.add(batch);
-      await batch;
-      this.inFlight.delete(batch);
     }
   }
 

@@ -38,7 +38,10 @@ export async function spawnPlatform(options: {
   timeoutMs?: number;
 }): Promise<StartedPlatform> {
   const fd = openSync(options.logFile, 'w');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
+  // PARLEY_PLATFORM_NODE_ARGS: Node flags for the spawned platform, e.g. `--cpu-prof` to profile
+  // what a bench drives.
+  const nodeArgs = (process.env.PARLEY_PLATFORM_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'local/start.ts'], {
     cwd: REPO_ROOT,
     stdio: ['ignore', fd, fd],
     env: platformEnv(options.env),

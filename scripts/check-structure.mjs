@@ -1,5 +1,7 @@
 // The structure rules `npm run lint` holds the code to (DESIGN.md §7, issue 14): no import cycle
-// between the project's modules, and no function over 80 lines outside the web UI and the tests.
+// between the project's modules, no function over 80 lines outside the web UI and the tests, and
+// zod imported as a namespace (`import * as z`): one `import { z } from 'zod'` anywhere keeps all
+// of zod, every locale included, in a function's bundle.
 // A factory that returns an object of methods counts as one function: its methods belong in
 // functions of their own. Prints what breaks a rule, and exits 1 if anything does.
 
@@ -58,7 +60,11 @@ function longFunctions(file) {
   return found;
 }
 
-const long = CHECKED.flatMap((dir) => sourceFiles(join(ROOT, dir))).flatMap(longFunctions);
+const checkedFiles = CHECKED.flatMap((dir) => sourceFiles(join(ROOT, dir)));
+const long = checkedFiles.flatMap(longFunctions);
+const wholeZod = checkedFiles.filter((file) =>
+  /^import \{[^}]*\bz\b[^}]*\} from 'zod';/m.test(readFileSync(file, 'utf8')),
+);
 
 const tree = await parseDependencyTree(
   CYCLE_ROOTS.map((dir) => `${dir}/**/*.{ts,tsx}`),
@@ -68,7 +74,11 @@ const cycles = parseCircular(tree);
 
 if (long.length > 0) console.error(`Functions over ${MAX_FUNCTION_LINES} lines:\n  ${long.join('\n  ')}`);
 if (cycles.length > 0) console.error(`Import cycles:\n${prettyCircular(cycles, '  ')}`);
-if (long.length > 0 || cycles.length > 0) process.exit(1);
+if (wholeZod.length > 0)
+  console.error(
+    `Import zod as \`import * as z from 'zod'\` (bundles keep all of zod otherwise):\n  ${wholeZod.map((file) => relative(ROOT, file)).join('\n  ')}`,
+  );
+if (long.length > 0 || cycles.length > 0 || wholeZod.length > 0) process.exit(1);
 console.log(
-  `Structure: ${Object.keys(tree).length} modules without an import cycle; no function over ${MAX_FUNCTION_LINES} lines.`,
+  `Structure: ${Object.keys(tree).length} modules without an import cycle; no function over ${MAX_FUNCTION_LINES} lines; zod imported as a namespace.`,
 );

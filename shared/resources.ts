@@ -244,7 +244,8 @@ export const functions = {
     memoryMb: 1024,
     timeoutSeconds: 29,
     streaming: false,
-    // Writes to tenants only a key's lastUsedAt; the bot is read by id through gsi1.
+    // Writes to tenants only a key's lastUsedAt, and a bot stored before bots had their copy by id
+    // (read through gsi1 then, and copied).
     tables: ['tenants', 'sessions', 'usage'],
     queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: [],
@@ -258,7 +259,8 @@ export const functions = {
     // Streams outlive API Gateway's 29 s buffered limit; the model adapter bounds silences.
     timeoutSeconds: 120,
     streaming: true,
-    // Writes to tenants only a key's lastUsedAt; the bot is read by id through gsi1.
+    // Writes to tenants only a key's lastUsedAt, and a bot stored before bots had their copy by id
+    // (read through gsi1 then, and copied).
     tables: ['tenants', 'sessions', 'usage'],
     queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: [],
@@ -271,9 +273,11 @@ export const functions = {
     memoryMb: 512,
     timeoutSeconds: 10,
     streaming: false,
-    // Bots and connections (tenants); de-duplication records (usage).
-    tables: ['tenants', 'usage'],
-    // The bot by id (gsi1); a connection's lastInboundAt is its one write to tenants.
+    // The connection, by the bot id in the URL: its one read. It writes nothing (the reply worker
+    // records each message and stamps lastInboundAt).
+    tables: ['tenants'],
+    readOnlyTables: ['tenants'],
+    // The bot by id, for a connection stored under the old key until it moves (channels.ts).
     queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: ['reply'],
     // Opens the connection's secrets to check signatures and the verify token.
@@ -285,7 +289,9 @@ export const functions = {
     // A chat turn (25 s of model time at most) and a send (30 s with its retries), with room to spare.
     timeoutSeconds: consumerTimeoutSeconds.reply,
     streaming: false,
-    // The bot by id (gsi1); a connection's delivery status is its one write to tenants.
+    // The bot and the connection by the bot's id (gsi1 for a bot stored before its copy by id); a
+    // connection's delivery status and lastInboundAt are its writes to tenants (and moving a
+    // connection stored under the old key, once).
     tables: ['tenants', 'sessions', 'usage'],
     queriesIndexes: { tenants: ['gsi1'] },
     sendsTo: [],
@@ -293,8 +299,13 @@ export const functions = {
     models: ['embedding', 'chat', 'rerank'],
     channelSecrets: 'open',
     notifiesOnCall: true,
-    // One message per invocation: a slow model for one user does not hold up another's batch.
-    consumes: { queue: 'reply', batchSize: 1, maxConcurrency: 20 },
+    // One message per invocation: a turn takes seconds with a hosted model, beside which an
+    // invocation costs nothing, and a slow turn holds up no other user's messages in its batch (nor
+    // needs a timeout for ten turns). Users are answered in parallel (one FIFO group each), up to
+    // 100 at once: replies/s ≈ 100 ÷ a turn's time (1–2 s), 50–100/s, within the account's 1000
+    // concurrent executions beside chat; beyond that the model's quota is the limit. Lambda runs
+    // no more than the groups with a message waiting, and a bot's own rate limits bound its share.
+    consumes: { queue: 'reply', batchSize: 1, maxConcurrency: 100 },
   },
   evaluate: {
     entry: 'functions/evaluate/handler.ts',

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CHANNEL_CATALOG } from '../../shared/channels/registry.ts';
 import {
   type ChannelType,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   EvaluationSchema,
   MAX_TEST_QUESTIONS_PER_BOT,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApiKeyCreateSchema, ApiKeySchema } from '../../shared/domain/api-key.ts';
 import { BotCreateSchema, BotPatchSchema, BotSchema } from '../../shared/domain/bot.ts';
 import { NotFoundError } from '../../shared/domain/errors.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError } from '../../shared/domain/errors.ts';
 import { CitationSchema } from '../../shared/domain/session.ts';
 import { botFor, ChatRequestSchema, turnInput } from '../../shared/http/chat.ts';

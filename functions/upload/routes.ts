@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DocumentCreateSchema, DocumentSchema } from '../../shared/domain/document.ts';
 import { PageQuerySchema, pageOf } from '../../shared/http/pagination.ts';
 import { json, noContent } from '../../shared/http/response.ts';

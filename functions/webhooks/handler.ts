@@ -1,8 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoChannelRepository } from '../../shared/adapters/dynamodb/channels.ts';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
-import { createDynamoReplyLedger } from '../../shared/adapters/dynamodb/reply-ledger.ts';
-import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
 import { createSqsFifoQueue } from '../../shared/adapters/sqs/queue.ts';
 import { httpHandler } from '../../shared/http/handler.ts';
 import { once } from '../../shared/memo.ts';
@@ -17,13 +15,11 @@ import { webhookRoutes } from './routes.ts';
 const WEBHOOK_MAX_BODY_BYTES = 1024 * 1024;
 
 const deps = once((): WebhookDeps => {
-  const env = readEnv({ TENANTS_TABLE: required, USAGE_TABLE: required, REPLY_QUEUE_URL: required });
+  const env = readEnv({ TENANTS_TABLE: required, REPLY_QUEUE_URL: required });
   const db = createDocumentClient();
   return {
-    bots: createDynamoRepositories(db, env.TENANTS_TABLE).bots,
     channels: createDynamoChannelRepository(db, env.TENANTS_TABLE),
     secretBox: lazySecretBox(),
-    ledger: createDynamoReplyLedger(db, env.USAGE_TABLE),
     replies: createSqsFifoQueue(traced(new SQSClient({})), env.REPLY_QUEUE_URL),
     clock: functionClock,
   };

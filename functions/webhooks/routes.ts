@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { json } from '../../shared/http/response.ts';
 import { defineRoute, type RouteTable } from '../../shared/http/router.ts';
 import { takeDelivery, type WebhookDeps, webhookHandshake } from '../../shared/usecases/webhooks.ts';
@@ -11,8 +11,9 @@ const HandshakeQuerySchema = z.looseObject({
 
 const IntakeSchema = z
   .object({
-    queued: z.int().describe('Messages queued for a reply'),
-    duplicates: z.int().describe('Messages taken in before (re-deliveries)'),
+    queued: z
+      .int()
+      .describe('Messages queued for a reply, re-deliveries included (each message is answered once)'),
     foreign: z.int().describe('Messages for another page or number than the connected one'),
   })
   .meta({ id: 'WebhookIntake' });

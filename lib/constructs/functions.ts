@@ -8,7 +8,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -25,7 +24,7 @@ import type {
   TableDefinition,
   TableName,
 } from '../../shared/resources.ts';
-import { bundleExtras, nodejsBundling } from '../bundling.ts';
+import { bundleExtras, FUNCTION_HANDLER, functionCode } from '../bundling.ts';
 import type { ParleyConfig } from '../config.ts';
 import { OBJECT_KEY_PREFIXES } from './data.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
@@ -168,13 +167,13 @@ export interface FunctionsProps {
 }
 
 /**
- * One `NodejsFunction` per entry in the function definitions, each with its own role holding only
+ * One function per entry in the function definitions, each with its own role holding only
  * what its definition lists: its tables, the queues it sends to or consumes, its bucket access,
  * its vector index access, its models, and the operator key if it serves an operator route.
  * A function with a `schedule` is invoked by an EventBridge rule.
  */
 export class Functions extends Construct {
-  readonly functions: Record<FunctionName, NodejsFunction>;
+  readonly functions: Record<FunctionName, lambda.Function>;
 
   private readonly props: FunctionsProps;
   private readonly operatorFunctions: ReadonlySet<FunctionName>;
@@ -187,13 +186,13 @@ export class Functions extends Construct {
     this.operatorFunctions = new Set(
       props.resources.routes.filter((route) => route.auth === 'operator').map((route) => route.function),
     );
-    const functions: Partial<Record<FunctionName, NodejsFunction>> = {};
+    const functions: Partial<Record<FunctionName, lambda.Function>> = {};
     for (const [name, def] of entries(props.resources.functions)) functions[name] = this.define(name, def);
-    this.functions = functions as Record<FunctionName, NodejsFunction>;
+    this.functions = functions as Record<FunctionName, lambda.Function>;
   }
 
   /** One function: its log group, its role with its grants, its environment, its triggers. */
-  private define(name: FunctionName, def: FunctionDefinition): NodejsFunction {
+  private define(name: FunctionName, def: FunctionDefinition): lambda.Function {
     const { config } = this.props;
     const id = pascal(name);
     const logGroup = new logs.LogGroup(this, `${id}Logs`, {
@@ -219,12 +218,14 @@ export class Functions extends Construct {
     this.grantModels(role, def, config, anyResource);
     this.grantSecrets(name, def, role, environment);
 
-    const fn = new NodejsFunction(this, id, {
+    const fn = new lambda.Function(this, id, {
       description: `Parley ${config.stage}: ${name}`,
-      entry: join(REPO_ROOT, def.entry),
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      code: functionCode(join(REPO_ROOT, def.entry), {
+        projectRoot: REPO_ROOT,
+        tsconfig: join(REPO_ROOT, 'tsconfig.json'),
+        extras: bundleExtras(name),
+      }),
+      handler: FUNCTION_HANDLER,
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: def.memoryMb,
@@ -235,7 +236,6 @@ export class Functions extends Construct {
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       environment,
-      bundling: nodejsBundling(join(REPO_ROOT, 'tsconfig.json'), bundleExtras(name)),
     });
     acknowledgeWildcardResource(role, '*', anyResource.join(' '));
     if (def.consumes) this.consume(name, def, fn);
@@ -335,7 +335,7 @@ export class Functions extends Construct {
   }
 
   /** Its queue's messages, with partial batch failures; the queue must outlast the function. */
-  private consume(name: FunctionName, def: FunctionDefinition, fn: NodejsFunction): void {
+  private consume(name: FunctionName, def: FunctionDefinition, fn: lambda.Function): void {
     const consumes = def.consumes;
     if (!consumes) return;
     const queueDef = this.props.resources.queues[consumes.queue];
@@ -380,7 +380,7 @@ export class Functions extends Construct {
    * the next run is due, and a run that fails is not retried: the next run does the same work
    * (its errors alarm like any function's).
    */
-  private schedule(name: FunctionName, fn: NodejsFunction, rateMinutes: number, stage: string): void {
+  private schedule(name: FunctionName, fn: lambda.Function, rateMinutes: number, stage: string): void {
     if (!Number.isInteger(rateMinutes) || rateMinutes < 1) {
       throw new Error(
         `Invalid resource definitions: functions.${name}.schedule.rateMinutes (${rateMinutes}) must be a whole number of minutes, at least 1`,

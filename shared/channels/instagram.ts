@@ -3,7 +3,7 @@
 // Plain-text replies, split at 1000 UTF-8 bytes. They are posted to the node `me`, which the Page
 // access token resolves to the Page, as Meta documents it.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { PLAIN } from './markdown.ts';
 import { META_APP_FIELDS, messagingEntry, metaId, metaKind, metaSecret } from './meta.ts';
 

@@ -2,7 +2,7 @@
 // app's secret and verify token (meta.ts). Plain-text replies, split at 2000 characters, sent as
 // the Page in answer to the user (`messaging_type: RESPONSE`).
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { PLAIN } from './markdown.ts';
 import { META_APP_FIELDS, messagingEntry, metaId, metaKind, metaSecret } from './meta.ts';
 

@@ -4,7 +4,7 @@
 // handshake; replies go through the Graph API. `metaKind` makes a product's ChannelKind from
 // what differs between them.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   createGraphClient,
   DEFAULT_GRAPH_API_VERSION,

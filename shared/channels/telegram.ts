@@ -3,7 +3,7 @@
 // `X-Telegram-Bot-Api-Secret-Token` on every delivery. One `Update` per delivery; replies in HTML
 // parse mode, up to 4096 characters as Telegram counts them (after entity parsing).
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { createTelegramClient, DEFAULT_TELEGRAM_API_BASE_URL } from '../adapters/channels/telegram.ts';
 import { BadRequestError, type FieldIssue, UpstreamUnavailableError } from '../domain/errors.ts';
 import { ChannelSendError } from '../ports/channel-client.ts';

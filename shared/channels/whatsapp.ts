@@ -2,7 +2,7 @@
 // Meta app's secret and verify token (meta.ts). Replies in WhatsApp's own formatting (`*bold*`,
 // `_italic_`, `~strike~`), split at 4096 characters, sent from the phone number.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   capText,
   cosmetic,

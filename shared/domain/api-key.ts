@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A tenant admin key as stored: the secret itself is never kept, only its SHA-256. */
 export interface ApiKeyRecord {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ChunkOptions, maxOverlap } from '../ingestion/chunker.ts';
 
 // The bot's settings. One strict schema for stored bots; create and patch inputs are derived from

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { CHANNEL_TYPES, type ChannelType, kindOf } from '../channels/registry.ts';
 
 // A bot's connections to messaging channels (DESIGN §5). Credentials are sealed by the SecretBox

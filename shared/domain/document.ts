@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DOCUMENT_TYPES, type DocumentType } from '../ingestion/types.ts';
 
 export const DOCUMENT_STATUSES = ['awaiting_upload', 'processing', 'ready', 'failed'] as const;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { functions, queues } from '../resources.ts';
 import type { Passage } from './passage.ts';
 

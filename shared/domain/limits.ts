@@ -173,6 +173,8 @@ export function periodExpiresAt(period: string): number {
 
 /** Usage at or above 80 % of a (positive) limit warns. Integer arithmetic: no rounding at the edge. */
 export const reachesWarning = (used: number, limit: number) => limit > 0 && used * 5 >= limit * 4;
+/** The least usage that `reachesWarning` of a (positive) limit. */
+export const warningThreshold = (limit: number) => Math.ceil((limit * 4) / 5);
 
 // Keys of the `usage` table's tenant items.
 export const usageTenantPk = (tenantId: string) => `TENANT#${tenantId}`;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { MODEL_ID_SUFFIX, MODEL_PRICES, type ModelPrice, normaliseModelId, priceOf } from './pricing.ts';
 
 // The deployment's models: the operator's allow-list of chat models a bot may name, each with its

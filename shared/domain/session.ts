@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ChannelType } from './channel.ts';
 
 /** Where a conversation happens: the web, the API, or a messaging channel (whose user it belongs to). */

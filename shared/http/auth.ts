@@ -50,6 +50,11 @@ export async function authenticate(
     throw new UnauthorizedError('The API key is invalid or revoked');
   }
   logger.appendKeys({ tenantId: record.tenantId, keyId: record.id });
-  await deps.keys.touch(record.tenantId, record.id, deps.clock.now(), LAST_USED_RESOLUTION_SECONDS);
+  // The record just read says when the key was last stamped: within the resolution, no write.
+  const now = deps.clock.now();
+  const lastUsedMs = record.lastUsedAt === null ? Number.NaN : Date.parse(record.lastUsedAt);
+  if (!(now.getTime() - lastUsedMs < LAST_USED_RESOLUTION_SECONDS * 1000)) {
+    await deps.keys.touch(record.tenantId, record.id, now, LAST_USED_RESOLUTION_SECONDS);
+  }
   return { kind: 'tenant', tenantId: record.tenantId, keyId: record.id };
 }

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { Bot } from '../domain/bot.ts';
 import type { ChatCaller } from '../usecases/chat.ts';
 import type { ChatDeps } from '../usecases/deps.ts';
 import { type AuthDeps, authenticate } from './auth.ts';
@@ -41,7 +42,7 @@ export function fromWebApp(
  */
 export async function callerOf(deps: ChatFunctionDeps, event: APIGatewayProxyEvent): Promise<ChatCaller> {
   if (event.headers.authorization) {
-    const principal = await authenticate('tenant', event.headers, deps);
+    const principal = await authenticate('tenant', event.headers, withBotRead(deps, event));
     if (principal.kind === 'tenant') return { kind: 'tenant', tenantId: principal.tenantId };
   }
   const origin = event.headers.origin;
@@ -55,6 +56,28 @@ export async function callerOf(deps: ChatFunctionDeps, event: APIGatewayProxyEve
 }
 
 const callers = new WeakMap<APIGatewayProxyEvent, ChatCaller>();
+const botsRead = new WeakMap<APIGatewayProxyEvent, Bot>();
+
+/**
+ * The key's read that also reads the bot the request names (one call for both): the bot is kept
+ * for `botRead`, the key checked as every key is.
+ */
+function withBotRead(deps: ChatFunctionDeps, event: APIGatewayProxyEvent): ChatFunctionDeps {
+  const botId = event.pathParameters?.botId;
+  if (!botId) return deps;
+  const getForAuth = async (keyId: string) => {
+    const { key, bot } = await deps.keys.getForAuthWithBot(keyId, botId);
+    if (bot) botsRead.set(event, bot);
+    return key;
+  };
+  return { ...deps, keys: { ...deps.keys, getForAuth } };
+}
+
+/**
+ * The bot this request names, as it was read with the caller's key (undefined when it was not:
+ * no key, or a bot only the index finds).
+ */
+export const botRead = (event: APIGatewayProxyEvent): Bot | undefined => botsRead.get(event);
 
 /**
  * Finds the caller of every chat request but preflights (which carry no credentials), after the

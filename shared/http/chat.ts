@@ -1,8 +1,8 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Bot } from '../domain/bot.ts';
 import { type ChatTurnInput, resolveBot } from '../usecases/chat.ts';
-import { type ChatFunctionDeps, callerFor, chatCaller, sourceIp } from './chat-caller.ts';
+import { botRead, type ChatFunctionDeps, callerFor, chatCaller, sourceIp } from './chat-caller.ts';
 import { allowOrigin, cors } from './cors.ts';
 import { type BufferedHttpHandler, httpHandler, type StreamingHttpHandler } from './handler.ts';
 import type { HttpResult, StreamedResult } from './response.ts';
@@ -60,7 +60,13 @@ export function chatChain(
  */
 export async function botFor(deps: ChatFunctionDeps, event: APIGatewayProxyEvent, botId: string) {
   const caller = callerFor(event);
-  const bot = await resolveBot(deps, botId, caller);
+  // The bot was read with the caller's key when there was one: no second read.
+  const read = botRead(event);
+  const bot = await resolveBot(
+    read?.id === botId ? { bots: { findById: async () => read } } : deps,
+    botId,
+    caller,
+  );
   const origin = event.headers.origin;
   if (origin && (bot.allowedOrigins.includes(origin) || (caller.kind === 'anonymous' && caller.webApp))) {
     allowOrigin(event, origin);

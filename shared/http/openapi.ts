@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ERROR_CODES } from '../domain/errors.ts';
 import { type RouteDefinition, routeKey } from '../resources.ts';
 import type { RouteDoc } from './router.ts';

@@ -17,6 +17,7 @@
 // module too. Either way the module starts serving when it finds itself in a worker started here.
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { workerExecArgv } from '../worker-exec-argv.ts';
 import { type ExtractLimits, extractDocument } from './extract.ts';
 import { type DocumentType, type ExtractedDocument, ExtractionError } from './types.ts';
 
@@ -104,17 +105,6 @@ export async function closeExtractionWorkers(): Promise<void> {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toLocaleString('en-US', { maximumFractionDigits: 1 })} s`;
-
-/**
- * The node options a worker running this module needs: from a .ts file, tsx's loader (inherited
- * when the process itself runs under tsx, as the local platform does; added under jest, whose own
- * transform does not reach worker threads).
- */
-function workerExecArgv(url: URL): string[] {
-  const inherited = process.execArgv;
-  if (!url.pathname.endsWith('.ts') || inherited.some((arg) => arg.includes('tsx'))) return inherited;
-  return [...inherited, '--import', 'tsx'];
-}
 
 function startWorker(url: URL, heapMb: number, kind: string): SandboxWorker {
   const worker = new Worker(url, {

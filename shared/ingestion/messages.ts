@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 // Messages on the embed queue. The embed function is the vector index's only writer: chunks to
 // index and deletions both go through it.

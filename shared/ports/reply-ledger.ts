@@ -1,8 +1,10 @@
-// What makes each platform message answered once: the webhook's de-duplication records (a message
-// taken in is not queued again when the platform re-delivers it) and the reply worker's send
-// records (a reply is recorded before it is sent and confirmed after, so a redelivered message is
-// never answered twice), plus the polite notices that are sent at most once per user and window.
-// Every record belongs to one bot, goes with it, and expires.
+// What makes each platform message answered once: the reply worker's send records. Every delivery
+// of a message reads its record first; every message the worker handles ends with one (the reply
+// recorded before it is sent and confirmed after, or `skipped`), so a platform's re-delivery that
+// the FIFO queue's 5-minute de-duplication no longer catches (Meta re-delivers for up to a day)
+// finds it and is not answered again, and a redelivered message is never answered twice. Plus the
+// polite notices that are sent at most once per user and window. Every record belongs to one bot,
+// goes with it, and expires.
 
 /**
  * Where a reply stands:
@@ -12,7 +14,8 @@
  * - `unconfirmed`: a send got no answer or the worker died mid-send: it may have arrived, and is
  *   never sent again.
  * - `rejected`: the platform refused it (a blocked user, a revoked token); not retried.
- * - `skipped`: nothing to send (a limit already noticed, a disabled or deleted bot).
+ * - `skipped`: nothing to send (a limit already noticed, a disabled or deleted bot, a disconnected
+ *   channel, the platform's messaging window closed).
  */
 export type SendState = 'sending' | 'sent' | 'retry' | 'unconfirmed' | 'rejected' | 'skipped';
 
@@ -31,13 +34,12 @@ export interface ReplyScope {
 }
 
 export interface ReplyLedger {
-  /** Which of these inbound message keys were already taken in (and not expired at `now`). */
-  seen(scope: ReplyScope, keys: readonly string[], now: Date): Promise<Set<string>>;
-  /** Records that these messages were taken in, until `expiresAt` (epoch seconds). */
-  remember(scope: ReplyScope, keys: readonly string[], expiresAt: number): Promise<void>;
   getSend(scope: ReplyScope, key: string, now: Date): Promise<SendRecord | undefined>;
-  /** Writes the send record if there is none: false when there is (another delivery has it). */
-  beginSend(scope: ReplyScope, key: string, record: SendRecord, expiresAt: number): Promise<boolean>;
+  /**
+   * Writes the send record (`sending`, or `skipped`) unless a live one is there, until `expiresAt`
+   * (epoch seconds): false when one is (another delivery of the message wrote it).
+   */
+  createSend(scope: ReplyScope, key: string, record: SendRecord, expiresAt: number): Promise<boolean>;
   /** Moves the record from `from` to `to`: false when it was not in `from` any more. */
   moveSend(scope: ReplyScope, key: string, from: SendState, to: SendRecord): Promise<boolean>;
   /** Takes the notice `key` until `expiresAt`: true for the one call that took it. */

@@ -31,6 +31,11 @@ export interface ApiKeyRepository {
   create(key: ApiKeyRecord): Promise<void>;
   /** A strongly consistent read by key id, for authentication: a revoked key is gone at once. */
   getForAuth(keyId: string): Promise<ApiKeyRecord | undefined>;
+  /**
+   * `getForAuth` and the bot a chat request names (as `findById`, but a bot stored before its copy
+   * by id existed is not found here) in one read: a chat request with a key reads both at once.
+   */
+  getForAuthWithBot(keyId: string, botId: string): Promise<{ key?: ApiKeyRecord; bot?: Bot }>;
   list(tenantId: string, page: PageRequest): Promise<Page<ApiKeyRecord>>;
   /** Deletes the tenant's key; false if the tenant has no such key. */
   revoke(tenantId: string, keyId: string): Promise<boolean>;
@@ -50,8 +55,8 @@ export interface BotRepository {
   /** Every bot id of the tenant, for the deletion cascade. */
   listIds(tenantId: string): Promise<string[]>;
   /**
-   * A bot by id alone, for public chat and webhooks (which carry no tenant). Read from an index,
-   * so a bot created a moment ago may not be found yet; callers check the owner themselves.
+   * A bot by id alone, for public chat and webhooks (which carry no tenant): a consistent read, so
+   * a bot changed a moment ago is read as changed; callers check the owner themselves.
    */
   findById(botId: string): Promise<Bot | undefined>;
 }
@@ -102,6 +107,14 @@ export interface DocumentRepository {
 export interface SessionRepository {
   /** The live session (absent if unknown, another bot's or tenant's, or expired at `now`). */
   get(tenantId: string, botId: string, sessionId: string, now: Date): Promise<ChatSession | undefined>;
+  /** The live session (as `get`) and its last `limit` live messages, oldest first (none without a session). */
+  open(
+    tenantId: string,
+    botId: string,
+    sessionId: string,
+    limit: number,
+    now: Date,
+  ): Promise<{ session?: ChatSession; history: StoredMessage[] }>;
   /** Creates the session; an expired one with the same id (a channel user's, see ids.ts) is replaced. */
   create(session: ChatSession): Promise<void>;
   /** The last `limit` live messages at `now`, oldest first. */
@@ -129,6 +142,11 @@ export interface ChannelRepository {
   /** Creates or replaces the bot's connection to the channel. */
   put(connection: ChannelConnection): Promise<void>;
   get(tenantId: string, botId: string, type: ChannelType): Promise<ChannelConnection | undefined>;
+  /**
+   * A strongly consistent read by the bot id of a webhook URL, which names no tenant: the platform
+   * proves itself with the secret sealed in the connection (and the seal's context is the tenant's).
+   */
+  getForWebhook(botId: string, type: ChannelType): Promise<ChannelConnection | undefined>;
   /** The bot's connections, in channel order. */
   list(tenantId: string, botId: string): Promise<ChannelConnection[]>;
   /** The deleted connection, if there was one. */

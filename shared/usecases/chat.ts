@@ -177,7 +177,7 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
     lastMessageAt: now.toISOString(),
     expiresAt: epochSeconds(now) + bot.sessionTtlSeconds,
   };
-  if (!existing) await deps.sessions.create(session);
+  // A new session is created with its first messages, in the turn's one write at the end.
   const retrieval = await retrieveForTurn(deps, bot, input.message, conversation);
   const passages = retrieval?.passages;
 
@@ -202,6 +202,7 @@ export async function prepareTurn(deps: ChatDeps, input: ChatTurnInput) {
       outputTokens: retrieval?.usage.outputTokens ?? 0,
     },
     heldTokens,
+    isNewSession: !existing,
     startedAt: now,
     began,
     prepared: performance.now(),
@@ -226,22 +227,19 @@ function turnBot(input: ChatTurnInput): Bot {
 }
 
 /**
- * The session to continue and its history, read at once (the history bounds the tokens the turn
+ * The session to continue and its history, in one read (the history bounds the tokens the turn
  * holds). A messaging channel's user has one session, named after them.
  */
 async function conversationOf(deps: ChatDeps, bot: Bot, input: ChatTurnInput, now: Date) {
   const sessionId = isMessagingChannel(input.channel)
     ? channelSessionId(bot.tenantId, bot.id, input.channel, input.userIdentity)
     : input.sessionId;
-  const [found, stored] = sessionId
-    ? await Promise.all([
-        deps.sessions.get(bot.tenantId, bot.id, sessionId, now),
-        deps.sessions.history(bot.tenantId, sessionId, bot.historyTurns * 2, now),
-      ])
-    : [undefined, []];
+  const { session: found, history } = sessionId
+    ? await deps.sessions.open(bot.tenantId, bot.id, sessionId, bot.historyTurns * 2, now)
+    : { history: [] };
   // A session the caller may not reach is treated as unknown: a new one starts (nothing revealed).
   const existing = found && maySessionBeReached(found, input.caller, input.channel) ? found : undefined;
-  return { sessionId, existing, history: existing ? stored : [] };
+  return { sessionId, existing, history: existing ? history : [] };
 }
 
 /**
@@ -289,7 +287,7 @@ const modelRequest = (
 
 type PreparedTurn = Awaited<ReturnType<typeof prepareTurn>>;
 
-/** Stores the user's message and the reply as separate records, and records usage. */
+/** Stores the user's message and the reply as separate records with the turn's usage, in one write. */
 export async function finishTurn(
   deps: ChatDeps,
   turn: PreparedTurn,
@@ -326,15 +324,22 @@ export async function finishTurn(
       ...(!answered && { answered: false }),
     },
   ];
-  const [, cost] = await Promise.all([
-    deps.sessions.append(session, messages, epochSeconds(done) + bot.sessionTtlSeconds, done.toISOString()),
-    deps.guard.record(bot, {
+  const cost = await deps.guard.record(
+    bot,
+    {
       inputTokens,
       outputTokens,
       modelId: bot.model.id ?? bot.model.provider,
       heldTokens: turn.heldTokens,
-    }),
-  ]);
+    },
+    {
+      session,
+      isNew: turn.isNewSession,
+      messages,
+      expiresAt: epochSeconds(done) + bot.sessionTtlSeconds,
+      at: done.toISOString(),
+    },
+  );
   deps.metrics?.(
     {
       ChatTurns: 1,

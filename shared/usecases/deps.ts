@@ -15,6 +15,7 @@ import type { ChatMessage, ChatModel, ChatProvider } from '../ports/chat-model.t
 import type { Clock } from '../ports/clock.ts';
 import type { Embedder } from '../ports/embedder.ts';
 import type { EvaluationRepository, TestQuestionRepository } from '../ports/evaluations.ts';
+import type { TurnRecord } from '../ports/limits.ts';
 import type { MessageQueue } from '../ports/queue.ts';
 import type { ReplyLedger } from '../ports/reply-ledger.ts';
 import type {
@@ -90,7 +91,7 @@ export interface EmbedDeps {
   metrics?: RecordMetrics;
 }
 
-/** Admission and accounting of a turn: rate limits and quotas before, usage after. */
+/** Admission and accounting of a turn: rate limits and quotas before, usage and messages after. */
 export interface TurnGuard {
   /**
    * Counts the turn for each of the end user's identities and holds the most tokens it may use.
@@ -99,11 +100,12 @@ export interface TurnGuard {
   admit(bot: Bot, endUsers: readonly EndUser[], holdTokens: number): Promise<{ heldTokens: number }>;
   /**
    * Records what the turn used (per tenant, bot and day, and toward the monthly quota), settling
-   * what its admission held; returns its cost.
+   * what its admission held, with its conversation's messages in the same write; returns its cost.
    */
   record(
     bot: Bot,
     usage: { inputTokens: number; outputTokens: number; modelId: string; heldTokens: number },
+    conversation: TurnRecord['conversation'],
   ): Promise<{ costNanoUsd: number }>;
 }
 

@@ -7,18 +7,19 @@ import {
   type RateLimits,
   type RateWindowKind,
   reachesWarning,
+  warningThreshold,
 } from '../domain/limits.ts';
 import { nanoToUsd } from '../domain/pricing.ts';
 import type { Plan } from '../domain/tenant.ts';
 import { logger } from '../logging.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { EventPublisher } from '../ports/events.ts';
-import type { QuotaStore, RateLimiter } from '../ports/limits.ts';
+import type { QuotaStore, TurnStore, WarningThresholds } from '../ports/limits.ts';
 import type { PeriodUsage } from '../ports/usage.ts';
 
 export interface LimitsDeps {
   clock: Clock;
-  rateLimiter: RateLimiter;
+  turns: TurnStore;
   quotas: QuotaStore;
   events: EventPublisher;
 }
@@ -28,8 +29,6 @@ export type QuotaPlan = Pick<Plan, 'monthlyMessages' | 'monthlyTokens' | 'monthl
 export interface Admission {
   /** The billing period the message was counted in. */
   readonly period: string;
-  /** The period's counters with this message. */
-  readonly usage: PeriodUsage;
   /** The tokens held for the turn, which recording its usage settles. */
   readonly heldTokens: number;
 }
@@ -40,11 +39,26 @@ const QUOTA_NAMES = { messages: 'messages', tokens: 'tokens', cost: 'spending' }
 function quotaLimits(plan: QuotaPlan) {
   if (plan.monthlyMessages <= 0) return { exhausted: 'messages' } as const;
   if (plan.monthlyTokens <= 0) return { exhausted: 'tokens' } as const;
-  const cap = plan.monthlyCostUsd;
+  const cap = costCapNanoUsd(plan);
   return {
     messages: plan.monthlyMessages,
     tokens: plan.monthlyTokens,
-    ...(cap !== undefined && cap !== null && { costNanoUsd: Math.round(cap * 1e9) }),
+    ...(cap !== undefined && { costNanoUsd: cap }),
+  };
+}
+
+const costCapNanoUsd = (plan: QuotaPlan) =>
+  plan.monthlyCostUsd === undefined || plan.monthlyCostUsd === null
+    ? undefined
+    : Math.round(plan.monthlyCostUsd * 1e9);
+
+/** The counts at which the plan's 80 % warning is due (`reachesWarning`). */
+export function warningThresholds(plan: QuotaPlan): WarningThresholds {
+  const cap = costCapNanoUsd(plan);
+  return {
+    messages: warningThreshold(plan.monthlyMessages),
+    tokens: warningThreshold(plan.monthlyTokens),
+    ...(cap !== undefined && { costNanoUsd: warningThreshold(cap) }),
   };
 }
 
@@ -55,9 +69,9 @@ const RATE_MESSAGES: Record<RateWindowKind, string> = {
 };
 
 /**
- * Admits one chat message or throws: the bot's and the end user's rate limits first (a refused
- * request must not spend quota), then the tenant's monthly quota, holding `holdTokens` (the most
- * the turn may use) so that concurrent turns cannot pass the plan together. Call it before any
+ * Admits one chat message or throws: the bot's and the end user's rate limits and the tenant's
+ * monthly quota at once (a request refused by either spends neither), holding `holdTokens` (the
+ * most the turn may use) so that concurrent turns cannot pass the plan together. Call it before any
  * model or retrieval work, and call `recordTurn` with the hold for every admitted message
  * (fallbacks included).
  *
@@ -78,35 +92,34 @@ export async function admitMessage(
 ): Promise<Admission> {
   const { tenant, bot, holdTokens = 0, holdCostNanoUsd = 0 } = input;
   const now = deps.clock.now();
-  const decision = await deps.rateLimiter.admit({
-    tenantId: tenant.id,
-    botId: bot.id,
-    userKeys: input.endUsers.map(endUserKey),
-    limits: bot.rateLimits,
-    now,
-  });
-  if (!decision.admitted) {
+  const period = periodOf(now);
+  const limits = quotaLimits(tenant.plan);
+  const decision =
+    'messages' in limits
+      ? await deps.turns.admit({
+          tenantId: tenant.id,
+          botId: bot.id,
+          userKeys: input.endUsers.map(endUserKey),
+          limits: bot.rateLimits,
+          now,
+          quota: { period, limits, warnAt: warningThresholds(tenant.plan), holdTokens, holdCostNanoUsd },
+        })
+      : ({ admitted: false, refusedBy: 'quota', exhausted: limits.exhausted } as const);
+  if (!decision.admitted && decision.refusedBy === 'rate') {
     throw new RateLimitedError(
       `${RATE_MESSAGES[decision.window]}; retry in ${decision.retryAfterSeconds} s`,
       decision.retryAfterSeconds,
     );
   }
-
-  const period = periodOf(now);
-  const limits = quotaLimits(tenant.plan);
-  const reservation =
-    'messages' in limits
-      ? await deps.quotas.reserveMessage(tenant.id, period, limits, holdTokens, holdCostNanoUsd)
-      : ({ admitted: false, exhausted: limits.exhausted } as const);
-  if (!reservation.admitted) {
-    const what = reservation.exhausted === undefined ? 'usage' : QUOTA_NAMES[reservation.exhausted];
+  if (!decision.admitted) {
+    const what = decision.exhausted === undefined ? 'usage' : QUOTA_NAMES[decision.exhausted];
     const renews = nextPeriodStart(period);
     throw new QuotaExceededError(`The monthly ${what} quota is used up; it renews on ${renews} (UTC)`, {
       details: { period, renews },
     });
   }
-  await warnIfNearQuota(deps, tenant.id, tenant.plan, reservation.usage);
-  return { period, usage: reservation.usage, heldTokens: holdTokens };
+  if (decision.usage) await warnIfNearQuota(deps, tenant.id, tenant.plan, decision.usage);
+  return { period, heldTokens: holdTokens };
 }
 
 /**

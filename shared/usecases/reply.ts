@@ -15,16 +15,19 @@ import { openChannel } from './channels.ts';
 import { chatTurn, resolveBot } from './chat.ts';
 import type { ChatDeps } from './deps.ts';
 
-// Answers one message from a messaging channel, exactly once. The reply is composed (the chat
-// pipeline, the bot's unsupportedMessage, or a polite notice over a limit), written to a send
-// record *before* it is sent, and the record confirmed after. A redelivered message (a crash, a
-// lost acknowledgement) finds the record: confirmed, it is done; still `sending`, the worker died
-// mid-send and the reply may have arrived, so it is not sent again but logged and counted
+// Answers one message from a messaging channel, exactly once. Every delivery of a message first
+// reads its send record (beside the connection): a message answered or skipped before — a
+// platform's re-delivery a day later, past the queue's de-duplication — is not answered again. The
+// reply is composed (the chat pipeline, the bot's unsupportedMessage, or a polite notice over a
+// limit), written to the record *before* it is sent, and the record confirmed after; a message
+// left unanswered gets a `skipped` record. A redelivered message (a crash, a lost acknowledgement)
+// finds the record: confirmed or skipped, it is done; still `sending`, the worker died mid-send
+// and the reply may have arrived, so it is not sent again but logged and counted
 // (UnconfirmedReplies, which an alarm watches). A platform that is unavailable leaves the record
 // `retry` with what is left to send, and the queue tries again later.
 
 export interface ReplyDeps extends ChatDeps {
-  channels: Pick<ChannelRepository, 'get' | 'recordDelivery'>;
+  channels: Pick<ChannelRepository, 'get' | 'recordInbound' | 'recordDelivery'>;
   secretBox: SecretBox;
   ledger: ReplyLedger;
   clients: (channel: ChannelConnection['type']) => ChannelClient;
@@ -45,8 +48,13 @@ export type ReplyOutcome =
   /** Not answered: the platform's messaging window (Meta's 24 hours) closed before it could be. */
   | 'expired';
 
-/** How long a send record lives: past the reply queue's retention, so any redelivery finds it. */
-export const SEND_RECORD_SECONDS = 5 * 24 * 3600;
+/**
+ * How long a send record lives: past the reply queue's retention (4 days) and every platform's
+ * re-delivery window (Meta's day), so any later delivery of the message finds it.
+ */
+export const SEND_RECORD_SECONDS = 7 * 24 * 3600;
+/** `lastInboundAt` is written at most this often per connection: a busy bot costs no write per message. */
+const INBOUND_STAMP_MS = 60_000;
 
 /** What a user over a limit is told, once per window. */
 export const LIMIT_NOTICES = {
@@ -67,7 +75,11 @@ export async function answerChannelMessage(
 ): Promise<ReplyOutcome> {
   const scope: ReplyScope = { tenantId: job.tenantId, botId: job.botId };
   const log = { channel: job.message.channel, key: job.key };
-  const record = await deps.ledger.getSend(scope, job.key, deps.clock.now());
+  const now = deps.clock.now();
+  const [record, connection] = await Promise.all([
+    deps.ledger.getSend(scope, job.key, now),
+    deps.channels.get(job.tenantId, job.botId, job.message.channel),
+  ]);
   if (record && record.state !== 'retry') {
     if (record.state !== 'sending') {
       logger.info('message already answered; redelivery ignored', { ...log, state: record.state });
@@ -77,18 +89,22 @@ export async function answerChannelMessage(
     await move(deps, scope, job.key, 'sending', { state: 'unconfirmed', delivered: record.delivered });
     return unconfirmed(deps, log, 'a previous attempt stopped mid-send');
   }
+  /** Not answered, and never will be: a later delivery finds the record. */
+  const skip = async (outcome: ReplyOutcome) => {
+    if (!record) await create(deps, scope, job.key, { state: 'skipped', delivered: 0 });
+    return outcome;
+  };
 
-  const connection = await deps.channels.get(job.tenantId, job.botId, job.message.channel);
   if (!connection) {
     logger.info('channel disconnected; message dropped', log);
-    return 'skipped';
+    return skip('skipped');
   }
   // Neither composed nor metered: the platform would refuse a reply this late. A reply already
   // composed (a retry of its send) still goes out: it was in time when it began.
-  if (!record && windowClosed(job, deps.clock.now())) {
+  if (!record && windowClosed(job, now)) {
     logger.warn('the platform’s messaging window closed before the message was answered', log);
     deps.count('RepliesExpired');
-    return 'expired';
+    return skip('expired');
   }
 
   let text: string;
@@ -101,18 +117,19 @@ export async function answerChannelMessage(
       return 'duplicate';
     }
   } else {
-    const composed = await compose(deps, job, scope);
-    if (composed === undefined) return 'skipped';
+    const [composed] = await Promise.all([compose(deps, job, scope), stampInbound(deps, job, connection)]);
+    if (composed === undefined) return skip('skipped');
     text = composed;
-    const began = await deps.ledger.beginSend(
-      scope,
-      job.key,
-      { state: 'sending', text, delivered: 0, updatedAt: deps.clock.now().toISOString() },
-      epochSeconds(deps.clock.now()) + SEND_RECORD_SECONDS,
-    );
-    if (!began) return 'duplicate';
+    if (!(await create(deps, scope, job.key, { state: 'sending', text, delivered: 0 }))) return 'duplicate';
   }
   return deliver(deps, job, connection, text, fromPart, options.finalAttempt);
+}
+
+/** Notes when the connection last took a message in, at most once a minute. */
+async function stampInbound(deps: ReplyDeps, job: ReplyJob, connection: ChannelConnection) {
+  const last = connection.lastInboundAt ? Date.parse(connection.lastInboundAt) : 0;
+  if (Date.parse(job.receivedAt) - last < INBOUND_STAMP_MS) return;
+  await deps.channels.recordInbound(connection.tenantId, connection.botId, connection.type, job.receivedAt);
 }
 
 /** Whether the channel lets the bot answer no longer: the user's message is older than its window. */
@@ -140,12 +157,12 @@ async function compose(deps: ReplyDeps, job: ReplyJob, scope: ReplyScope): Promi
       // Not for the model, but a message all the same: limited, counted and metered.
       const endUser = { kind: 'channel', channel: message.channel, platformUserId: message.userId } as const;
       const { heldTokens } = await deps.guard.admit(bot, [endUser], 0);
-      await deps.guard.record(bot, {
-        inputTokens: 0,
-        outputTokens: 0,
-        modelId: bot.model.id ?? 'none',
-        heldTokens,
-      });
+      // No conversation: an unsupported message is answered, not stored.
+      await deps.guard.record(
+        bot,
+        { inputTokens: 0, outputTokens: 0, modelId: bot.model.id ?? 'none', heldTokens },
+        undefined,
+      );
       logger.info('unsupported message; answering with the bot’s unsupportedMessage', {
         ...log,
         type: message.unsupportedType,
@@ -268,6 +285,21 @@ function unconfirmed(deps: ReplyDeps, log: Record<string, unknown>, why: string)
   logger.error(`reply not confirmed: ${why}; it may have been delivered and is not sent again`, log);
   deps.count('UnconfirmedReplies');
   return 'unconfirmed';
+}
+
+function create(
+  deps: ReplyDeps,
+  scope: ReplyScope,
+  key: string,
+  record: Omit<SendRecord, 'updatedAt'>,
+): Promise<boolean> {
+  const now = deps.clock.now();
+  return deps.ledger.createSend(
+    scope,
+    key,
+    { ...record, updatedAt: now.toISOString() },
+    epochSeconds(now) + SEND_RECORD_SECONDS,
+  );
 }
 
 function move(

@@ -2,6 +2,7 @@ import type { Bot } from '../domain/bot.ts';
 import { NotFoundError } from '../domain/errors.ts';
 import type { EndUser } from '../domain/limits.ts';
 import type { Tenant } from '../domain/tenant.ts';
+import type { TurnRecord } from '../ports/limits.ts';
 import type { TenantRepository } from '../ports/repositories.ts';
 import { admitMessage, type LimitsDeps } from './limits.ts';
 import { recordTurn, turnCostBound, type UsageDeps } from './usage.ts';
@@ -15,9 +16,10 @@ export interface TurnGuardDeps extends LimitsDeps, UsageDeps {
 
 /**
  * Admission and accounting of chat turns for the chat pipeline: `admit` before any retrieval or
- * model work (rate limits, then the monthly quota, holding the most tokens the turn may use;
- * throws RateLimitedError or QuotaExceededError), `record` after every admitted turn, fallbacks
- * included (zero tokens then), settling the hold. The end users' identities (address and session,
+ * model work (rate limits and the monthly quota in one write, holding the most tokens the turn
+ * may use; throws RateLimitedError or QuotaExceededError), `record` after every admitted turn,
+ * fallbacks included (zero tokens then), settling the hold in the same write as the turn's
+ * messages. The end users' identities (address and session,
  * or the platform user) are hashed before they are stored.
  */
 export function createTurnGuard(deps: TurnGuardDeps) {
@@ -51,9 +53,11 @@ export function createTurnGuard(deps: TurnGuardDeps) {
       return { heldTokens };
     },
 
+    /** Records the turn's usage and, when given, its conversation, in one write. */
     async record(
       bot: Pick<Bot, 'id' | 'tenantId' | 'model'>,
       usage: { inputTokens: number; outputTokens: number; modelId?: string; heldTokens: number },
+      conversation?: TurnRecord['conversation'],
     ): Promise<{ costNanoUsd: number }> {
       const tenant = await tenantOf(bot.tenantId);
       return recordTurn(
@@ -66,6 +70,7 @@ export function createTurnGuard(deps: TurnGuardDeps) {
           heldTokens: usage.heldTokens,
           heldCostNanoUsd: turnCostBound(bot.model, usage.heldTokens),
         },
+        conversation,
       );
     },
   };

@@ -1,17 +1,18 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { dayOf, dayStart, daysBetween, periodOf } from '../domain/limits.ts';
 import { allowedModel } from '../domain/models.ts';
 import { costNanoUsd, nanoToUsd, priceOf } from '../domain/pricing.ts';
 import { parseInput } from '../domain/validation.ts';
 import { logger } from '../logging.ts';
+import type { TurnRecord, TurnStore } from '../ports/limits.ts';
 import type { DayCounters, UsageCounters, UsageRepository } from '../ports/usage.ts';
 import { deploymentModels } from '../wiring/models.ts';
 import type { TenantDeps } from './deps.ts';
-import { type LimitsDeps, type QuotaPlan, warnIfNearQuota } from './limits.ts';
+import { type LimitsDeps, type QuotaPlan, warnIfNearQuota, warningThresholds } from './limits.ts';
 import { getBot, getTenant } from './lookups.ts';
 
 export interface UsageDeps extends Pick<LimitsDeps, 'clock' | 'quotas' | 'events'> {
-  usage: UsageRepository;
+  turns: TurnStore;
 }
 
 export interface ModelRef {
@@ -54,10 +55,11 @@ export function turnCostBound(model: ModelRef, tokens: number): number {
 }
 
 /**
- * Records one answered chat message: the bot's and the tenant's day (a message, its tokens, its
- * cost from the price table) and the period's tokens; when the tokens reach 80 % of the plan's,
- * the period's quota warning goes out (once). Call it for every message `admitMessage` admitted,
- * with zero tokens when the model did not answer, and the tokens and cost its admission held.
+ * Records one answered chat message in one write: its conversation (when given), the bot's and the
+ * tenant's day (a message, its tokens, its cost from the price table) and the period's tokens;
+ * when the tokens reach 80 % of the plan's, the period's quota warning goes out (once). Call it
+ * for every message `admitMessage` admitted, with zero tokens when the model did not answer, and
+ * the tokens and cost its admission held.
  */
 export async function recordTurn(
   deps: UsageDeps,
@@ -69,22 +71,25 @@ export async function recordTurn(
     heldTokens?: number;
     heldCostNanoUsd?: number;
   },
+  conversation?: TurnRecord['conversation'],
 ): Promise<{ costNanoUsd: number; priced: boolean }> {
   const cost = priced(turn.model, turn);
-  const period = await deps.usage.add(
-    scope.tenantId,
-    scope.botId,
-    dayOf(deps.clock.now()),
-    {
+  const { usage } = await deps.turns.record({
+    tenantId: scope.tenantId,
+    botId: scope.botId,
+    day: dayOf(deps.clock.now()),
+    counters: {
       messages: 1,
       inputTokens: turn.inputTokens,
       outputTokens: turn.outputTokens,
       costNanoUsd: cost.costNanoUsd,
     },
-    turn.heldTokens,
-    turn.heldCostNanoUsd,
-  );
-  if (period) await warnIfNearQuota(deps, scope.tenantId, scope.plan, period);
+    heldTokens: turn.heldTokens ?? 0,
+    heldCostNanoUsd: turn.heldCostNanoUsd ?? 0,
+    warnAt: warningThresholds(scope.plan),
+    ...(conversation && { conversation }),
+  });
+  if (usage) await warnIfNearQuota(deps, scope.tenantId, scope.plan, usage);
   return { costNanoUsd: cost.costNanoUsd, priced: cost.known };
 }
 

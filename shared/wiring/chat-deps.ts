@@ -1,9 +1,9 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../adapters/dynamodb/client.ts';
-import { createDynamoQuotaStore, createDynamoRateLimiter } from '../adapters/dynamodb/limits.ts';
+import { createDynamoQuotaStore } from '../adapters/dynamodb/limits.ts';
 import { createDynamoRepositories } from '../adapters/dynamodb/repositories.ts';
 import { createDynamoSessionRepository } from '../adapters/dynamodb/sessions.ts';
-import { createDynamoUsageRepository } from '../adapters/dynamodb/usage.ts';
+import { createDynamoTurnStore } from '../adapters/dynamodb/turns.ts';
 import type { ChatFunctionDeps } from '../http/chat-caller.ts';
 import { ORIGIN_SECRET_ENV } from '../http/edge.ts';
 import { once } from '../memo.ts';
@@ -34,10 +34,9 @@ export function createChatDeps(db: DynamoDBDocumentClient): ChatDeps & { repos: 
     metrics: recordMetrics,
     guard: createTurnGuard({
       clock: functionClock,
-      rateLimiter: createDynamoRateLimiter(db, env.USAGE_TABLE),
+      turns: createDynamoTurnStore(db, { sessions: env.SESSIONS_TABLE, usage: env.USAGE_TABLE }),
       quotas: createDynamoQuotaStore(db, env.USAGE_TABLE),
       events: createEventPublisherFromEnv(),
-      usage: createDynamoUsageRepository(db, env.USAGE_TABLE),
       tenants: repos.tenants,
     }),
   };

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Reranker } from '../ports/reranker.ts';
 import { optional, readEnv } from './env.ts';
 

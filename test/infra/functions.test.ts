@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { bundleExtras, LOCAL_ONLY_MODULES, nodejsBundling, PDFJS_EXTRAS } from '../../lib/bundling.ts';
+import {
+  BUNDLE_FILE,
+  bundleExtras,
+  esbuildOptions,
+  FUNCTION_HANDLER,
+  LOCAL_ONLY_MODULES,
+  PDFJS_EXTRAS,
+} from '../../lib/bundling.ts';
 import { OBJECT_KEY_PREFIXES } from '../../lib/constructs/data.ts';
 import { ENV, REPO_ROOT } from '../../lib/constructs/functions.ts';
 import type { ParleyStack } from '../../lib/parley-stack.ts';
@@ -665,8 +672,10 @@ describe('least privilege', () => {
 });
 
 describe('bundling options', () => {
+  const options = esbuildOptions('functions/chat/handler.ts', 'out', 'tsconfig.json');
+
   it('keeps the local-only packages out of every bundle', () => {
-    expect(nodejsBundling('tsconfig.json').externalModules).toEqual([...LOCAL_ONLY_MODULES]);
+    expect(options.external).toEqual([...LOCAL_ONLY_MODULES]);
     expect(LOCAL_ONLY_MODULES).toEqual([
       '@lancedb/lancedb',
       'apache-arrow',
@@ -675,25 +684,23 @@ describe('bundling options', () => {
     ]);
   });
 
-  it('copies pdf.js’s standard fonts and CMaps into the ingest asset only', () => {
-    const hooks = nodejsBundling('tsconfig.json', bundleExtras('ingest')).commandHooks;
-    expect(hooks?.afterBundling('/asset-input', '/asset-output')).toEqual([
-      "mkdir -p '/asset-output/pdfjs-dist' && cp -R '/asset-input/node_modules/pdfjs-dist/standard_fonts' '/asset-output/pdfjs-dist/standard_fonts'",
-      "mkdir -p '/asset-output/pdfjs-dist' && cp -R '/asset-input/node_modules/pdfjs-dist/cmaps' '/asset-output/pdfjs-dist/cmaps'",
-    ]);
-    expect(hooks?.beforeBundling('/asset-input', '/asset-output')).toEqual([]);
-    expect(bundleExtras('ingest')).toBe(PDFJS_EXTRAS);
-    for (const name of names.filter((n) => n !== 'ingest')) {
-      expect(nodejsBundling('tsconfig.json', bundleExtras(name)).commandHooks).toBeUndefined();
-    }
-    for (const file of PDFJS_EXTRAS.files) expect(existsSync(join(REPO_ROOT, file.from))).toBe(true);
+  it('splits ESM bundles into index.mjs and chunks beside it, the handler index.handler', () => {
+    expect(options).toMatchObject({
+      format: 'esm',
+      splitting: true,
+      outdir: 'out',
+      entryNames: 'index',
+      chunkNames: '[name]-[hash]',
+      outExtension: { '.js': '.mjs' },
+    });
+    expect(FUNCTION_HANDLER).toBe(`${BUNDLE_FILE.replace(/\.mjs$/, '')}.handler`);
+    for (const name of names) expect(lambda(bedrock, name).Properties?.Handler).toBe(FUNCTION_HANDLER);
   });
 
-  it('quotes paths in the copy commands', () => {
-    const hooks = nodejsBundling('tsconfig.json', bundleExtras('ingest')).commandHooks;
-    expect(hooks?.afterBundling("/it's here", '/out dir')[0]).toBe(
-      "mkdir -p '/out dir/pdfjs-dist' && cp -R '/it'\\''s here/node_modules/pdfjs-dist/standard_fonts' '/out dir/pdfjs-dist/standard_fonts'",
-    );
+  it('copies pdf.js’s standard fonts and CMaps into the ingest asset only', () => {
+    expect(bundleExtras('ingest')).toBe(PDFJS_EXTRAS);
+    for (const name of names.filter((n) => n !== 'ingest')) expect(bundleExtras(name).files).toEqual([]);
+    for (const file of PDFJS_EXTRAS.files) expect(existsSync(join(REPO_ROOT, file.from))).toBe(true);
   });
 });
 

@@ -5,11 +5,13 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type OwnPlatform, spawnOwnPlatform } from '../../local/spawn.ts';
 import { LOCAL_CHANNEL_KEY_FILE } from '../../shared/wiring/channels.ts';
+import { telegramRequest, telegramText } from '../support/channels.ts';
 import { type ApiOptions, apiAt, documentClientAt, runtimeOf, TEST_OUTPUT_DIR } from '../support/platform.ts';
+import { waitFor } from '../support/wait.ts';
 import {
   DEFAULT_TELEGRAM_TOKEN,
   startTelegramServer,
@@ -37,20 +39,29 @@ async function tenantWithBot(name: string) {
   return { key, tenantId: tenant.json.tenant.id as string, botId: bot.json.bot.id as string };
 }
 
-/** The channel items stored for a bot, read behind the API. */
+/** The channel items stored for a bot, read behind the API: under its key, and under the old one. */
 async function storedChannels(tenantId: string, botId: string) {
   const runtime = runtimeOf(started.dataDir);
   const db = documentClientAt(started.dataDir);
-  const { Items } = await db.send(
-    new QueryCommand({
-      TableName: runtime.env.TENANTS_TABLE,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}`, ':prefix': `CHANNEL#${botId}#` },
-      ConsistentRead: true,
-    }),
-  );
-  db.destroy();
-  return Items ?? [];
+  const query = async (pk: string, prefix: string) =>
+    (
+      await db.send(
+        new QueryCommand({
+          TableName: runtime.env.TENANTS_TABLE,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+          ConsistentRead: true,
+        }),
+      )
+    ).Items ?? [];
+  try {
+    return [
+      ...(await query(`BOT#${botId}`, 'CHANNEL#')),
+      ...(await query(`TENANT#${tenantId}`, `CHANNEL#${botId}#`)),
+    ];
+  } finally {
+    db.destroy();
+  }
 }
 
 const methods = () => telegram.calls.map((c) => c.method);
@@ -216,6 +227,86 @@ describe('connecting Meta channels', () => {
     expect(foreignPut.status).toBe(404);
     expect((await call(`/admin/bots/${mine.botId}/channels/sms`, { key: mine.key })).status).toBe(404);
     expect((await call(`/admin/bots/${mine.botId}/channels/whatsapp`, { key: mine.key })).status).toBe(200);
+  });
+});
+
+describe('connections stored under the old key (in the tenant’s partition)', () => {
+  /** Moves the bot's connection records back to where they were stored before they were keyed by bot. */
+  async function storeUnderOldKey(tenantId: string, botId: string) {
+    const runtime = runtimeOf(started.dataDir);
+    const db = documentClientAt(started.dataDir);
+    try {
+      for (const { pk, sk, ...connection } of await storedChannels(tenantId, botId)) {
+        expect(pk).toBe(`BOT#${botId}`);
+        const type = String(sk).slice('CHANNEL#'.length);
+        const Item = { pk: `TENANT#${tenantId}`, sk: `CHANNEL#${botId}#${type}`, ...connection };
+        await db.send(new PutCommand({ TableName: runtime.env.TENANTS_TABLE, Item }));
+        await db.send(new DeleteCommand({ TableName: runtime.env.TENANTS_TABLE, Key: { pk, sk } }));
+      }
+    } finally {
+      db.destroy();
+    }
+  }
+  const keysOf = async (tenantId: string, botId: string) =>
+    (await storedChannels(tenantId, botId)).map(({ pk, sk }) => `${pk} ${sk}`);
+
+  it('still take deliveries, and move to the bot’s key on the first reply', async () => {
+    const { key, tenantId, botId } = await tenantWithBot('Stored before');
+    const connected = await call(`/admin/bots/${botId}/channels/telegram`, {
+      method: 'PUT',
+      key,
+      body: { botToken: DEFAULT_TELEGRAM_TOKEN },
+    });
+    expect(connected.status).toBe(200);
+    const secret = telegram.webhookOf(DEFAULT_TELEGRAM_TOKEN)?.secretToken ?? '';
+    await storeUnderOldKey(tenantId, botId);
+    expect(await keysOf(tenantId, botId)).toEqual([`TENANT#${tenantId} CHANNEL#${botId}#telegram`]);
+
+    const delivery = telegramRequest(
+      telegramText({ updateId: 81_001, chatId: 8100, text: 'Hello?' }),
+      secret,
+    );
+    const res = await call(`/webhooks/telegram/${botId}`, {
+      method: 'POST',
+      rawBody: delivery.body,
+      headers: delivery.headers,
+    });
+    expect([res.status, res.json]).toEqual([200, { queued: 1, foreign: 0 }]);
+    // A forgery still fails against the old record's secret.
+    const forged = telegramRequest(JSON.parse(delivery.body), 'not-the-secret-token');
+    const refused = await call(`/webhooks/telegram/${botId}`, {
+      method: 'POST',
+      rawBody: forged.body,
+      headers: forged.headers,
+    });
+    expect(refused.status).toBe(401);
+    await waitFor(() => telegram.sent.some((m) => m.to === '8100'), {
+      timeoutMs: 60_000,
+      what: 'the reply to the message',
+    });
+    expect(telegram.sent.filter((m) => m.to === '8100')).toHaveLength(1);
+    expect(await keysOf(tenantId, botId)).toEqual([`BOT#${botId} CHANNEL#telegram`]);
+    const view = await call(`/admin/bots/${botId}/channels/telegram`, { key });
+    expect(view.json.channel).toMatchObject({ status: 'connected', lastInboundAt: expect.any(String) });
+
+    expect((await call(`/admin/bots/${botId}`, { method: 'DELETE', key })).status).toBe(204);
+    expect(await storedChannels(tenantId, botId)).toEqual([]);
+  }, 90_000);
+
+  it('are listed, shown only to their tenant, and go with the tenant', async () => {
+    const { key, tenantId, botId } = await tenantWithBot('Listed before');
+    const theirs = await tenantWithBot('Not theirs');
+    const put = await call(`/admin/bots/${botId}/channels/whatsapp`, { method: 'PUT', key, body: WHATSAPP });
+    expect(put.status).toBe(200);
+    await storeUnderOldKey(tenantId, botId);
+    expect((await call(`/admin/bots/${botId}/channels/whatsapp`, { key: theirs.key })).status).toBe(404);
+    expect((await call(`/admin/bots/${botId}/channels`, { key })).json.items).toEqual([put.json.channel]);
+    expect(await keysOf(tenantId, botId)).toEqual([`BOT#${botId} CHANNEL#whatsapp`]);
+    // Deleting the tenant reaches a record still under the old key too.
+    await storeUnderOldKey(tenantId, botId);
+    const deleted = await call(`/admin/tenants/${tenantId}`, { method: 'DELETE', key: started.operatorKey });
+    expect(deleted.status).toBe(204);
+    expect(await storedChannels(tenantId, botId)).toEqual([]);
   });
 });
 

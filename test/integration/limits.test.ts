@@ -8,15 +8,14 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
-import {
-  CONFLICT_ATTEMPTS,
-  createDynamoQuotaStore,
-  createDynamoRateLimiter,
-} from '../../shared/adapters/dynamodb/limits.ts';
+import { CONFLICT_ATTEMPTS, createDynamoQuotaStore } from '../../shared/adapters/dynamodb/limits.ts';
+import { createDynamoSessionRepository } from '../../shared/adapters/dynamodb/sessions.ts';
+import { createDynamoTurnStore } from '../../shared/adapters/dynamodb/turns.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { QuotaExceededError, RateLimitedError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import { type EndUser, endUserKey, type RateLimits, webEndUsers } from '../../shared/domain/limits.ts';
+import type { ChatSession, StoredMessage } from '../../shared/domain/session.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { PlatformEvent } from '../../shared/ports/events.ts';
 import { admitMessage, type LimitsDeps } from '../../shared/usecases/limits.ts';
@@ -26,13 +25,18 @@ import { platform } from '../support/platform.ts';
 const MINUTE = 60_000;
 let db: ReturnType<typeof createDocumentClient>;
 let table: string;
+let sessionsTable: string;
 
 beforeAll(() => {
   // The functions' environment (table names, emulator endpoints, credentials) for the adapters here.
   Object.assign(process.env, platform().env);
   db = createDocumentClient();
   table = platform().env.USAGE_TABLE ?? '';
+  sessionsTable = platform().env.SESSIONS_TABLE ?? '';
 });
+
+const turnStore = (client: ReturnType<typeof createDocumentClient>) =>
+  createDynamoTurnStore(client, { sessions: sessionsTable, usage: table });
 
 class TestClock implements Clock {
   constructor(private ms: number) {}
@@ -53,9 +57,9 @@ const futureMinute = (offsetMs = 0) => (Math.floor(Date.now() / MINUTE) + 5) * M
 
 function setup(start: number) {
   const events: PlatformEvent[] = [];
-  const deps: LimitsDeps & UsageDeps = {
+  const deps: LimitsDeps & UsageDeps & { usage: ReturnType<typeof createDynamoUsageRepository> } = {
     clock: new TestClock(start),
-    rateLimiter: createDynamoRateLimiter(db, table),
+    turns: turnStore(db),
     quotas: createDynamoQuotaStore(db, table),
     events: { publish: async (event) => void events.push(event) },
     usage: createDynamoUsageRepository(db, table),
@@ -126,7 +130,7 @@ describe('rate limits (DynamoDB, fixed windows)', () => {
     // Five "containers": each with its own SDK client and adapters, sharing only the table.
     const containers = Array.from({ length: 5 }, () => ({
       ...deps,
-      rateLimiter: createDynamoRateLimiter(createDocumentClient(), table),
+      turns: turnStore(createDocumentClient()),
       quotas: createDynamoQuotaStore(createDocumentClient(), table),
     }));
     const tenant = { id: newId('tnt'), plan: bigPlan };
@@ -254,7 +258,7 @@ describe('rate limits (DynamoDB, fixed windows)', () => {
     const start = futureMinute(2_000);
     const { deps } = setup(start);
     const { client, attempts } = conflictingClient(conflictsPerRequest);
-    const conflicted = { ...deps, rateLimiter: createDynamoRateLimiter(client, table) };
+    const conflicted = { ...deps, turns: turnStore(client) };
     const tenant = { id: newId('tnt'), plan: bigPlan };
     const bot = { id: newId('bot'), rateLimits: { ...generous, perMinute: 12, perUserPerMinute: 4 } };
     const users = Array.from({ length: 5 }, (_, i) => user(`c${i}`, `198.51.100.${40 + i}`));
@@ -497,7 +501,9 @@ describe('monthly quotas', () => {
     };
     await expect(
       admitMessage(deps, { tenant: open, bot, endUsers: user(1), holdCostNanoUsd: 10 ** 15 }),
-    ).resolves.toMatchObject({ usage: { messages: 1 } });
+    ).resolves.toMatchObject({ heldTokens: 0 });
+    const period = deps.clock.now().toISOString().slice(0, 7);
+    await expect(deps.usage.period(open.id, period)).resolves.toMatchObject({ messages: 1 });
   });
 
   it('starts holding on a period recorded before holds existed', async () => {
@@ -517,7 +523,8 @@ describe('monthly quotas', () => {
     await expect(deps.usage.period(tenant.id, period)).resolves.toMatchObject({ tokens: 2_900, held: 2_900 });
     await expect(
       admitMessage(deps, { tenant, bot, endUsers: user(2), holdTokens: 100 }),
-    ).resolves.toMatchObject({ heldTokens: 100, usage: { held: 3_000 } });
+    ).resolves.toMatchObject({ heldTokens: 100 });
+    await expect(deps.usage.period(tenant.id, period)).resolves.toMatchObject({ messages: 6, held: 3_000 });
   });
 
   it('counts embedding tokens the embed worker records toward the month’s tokens', async () => {
@@ -527,9 +534,143 @@ describe('monthly quotas', () => {
     const bot = { id: newId('bot'), rateLimits: generous };
     const day = new Date(start).toISOString().slice(0, 10);
     await expect(admitMessage(deps, { tenant, bot, endUsers: user(1) })).resolves.toMatchObject({
-      usage: { messages: 1, tokens: 0 },
+      heldTokens: 0,
+    });
+    await expect(deps.usage.period(tenant.id, day.slice(0, 7))).resolves.toMatchObject({
+      messages: 1,
+      tokens: 0,
     });
     await deps.usage.add(tenant.id, bot.id, day, { embeddingTokens: 1_000 });
     await expect(admitMessage(deps, { tenant, bot, endUsers: user(1) })).rejects.toThrow(/tokens quota/);
+  });
+});
+
+describe("a turn's record (one transaction: its messages, its days and its period)", () => {
+  const day = (start: number) => new Date(start).toISOString().slice(0, 10);
+  /** A client counting the TransactWriteItems it sends, optionally through `conflictingClient`. */
+  function countingClient(client = createDocumentClient()) {
+    let transactions = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        if ((args.input as { TransactItems?: unknown }).TransactItems) transactions++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countTransactions' },
+    );
+    return { client, transactions: () => transactions };
+  }
+  const sessions = () => createDynamoSessionRepository(db, sessionsTable);
+  function conversation(
+    tenantId: string,
+    botId: string,
+    start: number,
+    isNew: boolean,
+    n: number,
+    sessionId = `ses_record_${tenantId}`,
+  ) {
+    const at = new Date(start + n * 1000).toISOString();
+    const session: ChatSession = {
+      id: sessionId,
+      tenantId,
+      botId,
+      channel: 'api',
+      userKey: 'k',
+      createdAt: new Date(start).toISOString(),
+      lastMessageAt: new Date(start).toISOString(),
+      expiresAt: Math.floor(start / 1000) + 3600,
+    };
+    const messages: StoredMessage[] = (['user', 'assistant'] as const).map((role, i) => ({
+      id: newId('msg'),
+      role,
+      content: `turn ${n} ${role}`,
+      createdAt: new Date(start + n * 1000 + i).toISOString(),
+      inputTokens: 0,
+      outputTokens: 0,
+    }));
+    return { session, isNew, messages, expiresAt: Math.floor(start / 1000) + 3600 + n, at };
+  }
+  const counters = { messages: 1, inputTokens: 100, outputTokens: 20, costNanoUsd: 5_000 };
+  const warnAt = { messages: 1_000_000, tokens: 1_000_000_000 };
+
+  it('writes the new session, its messages, the days and the period in one call, then continues it', async () => {
+    const start = futureMinute();
+    const tenantId = newId('tnt');
+    const botId = newId('bot');
+    const { client, transactions } = countingClient();
+    const turns = turnStore(client);
+    const base = { tenantId, botId, day: day(start), counters, heldTokens: 500, heldCostNanoUsd: 0, warnAt };
+    await turns.record({ ...base, conversation: conversation(tenantId, botId, start, true, 1) });
+    expect(transactions()).toBe(1);
+    await turns.record({ ...base, conversation: conversation(tenantId, botId, start, false, 2) });
+    expect(transactions()).toBe(2);
+    const opened = await sessions().open(tenantId, botId, `ses_record_${tenantId}`, 10, new Date(start));
+    expect(opened.history.map((m) => m.content)).toEqual([
+      'turn 1 user',
+      'turn 1 assistant',
+      'turn 2 user',
+      'turn 2 assistant',
+    ]);
+    const usage = createDynamoUsageRepository(db, table);
+    const days = await usage.days(tenantId, { from: day(start), to: day(start), botId });
+    expect(days.get(day(start))).toMatchObject({
+      messages: 2,
+      inputTokens: 200,
+      outputTokens: 40,
+      costNanoUsd: 10_000,
+    });
+    // 240 tokens used; each record settled its 500 held (-380 each on a period that held nothing).
+    expect(await usage.period(tenantId, day(start).slice(0, 7))).toMatchObject({ tokens: 240, held: -760 });
+  });
+
+  it('still records the usage when the session was deleted during the turn, and joins one created meanwhile', async () => {
+    const start = futureMinute();
+    const tenantId = newId('tnt');
+    const botId = newId('bot');
+    const turns = turnStore(db);
+    const base = { tenantId, botId, day: day(start), counters, heldTokens: 0, heldCostNanoUsd: 0, warnAt };
+    // Continuing a session nobody has (deleted meanwhile): the messages have nowhere to go.
+    await turns.record({ ...base, conversation: conversation(tenantId, botId, start, false, 1) });
+    expect(await sessions().get(tenantId, botId, `ses_record_${tenantId}`, new Date(start))).toBeUndefined();
+    // Two first turns of one channel user's session at once: both land in it.
+    await Promise.all([
+      turns.record({ ...base, conversation: conversation(tenantId, botId, start, true, 2) }),
+      turns.record({ ...base, conversation: conversation(tenantId, botId, start, true, 3) }),
+    ]);
+    const opened = await sessions().open(tenantId, botId, `ses_record_${tenantId}`, 10, new Date(start));
+    expect(opened.history.map((m) => m.content).sort()).toEqual(
+      ['turn 2 user', 'turn 2 assistant', 'turn 3 user', 'turn 3 assistant'].sort(),
+    );
+    const days = await createDynamoUsageRepository(db, table).days(tenantId, {
+      from: day(start),
+      to: day(start),
+    });
+    expect(days.get(day(start))).toMatchObject({ messages: 3, inputTokens: 300 });
+  });
+
+  it('falls back to separate writes after every attempt conflicts, and counts every turn once', async () => {
+    const start = futureMinute();
+    const tenantId = newId('tnt');
+    const botId = newId('bot');
+    const { client } = conflictingClient(CONFLICT_ATTEMPTS);
+    const turns = turnStore(client);
+    const base = { tenantId, botId, day: day(start), counters, heldTokens: 0, heldCostNanoUsd: 0, warnAt };
+    await Promise.all(
+      Array.from({ length: 10 }, (_, n) =>
+        requestContext.run({ transactions: 0 }, () =>
+          turns.record({
+            ...base,
+            conversation: conversation(tenantId, botId, start, true, n, `ses_${n}_${tenantId}`),
+          }),
+        ),
+      ),
+    );
+    const usage = createDynamoUsageRepository(db, table);
+    const days = await usage.days(tenantId, { from: day(start), to: day(start), botId });
+    expect(days.get(day(start))).toMatchObject({ messages: 10, inputTokens: 1_000, costNanoUsd: 50_000 });
+    expect(await usage.period(tenantId, day(start).slice(0, 7))).toMatchObject({ tokens: 1_200 });
+    for (let n = 0; n < 10; n++) {
+      const opened = await sessions().open(tenantId, botId, `ses_${n}_${tenantId}`, 10, new Date(start));
+      expect(opened.history).toHaveLength(2);
+    }
   });
 });

@@ -277,6 +277,25 @@ describe('FIFO', () => {
   });
 });
 
+describe('FIFO groups', () => {
+  it('run in parallel across groups, and one message at a time in order within a group', async () => {
+    const bodies = ['a', 'b', 'c'].flatMap((group) =>
+      [1, 2, 3].map((n) => ({ key: `${group}${n}`, sleepMs: 150 })),
+    );
+    await sendAll('ordered', bodies, (body) => (body as { key: string }).key.slice(0, 1));
+    startPoller('ordered', { batchSize: 1, maxConcurrency: 3 });
+    await until(() => reports.length === 9, 10_000);
+    expect(concurrency.max).toBe(3);
+    for (const group of ['a', 'b', 'c']) {
+      const mine = deliveries.filter((d) => d.key.startsWith(group));
+      expect(mine.map((d) => d.key)).toEqual([`${group}1`, `${group}2`, `${group}3`]);
+      // Each began after the one before it had ended (it sleeps 150 ms).
+      const gaps = mine.slice(1).map((d, i) => d.at - (mine[i]?.at ?? 0));
+      for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(140);
+    }
+  });
+});
+
 describe('pollers', () => {
   it('run up to maxConcurrency batches at once', async () => {
     await sendAll(

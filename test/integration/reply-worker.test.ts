@@ -173,6 +173,27 @@ describe('redeliveries', () => {
     expect(sentTo(inTime)).toEqual(parts);
   });
 
+  it('a message delivered again a day later (past the queue’s de-duplication) is not answered again', async () => {
+    const job = imageJob();
+    expect(await answerChannelMessage(deps, job)).toBe('sent');
+    const aDayLater = { ...deps, clock: { now: () => new Date(Date.now() + 24 * 3600_000) } };
+    expect(await answerChannelMessage(aDayLater, job)).toBe('duplicate');
+    expect(sentTo(job)).toEqual(parts);
+    expect(counted).toEqual(['RepliesSent']);
+  });
+
+  it('a message left unanswered (its bot disabled) is not answered when delivered again', async () => {
+    const bot = await api('/admin/bots', { key, body: { name: 'Dozing', enabled: false } });
+    const dozing: string = bot.json.bot.id;
+    await connectInstagram(dozing);
+    const job = { ...imageJob(), botId: dozing };
+    expect(await answerChannelMessage(deps, job)).toBe('skipped');
+    const woken = await api(`/admin/bots/${dozing}`, { method: 'PATCH', key, body: { enabled: true } });
+    expect(woken.status).toBe(200);
+    expect(await answerChannelMessage(deps, job)).toBe('duplicate');
+    expect(graph.calls).toEqual([]);
+  });
+
   it('a disabled bot answers nothing', async () => {
     const bot = await api('/admin/bots', { key, body: { name: 'Asleep', enabled: false } });
     await connectInstagram(bot.json.bot.id);

@@ -5,8 +5,9 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.ts';
-import { createDynamoQuotaStore, createDynamoRateLimiter } from '../../shared/adapters/dynamodb/limits.ts';
+import { createDynamoQuotaStore } from '../../shared/adapters/dynamodb/limits.ts';
 import { createDynamoRepositories } from '../../shared/adapters/dynamodb/repositories.ts';
+import { createDynamoTurnStore } from '../../shared/adapters/dynamodb/turns.ts';
 import { createDynamoUsageRepository } from '../../shared/adapters/dynamodb/usage.ts';
 import { BadRequestError, NotFoundError } from '../../shared/domain/errors.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
@@ -38,7 +39,7 @@ beforeAll(() => {
   deps = {
     clock,
     repos: createDynamoRepositories(db, platform().env.TENANTS_TABLE ?? ''),
-    rateLimiter: createDynamoRateLimiter(db, table),
+    turns: createDynamoTurnStore(db, { sessions: platform().env.SESSIONS_TABLE ?? '', usage: table }),
     quotas: createDynamoQuotaStore(db, table),
     events: { publish: async (event) => void events.push(event) },
     usage: createDynamoUsageRepository(db, table),

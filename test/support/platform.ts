@@ -117,9 +117,12 @@ function clientConfigAt(dataDir: string, service: 'dynamodb' | 'sqs') {
 export const documentClientAt = (dataDir: string): DynamoDBDocumentClient =>
   DynamoDBDocumentClient.from(new DynamoDBClient(clientConfigAt(dataDir, 'dynamodb')));
 
+/** An SQS client on that platform's fauxqs. */
+export const sqsClientAt = (dataDir: string): SQSClient => new SQSClient(clientConfigAt(dataDir, 'sqs'));
+
 /** Messages in a queue of that platform, visible and in flight: 0 once its consumer is done. */
 export async function queueBacklog(dataDir: string, queueUrlVar: string): Promise<number> {
-  const sqs = new SQSClient(clientConfigAt(dataDir, 'sqs'));
+  const sqs = sqsClientAt(dataDir);
   try {
     const { Attributes } = await sqs.send(
       new GetQueueAttributesCommand({

@@ -2,7 +2,7 @@
 // for (the console's list is the registry's CHANNEL_CATALOG, written into its bundle).
 
 import { describe, expect, it } from '@jest/globals';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CHANNEL_CATALOG, channelKind } from '../../shared/channels/registry.ts';
 
 describe('channel registry', () => {

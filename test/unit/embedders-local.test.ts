@@ -1,9 +1,17 @@
-// The offline embedder (Universal Sentence Encoder lite, WebAssembly backend, weights in the package).
+// The offline embedder (Universal Sentence Encoder lite, WebAssembly backend, weights in the package),
+// run in a pool of worker threads.
 
-import { describe, expect, jest, test } from '@jest/globals';
-import { createLocalEmbedder, LOCAL_EMBEDDING_DIMENSION } from '../../shared/adapters/embedders/local.ts';
+import { afterAll, describe, expect, jest, test } from '@jest/globals';
+import {
+  closeLocalEmbedders,
+  createLocalEmbedder,
+  LOCAL_EMBEDDING_DIMENSION,
+  localEmbeddingWorkers,
+} from '../../shared/adapters/embedders/local.ts';
 
 const dot = (a: number[], b: number[]) => a.reduce((sum, x, i) => sum + x * (b[i] ?? 0), 0);
+
+afterAll(closeLocalEmbedders);
 
 describe('local embedder', () => {
   test('returns unit vectors of 512 and ranks a paraphrase above unrelated text, printing nothing', async () => {
@@ -46,5 +54,50 @@ describe('local embedder', () => {
     expect(await createLocalEmbedder().embed([])).toEqual({ vectors: [], tokens: 0 });
     const [blank] = (await createLocalEmbedder().embed(['   '])).vectors;
     expect(blank?.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('local embedder pool', () => {
+  const texts = [
+    'How do I reset my password?',
+    'Refunds take five business days.',
+    'The museum is closed on Mondays.',
+    'Express orders ship the same day.',
+    'Gift cards never expire.',
+    'Photosynthesis needs light.',
+  ];
+
+  test("spreads a call's batches over its workers and returns the vectors in input order", async () => {
+    await closeLocalEmbedders(); // no pool left from the tests above: the workers below start here
+    const single = createLocalEmbedder({ workers: 1, maxBatch: 1 });
+    const alone: number[][] = [];
+    for (const text of texts) alone.push(...(await single.embed([text])).vectors);
+
+    const spread = await createLocalEmbedder({ workers: 2, maxBatch: 1 }).embed(texts);
+    // Six batches at once started both workers; each vector is the one that text gets on its own.
+    expect(localEmbeddingWorkers(2)).toHaveLength(2);
+    expect(spread.vectors).toEqual(alone);
+  });
+
+  test('a worker that stops mid-call fails that call (retryable), and a new worker serves the next', async () => {
+    const embedder = createLocalEmbedder({ workers: 2, maxBatch: 1 });
+    const before = await embedder.embed(texts);
+    const [victim, other] = localEmbeddingWorkers(2);
+    if (!victim || !other) throw new Error('expected two workers');
+
+    const call = embedder.embed(texts); // both workers hold one of its batches now
+    await victim.terminate(); // to the pool, as a crash: the thread ends without an answer
+    await expect(call).rejects.toMatchObject({
+      name: 'EmbeddingError',
+      retryable: true,
+      message: expect.stringContaining('The local embedding worker stopped'),
+    });
+
+    const after = await embedder.embed(texts);
+    expect(after.vectors).toEqual(before.vectors);
+    const workers = localEmbeddingWorkers(2);
+    expect(workers).toHaveLength(2);
+    expect(workers).toContain(other);
+    expect(workers).not.toContain(victim);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError } from '../../shared/domain/errors.ts';
 import type { AuthDeps } from '../../shared/http/auth.ts';
 import { httpHandler } from '../../shared/http/handler.ts';

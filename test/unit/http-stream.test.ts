@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { installAwsLambdaGlobals, LocalResponseStream, type ResponseHead } from '../../local/lambda.ts';
 import { BadRequestError } from '../../shared/domain/errors.ts';
 import type { AuthDeps } from '../../shared/http/auth.ts';

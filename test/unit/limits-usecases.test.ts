@@ -10,11 +10,12 @@ import {
   QuotaExceededError,
   RateLimitedError,
 } from '../../shared/domain/errors.ts';
+import type { RateWindowKind } from '../../shared/domain/limits.ts';
 import type { Tenant } from '../../shared/domain/tenant.ts';
 import { maskSecrets } from '../../shared/logging.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { PlatformEvent } from '../../shared/ports/events.ts';
-import type { QuotaStore, RateDecision, RateLimiter } from '../../shared/ports/limits.ts';
+import type { QuotaLimits, QuotaStore, TurnStore } from '../../shared/ports/limits.ts';
 import type { Repositories } from '../../shared/ports/repositories.ts';
 import type { DayCounters, PeriodUsage, UsageRepository } from '../../shared/ports/usage.ts';
 import { admitMessage, type LimitsDeps } from '../../shared/usecases/limits.ts';
@@ -35,7 +36,18 @@ const emptyPeriod = (period: string): PeriodUsage => ({
   heldCostNanoUsd: 0,
 });
 
-function memoryQuotas(): QuotaStore & { periods: Map<string, PeriodUsage> } {
+interface MemoryQuotas extends QuotaStore {
+  periods: Map<string, PeriodUsage>;
+  reserve(
+    tenantId: string,
+    period: string,
+    limits: QuotaLimits,
+    holdTokens: number,
+    holdCostNanoUsd: number,
+  ): { admitted: true; usage: PeriodUsage } | { admitted: false; exhausted: 'messages' | 'tokens' | 'cost' };
+}
+
+function memoryQuotas(): MemoryQuotas {
   const periods = new Map<string, PeriodUsage>();
   const get = (tenantId: string, period: string) => {
     const key = `${tenantId}/${period}`;
@@ -45,7 +57,7 @@ function memoryQuotas(): QuotaStore & { periods: Map<string, PeriodUsage> } {
   };
   return {
     periods,
-    async reserveMessage(tenantId, period, limits, holdTokens, holdCostNanoUsd = 0) {
+    reserve(tenantId, period, limits, holdTokens, holdCostNanoUsd) {
       const usage = get(tenantId, period);
       if (usage.messages >= limits.messages) return { admitted: false, exhausted: 'messages' };
       if (usage.held + Math.max(holdTokens, 1) > limits.tokens)
@@ -128,6 +140,35 @@ function memoryUsage(
   };
 }
 
+type RateDecision =
+  | { admitted: true }
+  | { admitted: false; window: RateWindowKind; retryAfterSeconds: number };
+
+/** The turn store: the rate windows answer `decision`; the quota and usage are the memory ones. */
+function memoryTurns(
+  decision: RateDecision,
+  quotas: MemoryQuotas,
+  usage: UsageRepository,
+  rateCalls: unknown[],
+): TurnStore {
+  return {
+    async admit(request) {
+      rateCalls.push(request);
+      if (!decision.admitted) return { ...decision, refusedBy: 'rate' };
+      const { period, limits, holdTokens, holdCostNanoUsd } = request.quota;
+      const reserved = quotas.reserve(request.tenantId, period, limits, holdTokens, holdCostNanoUsd);
+      return reserved.admitted
+        ? { admitted: true, usage: reserved.usage }
+        : { admitted: false, refusedBy: 'quota', exhausted: reserved.exhausted };
+    },
+    async record(turn) {
+      const { tenantId, botId, day, counters, heldTokens, heldCostNanoUsd } = turn;
+      const after = await usage.add(tenantId, botId, day, counters, heldTokens, heldCostNanoUsd);
+      return after ? { usage: after } : {};
+    },
+  };
+}
+
 const tenant = { id: 'tnt_1', plan: { monthlyMessages: 10, monthlyTokens: 1000 } };
 const bot = { id: 'bot_1', rateLimits: { perSecond: 2, perMinute: 60, perUserPerMinute: 5 } };
 const endUsers = [
@@ -139,18 +180,13 @@ function setup(decision: RateDecision = { admitted: true }) {
   const events: PlatformEvent[] = [];
   const quotas = memoryQuotas();
   const rateCalls: unknown[] = [];
-  const rateLimiter: RateLimiter = {
-    async admit(request) {
-      rateCalls.push(request);
-      return decision;
-    },
-  };
-  const deps: LimitsDeps & UsageDeps = {
+  const usage = memoryUsage(quotas);
+  const deps: LimitsDeps & UsageDeps & { usage: typeof usage } = {
     clock: fakeClock('2026-05-20T10:00:00Z'),
-    rateLimiter,
+    turns: memoryTurns(decision, quotas, usage, rateCalls),
     quotas,
     events: { publish: async (event) => void events.push(event) },
-    usage: memoryUsage(quotas),
+    usage,
   };
   return { deps, events, quotas, rateCalls };
 }
@@ -159,11 +195,7 @@ describe('admitMessage', () => {
   it('checks the rate limits with a hashed end-user key, then reserves a message', async () => {
     const { deps, rateCalls, quotas } = setup();
     const admission = await admitMessage(deps, { tenant, bot, endUsers });
-    expect(admission).toEqual({
-      period: '2026-05',
-      usage: { ...emptyPeriod('2026-05'), messages: 1 },
-      heldTokens: 0,
-    });
+    expect(admission).toEqual({ period: '2026-05', heldTokens: 0 });
     expect(rateCalls).toEqual([
       expect.objectContaining({
         tenantId: 'tnt_1',

@@ -7,7 +7,7 @@ import { SqsRecordSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
 import type { Message } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { handler as ingestHandler } from '../../functions/ingest/handler.ts';
 import { toSqsRecord } from '../../local/poller.ts';
 import { toNotificationRecord } from '../../local/s3-events.ts';

@@ -1,19 +1,17 @@
-import { randomUUID } from 'node:crypto';
-import { setTimeout } from 'node:timers/promises';
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   periodExpiresAt,
   type RateWindow,
-  rateWindows,
   retryAfterSeconds,
   usagePeriodSk,
   usageTenantPk,
 } from '../../domain/limits.ts';
-import type { QuotaStore, RateLimiter, Reservation } from '../../ports/limits.ts';
+import type { QuotaLimits, QuotaStore, WarningThresholds } from '../../ports/limits.ts';
 import type { PeriodUsage } from '../../ports/usage.ts';
 
-// Rate-limit windows and monthly quotas in the `usage` table.
+// Rate-limit windows and monthly quotas in the `usage` table, and the pieces of a turn's
+// admission (turns.ts) that work on them.
 //
 //   pk RATE#<tenantId>#<botId>                    sk SEC#<epochSecond>   count, expiresAt
 //   pk RATE#<tenantId>#<botId>                    sk MIN#<epochMinute>   count, expiresAt
@@ -21,38 +19,44 @@ import type { PeriodUsage } from '../../ports/usage.ts';
 //   pk TENANT#<tenantId>                          sk PERIOD#<YYYY-MM>    messages, tokens, held, cost, costHeld,
 //                                                                        warnedAt, expiresAt
 //
-// A request is admitted by one TransactWriteItems of conditional updates, one per window (`ADD
-// count 1` if `count < limit`): the user's minutes (its address, or the user id a tenant names,
-// and its session) and the bot's second and minute. Either every window takes the request or none
-// does, so the count can never pass a limit whatever the concurrency, and a refusal (the
-// transaction cancelled with ConditionalCheckFailed) names the windows that were full, taking
-// nothing to give back.
+// A request is admitted by one TransactWriteItems of conditional updates: one per window (`ADD
+// count 1` if `count < limit`) — the user's minutes (its address, or the user id a tenant names,
+// and its session) and the bot's second and minute — and the period's reservation. Either every
+// item takes the request or none does, so no count can pass its limit whatever the concurrency,
+// and a refusal (the transaction cancelled with ConditionalCheckFailed) names the items that
+// refused, taking nothing to give back.
 //
 // The period's `held` is the tokens used plus the tokens turns in flight hold: admission adds a
-// turn's bound if `held` stays within the plan, and the turn's usage settles it (`usage.add`
-// adds what was used less what was held). So tokens used never pass the plan, however many turns
-// run at once; a turn that crashes before settling leaves its hold until the month ends. `costHeld`
-// does the same for cost (nano-dollars), checked when the plan has a `monthlyCostUsd`.
+// turn's bound if `held` stays within the plan, and the turn's record settles it (adding what was
+// used less what was held). So tokens used never pass the plan, however many turns run at once; a
+// turn that crashes before settling leaves its hold until the month ends. `costHeld` does the same
+// for cost (nano-dollars), checked when the plan has a `monthlyCostUsd`.
 //
-// The bot's windows are hot by design (every request of the bot writes them), and DynamoDB cancels
-// a transaction whose item another ongoing transaction holds (TransactionConflict). Such a
+// A transaction returns no item, so the 80 % warning cannot be read from the write that crosses
+// it: until the period is warned, its update also requires that the write leaves every count
+// below its warning threshold. The one write that would cross fails that clause, learns the
+// period from the item DynamoDB returns with the failure, and is sent again without it: one more
+// call, once a month (`pendingWarning`).
+//
+// The bot's windows and the tenant's period are hot by design, and DynamoDB cancels a
+// transaction whose item another ongoing transaction holds (TransactionConflict). Such a
 // transaction took nothing, so it is tried again after a jittered pause; after CONFLICT_ATTEMPTS
-// conflicts in a row the request falls back to one conditional UpdateItem per window, which never
+// conflicts in a row the request falls back to one conditional UpdateItem per item, which never
 // conflict: the user's windows one after the other, then the bot's two in parallel, giving back
-// the slots already taken when a later window refuses (`ADD count -1`). The transaction carries a
-// ClientRequestToken, so the SDK's retry after a lost response is not applied twice; a lost
-// response to a fallback update may count a request twice: a refusal, never an admission over a
-// limit.
+// the slots already taken when a later window refuses (`ADD count -1`), then the reservation.
+// Transactions carry a ClientRequestToken, so the SDK's retry after a lost response is not
+// applied twice; a lost response to a fallback update may count a request twice: a refusal,
+// never an admission over a limit.
 
 /** Transactions tried before falling back to one update per window. */
 export const CONFLICT_ATTEMPTS = 4;
 /** The pause before the n-th retry of a conflicted transaction: up to 5, 10, 20 ms (full jitter). */
-const conflictPauseMs = (retry: number) => Math.random() * 5 * 2 ** (retry - 1);
+export const conflictPauseMs = (retry: number) => Math.random() * 5 * 2 ** (retry - 1);
 
 const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
 
 /** One window's conditional increment, as an UpdateItem's or a transaction item's parameters. */
-const takeSlot = (table: string, window: RateWindow) => ({
+export const takeSlot = (table: string, window: RateWindow) => ({
   TableName: table,
   Key: { pk: window.pk, sk: window.sk },
   UpdateExpression: 'ADD #count :one SET #expiresAt = :expiresAt',
@@ -61,34 +65,10 @@ const takeSlot = (table: string, window: RateWindow) => ({
   ExpressionAttributeValues: { ':one': 1, ':limit': window.limit, ':expiresAt': window.expiresAt },
 });
 
-/** A transaction's outcome: every window taken, the windows that were full, or a conflict. */
-type TakeAll = 'taken' | 'conflict' | { readonly full: readonly RateWindow[] };
-
 /** The usage table, through one client. */
-interface UsageTable {
+export interface UsageTable {
   readonly db: DynamoDBDocumentClient;
   readonly table: string;
-}
-
-/** Every window at once, or none. */
-async function takeAll({ db, table }: UsageTable, windows: readonly RateWindow[]): Promise<TakeAll> {
-  try {
-    await db.send(
-      new TransactWriteCommand({
-        TransactItems: windows.map((w) => ({ Update: takeSlot(table, w) })),
-        // The SDK's own retries of this call reuse it: DynamoDB applies the transaction once.
-        ClientRequestToken: randomUUID(),
-      }),
-    );
-    return 'taken';
-  } catch (error) {
-    if (!(error instanceof TransactionCanceledException)) throw error;
-    const codes = error.CancellationReasons?.map((reason) => reason.Code) ?? [];
-    const full = windows.filter((_, i) => codes[i] === 'ConditionalCheckFailed');
-    if (full.length > 0) return { full };
-    if (codes.includes('TransactionConflict')) return 'conflict';
-    throw error;
-  }
 }
 
 /** Takes one slot of the window; false if it is full. */
@@ -120,8 +100,8 @@ async function release({ db, table }: UsageTable, windows: readonly RateWindow[]
   );
 }
 
-/** The fallback under contention: one update per window, the user's first (see above). */
-async function takeOneByOne(
+/** The fallback under contention: one update per window, the user's first (see above); the windows that refused. */
+export async function takeOneByOne(
   usage: UsageTable,
   windows: readonly RateWindow[],
 ): Promise<readonly RateWindow[]> {
@@ -141,34 +121,15 @@ async function takeOneByOne(
   return bot.filter((window) => !taken.includes(window));
 }
 
-/** The windows that refused the request (none: admitted). */
-async function fullWindows(
-  usage: UsageTable,
-  windows: readonly RateWindow[],
-): Promise<readonly RateWindow[]> {
-  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
-    if (attempt > 1) await setTimeout(conflictPauseMs(attempt - 1));
-    const outcome = await takeAll(usage, windows);
-    if (outcome === 'taken') return [];
-    if (outcome !== 'conflict') return outcome.full;
-  }
-  return takeOneByOne(usage, windows);
-}
-
-export function createDynamoRateLimiter(db: DynamoDBDocumentClient, table: string): RateLimiter {
+/** What a refusal says: the window that ends last (every refusing window must clear before a retry can pass). */
+export function rateRefusal(refused: readonly RateWindow[], now: Date) {
+  const last = refused.reduce((a, b) => (b.endsAtMs > a.endsAtMs ? b : a));
   return {
-    async admit({ tenantId, botId, userKeys, limits, now }) {
-      const windows = rateWindows({ tenantId, botId, userKeys }, limits, now);
-      if (!windows.some((window) => window.kind === 'user-minute')) {
-        throw new Error('no rate window for the end user');
-      }
-      const refused = await fullWindows({ db, table }, windows);
-      if (refused.length === 0) return { admitted: true };
-      // Every refusing window must clear before a retry can pass: name the one that ends last.
-      const last = refused.reduce((a, b) => (b.endsAtMs > a.endsAtMs ? b : a));
-      return { admitted: false, window: last.kind, retryAfterSeconds: retryAfterSeconds(last, now) };
-    },
-  };
+    admitted: false,
+    refusedBy: 'rate',
+    window: last.kind,
+    retryAfterSeconds: retryAfterSeconds(last, now),
+  } as const;
 }
 
 /** The period item's counters as the port shows them. */
@@ -186,17 +147,76 @@ export function toPeriodUsage(period: string, item: Record<string, unknown> | un
   return usage;
 }
 
-/** A number attribute of the raw item DynamoDB returns with a failed condition. */
-const rawNumber = (item: unknown, name: string) =>
-  Number((item as Record<string, { N?: string } | undefined> | undefined)?.[name]?.N ?? 0);
+/**
+ * The raw item DynamoDB returns with a failed condition, as plain values (the period's counters
+ * are numbers, `warnedAt` a string).
+ */
+export function plainItem(raw: unknown): Record<string, unknown> | undefined {
+  if (!raw) return undefined;
+  return Object.fromEntries(
+    Object.entries(raw as Record<string, { N?: string; S?: string }>).map(([name, value]) => [
+      name,
+      value.N !== undefined ? Number(value.N) : value.S,
+    ]),
+  );
+}
+
+/** The period after adding to it (what a write did to the item it was checked against). */
+export function addedTo(
+  usage: PeriodUsage,
+  add: { messages?: number; tokens?: number; held?: number; cost?: number; costHeld?: number },
+): PeriodUsage {
+  return {
+    ...usage,
+    messages: usage.messages + (add.messages ?? 0),
+    tokens: usage.tokens + (add.tokens ?? 0),
+    held: usage.held + (add.held ?? 0),
+    costNanoUsd: usage.costNanoUsd + (add.cost ?? 0),
+    heldCostNanoUsd: usage.heldCostNanoUsd + (add.costHeld ?? 0),
+  };
+}
 
 const periodKey = (tenantId: string, period: string) => ({
   pk: usageTenantPk(tenantId),
   sk: usagePeriodSk(period),
 });
 
+/**
+ * The condition that the period is warned already, or that adding `adds` leaves every count below
+ * its warning threshold (see above). A write that would reach a threshold on its own has only the
+ * first half.
+ */
+export function belowWarning(
+  warnAt: WarningThresholds,
+  adds: { messages: number; tokens: number; cost: number },
+): { expression: string; names: Record<string, string>; values: Record<string, number> } {
+  const bounds: [name: string, below: number][] = [
+    ['messages', warnAt.messages - adds.messages],
+    ['tokens', warnAt.tokens - adds.tokens],
+    ...(warnAt.costNanoUsd === undefined
+      ? []
+      : [['cost', warnAt.costNanoUsd - adds.cost] as [string, number]]),
+  ];
+  const names = {
+    '#warnedAt': 'warnedAt',
+    ...Object.fromEntries(bounds.map(([name]) => [`#${name}`, name])),
+  };
+  if (bounds.some(([, below]) => below <= 0))
+    return { expression: 'attribute_exists(#warnedAt)', names, values: {} };
+  const each = bounds.map(([name]) => `(attribute_not_exists(#${name}) OR #${name} < :below_${name})`);
+  return {
+    expression: `(attribute_exists(#warnedAt) OR (${each.join(' AND ')}))`,
+    names,
+    values: Object.fromEntries(bounds.map(([name, below]) => [`:below_${name}`, below])),
+  };
+}
+
 /** A period recorded before holds existed starts holding what it used; false if one already did. */
-async function startHolding({ db, table }: UsageTable, tenantId: string, period: string): Promise<boolean> {
+export async function startHolding(
+  { db, table }: UsageTable,
+  tenantId: string,
+  period: string,
+): Promise<boolean> {
   try {
     await db.send(
       new UpdateCommand({
@@ -214,76 +234,124 @@ async function startHolding({ db, table }: UsageTable, tenantId: string, period:
   }
 }
 
-type Limits = Parameters<QuotaStore['reserveMessage']>[2];
-
-/** Which limit refused, from the item as it was when the condition failed. */
-function exhaustedLimit(old: Record<string, unknown>, limits: Limits, holdCostNanoUsd: number): Reservation {
-  if (rawNumber(old, 'messages') >= limits.messages) return { admitted: false, exhausted: 'messages' };
-  const costHeld = old.costHeld === undefined ? rawNumber(old, 'cost') : rawNumber(old, 'costHeld');
-  if (limits.costNanoUsd !== undefined && costHeld + holdCostNanoUsd > limits.costNanoUsd)
-    return { admitted: false, exhausted: 'cost' };
-  return { admitted: false, exhausted: 'tokens' };
-}
-
 /**
  * The most a period may already hold for a hold to fit: refused once nothing is left, or when the
  * hold cannot fit at all (negative then).
  */
 const roomFor = (limit: number, hold: number) => Math.min(limit - hold, limit - 1);
 
-async function reserveMessage(
-  store: UsageTable,
-  tenantId: string,
-  period: string,
-  limits: Limits,
-  holdTokens: number,
-  holdCostNanoUsd = 0,
-): Promise<Reservation> {
+/** One turn's reservation in the period: a message, and its tokens and cost held. */
+export interface ReservationRequest {
+  readonly tenantId: string;
+  readonly period: string;
+  readonly limits: QuotaLimits;
+  readonly holdTokens: number;
+  readonly holdCostNanoUsd: number;
+}
+
+/**
+ * Why the period refused a reservation, from the item as it was: a limit, a period recorded before
+ * holds existed (`unsettled`: `startHolding`, then again), or none of them (the warning clause).
+ */
+export function refusalOf(
+  old: Record<string, unknown>,
+  request: ReservationRequest,
+): 'messages' | 'tokens' | 'cost' | 'unsettled' | undefined {
+  const { limits, holdTokens, holdCostNanoUsd } = request;
+  const number = (name: string) => Number(old[name] ?? 0);
+  if (number('messages') >= limits.messages) return 'messages';
+  if (old.held === undefined && old.tokens !== undefined) return 'unsettled';
+  if (number('held') > roomFor(limits.tokens, holdTokens)) return 'tokens';
+  const costHeld = old.costHeld === undefined ? number('cost') : number('costHeld');
+  if (limits.costNanoUsd !== undefined && costHeld > roomFor(limits.costNanoUsd, holdCostNanoUsd))
+    return 'cost';
+  return undefined;
+}
+
+/**
+ * The period's conditional update reserving the turn (and, with `warnAt`, requiring it stays below
+ * the warning); the limit that refuses it outright when the hold cannot fit at all.
+ */
+export function reservationUpdate(table: string, request: ReservationRequest, warnAt?: WarningThresholds) {
+  const { tenantId, period, limits, holdTokens, holdCostNanoUsd } = request;
   const room = roomFor(limits.tokens, holdTokens);
-  if (room < 0) return { admitted: false, exhausted: 'tokens' };
+  if (room < 0) return { exhausted: 'tokens' } as const;
   const costRoom =
     limits.costNanoUsd === undefined ? undefined : roomFor(limits.costNanoUsd, holdCostNanoUsd);
-  if (costRoom !== undefined && costRoom < 0) return { admitted: false, exhausted: 'cost' };
+  if (costRoom !== undefined && costRoom < 0) return { exhausted: 'cost' } as const;
+  const warning = warnAt && belowWarning(warnAt, { messages: 1, tokens: 0, cost: 0 });
+  return {
+    update: {
+      TableName: table,
+      Key: periodKey(tenantId, period),
+      UpdateExpression:
+        'ADD #messages :one, #held :hold, #costHeld :holdCost SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+      ConditionExpression:
+        '(attribute_not_exists(#messages) OR #messages < :maxMessages) AND ' +
+        '((attribute_not_exists(#held) AND attribute_not_exists(#tokens)) OR #held <= :room)' +
+        (costRoom === undefined ? '' : ' AND (attribute_not_exists(#costHeld) OR #costHeld <= :costRoom)') +
+        (warning ? ` AND ${warning.expression}` : ''),
+      ExpressionAttributeNames: {
+        '#messages': 'messages',
+        '#held': 'held',
+        '#tokens': 'tokens',
+        '#costHeld': 'costHeld',
+        '#expiresAt': 'expiresAt',
+        ...warning?.names,
+      } as Record<string, string>,
+      ExpressionAttributeValues: {
+        ':one': 1,
+        ':hold': holdTokens,
+        ':holdCost': holdCostNanoUsd,
+        ':maxMessages': limits.messages,
+        ':room': room,
+        ...(costRoom !== undefined && { ':costRoom': costRoom }),
+        ':expiresAt': periodExpiresAt(period),
+        ...warning?.values,
+      } as Record<string, unknown>,
+    },
+  } as const;
+}
+
+/** What a reservation adds to the period it was checked against. */
+export const reserved = (request: ReservationRequest) => ({
+  messages: 1,
+  held: request.holdTokens,
+  costHeld: request.holdCostNanoUsd,
+});
+
+/**
+ * The reservation alone (the fallback under contention), one UpdateItem returning the period
+ * after it.
+ */
+export async function reserveMessage(
+  store: UsageTable,
+  request: ReservationRequest,
+): Promise<
+  { admitted: true; usage: PeriodUsage } | { admitted: false; exhausted?: 'messages' | 'tokens' | 'cost' }
+> {
+  const built = reservationUpdate(store.table, request);
+  if ('exhausted' in built) return { admitted: false, exhausted: built.exhausted };
   try {
     const result = await store.db.send(
       new UpdateCommand({
-        TableName: store.table,
-        Key: periodKey(tenantId, period),
-        UpdateExpression:
-          'ADD #messages :one, #held :hold, #costHeld :holdCost SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
-        ConditionExpression:
-          '(attribute_not_exists(#messages) OR #messages < :maxMessages) AND ' +
-          '((attribute_not_exists(#held) AND attribute_not_exists(#tokens)) OR #held <= :room)' +
-          (costRoom === undefined ? '' : ' AND (attribute_not_exists(#costHeld) OR #costHeld <= :costRoom)'),
-        ExpressionAttributeNames: {
-          '#messages': 'messages',
-          '#held': 'held',
-          '#tokens': 'tokens',
-          '#costHeld': 'costHeld',
-          '#expiresAt': 'expiresAt',
-        },
-        ExpressionAttributeValues: {
-          ':one': 1,
-          ':hold': holdTokens,
-          ':holdCost': holdCostNanoUsd,
-          ':maxMessages': limits.messages,
-          ':room': room,
-          ...(costRoom !== undefined && { ':costRoom': costRoom }),
-          ':expiresAt': periodExpiresAt(period),
-        },
+        ...built.update,
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-    return { admitted: true, usage: toPeriodUsage(period, result.Attributes) };
+    return { admitted: true, usage: toPeriodUsage(request.period, result.Attributes) };
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
-    const old = error.Item;
+    const old = plainItem(error.Item);
     if (!old) return { admitted: false };
-    if (old.held === undefined && old.tokens !== undefined && (await startHolding(store, tenantId, period))) {
-      return reserveMessage(store, tenantId, period, limits, holdTokens, holdCostNanoUsd);
-    }
-    return exhaustedLimit(old, limits, holdCostNanoUsd);
+    const refusal = refusalOf(old, request);
+    if (refusal === 'unsettled' && (await startHolding(store, request.tenantId, request.period)))
+      return reserveMessage(store, request);
+    return {
+      admitted: false,
+      exhausted: refusal === 'unsettled' || refusal === undefined ? 'tokens' : refusal,
+    };
   }
 }
 
@@ -326,7 +394,6 @@ async function unmarkWarned({ db, table }: UsageTable, tenantId: string, period:
 export function createDynamoQuotaStore(db: DynamoDBDocumentClient, table: string): QuotaStore {
   const store: UsageTable = { db, table };
   return {
-    reserveMessage: (...args) => reserveMessage(store, ...args),
     markWarned: (...args) => markWarned(store, ...args),
     unmarkWarned: (...args) => unmarkWarned(store, ...args),
   };

@@ -1,35 +1,25 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../../ports/clock.ts';
 import type { ReplyLedger, ReplyScope, SendRecord, SendState } from '../../ports/reply-ledger.ts';
-import { deletePartition, getKeys, putItems } from './batch.ts';
+import { deletePartition } from './batch.ts';
 import { conditionally, type TableContext } from './items.ts';
 
 // usage table, one partition per bot: pk REPLY#<tenantId>#<botId>, with
-//   sk SEEN#<key>     a message the webhook took in             expiresAt
-//   sk SEND#<key>     the reply to it: state, delivered, text?   updatedAt, expiresAt
-//   sk NOTICE#<key>   a polite notice sent (one per window)      expiresAt
+//   sk SEND#<key>     the reply to a message (or `skipped`): state, delivered, text?   updatedAt, expiresAt
+//   sk NOTICE#<key>   a polite notice sent (one per window)                          expiresAt
 // <key> is the reply queue's deduplication id (a digest of bot, channel and the platform's message
 // id) or, for notices, a digest of the user and the reason. Reads treat expired items as absent.
+// (Earlier versions of the webhook also wrote sk SEEN#<key> items here; nothing reads them now, and
+// they expire.)
 
 const partition = (scope: ReplyScope) => `REPLY#${scope.tenantId}#${scope.botId}`;
 
 export function createDynamoReplyLedger(db: DynamoDBDocumentClient, table: string): ReplyLedger {
   const context: TableContext = { db, table };
   return {
-    seen: (scope, keys, now) => seenKeys(context, scope, keys, now),
-
-    async remember(scope, keys, expiresAt) {
-      const pk = partition(scope);
-      await putItems(
-        db,
-        table,
-        keys.map((key) => ({ pk, sk: `SEEN#${key}`, expiresAt })),
-      );
-    },
-
     getSend: (scope, key, now) => getSend(context, scope, key, now),
 
-    beginSend: (scope, key, record, expiresAt) =>
+    createSend: (scope, key, record, expiresAt) =>
       putUnlessLive(
         context,
         { pk: partition(scope), sk: `SEND#${key}`, ...record, expiresAt },
@@ -45,25 +35,6 @@ export function createDynamoReplyLedger(db: DynamoDBDocumentClient, table: strin
       await deletePartition(db, table, partition(scope));
     },
   };
-}
-
-/** Which of `keys` the webhook took in before (and not expired at `now`). */
-async function seenKeys(
-  { db, table }: TableContext,
-  scope: ReplyScope,
-  keys: readonly string[],
-  now: Date,
-): Promise<Set<string>> {
-  if (keys.length === 0) return new Set();
-  const pk = partition(scope);
-  const items = await getKeys(
-    db,
-    table,
-    keys.map((key) => ({ pk, sk: `SEEN#${key}` })),
-    { consistent: true },
-  );
-  const live = items.filter((item) => (item.expiresAt as number) > epochSeconds(now));
-  return new Set(live.map((item) => String(item.sk).slice('SEEN#'.length)));
 }
 
 async function getSend(

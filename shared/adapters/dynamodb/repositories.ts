@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -11,6 +11,7 @@ import {
 import type { ApiKeyRecord } from '../../domain/api-key.ts';
 import { type Bot, upgradeStoredBot } from '../../domain/bot.ts';
 import type { Tenant } from '../../domain/tenant.ts';
+import { logger } from '../../logging.ts';
 import type {
   ApiKeyRepository,
   BotRepository,
@@ -19,16 +20,23 @@ import type {
   Repositories,
   TenantRepository,
 } from '../../ports/repositories.ts';
+import { getKeys } from './batch.ts';
 import { createDynamoDocumentRepository } from './documents.ts';
 import { conditionally, type TableContext } from './items.ts';
 import { allPages, encodeCursor, pageByPrefix, queryFrom } from './pagination.ts';
 
 // Item layout of the `tenants` table (see docs/ARCHITECTURE.md):
 //   tenant  pk TENANT#<tenantId>  sk TENANT              gsi1 TENANTS / <createdAt>#<tenantId>
-//   bot     pk TENANT#<tenantId>  sk BOT#<botId>         gsi1 BOT#<botId> / BOT   (lookup by bot id)
+//   bot     pk TENANT#<tenantId>  sk BOT#<botId>         gsi1 BOT#<botId> / BOT
+//   bot     pk BOT#<botId>        sk BOT                 (the same bot by id, for public chat and webhooks)
 //   key     pk KEY#<keyId>        sk KEY                 gsi1 TENANT#<tenantId>#KEYS / <createdAt>#<keyId>
 // A tenant's bots live in its own partition, so reading them needs the tenant id: another tenant's
-// bot id simply is not there. Keys live by key id so authentication is one consistent read.
+// bot id simply is not there. Callers that know only a bot id (a public bot's visitors, a
+// webhook) read its copy by id: one consistent GetItem, so a bot disabled a moment ago is
+// disabled on the next turn. Every write of a bot writes both in one transaction. Bots stored
+// before the copy existed are found through gsi1 and copied on that read (conditioned on the
+// original still being the version read). Keys live by key id so authentication is one
+// consistent read.
 
 const tenantPk = (tenantId: string) => `TENANT#${tenantId}`;
 const GSI1_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'] as const;
@@ -183,6 +191,11 @@ function createApiKeyRepository(context: TableContext): ApiKeyRepository {
       );
       return strip<ApiKeyRecord>(result.Item);
     },
+    async getForAuthWithBot(keyId, botId) {
+      const items = await getKeys(db, table, [key(keyId), botByIdKey(botId)], { consistent: true });
+      const found = (pk: string) => items.find((item) => item.pk === pk);
+      return { key: strip<ApiKeyRecord>(found(`KEY#${keyId}`)), bot: botOf(found(`BOT#${botId}`)) };
+    },
     list: (tenantId, page) => listByGsi1<ApiKeyRecord>(context, `${tenantPk(tenantId)}#KEYS`, page),
     revoke: (tenantId, keyId) =>
       conditionally(
@@ -221,22 +234,76 @@ function createApiKeyRepository(context: TableContext): ApiKeyRepository {
   return keys;
 }
 
+const botKey = (tenantId: string, botId: string) => ({ pk: tenantPk(tenantId), sk: `BOT#${botId}` });
+const botByIdKey = (botId: string) => ({ pk: `BOT#${botId}`, sk: 'BOT' });
+/** The bot's copy by id (botItem without the tenant's keys). */
+const botByIdItem = (bot: Bot) => ({ ...botByIdKey(bot.id), ...bot });
+
+/** A bot stored before its copy by id existed, from gsi1; copied unless it changed meanwhile. */
+async function findByIndex({ db, table }: TableContext, botId: string): Promise<Bot | undefined> {
+  const result = await db.send(
+    new QueryCommand({
+      TableName: table,
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :p AND gsi1sk = :bot',
+      ExpressionAttributeValues: { ':p': `BOT#${botId}`, ':bot': 'BOT' },
+      Limit: 1,
+    }),
+  );
+  const bot = botOf(result.Items?.[0]);
+  if (!bot) return undefined;
+  // Best effort: a function that may not write the table (the webhook's) reads through the index
+  // until a function that may (chat, the reply worker) copies the bot.
+  await conditionally(
+    db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            ConditionCheck: {
+              TableName: table,
+              Key: botKey(bot.tenantId, bot.id),
+              ConditionExpression: 'updatedAt = :read',
+              ExpressionAttributeValues: { ':read': bot.updatedAt },
+            },
+          },
+          {
+            Put: {
+              TableName: table,
+              Item: botByIdItem(bot),
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+        ],
+      }),
+    ),
+  ).catch((error: unknown) => logger.warn('bot not copied by id; read through the index', { error }));
+  return bot;
+}
+
 function createBotRepository(context: TableContext): BotRepository {
   const { db, table } = context;
-  const key = (tenantId: string, botId: string) => ({ pk: tenantPk(tenantId), sk: `BOT#${botId}` });
   const bots: BotRepository = {
     async create(bot) {
       await db.send(
-        new PutCommand({
-          TableName: table,
-          Item: botItem(bot),
-          ConditionExpression: 'attribute_not_exists(pk)',
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: { TableName: table, Item: botItem(bot), ConditionExpression: 'attribute_not_exists(pk)' },
+            },
+            {
+              Put: {
+                TableName: table,
+                Item: botByIdItem(bot),
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
         }),
       );
     },
     async get(tenantId, botId) {
       const result = await db.send(
-        new GetCommand({ TableName: table, Key: key(tenantId, botId), ConsistentRead: true }),
+        new GetCommand({ TableName: table, Key: botKey(tenantId, botId), ConsistentRead: true }),
       );
       return botOf(result.Item);
     },
@@ -244,29 +311,43 @@ function createBotRepository(context: TableContext): BotRepository {
       pageByPrefix(context, tenantPk(tenantId), 'BOT#', page, (item) => botOf(item) as Bot),
     update: (bot, expectedUpdatedAt) => updateBot(context, bot, expectedUpdatedAt),
     async delete(tenantId, botId) {
-      const result = await db.send(
-        new DeleteCommand({ TableName: table, Key: key(tenantId, botId), ReturnValues: 'ALL_OLD' }),
+      return conditionally(
+        db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Delete: {
+                  TableName: table,
+                  Key: botKey(tenantId, botId),
+                  ConditionExpression: 'attribute_exists(pk)',
+                },
+              },
+              // The copy goes with it; a bot of another tenant with this id has none to lose.
+              {
+                Delete: {
+                  TableName: table,
+                  Key: botByIdKey(botId),
+                  ConditionExpression: 'attribute_not_exists(pk) OR tenantId = :tenant',
+                  ExpressionAttributeValues: { ':tenant': tenantId },
+                },
+              },
+            ],
+          }),
+        ),
       );
-      return result.Attributes !== undefined;
     },
     listIds: (tenantId) => collectIds((page) => bots.list(tenantId, page)),
     async findById(botId) {
       const result = await db.send(
-        new QueryCommand({
-          TableName: table,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :p AND gsi1sk = :bot',
-          ExpressionAttributeValues: { ':p': `BOT#${botId}`, ':bot': 'BOT' },
-          Limit: 1,
-        }),
+        new GetCommand({ TableName: table, Key: botByIdKey(botId), ConsistentRead: true }),
       );
-      return botOf(result.Items?.[0]);
+      return result.Item ? botOf(result.Item) : findByIndex(context, botId);
     },
   };
   return bots;
 }
 
-/** Replaces the bot if it is still the version the caller read (optimistic concurrency). */
+/** Replaces the bot and its copy if it is still the version the caller read (optimistic concurrency). */
 async function updateBot(
   { db, table }: TableContext,
   bot: Bot,
@@ -274,17 +355,26 @@ async function updateBot(
 ): Promise<'updated' | 'conflict' | 'missing'> {
   try {
     await db.send(
-      new PutCommand({
-        TableName: table,
-        Item: botItem(bot),
-        ConditionExpression: 'attribute_exists(pk) AND updatedAt = :expected',
-        ExpressionAttributeValues: { ':expected': expectedUpdatedAt },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: table,
+              Item: botItem(bot),
+              ConditionExpression: 'attribute_exists(pk) AND updatedAt = :expected',
+              ExpressionAttributeValues: { ':expected': expectedUpdatedAt },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            },
+          },
+          { Put: { TableName: table, Item: botByIdItem(bot) } },
+        ],
       }),
     );
     return 'updated';
   } catch (error) {
-    if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    return error.Item ? 'conflict' : 'missing';
+    if (!(error instanceof TransactionCanceledException)) throw error;
+    const [reason] = error.CancellationReasons ?? [];
+    if (reason?.Code !== 'ConditionalCheckFailed') throw error;
+    return reason.Item ? 'conflict' : 'missing';
   }
 }

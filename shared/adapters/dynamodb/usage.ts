@@ -6,9 +6,10 @@ import {
   usagePeriodSk,
   usageTenantPk,
 } from '../../domain/limits.ts';
+import type { WarningThresholds } from '../../ports/limits.ts';
 import type { DayCounters, UsageRepository } from '../../ports/usage.ts';
 import { deletePartition, getKeys } from './batch.ts';
-import { toPeriodUsage } from './limits.ts';
+import { belowWarning, toPeriodUsage } from './limits.ts';
 
 // usage table, tenant partition (pk TENANT#<tenantId>):
 //   sk DAY#<YYYY-MM-DD>#BOT#<botId>   one bot's day     messages, inputTokens, outputTokens,
@@ -26,79 +27,118 @@ function toDayCounters(item: Record<string, unknown>): DayCounters {
 
 type Counters = Parameters<UsageRepository['add']>[3];
 
-/** Adds the tokens and cost to the period, settling what admission held for them (limits.ts). */
-function addToPeriod(
-  db: DynamoDBDocumentClient,
+/** What a record adds to the period: the tokens and cost used, and what admission held for them. */
+export interface PeriodSettlement {
+  readonly tokens: number;
+  readonly cost: number;
+  readonly heldTokens: number;
+  readonly heldCost: number;
+}
+
+/**
+ * The period's update adding the tokens and cost, settling what admission held for them
+ * (limits.ts); with `warnAt`, required to stay below the warning (`belowWarning`).
+ */
+export function periodSettlement(
   table: string,
   tenantId: string,
   period: string,
-  used: { tokens: number; cost: number; heldTokens: number; heldCost: number },
+  used: PeriodSettlement,
+  warnAt?: WarningThresholds,
 ) {
-  return db.send(
-    new UpdateCommand({
-      TableName: table,
-      Key: { pk: usageTenantPk(tenantId), sk: usagePeriodSk(period) },
-      // `held` and `costHeld` count what was used and drop what was held for it.
-      UpdateExpression:
-        'ADD #tokens :tokens, #held :settled, #cost :cost, #costHeld :settledCost ' +
-        'SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
-      ExpressionAttributeNames: {
-        '#tokens': 'tokens',
-        '#held': 'held',
-        '#cost': 'cost',
-        '#costHeld': 'costHeld',
-        '#expiresAt': 'expiresAt',
-      },
-      ExpressionAttributeValues: {
-        ':tokens': used.tokens,
-        ':settled': used.tokens - used.heldTokens,
-        ':cost': used.cost,
-        ':settledCost': used.cost - used.heldCost,
-        ':expiresAt': periodExpiresAt(period),
-      },
-      ReturnValues: 'ALL_NEW',
-    }),
-  );
+  const warning = warnAt && belowWarning(warnAt, { messages: 0, tokens: used.tokens, cost: used.cost });
+  return {
+    TableName: table,
+    Key: { pk: usageTenantPk(tenantId), sk: usagePeriodSk(period) },
+    // `held` and `costHeld` count what was used and drop what was held for it.
+    UpdateExpression:
+      'ADD #tokens :tokens, #held :settled, #cost :cost, #costHeld :settledCost ' +
+      'SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+    ExpressionAttributeNames: {
+      '#tokens': 'tokens',
+      '#held': 'held',
+      '#cost': 'cost',
+      '#costHeld': 'costHeld',
+      '#expiresAt': 'expiresAt',
+      ...warning?.names,
+    } as Record<string, string>,
+    ExpressionAttributeValues: {
+      ':tokens': used.tokens,
+      ':settled': used.tokens - used.heldTokens,
+      ':cost': used.cost,
+      ':settledCost': used.cost - used.heldCost,
+      ':expiresAt': periodExpiresAt(period),
+      ...warning?.values,
+    } as Record<string, unknown>,
+    ...(warning && { ConditionExpression: warning.expression }),
+  };
 }
 
-/** Adds the non-zero counters to one day item. */
-function addToDay(
-  db: DynamoDBDocumentClient,
-  table: string,
-  tenantId: string,
-  sk: string,
-  counters: Counters,
-) {
+/** What a settlement adds to the period it was checked against. */
+export const settled = (used: PeriodSettlement) => ({
+  tokens: used.tokens,
+  held: used.tokens - used.heldTokens,
+  cost: used.cost,
+  costHeld: used.cost - used.heldCost,
+});
+
+/** Whether a record touches the period at all. */
+export const touchesPeriod = (used: PeriodSettlement) =>
+  used.tokens > 0 || used.heldTokens > 0 || used.cost > 0 || used.heldCost > 0;
+
+/** The tokens and cost among the counters, with the holds they settle. */
+export function settlementOf(counters: Counters, heldTokens = 0, heldCost = 0): PeriodSettlement {
+  return {
+    tokens: (counters.inputTokens ?? 0) + (counters.outputTokens ?? 0) + (counters.embeddingTokens ?? 0),
+    cost: counters.costNanoUsd ?? 0,
+    heldTokens,
+    heldCost,
+  };
+}
+
+/** The update adding the non-zero counters to one day item (none when all are zero). */
+export function dayAddition(table: string, tenantId: string, sk: string, counters: Counters) {
   const entries = COUNTERS.flatMap((name) => {
     const value = counters[name];
     return typeof value === 'number' && value !== 0 ? [[name, value] as const] : [];
   });
   if (entries.length === 0) return undefined;
-  return db.send(
-    new UpdateCommand({
-      TableName: table,
-      Key: { pk: usageTenantPk(tenantId), sk },
-      UpdateExpression: `ADD ${entries.map(([name]) => `#${name} :${name}`).join(', ')}`,
-      ExpressionAttributeNames: Object.fromEntries(entries.map(([name]) => [`#${name}`, name])),
-      ExpressionAttributeValues: Object.fromEntries(entries.map(([name, value]) => [`:${name}`, value])),
-    }),
-  );
+  return {
+    TableName: table,
+    Key: { pk: usageTenantPk(tenantId), sk },
+    UpdateExpression: `ADD ${entries.map(([name]) => `#${name} :${name}`).join(', ')}`,
+    ExpressionAttributeNames: Object.fromEntries(entries.map(([name]) => [`#${name}`, name])),
+    ExpressionAttributeValues: Object.fromEntries(entries.map(([name, value]) => [`:${name}`, value])),
+  };
 }
+
+/** The bot's and the tenant's day updates of the counters. */
+export const dayAdditions = (
+  table: string,
+  tenantId: string,
+  botId: string,
+  day: string,
+  counters: Counters,
+) =>
+  [usageDaySk(day, botId), usageDaySk(day)].flatMap((sk) => dayAddition(table, tenantId, sk, counters) ?? []);
 
 export function createDynamoUsageRepository(db: DynamoDBDocumentClient, table: string): UsageRepository {
   return {
     async add(tenantId, botId, day, counters, heldTokens = 0, heldCost = 0) {
-      const tokens =
-        (counters.inputTokens ?? 0) + (counters.outputTokens ?? 0) + (counters.embeddingTokens ?? 0);
-      const cost = counters.costNanoUsd ?? 0;
       const period = day.slice(0, 7);
-      const touchesPeriod = tokens > 0 || heldTokens > 0 || cost > 0 || heldCost > 0;
+      const used = settlementOf(counters, heldTokens, heldCost);
       const [periodResult] = await Promise.all([
-        touchesPeriod
-          ? addToPeriod(db, table, tenantId, period, { tokens, cost, heldTokens, heldCost })
+        touchesPeriod(used)
+          ? db.send(
+              new UpdateCommand({
+                ...periodSettlement(table, tenantId, period, used),
+                ReturnValues: 'ALL_NEW',
+              }),
+            )
           : undefined,
-        addToDay(db, table, tenantId, usageDaySk(day, botId), counters),
-        addToDay(db, table, tenantId, usageDaySk(day), counters),
+        ...dayAdditions(table, tenantId, botId, day, counters).map((update) =>
+          db.send(new UpdateCommand(update)),
+        ),
       ]);
       return periodResult ? toPeriodUsage(period, periodResult.Attributes) : undefined;
     },

@@ -26,7 +26,7 @@
 
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import type { Connection, Table } from '@lancedb/lancedb';
+import type { Connection, Session, Table } from '@lancedb/lancedb';
 import type { Schema } from 'apache-arrow';
 import type { Passage } from '../../domain/passage.ts';
 import {
@@ -115,6 +115,16 @@ function serialize<T>(key: string, write: () => Promise<T>): Promise<T> {
  */
 const openTables = new Map<string, Promise<Table>>();
 
+/**
+ * The caches every connection of the process shares, bounded. LanceDB's defaults (6 GB for index
+ * data, 1 GB for file metadata) fill up with entries for versions no read asks for again, since
+ * every write makes a new version: 1,000 one-chunk upserts left ~200 MB of them, and the cache
+ * grows with every write. Search at 10k rows is as fast with these (bench/embed.ts).
+ */
+const INDEX_CACHE_BYTES = 32n * 1024n * 1024n;
+const METADATA_CACHE_BYTES = 16n * 1024n * 1024n;
+let session: Session | undefined;
+
 /** Per directory and model: the one-time move of a pre-per-bot shared table into bots' tables. */
 const legacyMigrations = new Map<string, Promise<void>>();
 
@@ -168,7 +178,10 @@ export function createLanceVectorIndex(options: LanceVectorIndexOptions): Vector
     // costs a file stat on local disk.
     db: () => {
       connection ??= import('@lancedb/lancedb')
-        .then(({ connect }) => connect(dir, { readConsistencyInterval: 0 }))
+        .then(({ connect, Session }) => {
+          session ??= new Session(INDEX_CACHE_BYTES, METADATA_CACHE_BYTES);
+          return connect(dir, { readConsistencyInterval: 0, session });
+        })
         .catch((error: unknown) => {
           connection = undefined;
           throw error;
