@@ -280,9 +280,15 @@ function inspectionRoutes(deps: () => AdminDeps): RouteTable {
         const d = deps();
         const bot = await getBot(d, tenantOf(principal), params.botId ?? '');
         const now = d.clock.now();
-        const session = await d.sessions.get(bot.tenantId, bot.id, params.sessionId ?? '', now);
+        // The session and its messages in one read.
+        const { session, history: messages } = await d.sessions.open(
+          bot.tenantId,
+          bot.id,
+          params.sessionId ?? '',
+          MAX_SESSION_MESSAGES,
+          now,
+        );
         if (!session) throw new NotFoundError('No such session');
-        const messages = await d.sessions.history(bot.tenantId, session.id, MAX_SESSION_MESSAGES, now);
         return json(200, { session: toSessionView(session), messages });
       },
     }),

@@ -97,7 +97,7 @@ export function settlementOf(counters: Counters, heldTokens = 0, heldCost = 0): 
 }
 
 /** The update adding the non-zero counters to one day item (none when all are zero). */
-export function dayAddition(table: string, tenantId: string, sk: string, counters: Counters) {
+function dayAddition(table: string, tenantId: string, sk: string, counters: Counters) {
   const entries = COUNTERS.flatMap((name) => {
     const value = counters[name];
     return typeof value === 'number' && value !== 0 ? [[name, value] as const] : [];
