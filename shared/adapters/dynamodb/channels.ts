@@ -172,7 +172,9 @@ async function getForWebhook(context: ChannelTable, botId: string, type: string)
   const connection = await read(context, key(botId, type));
   if (connection) return connection;
   const bot = await context.bots.findById(botId);
-  return bot && read(context, legacyKey(bot.tenantId, botId, type));
+  if (!bot) return undefined;
+  // Not there either: unknown, or the reply worker moved it after the first read.
+  return (await read(context, legacyKey(bot.tenantId, botId, type))) ?? read(context, key(botId, type));
 }
 
 async function listConnections(context: TableContext, tenantId: string, botId: string) {

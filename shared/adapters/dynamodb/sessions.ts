@@ -127,7 +127,8 @@ async function openSession(
 /** A record stored at the old key, moved to the new one; undefined when there is none. */
 async function movedRecord(context: TableContext, pk: string) {
   const legacy = await getRecord(context, pk, LEGACY_SESSION_SK);
-  if (!legacy) return undefined;
+  // None there: unknown, or another open moved it after this one's Query.
+  if (!legacy) return getRecord(context, pk, SESSION_SK);
   const moved = await conditionally(
     context.db.send(
       new TransactWriteCommand({
